@@ -1,0 +1,68 @@
+# srvgate -- make builds, make run serves, make test tests.
+# SANITIZE=1 builds with AddressSanitizer and UBSan.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+BUILD   ?= build
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Iinclude -D_GNU_SOURCE
+LDLIBS  += -levent -levent_pthreads -lldns -lcares -ljansson -llmdb -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build-san
+endif
+
+SRCS    := $(wildcard src/*.c)
+OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+BIN     := $(BUILD)/srvgate
+
+.PHONY: all deps run test unit check install clean bench
+
+all: $(BIN)
+
+deps:
+	@scripts/install-deps build
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+run:
+	@scripts/install-deps build
+	@$(MAKE) --no-print-directory all
+	$(BIN) serve
+
+unit: $(UNIT)
+
+test:
+	@scripts/install-deps test
+	@$(MAKE) --no-print-directory all unit
+	@SRVGATE_BIN=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/srvgate
+
+bench:
+	@scripts/install-deps bench
+	@$(MAKE) --no-print-directory all
+	scripts/bench-http
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,42 @@
+/* config.h -- `srvgate serve` settings from flags and SRVGATE_* variables. */
+#ifndef SRVGATE_CONFIG_H
+#define SRVGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+#define CONFIG_MAX_LISTEN 8
+
+struct config {
+	char http_listen[128];
+	char dns_listen[CONFIG_MAX_LISTEN][128];
+	size_t ndns_listen;
+	char zone[256];
+	char data_dir[1024];
+	char zones_dir[1024];
+	char public_url[512];
+	char admin_token[256];
+	unsigned max_size;	   /* largest ?size= that /new accepts */
+	unsigned max_members;	   /* members one token may hold */
+	uint64_t gc_unfilled_ms;   /* 0: tokens never expire */
+	uint64_t max_body_bytes;
+	uint64_t max_header_bytes;
+	unsigned max_connections;
+	uint64_t idle_timeout_ms;  /* to send a whole request */
+	uint64_t io_timeout_ms;	   /* between reads or writes */
+	uint64_t watch_timeout_ms; /* a watch answers empty after this */
+	unsigned rate_limit;	   /* writes per second per client address */
+	unsigned rate_burst;
+	int log_level;
+};
+
+void config_defaults(struct config *cfg);
+/* Applies SRVGATE_* variables, then argv (argv[0] is the subcommand).
+ * Returns 0, 1 when help was asked for, or -1 with err filled in. */
+int config_parse_serve(struct config *cfg, int argc, char **argv, char *err);
+void config_usage_serve(FILE *out);
+
+#endif

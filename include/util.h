@@ -1,0 +1,51 @@
+/* util.h -- logging, time and small parsers shared by every module. */
+#ifndef SRVGATE_UTIL_H
+#define SRVGATE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SRVGATE_VERSION "0.1.0"
+
+/* An error message buffer that functions fill in when they return failure. */
+#define ERRBUF_SIZE 256
+typedef char errbuf_t[ERRBUF_SIZE];
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern enum log_level log_threshold;
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Formats into errbuf; always returns -1 so callers can `return fail(...)`. */
+int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+uint64_t now_monotonic_ms(void);
+int64_t now_unix(void);
+
+/* "90s", "5m", "12h", "7d", "1h30m", "250ms" or a bare number of seconds. */
+int parse_duration_ms(const char *s, uint64_t *ms);
+/* A whole number in [min, max]. */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT". Host and port are copied out. */
+int split_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
+/* Resolves a numeric HOST:PORT into a socket address (no DNS lookups). */
+int parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+		   char *err);
+/* Prints an address as "1.2.3.4" or "::1" (no port). */
+void format_addr(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* Fills buf with len random bytes from the kernel's CSPRNG. */
+int random_bytes(void *buf, size_t len);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+#endif

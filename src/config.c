@@ -1,0 +1,298 @@
+/* config.c -- `srvgate serve` settings from flags and SRVGATE_* variables.
+ *
+ * One table describes every flag: its name, how to parse it and where it
+ * goes. The environment variable is the flag name in upper case with '_'
+ * for '-', behind SRVGATE_, as etcd does with ETCD_*.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_STRING, K_LISTEN, K_UINT, K_DURATION, K_SIZE, K_LOGLEVEL };
+
+struct flag {
+	const char *name;
+	enum kind kind;
+	size_t offset;
+	size_t len;	   /* K_STRING: buffer size */
+	uint64_t min, max; /* K_UINT, K_SIZE */
+	const char *help;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define U(field) offsetof(struct config, field), 0
+
+static const struct flag flags[] = {
+	{ "http-listen", K_STRING, F(http_listen), 0, 0,
+	  "HOST:PORT of the discovery API [127.0.0.1:8087]" },
+	{ "dns-listen", K_LISTEN, U(dns_listen), 0, 0,
+	  "HOST:PORT for DNS over UDP and TCP; repeatable [127.0.0.1:5300]" },
+	{ "zone", K_STRING, F(zone), 0, 0,
+	  "zone that tokens are published under [discovery.internal]" },
+	{ "data-dir", K_STRING, F(data_dir), 0, 0,
+	  "directory of the durable state [./data]" },
+	{ "zones-dir", K_STRING, F(zones_dir), 0, 0,
+	  "directory of static zone files [./zones]" },
+	{ "public-url", K_STRING, F(public_url), 0, 0,
+	  "base of the URLs /new hands out [http://<http-listen>]" },
+	{ "admin-token", K_STRING, F(admin_token), 0, 0,
+	  "bearer token that DELETE needs; empty: no check [empty]" },
+	{ "max-size", K_UINT, U(max_size), 1, 100000,
+	  "largest cluster size /new accepts [1000]" },
+	{ "max-members", K_UINT, U(max_members), 1, 100000,
+	  "members one token may hold [1000]" },
+	{ "gc-unfilled-after", K_DURATION, U(gc_unfilled_ms), 0, 0,
+	  "delete tokens that have not reached their size after this; "
+	  "0: never [0]" },
+	{ "max-body-bytes", K_SIZE, U(max_body_bytes), 64, 1 << 24,
+	  "largest request body [65536]" },
+	{ "max-header-bytes", K_SIZE, U(max_header_bytes), 256, 1 << 20,
+	  "largest request head [8192]" },
+	{ "max-connections", K_UINT, U(max_connections), 1, 1000000,
+	  "open HTTP connections at most [4096]" },
+	{ "idle-timeout", K_DURATION, U(idle_timeout_ms), 0, 0,
+	  "time a connection has to send its next whole request [60s]" },
+	{ "io-timeout", K_DURATION, U(io_timeout_ms), 0, 0,
+	  "time a client may stall a read or write [10s]" },
+	{ "watch-timeout", K_DURATION, U(watch_timeout_ms), 0, 0,
+	  "a watch with no event answers empty (etcd polls again); "
+	  "0: never [5m]" },
+	{ "rate-limit", K_UINT, U(rate_limit), 0, 1000000,
+	  "/new and registrations per second per client address; 0: off [50]" },
+	{ "rate-burst", K_UINT, U(rate_burst), 1, 1000000,
+	  "requests a client address may make at once [100]" },
+	{ "log-level", K_LOGLEVEL, U(log_level), 0, 0,
+	  "error, warn, info or debug [info]" },
+};
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->http_listen, "127.0.0.1:8087");
+	strcpy(cfg->dns_listen[0], "127.0.0.1:5300");
+	cfg->ndns_listen = 1;
+	strcpy(cfg->zone, "discovery.internal");
+	strcpy(cfg->data_dir, "./data");
+	strcpy(cfg->zones_dir, "./zones");
+	cfg->max_size = 1000;
+	cfg->max_members = 1000;
+	cfg->max_body_bytes = 65536;
+	cfg->max_header_bytes = 8192;
+	cfg->max_connections = 4096;
+	cfg->idle_timeout_ms = 60000;
+	cfg->io_timeout_ms = 10000;
+	cfg->watch_timeout_ms = 300000;
+	cfg->rate_limit = 50;
+	cfg->rate_burst = 100;
+	cfg->log_level = LOG_INFO;
+}
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = strlen(s);
+	uint64_t mult = 1;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	strcpy(num, s);
+	switch (toupper((unsigned char)num[n - 1])) {
+	case 'K': mult = 1024; break;
+	case 'M': mult = 1024 * 1024; break;
+	case 'G': mult = 1024 * 1024 * 1024; break;
+	}
+	if (mult != 1)
+		num[n - 1] = '\0';
+	if (parse_uint(num, 0, UINT64_MAX / mult, out) != 0)
+		return -1;
+	*out *= mult;
+	return 0;
+}
+
+static int
+set_flag(struct config *cfg, const struct flag *f, const char *v,
+	 int *listen_reset, char *err)
+{
+	char *base = (char *)cfg + f->offset;
+	uint64_t n;
+	static const char *levels[] = { "error", "warn", "info", "debug" };
+	int i;
+
+	switch (f->kind) {
+	case K_STRING:
+		if (strlen(v) >= f->len)
+			return fail(err, "--%s: value is too long", f->name);
+		strcpy(base, v);
+		return 0;
+	case K_LISTEN:
+		if (!*listen_reset) {
+			cfg->ndns_listen = 0;
+			*listen_reset = 1;
+		}
+		if (cfg->ndns_listen == CONFIG_MAX_LISTEN ||
+		    strlen(v) >= sizeof(cfg->dns_listen[0]))
+			return fail(err, "--%s: at most %d addresses", f->name,
+				    CONFIG_MAX_LISTEN);
+		strcpy(cfg->dns_listen[cfg->ndns_listen++], v);
+		return 0;
+	case K_UINT:
+		if (parse_uint(v, f->min, f->max, &n) != 0)
+			return fail(err, "--%s: '%s' is not a whole number "
+				    "from %llu to %llu", f->name, v,
+				    (unsigned long long)f->min,
+				    (unsigned long long)f->max);
+		*(unsigned *)base = (unsigned)n;
+		return 0;
+	case K_SIZE:
+		if (parse_size(v, &n) != 0 || n < f->min || n > f->max)
+			return fail(err, "--%s: '%s' is not a size from %llu "
+				    "to %llu bytes", f->name, v,
+				    (unsigned long long)f->min,
+				    (unsigned long long)f->max);
+		*(uint64_t *)base = n;
+		return 0;
+	case K_DURATION:
+		if (parse_duration_ms(v, &n) != 0)
+			return fail(err, "--%s: '%s' is not a duration "
+				    "(like 90s, 5m, 12h, 7d)", f->name, v);
+		*(uint64_t *)base = n;
+		return 0;
+	case K_LOGLEVEL:
+		for (i = 0; i < 4; i++)
+			if (strcmp(v, levels[i]) == 0) {
+				*(int *)base = i;
+				return 0;
+			}
+		return fail(err, "--%s: '%s' is not error, warn, info or debug",
+			    f->name, v);
+	}
+	return fail(err, "--%s: unknown kind", f->name);
+}
+
+static void
+env_name(const char *flag, char *out, size_t outlen)
+{
+	size_t i = (size_t)snprintf(out, outlen, "SRVGATE_");
+
+	for (; *flag != '\0' && i + 1 < outlen; flag++)
+		out[i++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
+	out[i] = '\0';
+}
+
+static int
+apply_env(struct config *cfg, char *err)
+{
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < NFLAGS; i++) {
+		const char *v;
+		int reset = 0;
+
+		env_name(flags[i].name, name, sizeof(name));
+		v = getenv(name);
+		if (v == NULL)
+			continue;
+		if (flags[i].kind == K_LISTEN) {
+			/* A list: comma separated. */
+			char buf[1024], *save = NULL, *tok;
+
+			snprintf(buf, sizeof(buf), "%s", v);
+			for (tok = strtok_r(buf, ",", &save); tok != NULL;
+			     tok = strtok_r(NULL, ",", &save))
+				if (set_flag(cfg, &flags[i], tok, &reset, err))
+					return -1;
+			continue;
+		}
+		if (set_flag(cfg, &flags[i], v, &reset, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+check_config(struct config *cfg, char *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	errbuf_t why;
+	size_t i;
+
+	if (parse_sockaddr(cfg->http_listen, &ss, &len, why) != 0)
+		return fail(err, "--http-listen: %s", why);
+	for (i = 0; i < cfg->ndns_listen; i++)
+		if (parse_sockaddr(cfg->dns_listen[i], &ss, &len, why) != 0)
+			return fail(err, "--dns-listen: %s", why);
+	if (cfg->max_size > cfg->max_members)
+		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
+			    cfg->max_size, cfg->max_members);
+	if (cfg->public_url[0] == '\0')
+		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s",
+			 cfg->http_listen);
+	i = strlen(cfg->public_url);
+	while (i > 0 && cfg->public_url[i - 1] == '/')
+		cfg->public_url[--i] = '\0';
+	if (strncmp(cfg->public_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_url, "https://", 8) != 0)
+		return fail(err, "--public-url: '%s' is not an http(s) URL",
+			    cfg->public_url);
+	return 0;
+}
+
+int
+config_parse_serve(struct config *cfg, int argc, char **argv, char *err)
+{
+	struct option opts[NFLAGS + 2];
+	int listen_reset = 0, c, idx;
+	size_t i;
+
+	if (apply_env(cfg, err) != 0)
+		return -1;
+	for (i = 0; i < NFLAGS; i++) {
+		opts[i].name = flags[i].name;
+		opts[i].has_arg = required_argument;
+		opts[i].flag = NULL;
+		opts[i].val = 0;
+	}
+	opts[NFLAGS] = (struct option){ "help", no_argument, NULL, 'h' };
+	memset(&opts[NFLAGS + 1], 0, sizeof(opts[0]));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
+		if (c == 'h')
+			return 1;
+		if (c == '?')
+			return fail(err, "unknown flag '%s' (see srvgate serve "
+				    "--help)", argv[optind - 1]);
+		if (c == ':')
+			return fail(err, "flag '%s' needs a value",
+				    argv[optind - 1]);
+		if (set_flag(cfg, &flags[idx], optarg, &listen_reset, err))
+			return -1;
+	}
+	if (optind < argc)
+		return fail(err, "unexpected argument '%s'", argv[optind]);
+	return check_config(cfg, err);
+}
+
+void
+config_usage_serve(FILE *out)
+{
+	char env[64];
+	size_t i;
+
+	fprintf(out, "usage: srvgate serve [flags]\n\n"
+		     "Every flag can also come from the environment variable "
+		     "named on its right.\n\n");
+	for (i = 0; i < NFLAGS; i++) {
+		env_name(flags[i].name, env, sizeof(env));
+		fprintf(out, "  --%-20s %s\n  %-22s (%s)\n", flags[i].name,
+			flags[i].help, "", env);
+	}
+}

@@ -1,0 +1,219 @@
+/* http_conn.c -- accounting for evhttp's connections.
+ *
+ * evhttp has no hook for a connection's birth or death, so each one gets a
+ * pass-through filter bufferevent whose context is ours: the filter's free
+ * callback tells us when libevent lets go of it. At the cap the listener is
+ * paused, so further clients wait in the kernel's backlog.
+ */
+#include "http_conn.h"
+
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "util.h"
+
+struct conn {
+	struct conn_table *ct;
+	struct bufferevent *under;
+	evutil_socket_t fd; /* known from its first bytes on */
+	struct event *deadline;
+};
+
+struct conn_table {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	unsigned max;
+	uint64_t idle_ms;
+	size_t count;
+	uint64_t refused; /* times the cap paused accepting */
+	struct conn **by_fd;
+	size_t by_fd_len;
+};
+
+static void
+arm_deadline(struct conn *c)
+{
+	struct timeval tv = { (time_t)(c->ct->idle_ms / 1000),
+			      (suseconds_t)(c->ct->idle_ms % 1000) * 1000 };
+
+	if (c->ct->idle_ms > 0)
+		evtimer_add(c->deadline, &tv);
+}
+
+/* Shutting the socket makes evhttp see EOF and free the connection. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	fd = bufferevent_getfd(c->under);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+static void
+remember_fd(struct conn *c)
+{
+	struct conn_table *ct = c->ct;
+	size_t fd;
+
+	c->fd = bufferevent_getfd(c->under);
+	if (c->fd < 0)
+		return;
+	fd = (size_t)c->fd;
+	if (fd >= ct->by_fd_len) {
+		size_t n = fd * 2 + 64, i;
+
+		ct->by_fd = xrealloc(ct->by_fd, n * sizeof(*ct->by_fd));
+		for (i = ct->by_fd_len; i < n; i++)
+			ct->by_fd[i] = NULL;
+		ct->by_fd_len = n;
+	}
+	ct->by_fd[fd] = c;
+}
+
+static enum bufferevent_filter_result
+pass_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+	   enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)mode;
+	if (c->fd < 0)
+		remember_fd(c);
+	if (limit < 0)
+		evbuffer_add_buffer(dst, src);
+	else
+		evbuffer_remove_buffer(src, dst, (size_t)limit);
+	return BEV_OK;
+}
+
+static void
+conn_free(void *arg)
+{
+	struct conn *c = arg;
+	struct conn_table *ct = c->ct;
+
+	if (c->fd >= 0 && (size_t)c->fd < ct->by_fd_len &&
+	    ct->by_fd[c->fd] == c)
+		ct->by_fd[c->fd] = NULL;
+	event_free(c->deadline);
+	free(c);
+	if (ct->count-- == ct->max && ct->listener != NULL)
+		evconnlistener_enable(ct->listener);
+}
+
+static struct bufferevent *
+new_connection(struct event_base *base, void *arg)
+{
+	struct conn_table *ct = arg;
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct bufferevent *bev;
+
+	c->ct = ct;
+	c->fd = -1;
+	c->under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* The filter only pauses and resumes; the socket side stays on. */
+	bufferevent_enable(c->under, EV_READ | EV_WRITE);
+	bev = bufferevent_filter_new(c->under, pass_input, NULL,
+				     BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	c->deadline = evtimer_new(base, on_deadline, c);
+	arm_deadline(c);
+	if (++ct->count == ct->max && ct->listener != NULL) {
+		evconnlistener_disable(ct->listener);
+		ct->refused++;
+		log_warn("http: %u connections open; not accepting more until "
+			 "one closes", ct->max);
+	}
+	return bev;
+}
+
+struct conn_table *
+conn_table_new(struct event_base *base, unsigned max_connections,
+	       uint64_t idle_timeout_ms)
+{
+	struct conn_table *ct = xcalloc(1, sizeof(*ct));
+
+	ct->base = base;
+	ct->max = max_connections;
+	ct->idle_ms = idle_timeout_ms;
+	return ct;
+}
+
+void
+conn_table_attach(struct conn_table *ct, struct evhttp *http,
+		  struct evconnlistener *listener)
+{
+	ct->listener = listener;
+	evhttp_set_bevcb(http, new_connection, ct);
+}
+
+static struct conn *
+conn_of(struct conn_table *ct, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	evutil_socket_t fd;
+
+	if (evcon == NULL)
+		return NULL;
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd < 0 || (size_t)fd >= ct->by_fd_len)
+		return NULL;
+	return ct->by_fd[fd];
+}
+
+void
+conn_request_started(struct conn_table *ct, struct evhttp_request *req)
+{
+	struct conn *c = conn_of(ct, req);
+
+	if (c != NULL)
+		evtimer_del(c->deadline);
+}
+
+void
+conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
+		const char *reason, struct evbuffer *body)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	struct conn *c = conn_of(ct, req);
+
+	if (c != NULL)
+		arm_deadline(c);
+	evhttp_send_reply(req, code, reason, body);
+	if (evcon == NULL)
+		return;
+	/* evhttp queues the answer before it enables writing, and a filter
+	 * only moves output along while writing is enabled: push it now. */
+	bev = evhttp_connection_get_bufferevent(evcon);
+	bufferevent_flush(bev, EV_WRITE, BEV_NORMAL);
+}
+
+size_t
+conn_table_count(const struct conn_table *ct)
+{
+	return ct->count;
+}
+
+uint64_t
+conn_table_refused(const struct conn_table *ct)
+{
+	return ct->refused;
+}
+
+void
+conn_table_free(struct conn_table *ct)
+{
+	if (ct == NULL)
+		return;
+	free(ct->by_fd);
+	free(ct);
+}

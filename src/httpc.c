@@ -1,0 +1,135 @@
+/* httpc.c -- a small blocking HTTP client on evhttp. */
+#include "httpc.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct call {
+	struct httpc_response *resp;
+	int done;
+	char *err;
+};
+
+static void
+on_response(struct evhttp_request *req, void *arg)
+{
+	struct call *c = arg;
+	struct evbuffer *in;
+	const char *idx;
+	size_t n;
+
+	c->done = 1;
+	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
+		fail(c->err, "no answer (connection refused or timed out)");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	n = evbuffer_get_length(in);
+	c->resp->status = evhttp_request_get_response_code(req);
+	c->resp->body = xmalloc(n + 1);
+	evbuffer_remove(in, c->resp->body, n);
+	c->resp->body[n] = '\0';
+	idx = evhttp_find_header(evhttp_request_get_input_headers(req),
+				 "X-Etcd-Index");
+	c->resp->etcd_index = idx ? strtoull(idx, NULL, 10) : 0;
+}
+
+static int
+method_of(const char *m, enum evhttp_cmd_type *out)
+{
+	static const struct { const char *name; enum evhttp_cmd_type t; } ms[] = {
+		{ "GET", EVHTTP_REQ_GET }, { "PUT", EVHTTP_REQ_PUT },
+		{ "POST", EVHTTP_REQ_POST }, { "DELETE", EVHTTP_REQ_DELETE },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (strcmp(m, ms[i].name) == 0) {
+			*out = ms[i].t;
+			return 0;
+		}
+	return -1;
+}
+
+int
+httpc_request(const char *method, const char *url, const char *body,
+	      const char *auth_token, unsigned timeout_ms,
+	      struct httpc_response *resp, char *err)
+{
+	struct evhttp_uri *uri = evhttp_uri_parse(url);
+	struct event_base *base = NULL;
+	struct evhttp_connection *evcon = NULL;
+	struct evhttp_request *req;
+	struct call c = { resp, 0, err };
+	enum evhttp_cmd_type type;
+	char target[4096], hosthdr[300];
+	const char *host, *path, *query;
+	int port, rc = -1;
+
+	memset(resp, 0, sizeof(*resp));
+	if (uri == NULL || evhttp_uri_get_host(uri) == NULL ||
+	    evhttp_uri_get_scheme(uri) == NULL ||
+	    strcmp(evhttp_uri_get_scheme(uri), "http") != 0) {
+		fail(err, "'%s' is not an http:// URL", url);
+		goto out;
+	}
+	if (method_of(method, &type) != 0) {
+		fail(err, "unknown method %s", method);
+		goto out;
+	}
+	host = evhttp_uri_get_host(uri);
+	port = evhttp_uri_get_port(uri);
+	if (port < 0)
+		port = 80;
+	path = evhttp_uri_get_path(uri);
+	query = evhttp_uri_get_query(uri);
+	snprintf(target, sizeof(target), "%s%s%s",
+		 path && *path ? path : "/", query ? "?" : "",
+		 query ? query : "");
+	base = event_base_new();
+	evcon = evhttp_connection_base_new(base, NULL, host, (ev_uint16_t)port);
+	if (base == NULL || evcon == NULL) {
+		fail(err, "cannot set up a connection to %s", url);
+		goto out;
+	}
+	evhttp_connection_set_timeout(evcon, (int)((timeout_ms + 999) / 1000));
+	req = evhttp_request_new(on_response, &c);
+	snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+			  hosthdr);
+	if (auth_token != NULL && auth_token[0] != '\0') {
+		char auth[512];
+
+		snprintf(auth, sizeof(auth), "Bearer %s", auth_token);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Authorization", auth);
+	}
+	if (body != NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Content-Type",
+				  "application/x-www-form-urlencoded");
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+			     strlen(body));
+	}
+	if (evhttp_make_request(evcon, req, type, target) != 0) {
+		fail(err, "cannot send the request to %s", url);
+		goto out;
+	}
+	event_base_dispatch(base);
+	rc = c.done && resp->body != NULL ? 0 : -1;
+	if (!c.done)
+		fail(err, "no answer from %s", url);
+out:
+	if (evcon != NULL)
+		evhttp_connection_free(evcon);
+	if (base != NULL)
+		event_base_free(base);
+	if (uri != NULL)
+		evhttp_uri_free(uri);
+	return rc;
+}
