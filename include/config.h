@@ -31,6 +31,15 @@ struct config {
 	unsigned rate_limit;	   /* writes per second per client address */
 	unsigned rate_burst;
 	int log_level;
+	/* DNS */
+	char ns_name[256];
+	char soa_email[256];
+	char srv_name[64];
+	unsigned record_ttl;
+	unsigned negative_ttl;
+	unsigned edns_buffer;
+	uint64_t dns_tcp_timeout_ms;
+	unsigned dns_tcp_max_connections;
 };
 
 void config_defaults(struct config *cfg);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry.h"
+
 enum kind { K_STRING, K_LISTEN, K_UINT, K_DURATION, K_SIZE, K_LOGLEVEL };
 
 struct flag {
@@ -66,6 +68,24 @@ static const struct flag flags[] = {
 	  "requests a client address may make at once [100]" },
 	{ "log-level", K_LOGLEVEL, U(log_level), 0, 0,
 	  "error, warn, info or debug [info]" },
+	{ "ns-name", K_STRING, F(ns_name), 0, 0,
+	  "NS of the token zone when it has no zone file [ns1.<zone>]" },
+	{ "soa-email", K_STRING, F(soa_email), 0, 0,
+	  "SOA mailbox of the token zone when it has no zone file "
+	  "[hostmaster.<zone>]" },
+	{ "srv-name", K_STRING, F(srv_name), 0, 0,
+	  "also publish _etcd-server[-ssl]-NAME._tcp (etcd's "
+	  "--discovery-srv-name) [empty]" },
+	{ "record-ttl", K_UINT, U(record_ttl), 0, 604800,
+	  "TTL of the records made from registrations, seconds [60]" },
+	{ "negative-ttl", K_UINT, U(negative_ttl), 0, 86400,
+	  "SOA minimum (negative TTL) of a generated token zone [30]" },
+	{ "edns-buffer", K_UINT, U(edns_buffer), 512, 4096,
+	  "largest UDP answer with EDNS, bytes [1232]" },
+	{ "dns-tcp-timeout", K_DURATION, U(dns_tcp_timeout_ms), 0, 0,
+	  "idle time before a DNS TCP connection is closed [10s]" },
+	{ "dns-tcp-max-connections", K_UINT, U(dns_tcp_max_connections), 1,
+	  1000000, "open DNS TCP connections at most [100]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -90,6 +110,11 @@ config_defaults(struct config *cfg)
 	cfg->rate_limit = 50;
 	cfg->rate_burst = 100;
 	cfg->log_level = LOG_INFO;
+	cfg->record_ttl = 60;
+	cfg->negative_ttl = 30;
+	cfg->edns_buffer = 1232;
+	cfg->dns_tcp_timeout_ms = 10000;
+	cfg->dns_tcp_max_connections = 100;
 }
 
 static int
@@ -216,6 +241,32 @@ apply_env(struct config *cfg, char *err)
 	return 0;
 }
 
+/* Fills the DNS names that default from --zone; "a@b.c" becomes "a.b.c". */
+static int
+check_dns(struct config *cfg, char *err)
+{
+	size_t n = strlen(cfg->zone);
+	char *at;
+
+	if (n == 0 || n > 200 || strspn(cfg->zone, "abcdefghijklmnopqrstuvwxyz"
+				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+				     != n)
+		return fail(err, "--zone: '%s' is not a domain name", cfg->zone);
+	if (cfg->ns_name[0] == '\0')
+		snprintf(cfg->ns_name, sizeof(cfg->ns_name), "ns1.%s.",
+			 cfg->zone);
+	if (cfg->soa_email[0] == '\0')
+		snprintf(cfg->soa_email, sizeof(cfg->soa_email),
+			 "hostmaster.%s.", cfg->zone);
+	at = strchr(cfg->soa_email, '@');
+	if (at != NULL)
+		*at = '.';
+	if (cfg->srv_name[0] != '\0' && !registry_valid_name(cfg->srv_name))
+		return fail(err, "--srv-name: '%s' must be lower-case letters, "
+			    "digits and '-'", cfg->srv_name);
+	return 0;
+}
+
 static int
 check_config(struct config *cfg, char *err)
 {
@@ -232,6 +283,8 @@ check_config(struct config *cfg, char *err)
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
 			    cfg->max_size, cfg->max_members);
+	if (check_dns(cfg, err) != 0)
+		return -1;
 	if (cfg->public_url[0] == '\0')
 		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s",
 			 cfg->http_listen);

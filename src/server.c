@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "dns_server.h"
+#include "dns_zone.h"
 #include "http_api.h"
 #include "registry.h"
 #include "storage.h"
@@ -20,6 +22,8 @@ struct server {
 	struct registry reg;
 	struct storage *st;
 	struct http_api *http;
+	struct dns_view *view;
+	struct dns_server *dns;
 	struct event *sigterm, *sigint, *sighup, *gc_timer, *drain_timer;
 	uint64_t drain_started;
 	int draining;
@@ -67,10 +71,18 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct server *s = arg;
+	errbuf_t err;
+
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_info("SIGHUP: nothing to reload yet");
+	if (dns_view_reload(s->view, err) != 0)
+		log_error("SIGHUP: zones not reloaded, the old data keeps "
+			  "serving: %s", err);
+	else
+		log_info("SIGHUP: reloaded %zu zones from %s (%zu answers)",
+			 dns_view_zone_count(s->view), s->cfg->zones_dir,
+			 dns_view_answer_count(s->view));
 }
 
 /* ---- garbage collection of tokens that never filled ---- */
@@ -150,10 +162,31 @@ server_free(struct server *s)
 	free_event(s->gc_timer);
 	free_event(s->drain_timer);
 	http_api_free(s->http);
+	dns_server_free(s->dns);
+	dns_view_free(s->view);
 	storage_close(s->st);
 	registry_free(&s->reg);
 	if (s->base != NULL)
 		event_base_free(s->base);
+}
+
+static int
+start_dns(struct server *s, char *err)
+{
+	const struct config *c = s->cfg;
+	struct dns_view_config vc = {
+		c->zone, c->zones_dir, c->ns_name, c->soa_email, c->srv_name,
+		c->record_ttl, c->negative_ttl,
+	};
+	struct dns_server_config dc = {
+		c->dns_listen, c->ndns_listen, (uint16_t)c->edns_buffer,
+		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections,
+	};
+
+	s->view = dns_view_new(&vc, &s->reg, s->base, err);
+	if (s->view == NULL)
+		return -1;
+	return dns_server_start(&s->dns, s->base, &dc, s->view, err);
 }
 
 static int
@@ -167,8 +200,11 @@ server_setup(struct server *s, char *err)
 	    storage_load(s->st, &s->reg, err) != 0 ||
 	    storage_attach(s->st, &s->reg) != 0)
 		return -1;
+	if (start_dns(s, err) != 0)
+		return -1;
 	if (http_api_start(&s->http, s->base, s->cfg, &s->reg, s->st, err))
 		return -1;
+	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	s->sigterm = evsignal_new(s->base, SIGTERM, on_stop_signal, s);
 	s->sigint = evsignal_new(s->base, SIGINT, on_stop_signal, s);
 	s->sighup = evsignal_new(s->base, SIGHUP, on_hup, s);
@@ -191,9 +227,12 @@ server_run(const struct config *cfg, char *err)
 	log_threshold = (enum log_level)cfg->log_level;
 	signal(SIGPIPE, SIG_IGN);
 	if (server_setup(&s, err) == 0) {
-		log_info("srvgate %s: HTTP on %s, data in %s (%zu tokens, "
-			 "%zu members, index %llu), URLs under %s",
-			 SRVGATE_VERSION, cfg->http_listen, cfg->data_dir,
+		log_info("srvgate %s: HTTP on %s, DNS on %s%s for %s and %zu "
+			 "zones, data in %s (%zu tokens, %zu members, index "
+			 "%llu), URLs under %s",
+			 SRVGATE_VERSION, cfg->http_listen, cfg->dns_listen[0],
+			 cfg->ndns_listen > 1 ? " and more" : "", cfg->zone,
+			 dns_view_zone_count(s.view), cfg->data_dir,
 			 s.reg.ntokens, s.reg.nmembers,
 			 (unsigned long long)s.reg.index, cfg->public_url);
 		event_base_dispatch(s.base);

@@ -1,0 +1,28 @@
+/* dns_answer.h -- answering one DNS query: parse, EDNS, look up, classify,
+ * encode, add OPT. Works on caller buffers; never allocates. */
+#ifndef SRVGATE_DNS_ANSWER_H
+#define SRVGATE_DNS_ANSWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dns_view;
+
+struct dns_stats {
+	uint64_t queries, udp, tcp;
+	uint64_t rcodes[24];
+	uint64_t dropped, truncated, referrals;
+};
+
+struct dns_answer_ctx {
+	const struct dns_view *view;
+	uint16_t edns_buffer; /* our UDP payload ceiling */
+	struct dns_stats *stats;
+};
+
+/* Writes the response to pkt into out (cap bytes, at least 512) and returns
+ * its length, or 0 when the query deserves no answer. */
+size_t dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+			size_t len, uint8_t *out, size_t cap, int over_tcp);
+
+#endif

@@ -1,0 +1,31 @@
+/* dns_server.h -- DNS over UDP and TCP (RFC 7766) on the event loop. */
+#ifndef SRVGATE_DNS_SERVER_H
+#define SRVGATE_DNS_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct event_base;
+struct evbuffer;
+struct dns_view;
+struct dns_server;
+
+struct dns_server_config {
+	const char (*listen)[128]; /* HOST:PORT each, UDP and TCP */
+	size_t nlisten;
+	uint16_t edns_buffer;
+	uint64_t tcp_idle_ms;	   /* a TCP client must send within this */
+	unsigned tcp_max_connections;
+};
+
+int dns_server_start(struct dns_server **out, struct event_base *base,
+		     const struct dns_server_config *cfg,
+		     const struct dns_view *view, char *err);
+/* Prometheus text for /metrics. */
+void dns_server_metrics(struct evbuffer *out, void *server);
+/* Stops listening; open TCP connections are closed. */
+void dns_server_free(struct dns_server *srv);
+
+#endif

@@ -1,0 +1,84 @@
+/* dns_zone.h -- the DNS view: static zones from --zones-dir plus the
+ * records synthesized from the registry, with every answer prepared in wire
+ * form ahead of the queries that will want it.
+ *
+ * For a token T in zone Z, the cluster members (the first `size` by
+ * createdIndex) are published as _etcd-server-ssl._tcp.T.Z (https peers)
+ * and _etcd-server._tcp.T.Z (http peers), priority 0, weight 0. A peer given
+ * by IP gets the target <member-id>.T.Z with an A or AAAA record.
+ */
+#ifndef SRVGATE_DNS_ZONE_H
+#define SRVGATE_DNS_ZONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns_wire.h"
+#include "util.h"
+
+struct event_base;
+struct registry;
+struct dns_view;
+struct dns_zone;
+
+struct dns_view_config {
+	const char *zone;	/* the token zone */
+	const char *zones_dir;	/* static *.zone files */
+	const char *ns_name;	/* NS of a generated token zone */
+	const char *soa_email;	/* SOA RNAME of a generated token zone */
+	const char *srv_name;	/* also publish _etcd-server[-ssl]-NAME */
+	uint32_t ttl;		/* of synthesized records */
+	uint32_t neg_ttl;	/* SOA minimum of a generated token zone */
+};
+
+/* A whole response for one name and type; the query path copies it and
+ * patches the ID, flags, question and OPT. */
+struct dns_answer {
+	uint8_t *wire;
+	size_t len;
+	size_t noadd_len; /* length without the additional section */
+	uint16_t arcount;
+	uint16_t type;
+};
+
+/* Records that follow a copied question: the SOA of a negative answer, or
+ * the NS and glue of a referral. Names are not compressed. */
+struct dns_chunk {
+	uint8_t *wire;
+	size_t len;
+	size_t noadd_len;
+	uint16_t ancount, nscount, arcount;
+};
+
+enum dns_lookup_kind {
+	LOOKUP_REFUSED,	 /* not a zone of ours */
+	LOOKUP_ANSWER,
+	LOOKUP_NODATA,
+	LOOKUP_NXDOMAIN,
+	LOOKUP_REFERRAL, /* below a delegation: not authoritative */
+};
+
+struct dns_lookup {
+	enum dns_lookup_kind kind;
+	const struct dns_answer *answer; /* LOOKUP_ANSWER */
+	const struct dns_chunk *chunk;	 /* negative or referral records */
+	const struct dns_zone *zone;
+};
+
+/* Loads the static zones, synthesizes every token and listens for changes.
+ * Token changes are applied at the end of the loop iteration that made
+ * them, before any HTTP answer about them goes out. */
+struct dns_view *dns_view_new(const struct dns_view_config *cfg,
+			      struct registry *reg, struct event_base *base,
+			      char *err);
+/* Reloads --zones-dir (SIGHUP). On error the old data keeps serving. */
+int dns_view_reload(struct dns_view *view, char *err);
+/* Classifies a question; qname is lower-case wire format. No allocation. */
+void dns_view_lookup(const struct dns_view *view, const uint8_t *qname,
+		     uint16_t qtype, struct dns_lookup *out);
+uint32_t dns_view_serial(const struct dns_view *view, const char *zone);
+size_t dns_view_zone_count(const struct dns_view *view);
+size_t dns_view_answer_count(const struct dns_view *view);
+void dns_view_free(struct dns_view *view);
+
+#endif

@@ -1,0 +1,160 @@
+/* dns_answer.c -- answering one DNS query, as one pipeline:
+ * parse, EDNS, lookup, classify, encode, add OPT. */
+#include "dns_answer.h"
+
+#include <string.h>
+
+#include "dns_wire.h"
+#include "dns_zone.h"
+
+#define TCP_MAX 65535
+
+/* The most the client can take: 512 without EDNS, its buffer with it, and
+ * never more than ours. TCP takes a whole message. */
+static size_t
+payload_limit(const struct dns_answer_ctx *ctx, const struct dns_query *q,
+	      int over_tcp, size_t cap)
+{
+	size_t limit = DNS_UDP_DEFAULT;
+
+	if (over_tcp)
+		limit = TCP_MAX;
+	else if (q->has_edns && q->edns_udp > DNS_UDP_DEFAULT)
+		limit = q->edns_udp < ctx->edns_buffer ? q->edns_udp :
+							  ctx->edns_buffer;
+	return limit < cap ? limit : cap;
+}
+
+/* Room for the OPT record we append to EDNS queries. */
+static size_t
+opt_room(const struct dns_query *q)
+{
+	return q->has_edns ? 11 : 0;
+}
+
+static size_t
+finish(const struct dns_answer_ctx *ctx, const struct dns_query *q,
+       uint8_t *out, size_t len, size_t cap, unsigned rcode)
+{
+	ctx->stats->rcodes[rcode < 24 ? rcode : 23]++;
+	if (q->has_edns)
+		dns_add_opt(out, &len, cap, ctx->edns_buffer, rcode, q->edns_do);
+	return len;
+}
+
+static size_t
+reply_error(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+	    const struct dns_query *q, uint8_t *out, size_t cap,
+	    unsigned rcode)
+{
+	size_t len = dns_write_reply_head(out, pkt, q, 0, rcode);
+
+	return finish(ctx, q, out, len, cap, rcode);
+}
+
+/* Too big for the client's buffer: header and question with TC. */
+static size_t
+reply_truncated(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+		const struct dns_query *q, uint8_t *out, size_t cap)
+{
+	size_t len = dns_write_reply_head(out, pkt, q, FLAG_AA | FLAG_TC, 0);
+
+	ctx->stats->truncated++;
+	return finish(ctx, q, out, len, cap, RCODE_NOERROR);
+}
+
+static size_t
+encode_answer(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+	      const struct dns_query *q, const struct dns_answer *a,
+	      uint8_t *out, size_t cap, size_t limit)
+{
+	size_t len = a->len;
+
+	if (len + opt_room(q) > limit) {
+		/* Additional data is optional: drop it before truncating. */
+		if (a->noadd_len + opt_room(q) > limit)
+			return reply_truncated(ctx, pkt, q, out, cap);
+		len = a->noadd_len;
+	}
+	memcpy(out, a->wire, len);
+	dns_put16(out, q->id);
+	dns_put16(out + 2, (uint16_t)(FLAG_QR | FLAG_AA |
+				      (q->flags & (0x7800 | FLAG_RD | FLAG_CD))));
+	if (len == a->noadd_len)
+		dns_put16(out + 10, 0);
+	/* The client's question, so its letter case and type come back. */
+	memcpy(out + DNS_HEADER_SIZE, pkt + DNS_HEADER_SIZE,
+	       q->question_end - DNS_HEADER_SIZE);
+	return finish(ctx, q, out, len, cap, RCODE_NOERROR);
+}
+
+/* Negative answers and referrals: question, then the prepared records. */
+static size_t
+encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+	     const struct dns_query *q, const struct dns_chunk *c,
+	     uint16_t flags, unsigned rcode, uint8_t *out, size_t cap,
+	     size_t limit)
+{
+	size_t len = dns_write_reply_head(out, pkt, q, flags, rcode);
+	size_t take = c->len;
+	uint16_t ar = c->arcount;
+
+	if (len + take + opt_room(q) > limit) {
+		take = c->noadd_len;
+		ar = 0;
+		if (len + take + opt_room(q) > limit)
+			return reply_truncated(ctx, pkt, q, out, cap);
+	}
+	memcpy(out + len, c->wire, take);
+	dns_put16(out + 6, c->ancount);
+	dns_put16(out + 8, c->nscount);
+	dns_put16(out + 10, ar);
+	return finish(ctx, q, out, len + take, cap, rcode);
+}
+
+size_t
+dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+		 size_t len, uint8_t *out, size_t cap, int over_tcp)
+{
+	struct dns_query q;
+	struct dns_lookup res;
+	size_t limit;
+
+	ctx->stats->queries++;
+	switch (dns_parse_query(pkt, len, &q)) {
+	case PARSE_DROP:
+		ctx->stats->dropped++;
+		return 0;
+	case PARSE_FORMERR:
+		return reply_error(ctx, pkt, &q, out, cap, RCODE_FORMERR);
+	case PARSE_OK:
+		break;
+	}
+	if (q.opcode != OPCODE_QUERY)
+		return reply_error(ctx, pkt, &q, out, cap, RCODE_NOTIMP);
+	if (q.has_edns && q.edns_version > 0)
+		return reply_error(ctx, pkt, &q, out, cap, RCODE_BADVERS);
+	if (q.qclass != CLASS_IN && q.qclass != CLASS_ANY)
+		return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
+	if (q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR)
+		return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
+	limit = payload_limit(ctx, &q, over_tcp, cap);
+	dns_view_lookup(ctx->view, q.qname, q.qtype, &res);
+	switch (res.kind) {
+	case LOOKUP_ANSWER:
+		return encode_answer(ctx, pkt, &q, res.answer, out, cap, limit);
+	case LOOKUP_NODATA:
+		return encode_chunk(ctx, pkt, &q, res.chunk, FLAG_AA,
+				    RCODE_NOERROR, out, cap, limit);
+	case LOOKUP_NXDOMAIN:
+		return encode_chunk(ctx, pkt, &q, res.chunk, FLAG_AA,
+				    RCODE_NXDOMAIN, out, cap, limit);
+	case LOOKUP_REFERRAL:
+		ctx->stats->referrals++;
+		return encode_chunk(ctx, pkt, &q, res.chunk, 0, RCODE_NOERROR,
+				    out, cap, limit);
+	case LOOKUP_REFUSED:
+		break;
+	}
+	return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
+}

@@ -1,0 +1,315 @@
+/* dns_server.c -- DNS over UDP and TCP on the event loop.
+ *
+ * UDP reads and writes go in batches with recvmmsg/sendmmsg, as Knot's
+ * udp-handler does; the buffers are allocated once. TCP connections are
+ * libevent bufferevents that take pipelined, length-prefixed queries.
+ */
+#include "dns_server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns_answer.h"
+#include "dns_wire.h"
+
+#define UDP_BATCH 32
+#define UDP_BUF 4096	  /* larger datagrams are not DNS queries we serve */
+#define TCP_MSG_MAX 65535
+#define MAX_SOCKETS 16
+
+struct udp_batch {
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
+	struct sockaddr_storage addr[UDP_BATCH];
+	uint8_t qbuf[UDP_BATCH][UDP_BUF];
+	uint8_t abuf[UDP_BATCH][UDP_BUF];
+};
+
+struct dns_server {
+	struct event_base *base;
+	struct dns_server_config cfg;
+	struct dns_answer_ctx ctx;
+	struct dns_stats stats;
+	struct event *udp_ev[MAX_SOCKETS];
+	int udp_fd[MAX_SOCKETS];
+	struct evconnlistener *tcp[MAX_SOCKETS];
+	size_t nsockets;
+	struct udp_batch *batch;
+	uint8_t *tcp_out; /* one answer at a time: the loop is single threaded */
+	size_t tcp_conns;
+	uint64_t tcp_refused;
+};
+
+/* ---- UDP ---- */
+
+static void
+on_udp(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_server *srv = arg;
+	struct udp_batch *b = srv->batch;
+	int n, i, nout = 0;
+
+	(void)what;
+	for (i = 0; i < UDP_BATCH; i++) {
+		b->in_iov[i].iov_base = b->qbuf[i];
+		b->in_iov[i].iov_len = UDP_BUF;
+		memset(&b->in[i].msg_hdr, 0, sizeof(b->in[i].msg_hdr));
+		b->in[i].msg_hdr.msg_iov = &b->in_iov[i];
+		b->in[i].msg_hdr.msg_iovlen = 1;
+		b->in[i].msg_hdr.msg_name = &b->addr[i];
+		b->in[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
+	}
+	n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (i = 0; i < n; i++) {
+		size_t len;
+
+		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		srv->stats.udp++;
+		len = dns_answer_query(&srv->ctx, b->qbuf[i], b->in[i].msg_len,
+				       b->abuf[nout], UDP_BUF, 0);
+		if (len == 0)
+			continue;
+		b->out_iov[nout].iov_base = b->abuf[nout];
+		b->out_iov[nout].iov_len = len;
+		memset(&b->out[nout].msg_hdr, 0, sizeof(b->out[nout].msg_hdr));
+		b->out[nout].msg_hdr.msg_iov = &b->out_iov[nout];
+		b->out[nout].msg_hdr.msg_iovlen = 1;
+		b->out[nout].msg_hdr.msg_name = &b->addr[i];
+		b->out[nout].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
+		nout++;
+	}
+	/* A full send buffer drops answers, as it would drop queries. */
+	if (nout > 0 && sendmmsg(fd, b->out, (unsigned)nout, MSG_DONTWAIT) < 0)
+		log_debug("dns: sendmmsg: %s", strerror(errno));
+}
+
+static int
+open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
+	 const char *name, char *err)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	int one = 1;
+	size_t i = srv->nsockets;
+
+	if (fd < 0)
+		return fail(err, "udp %s: %s", name, strerror(errno));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, sa, len) != 0) {
+		close(fd);
+		return fail(err, "cannot listen on udp %s: %s", name,
+			    strerror(errno));
+	}
+	srv->udp_fd[i] = fd;
+	srv->udp_ev[i] = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_udp,
+				   srv);
+	event_add(srv->udp_ev[i], NULL);
+	return 0;
+}
+
+/* ---- TCP ---- */
+
+struct tcp_conn {
+	struct dns_server *srv;
+	struct bufferevent *bev;
+};
+
+static void
+tcp_close(struct tcp_conn *c)
+{
+	struct dns_server *srv = c->srv;
+	size_t i;
+
+	bufferevent_free(c->bev);
+	free(c);
+	if (srv->tcp_conns-- == srv->cfg.tcp_max_connections)
+		for (i = 0; i < srv->nsockets; i++)
+			evconnlistener_enable(srv->tcp[i]);
+}
+
+/* Answers every whole message in the input: clients may pipeline. */
+static void
+on_tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct dns_server *srv = c->srv;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t lenbuf[2];
+
+	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
+		size_t mlen = dns_get16(lenbuf), alen;
+		uint8_t *msg;
+
+		if (evbuffer_get_length(in) < 2 + mlen)
+			return;
+		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
+		srv->stats.tcp++;
+		alen = dns_answer_query(&srv->ctx, msg, mlen, srv->tcp_out + 2,
+					TCP_MSG_MAX, 1);
+		evbuffer_drain(in, 2 + mlen);
+		if (alen == 0) {
+			tcp_close(c); /* nothing sane to say: hang up */
+			return;
+		}
+		dns_put16(srv->tcp_out, (uint16_t)alen);
+		bufferevent_write(bev, srv->tcp_out, alen + 2);
+	}
+}
+
+static void
+on_tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		tcp_close(arg);
+}
+
+static void
+on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
+	      struct sockaddr *sa, int salen, void *arg)
+{
+	struct dns_server *srv = arg;
+	struct tcp_conn *c = xcalloc(1, sizeof(*c));
+	struct timeval tv = { (time_t)(srv->cfg.tcp_idle_ms / 1000),
+			      (suseconds_t)(srv->cfg.tcp_idle_ms % 1000) * 1000 };
+	size_t i;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	c->srv = srv;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, on_tcp_read, NULL, on_tcp_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + TCP_MSG_MAX);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (++srv->tcp_conns == srv->cfg.tcp_max_connections) {
+		srv->tcp_refused++;
+		for (i = 0; i < srv->nsockets; i++)
+			evconnlistener_disable(srv->tcp[i]);
+	}
+}
+
+static int
+open_tcp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
+	 const char *name, char *err)
+{
+	struct evconnlistener *l;
+
+	l = evconnlistener_new_bind(srv->base, on_tcp_accept, srv,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					    LEV_OPT_CLOSE_ON_EXEC |
+					    (sa->sa_family == AF_INET6 ?
+						     LEV_OPT_BIND_IPV6ONLY : 0),
+				    256, sa, (int)len);
+	if (l == NULL)
+		return fail(err, "cannot listen on tcp %s: %s", name,
+			    strerror(errno));
+	srv->tcp[srv->nsockets] = l;
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int
+dns_server_start(struct dns_server **out, struct event_base *base,
+		 const struct dns_server_config *cfg,
+		 const struct dns_view *view, char *err)
+{
+	struct dns_server *srv = xcalloc(1, sizeof(*srv));
+	size_t i;
+
+	srv->base = base;
+	srv->cfg = *cfg;
+	srv->ctx.view = view;
+	srv->ctx.edns_buffer = cfg->edns_buffer;
+	srv->ctx.stats = &srv->stats;
+	srv->batch = xcalloc(1, sizeof(*srv->batch));
+	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
+	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		srv->udp_fd[i] = -1;
+		if (parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0 ||
+		    open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
+			     err) != 0 ||
+		    open_tcp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
+			     err) != 0) {
+			srv->nsockets = i + 1;
+			dns_server_free(srv);
+			return -1;
+		}
+		srv->nsockets = i + 1;
+	}
+	*out = srv;
+	return 0;
+}
+
+void
+dns_server_metrics(struct evbuffer *out, void *arg)
+{
+	const struct dns_server *srv = arg;
+	const struct dns_stats *s = &srv->stats;
+	static const char *names[] = { "NOERROR", "FORMERR", "SERVFAIL",
+				       "NXDOMAIN", "NOTIMP", "REFUSED" };
+	size_t i;
+
+	evbuffer_add_printf(out,
+		"# HELP srvgate_dns_queries_total DNS queries received.\n"
+		"# TYPE srvgate_dns_queries_total counter\n"
+		"srvgate_dns_queries_total{transport=\"udp\"} %llu\n"
+		"srvgate_dns_queries_total{transport=\"tcp\"} %llu\n"
+		"# HELP srvgate_dns_dropped_total Queries dropped unanswered.\n"
+		"# TYPE srvgate_dns_dropped_total counter\n"
+		"srvgate_dns_dropped_total %llu\n"
+		"# HELP srvgate_dns_truncated_total Answers sent with TC.\n"
+		"# TYPE srvgate_dns_truncated_total counter\n"
+		"srvgate_dns_truncated_total %llu\n"
+		"# HELP srvgate_dns_tcp_connections Open DNS TCP connections.\n"
+		"# TYPE srvgate_dns_tcp_connections gauge\n"
+		"srvgate_dns_tcp_connections %zu\n"
+		"# HELP srvgate_dns_responses_total Answers by rcode.\n"
+		"# TYPE srvgate_dns_responses_total counter\n",
+		(unsigned long long)s->udp, (unsigned long long)s->tcp,
+		(unsigned long long)s->dropped,
+		(unsigned long long)s->truncated, srv->tcp_conns);
+	for (i = 0; i < 6; i++)
+		evbuffer_add_printf(out,
+			"srvgate_dns_responses_total{rcode=\"%s\"} %llu\n",
+			names[i], (unsigned long long)s->rcodes[i]);
+	evbuffer_add_printf(out,
+		"srvgate_dns_responses_total{rcode=\"BADVERS\"} %llu\n",
+		(unsigned long long)s->rcodes[16]);
+}
+
+void
+dns_server_free(struct dns_server *srv)
+{
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	for (i = 0; i < srv->nsockets; i++) {
+		if (srv->udp_ev[i] != NULL)
+			event_free(srv->udp_ev[i]);
+		if (srv->udp_fd[i] >= 0)
+			close(srv->udp_fd[i]);
+		if (srv->tcp[i] != NULL)
+			evconnlistener_free(srv->tcp[i]);
+	}
+	free(srv->batch);
+	free(srv->tcp_out);
+	free(srv);
+}

@@ -1,0 +1,226 @@
+/* dns_wire.c -- bounds-checked reading of DNS queries. */
+#include "dns_wire.h"
+
+#include <string.h>
+
+int
+dns_skip_name(const uint8_t *pkt, size_t len, size_t *off)
+{
+	size_t o = *off, total = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (o >= len)
+			return -1;
+		l = pkt[o];
+		if ((l & 0xC0) == 0xC0) {
+			if (o + 2 > len)
+				return -1;
+			*off = o + 2; /* a pointer ends the name */
+			return 0;
+		}
+		if ((l & 0xC0) != 0)
+			return -1; /* 0x40 and 0x80 label types are obsolete */
+		o += 1u + l;
+		total += 1u + l;
+		if (total > DNS_NAME_MAX)
+			return -1;
+		if (l == 0) {
+			*off = o;
+			return 0;
+		}
+	}
+}
+
+/* Reads the question name: uncompressed (a query has nothing earlier to
+ * point at), labels of at most 63, at most 255 in all. */
+static int
+read_qname(const uint8_t *pkt, size_t len, struct dns_query *q)
+{
+	size_t o = DNS_HEADER_SIZE, n = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (o >= len)
+			return -1;
+		l = pkt[o];
+		if (l > DNS_LABEL_MAX || n + 1u + l > DNS_NAME_MAX ||
+		    o + 1u + l > len)
+			return -1;
+		memcpy(q->qname + n, pkt + o, 1u + l);
+		n += 1u + l;
+		o += 1u + l;
+		if (l == 0)
+			break;
+	}
+	q->qname_off = DNS_HEADER_SIZE;
+	q->qname_len = n;
+	dns_name_lower(q->qname, n);
+	return 0;
+}
+
+/* Walks the records after the question, noting OPT and TSIG. */
+static int
+read_records(const uint8_t *pkt, size_t len, struct dns_query *q)
+{
+	unsigned total = (unsigned)q->ancount + q->nscount + q->arcount, i;
+	size_t o = q->question_end;
+
+	for (i = 0; i < total; i++) {
+		size_t start = o;
+		uint16_t type, rdlen;
+
+		if (dns_skip_name(pkt, len, &o) != 0 || o + 10 > len)
+			return -1;
+		type = dns_get16(pkt + o);
+		rdlen = dns_get16(pkt + o + 8);
+		if (o + 10u + rdlen > len)
+			return -1;
+		if (i >= total - q->arcount && type == TYPE_OPT) {
+			/* One OPT, owned by the root. */
+			if (q->has_edns || start + 1 != o || pkt[start] != 0)
+				return -1;
+			q->has_edns = 1;
+			q->edns_udp = dns_get16(pkt + o + 2);
+			q->edns_version = pkt[o + 5];
+			q->edns_do = (pkt[o + 6] & 0x80) != 0;
+		} else if (type == TYPE_TSIG) {
+			/* TSIG must be the very last record. */
+			if (i != total - 1 || i < total - q->arcount)
+				return -1;
+			q->tsig_off = start;
+		}
+		o += 10u + rdlen;
+	}
+	return 0;
+}
+
+enum dns_parse
+dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (len < DNS_HEADER_SIZE)
+		return PARSE_DROP;
+	q->id = dns_get16(pkt);
+	q->flags = dns_get16(pkt + 2);
+	if (q->flags & FLAG_QR)
+		return PARSE_DROP; /* never answer an answer: loops */
+	q->opcode = (q->flags >> 11) & 0xF;
+	q->qdcount = dns_get16(pkt + 4);
+	q->ancount = dns_get16(pkt + 6);
+	q->nscount = dns_get16(pkt + 8);
+	q->arcount = dns_get16(pkt + 10);
+	if (q->qdcount != 1)
+		return PARSE_FORMERR;
+	if (read_qname(pkt, len, q) != 0)
+		return PARSE_FORMERR;
+	q->question_end = DNS_HEADER_SIZE + q->qname_len + 4;
+	if (q->question_end > len)
+		return PARSE_FORMERR;
+	q->qtype = dns_get16(pkt + q->question_end - 4);
+	q->qclass = dns_get16(pkt + q->question_end - 2);
+	q->has_question = 1;
+	if (read_records(pkt, len, q) != 0)
+		return PARSE_FORMERR;
+	return PARSE_OK;
+}
+
+void
+dns_name_lower(uint8_t *name, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && name[i] != 0) {
+		size_t l = name[i], j;
+
+		for (j = i + 1; j <= i + l && j < len; j++)
+			if (name[j] >= 'A' && name[j] <= 'Z')
+				name[j] = (uint8_t)(name[j] + 32);
+		i += l + 1;
+	}
+}
+
+size_t
+dns_name_len(const uint8_t *name)
+{
+	size_t n = 0;
+
+	while (name[n] != 0)
+		n += name[n] + 1u;
+	return n + 1;
+}
+
+unsigned
+dns_name_labels(const uint8_t *name)
+{
+	unsigned n = 0;
+
+	for (; *name != 0; name += *name + 1)
+		n++;
+	return n;
+}
+
+const uint8_t *
+dns_name_skip_labels(const uint8_t *name, unsigned n)
+{
+	while (n-- > 0 && *name != 0)
+		name += *name + 1;
+	return name;
+}
+
+int
+dns_name_is_under(const uint8_t *name, const uint8_t *zone)
+{
+	unsigned nl = dns_name_labels(name), zl = dns_name_labels(zone);
+	const uint8_t *tail;
+
+	if (nl < zl)
+		return 0;
+	tail = dns_name_skip_labels(name, nl - zl);
+	return memcmp(tail, zone, dns_name_len(zone)) == 0;
+}
+
+int
+dns_add_opt(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
+	    unsigned rcode, int do_bit)
+{
+	uint8_t *p = out + *len;
+
+	if (*len + 11 > cap)
+		return -1;
+	p[0] = 0;			     /* root owner */
+	dns_put16(p + 1, TYPE_OPT);
+	dns_put16(p + 3, payload);
+	p[5] = (uint8_t)(rcode >> 4);	     /* extended rcode, upper bits */
+	p[6] = 0;			     /* version 0 */
+	p[7] = do_bit ? 0x80 : 0;
+	p[8] = 0;
+	dns_put16(p + 9, 0);		     /* no options */
+	*len += 11;
+	dns_put16(out + 10, (uint16_t)(dns_get16(out + 10) + 1));
+	return 0;
+}
+
+size_t
+dns_write_reply_head(uint8_t *out, const uint8_t *pkt,
+		     const struct dns_query *q, uint16_t flags, unsigned rcode)
+{
+	size_t n = DNS_HEADER_SIZE;
+
+	dns_put16(out, q->id);
+	/* Keep the opcode, RD and CD of the query; RA is never set. */
+	flags |= FLAG_QR | (q->flags & (0x7800 | FLAG_RD | FLAG_CD));
+	dns_put16(out + 2, (uint16_t)(flags | (rcode & 0xF)));
+	dns_put16(out + 4, q->has_question ? 1 : 0);
+	dns_put16(out + 6, 0);
+	dns_put16(out + 8, 0);
+	dns_put16(out + 10, 0);
+	if (q->has_question) {
+		memcpy(out + n, pkt + DNS_HEADER_SIZE,
+		       q->question_end - DNS_HEADER_SIZE);
+		n = q->question_end;
+	}
+	return n;
+}

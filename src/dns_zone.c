@@ -1,0 +1,1007 @@
+/* dns_zone.c -- the DNS view: static zones plus synthesized token records,
+ * with answers prepared in wire form when the data changes.
+ *
+ * Data lives in nodes, one per owner name and zone, in one hash table. Each
+ * node keeps its records (ldns) and, per type, a prepared response. A token
+ * change rebuilds only that token's nodes and the zone's SOA; a SIGHUP
+ * builds a whole new view and swaps it in.
+ */
+#include "dns_zone.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <ldns/ldns.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keypath.h"
+#include "registry.h"
+
+#define MAX_ZONES 64
+#define NODE_BUCKETS 65536
+
+struct dns_node {
+	struct dns_zone *zone;
+	uint8_t name[DNS_NAME_MAX];
+	size_t name_len;
+	ldns_rr_list *rrs;	    /* every record at this name */
+	struct dns_answer *answers; /* one per type present */
+	size_t nanswers;
+	int is_cut;		    /* NS below the apex: a delegation */
+	struct dns_chunk referral;
+	char token[REGISTRY_NAME_MAX + 1]; /* "" unless synthesized */
+	struct dns_node *token_next;	   /* the token's other nodes */
+	struct dns_node *hash_next;
+};
+
+/* The nodes synthesized for one token, so a change can drop them. */
+struct token_nodes {
+	char token[REGISTRY_NAME_MAX + 1];
+	struct dns_node *head;
+	struct token_nodes *next;
+};
+#define TOKEN_BUCKETS 4096
+
+struct dns_zone {
+	char origin[DNS_NAME_MAX + 2]; /* text, with the final dot */
+	uint8_t apex[DNS_NAME_MAX];
+	size_t apex_len;
+	ldns_rr *soa;		/* lives in the apex node's records */
+	uint32_t serial_base;	/* token zone: serial = base + index */
+	int is_token_zone;
+	int has_cuts;
+	struct dns_chunk negative;
+};
+
+/* The part of the view a reload replaces whole. */
+struct dns_data {
+	struct dns_zone *zones[MAX_ZONES];
+	size_t nzones;
+	struct dns_node **buckets;
+	size_t nnodes, nanswers;
+	struct dns_zone *token_zone;
+	struct token_nodes *tokens[TOKEN_BUCKETS];
+};
+
+struct dns_view {
+	struct dns_view_config cfg;
+	struct registry *reg;
+	struct event *apply_ev;
+	struct dns_data *data;
+	char (*dirty)[REGISTRY_NAME_MAX + 1]; /* tokens changed this round */
+	size_t ndirty, dirty_cap;
+};
+
+/* ---- names and nodes ---- */
+
+static uint32_t
+hash_name(const struct dns_zone *z, const uint8_t *name, size_t len)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)z;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= name[i];
+		h *= 16777619u;
+	}
+	return h % NODE_BUCKETS;
+}
+
+static struct dns_node *
+find_node(const struct dns_data *d, const struct dns_zone *z,
+	  const uint8_t *name, size_t len)
+{
+	struct dns_node *n = d->buckets[hash_name(z, name, len)];
+
+	for (; n != NULL; n = n->hash_next)
+		if (n->zone == z && n->name_len == len &&
+		    memcmp(n->name, name, len) == 0)
+			return n;
+	return NULL;
+}
+
+static struct token_nodes **
+token_slot(struct dns_data *d, const char *token)
+{
+	struct token_nodes **tn;
+	uint32_t h = 2166136261u;
+	const char *c;
+
+	for (c = token; *c != '\0'; c++) {
+		h ^= (unsigned char)*c;
+		h *= 16777619u;
+	}
+	tn = &d->tokens[h % TOKEN_BUCKETS];
+	while (*tn != NULL && strcmp((*tn)->token, token) != 0)
+		tn = &(*tn)->next;
+	return tn;
+}
+
+static void
+link_token_node(struct dns_data *d, struct dns_node *n, const char *token)
+{
+	struct token_nodes **slot = token_slot(d, token);
+
+	if (*slot == NULL) {
+		*slot = xcalloc(1, sizeof(**slot));
+		snprintf((*slot)->token, sizeof((*slot)->token), "%s", token);
+	}
+	snprintf(n->token, sizeof(n->token), "%s", token);
+	n->token_next = (*slot)->head;
+	(*slot)->head = n;
+}
+
+/* The node for name, made with every empty parent up to the apex. */
+static struct dns_node *
+ensure_node(struct dns_data *d, struct dns_zone *z, const uint8_t *name,
+	    const char *token)
+{
+	size_t len = dns_name_len(name);
+	struct dns_node *n = find_node(d, z, name, len);
+	uint32_t h;
+
+	if (n != NULL)
+		return n;
+	n = xcalloc(1, sizeof(*n));
+	n->zone = z;
+	memcpy(n->name, name, len);
+	n->name_len = len;
+	n->rrs = ldns_rr_list_new();
+	if (token != NULL)
+		link_token_node(d, n, token);
+	h = hash_name(z, name, len);
+	n->hash_next = d->buckets[h];
+	d->buckets[h] = n;
+	d->nnodes++;
+	if (len > z->apex_len)
+		ensure_node(d, z, dns_name_skip_labels(name, 1), token);
+	return n;
+}
+
+static void
+chunk_free(struct dns_chunk *c)
+{
+	free(c->wire);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+node_clear_answers(struct dns_data *d, struct dns_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nanswers; i++)
+		free(n->answers[i].wire);
+	d->nanswers -= n->nanswers;
+	free(n->answers);
+	n->answers = NULL;
+	n->nanswers = 0;
+	chunk_free(&n->referral);
+}
+
+static void
+node_free(struct dns_data *d, struct dns_node *n)
+{
+	node_clear_answers(d, n);
+	ldns_rr_list_deep_free(n->rrs);
+	free(n);
+	d->nnodes--;
+}
+
+/* The zone a name belongs to: the one with the longest matching apex. */
+static struct dns_zone *
+zone_of(const struct dns_data *d, const uint8_t *name)
+{
+	struct dns_zone *best = NULL;
+	size_t i;
+
+	for (i = 0; i < d->nzones; i++) {
+		struct dns_zone *z = d->zones[i];
+
+		if (dns_name_is_under(name, z->apex) &&
+		    (best == NULL || z->apex_len > best->apex_len))
+			best = z;
+	}
+	return best;
+}
+
+static void
+rdf_to_lower_wire(const ldns_rdf *rdf, uint8_t *out, size_t *len)
+{
+	*len = ldns_rdf_size(rdf);
+	memcpy(out, ldns_rdf_data(rdf), *len);
+	dns_name_lower(out, *len);
+}
+
+/* Files a record under its owner's node; the zone is the one it came in. */
+static int
+add_rr(struct dns_data *d, struct dns_zone *z, ldns_rr *rr, const char *token)
+{
+	uint8_t name[DNS_NAME_MAX];
+	size_t len;
+	struct dns_node *n;
+
+	if (ldns_rdf_size(ldns_rr_owner(rr)) > DNS_NAME_MAX)
+		return -1;
+	rdf_to_lower_wire(ldns_rr_owner(rr), name, &len);
+	if (!dns_name_is_under(name, z->apex))
+		return -1;
+	n = ensure_node(d, z, name, token);
+	ldns_rr_list_push_rr(n->rrs, rr);
+	if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NS && len != z->apex_len) {
+		n->is_cut = 1;
+		z->has_cuts = 1;
+	}
+	return 0;
+}
+
+/* ---- preparing answers ---- */
+
+static int
+wire_of(ldns_pkt *p, uint8_t **wire, size_t *len)
+{
+	return ldns_pkt2wire(wire, p, len) == LDNS_STATUS_OK ? 0 : -1;
+}
+
+/* Appends the A and AAAA records of a target we serve to the additional
+ * section, so that clients need no second query. */
+static void
+add_addresses(const struct dns_data *d, ldns_pkt *p, const ldns_rdf *target)
+{
+	uint8_t name[DNS_NAME_MAX];
+	const struct dns_zone *z;
+	const struct dns_node *n;
+	size_t len, i;
+
+	if (ldns_rdf_get_type(target) != LDNS_RDF_TYPE_DNAME ||
+	    ldns_rdf_size(target) > DNS_NAME_MAX)
+		return;
+	rdf_to_lower_wire(target, name, &len);
+	z = zone_of(d, name);
+	n = z ? find_node(d, z, name, len) : NULL;
+	for (i = 0; n != NULL && i < ldns_rr_list_rr_count(n->rrs); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(n->rrs, i);
+		ldns_rr_type t = ldns_rr_get_type(rr);
+
+		if (t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA)
+			ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL,
+					 ldns_rr_clone(rr));
+	}
+}
+
+/* Which rdata field names a host that wants addresses in additional. */
+static int
+target_field(ldns_rr_type t)
+{
+	switch (t) {
+	case LDNS_RR_TYPE_SRV: return 3;
+	case LDNS_RR_TYPE_NS: return 0;
+	case LDNS_RR_TYPE_MX: return 1;
+	default: return -1;
+	}
+}
+
+static ldns_pkt *
+new_response(const struct dns_node *n, uint16_t type)
+{
+	ldns_pkt *p = ldns_pkt_new();
+	ldns_rr *q = ldns_rr_new();
+
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_aa(p, true);
+	ldns_rr_set_owner(q, ldns_dname_new_frm_data((uint16_t)n->name_len,
+						     n->name));
+	ldns_rr_set_type(q, type);
+	ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
+	ldns_rr_set_question(q, true);
+	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	return p;
+}
+
+static int
+prepare_answer(const struct dns_data *d, const struct dns_node *n,
+	       uint16_t type, struct dns_answer *out)
+{
+	ldns_pkt *p = new_response(n, type);
+	int field = target_field(type), rc;
+	uint8_t *wire = NULL;
+	size_t i;
+
+	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(n->rrs, i);
+
+		if (ldns_rr_get_type(rr) == type)
+			ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER,
+					 ldns_rr_clone(rr));
+	}
+	/* The answer alone first: what is left when additional must go. */
+	rc = wire_of(p, &wire, &out->noadd_len);
+	free(wire);
+	for (i = 0; rc == 0 && field >= 0 &&
+		    i < ldns_rr_list_rr_count(ldns_pkt_answer(p)); i++)
+		add_addresses(d, p, ldns_rr_rdf(ldns_rr_list_rr(
+					       ldns_pkt_answer(p), i),
+					       (size_t)field));
+	out->arcount = ldns_pkt_arcount(p);
+	out->type = type;
+	if (rc == 0)
+		rc = wire_of(p, &out->wire, &out->len);
+	ldns_pkt_free(p);
+	return rc;
+}
+
+/* Records as uncompressed wire, for chunks that follow any question. */
+static void
+append_rr(struct dns_chunk *c, const ldns_rr *rr, int section)
+{
+	uint8_t *w = NULL;
+	size_t n = 0;
+
+	if (ldns_rr2wire(&w, rr, section, &n) != LDNS_STATUS_OK)
+		return;
+	c->wire = xrealloc(c->wire, c->len + n);
+	memcpy(c->wire + c->len, w, n);
+	c->len += n;
+	free(w);
+}
+
+static void
+prepare_referral(const struct dns_data *d, struct dns_node *n)
+{
+	ldns_pkt *glue = ldns_pkt_new();
+	size_t i;
+
+	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(n->rrs, i);
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS)
+			continue;
+		append_rr(&n->referral, rr, LDNS_SECTION_AUTHORITY);
+		n->referral.nscount++;
+		add_addresses(d, glue, ldns_rr_rdf(rr, 0));
+	}
+	n->referral.noadd_len = n->referral.len;
+	for (i = 0; i < ldns_pkt_arcount(glue); i++) {
+		append_rr(&n->referral,
+			  ldns_rr_list_rr(ldns_pkt_additional(glue), i),
+			  LDNS_SECTION_ADDITIONAL);
+		n->referral.arcount++;
+	}
+	ldns_pkt_free(glue);
+}
+
+static void
+prepare_node(struct dns_data *d, struct dns_node *n)
+{
+	size_t i, j;
+
+	node_clear_answers(d, n);
+	if (n->is_cut) {
+		prepare_referral(d, n);
+		return;
+	}
+	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++) {
+		uint16_t t = ldns_rr_get_type(ldns_rr_list_rr(n->rrs, i));
+
+		for (j = 0; j < n->nanswers; j++)
+			if (n->answers[j].type == t)
+				break;
+		if (j < n->nanswers)
+			continue;
+		n->answers = xrealloc(n->answers,
+				      (n->nanswers + 1) * sizeof(*n->answers));
+		memset(&n->answers[n->nanswers], 0, sizeof(*n->answers));
+		if (prepare_answer(d, n, t, &n->answers[n->nanswers]) == 0) {
+			n->nanswers++;
+			d->nanswers++;
+		}
+	}
+}
+
+/* The SOA of negative answers, with the TTL RFC 2308 asks for. */
+static void
+prepare_negative(struct dns_zone *z)
+{
+	ldns_rr *soa = ldns_rr_clone(z->soa);
+	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+
+	if (ldns_rr_ttl(soa) < min)
+		min = ldns_rr_ttl(soa);
+	ldns_rr_set_ttl(soa, min);
+	chunk_free(&z->negative);
+	append_rr(&z->negative, soa, LDNS_SECTION_AUTHORITY);
+	z->negative.nscount = 1;
+	z->negative.noadd_len = z->negative.len;
+	ldns_rr_free(soa);
+}
+
+static void
+prepare_all(struct dns_data *d)
+{
+	size_t i;
+
+	for (i = 0; i < NODE_BUCKETS; i++) {
+		struct dns_node *n = d->buckets[i];
+
+		for (; n != NULL; n = n->hash_next)
+			prepare_node(d, n);
+	}
+	for (i = 0; i < d->nzones; i++)
+		prepare_negative(d->zones[i]);
+}
+
+/* ---- zones ---- */
+
+static struct dns_zone *
+zone_new(struct dns_data *d, const ldns_rdf *origin, char *err)
+{
+	struct dns_zone *z;
+	char *text;
+	size_t i;
+
+	if (d->nzones == MAX_ZONES) {
+		fail(err, "more than %d zones", MAX_ZONES);
+		return NULL;
+	}
+	z = xcalloc(1, sizeof(*z));
+	rdf_to_lower_wire(origin, z->apex, &z->apex_len);
+	text = ldns_rdf2str(origin);
+	for (i = 0; text[i] != '\0' && i + 1 < sizeof(z->origin); i++)
+		z->origin[i] = (char)tolower((unsigned char)text[i]);
+	free(text);
+	for (i = 0; i < d->nzones; i++)
+		if (d->zones[i]->apex_len == z->apex_len &&
+		    memcmp(d->zones[i]->apex, z->apex, z->apex_len) == 0) {
+			fail(err, "zone %s is defined twice", z->origin);
+			free(z);
+			return NULL;
+		}
+	d->zones[d->nzones++] = z;
+	return z;
+}
+
+static int
+load_zone_records(struct dns_data *d, struct dns_zone *z, ldns_zone *lz,
+		  const char *path, char *err)
+{
+	ldns_rr_list *rrs = ldns_zone_rrs(lz);
+	ldns_rr *soa = ldns_rr_clone(ldns_zone_soa(lz));
+	size_t i;
+
+	add_rr(d, z, soa, NULL);
+	z->soa = soa;
+	for (i = 0; i < ldns_rr_list_rr_count(rrs); i++) {
+		ldns_rr *rr = ldns_rr_clone(ldns_rr_list_rr(rrs, i));
+
+		if (add_rr(d, z, rr, NULL) != 0) {
+			char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+
+			fail(err, "%s: %s is outside zone %s", path, owner,
+			     z->origin);
+			free(owner);
+			ldns_rr_free(rr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+load_zone_file(struct dns_data *d, const char *dir, const char *file,
+	       char *err)
+{
+	char path[2048], origin[DNS_NAME_MAX + 2];
+	size_t n = strlen(file) - strlen(".zone");
+	ldns_rdf *org;
+	ldns_zone *lz = NULL;
+	ldns_status s;
+	struct dns_zone *z;
+	int line = 1, rc = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	snprintf(origin, sizeof(origin), "%.*s.", (int)n, file);
+	org = ldns_dname_new_frm_str(origin);
+	if (org == NULL)
+		return fail(err, "%s: '%s' is not a zone name", path, origin);
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		ldns_rdf_deep_free(org);
+		return fail(err, "%s: %s", path, strerror(errno));
+	}
+	s = ldns_zone_new_frm_fp_l(&lz, fp, org, 3600, LDNS_RR_CLASS_IN, &line);
+	fclose(fp);
+	if (s != LDNS_STATUS_OK)
+		fail(err, "%s:%d: %s", path, line, ldns_get_errorstr_by_id(s));
+	else if (ldns_zone_soa(lz) == NULL)
+		fail(err, "%s: no SOA record", path);
+	else if (ldns_dname_compare(ldns_rr_owner(ldns_zone_soa(lz)), org))
+		fail(err, "%s: the SOA is not at %s", path, origin);
+	else if ((z = zone_new(d, org, err)) != NULL)
+		rc = load_zone_records(d, z, lz, path, err);
+	if (lz != NULL)
+		ldns_zone_deep_free(lz);
+	ldns_rdf_deep_free(org);
+	return rc;
+}
+
+static int
+ends_with_zone(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && strcmp(name + n - 5, ".zone") == 0 && name[0] != '.';
+}
+
+static int
+load_zones_dir(struct dns_data *d, const char *dir, char *err)
+{
+	struct dirent **list;
+	int n, i, rc = 0;
+
+	n = scandir(dir, &list, NULL, alphasort);
+	if (n < 0)
+		return errno == ENOENT ? 0 : fail(err, "%s: %s", dir,
+						  strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (rc == 0 && ends_with_zone(list[i]->d_name))
+			rc = load_zone_file(d, dir, list[i]->d_name, err);
+		free(list[i]);
+	}
+	free(list);
+	return rc;
+}
+
+static ldns_rr *
+rr_from_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static ldns_rr *
+rr_from_text(const char *fmt, ...)
+{
+	char text[1024];
+	ldns_rr *rr = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (ldns_rr_new_frm_str(&rr, text, 3600, NULL, NULL) != LDNS_STATUS_OK)
+		return NULL;
+	return rr;
+}
+
+/* Without a zone file, the token zone gets an SOA and NS from flags. */
+static int
+generate_token_zone(struct dns_data *d, const struct dns_view_config *cfg,
+		    char *err)
+{
+	ldns_rdf *org = ldns_dname_new_frm_str(cfg->zone);
+	struct dns_zone *z;
+	ldns_rr *soa, *ns;
+
+	if (org == NULL)
+		return fail(err, "--zone: '%s' is not a domain name", cfg->zone);
+	z = zone_new(d, org, err);
+	ldns_rdf_deep_free(org);
+	if (z == NULL)
+		return -1;
+	soa = rr_from_text("%s %u IN SOA %s %s 1 3600 600 86400 %u", z->origin,
+			   cfg->ttl, cfg->ns_name, cfg->soa_email,
+			   cfg->neg_ttl);
+	ns = rr_from_text("%s %u IN NS %s", z->origin, cfg->ttl, cfg->ns_name);
+	if (soa == NULL || ns == NULL) {
+		ldns_rr_free(soa);
+		ldns_rr_free(ns);
+		return fail(err, "--ns-name '%s' or --soa-email '%s' is not a "
+			    "domain name", cfg->ns_name, cfg->soa_email);
+	}
+	add_rr(d, z, soa, NULL);
+	add_rr(d, z, ns, NULL);
+	z->soa = soa;
+	z->serial_base = 1;
+	z->is_token_zone = 1;
+	d->token_zone = z;
+	return 0;
+}
+
+static int
+find_token_zone(struct dns_data *d, const struct dns_view_config *cfg,
+		char *err)
+{
+	ldns_rdf *org = ldns_dname_new_frm_str(cfg->zone);
+	uint8_t apex[DNS_NAME_MAX];
+	size_t len, i;
+
+	if (org == NULL)
+		return fail(err, "--zone: '%s' is not a domain name", cfg->zone);
+	rdf_to_lower_wire(org, apex, &len);
+	ldns_rdf_deep_free(org);
+	for (i = 0; i < d->nzones; i++)
+		if (d->zones[i]->apex_len == len &&
+		    memcmp(d->zones[i]->apex, apex, len) == 0)
+			d->token_zone = d->zones[i];
+	if (d->token_zone == NULL)
+		return generate_token_zone(d, cfg, err);
+	/* The file's serial is the base: bump it when editing the file. */
+	d->token_zone->is_token_zone = 1;
+	d->token_zone->serial_base =
+		ldns_rdf2native_int32(ldns_rr_rdf(d->token_zone->soa, 2));
+	return 0;
+}
+
+static void
+set_serial(struct dns_zone *z, uint32_t serial)
+{
+	ldns_rdf *old = ldns_rr_set_rdf(
+		z->soa, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32, serial), 2);
+
+	ldns_rdf_deep_free(old);
+}
+
+/* The token zone's serial follows the registry's durable index, so it
+ * grows with every change and across restarts. */
+static void
+update_serial(struct dns_data *d, const struct registry *reg)
+{
+	struct dns_zone *z = d->token_zone;
+
+	set_serial(z, z->serial_base + (uint32_t)reg->index);
+}
+
+/* ---- records synthesized from the registry ---- */
+
+/* Adds rr to a node the token owns; never into static data. */
+static void
+add_token_rr(struct dns_data *d, const char *token, ldns_rr *rr)
+{
+	struct dns_zone *z = d->token_zone;
+	uint8_t name[DNS_NAME_MAX];
+	struct dns_node *n;
+	size_t len, i;
+
+	if (rr == NULL)
+		return;
+	rdf_to_lower_wire(ldns_rr_owner(rr), name, &len);
+	n = find_node(d, z, name, len);
+	if (n != NULL && strcmp(n->token, token) != 0) {
+		ldns_rr_free(rr);
+		return;
+	}
+	n = ensure_node(d, z, name, token);
+	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++)
+		if (ldns_rr_compare(ldns_rr_list_rr(n->rrs, i), rr) == 0) {
+			ldns_rr_free(rr); /* the same URL twice */
+			return;
+		}
+	ldns_rr_list_push_rr(n->rrs, rr);
+}
+
+static void
+publish_peer(struct dns_data *d, const struct dns_view_config *cfg,
+	     const struct token *tok, const struct member *m,
+	     const struct peer_url *pu)
+{
+	const char *origin = d->token_zone->origin;
+	const char *ssl = strcmp(pu->scheme, "https") == 0 ? "-ssl" : "";
+	char target[2 * DNS_NAME_MAX + 2 * REGISTRY_NAME_MAX + 4];
+
+	if (strcmp(pu->scheme, "http") != 0 && strcmp(pu->scheme, "https"))
+		return; /* unix sockets have no place in DNS */
+	if (pu->host_is_ip) {
+		snprintf(target, sizeof(target), "%s.%s.%s", m->id, tok->name,
+			 origin);
+		add_token_rr(d, tok->name,
+			     rr_from_text("%s %u IN %s %s", target, cfg->ttl,
+					  strchr(pu->host, ':') ? "AAAA" : "A",
+					  pu->host));
+	} else {
+		size_t n = strlen(pu->host);
+
+		snprintf(target, sizeof(target), "%s%s", pu->host,
+			 n > 0 && pu->host[n - 1] == '.' ? "" : ".");
+	}
+	add_token_rr(d, tok->name,
+		     rr_from_text("_etcd-server%s._tcp.%s.%s %u IN SRV 0 0 %u %s",
+				  ssl, tok->name, origin, cfg->ttl, pu->port,
+				  target));
+	if (cfg->srv_name != NULL && cfg->srv_name[0] != '\0')
+		add_token_rr(d, tok->name,
+			     rr_from_text("_etcd-server%s-%s._tcp.%s.%s %u IN "
+					  "SRV 0 0 %u %s",
+					  ssl, cfg->srv_name, tok->name, origin,
+					  cfg->ttl, pu->port, target));
+}
+
+static void
+synthesize_token(struct dns_data *d, const struct dns_view_config *cfg,
+		 const struct token *tok)
+{
+	struct peer_url peers[PEERS_MAX];
+	size_t i, n = token_cluster_size(tok);
+
+	for (i = 0; i < n; i++) {
+		const struct member *m = &tok->members[i];
+		int j, np = peers_parse(m->value, peers, PEERS_MAX, NULL);
+
+		for (j = 0; j < np; j++)
+			publish_peer(d, cfg, tok, m, &peers[j]);
+	}
+}
+
+static void
+unlink_node(struct dns_data *d, struct dns_node *n)
+{
+	struct dns_node **pp =
+		&d->buckets[hash_name(n->zone, n->name, n->name_len)];
+
+	while (*pp != n)
+		pp = &(*pp)->hash_next;
+	*pp = n->hash_next;
+}
+
+static void
+drop_token_nodes(struct dns_data *d, const char *token)
+{
+	struct token_nodes **slot = token_slot(d, token), *tn = *slot;
+	struct dns_node *n, *next;
+
+	if (tn == NULL)
+		return;
+	for (n = tn->head; n != NULL; n = next) {
+		next = n->token_next;
+		unlink_node(d, n);
+		node_free(d, n);
+	}
+	*slot = tn->next;
+	free(tn);
+}
+
+static void
+prepare_token_nodes(struct dns_data *d, const char *token)
+{
+	struct token_nodes *tn = *token_slot(d, token);
+	struct dns_node *n;
+
+	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next)
+		prepare_node(d, n);
+}
+
+/* ---- whole views ---- */
+
+static void
+data_free(struct dns_data *d)
+{
+	size_t i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < NODE_BUCKETS; i++) {
+		struct dns_node *n = d->buckets[i], *next;
+
+		for (; n != NULL; n = next) {
+			next = n->hash_next;
+			node_free(d, n);
+		}
+	}
+	for (i = 0; i < TOKEN_BUCKETS; i++) {
+		struct token_nodes *tn = d->tokens[i], *next;
+
+		for (; tn != NULL; tn = next) {
+			next = tn->next;
+			free(tn);
+		}
+	}
+	for (i = 0; i < d->nzones; i++) {
+		chunk_free(&d->zones[i]->negative);
+		free(d->zones[i]);
+	}
+	free(d->buckets);
+	free(d);
+}
+
+struct synth_all {
+	struct dns_data *d;
+	const struct dns_view_config *cfg;
+};
+
+static void
+synthesize_one(const struct token *tok, void *arg)
+{
+	struct synth_all *s = arg;
+
+	synthesize_token(s->d, s->cfg, tok);
+}
+
+static struct dns_data *
+data_build(const struct dns_view_config *cfg, const struct registry *reg,
+	   char *err)
+{
+	struct dns_data *d = xcalloc(1, sizeof(*d));
+	struct synth_all s = { d, cfg };
+
+	d->buckets = xcalloc(NODE_BUCKETS, sizeof(*d->buckets));
+	if (load_zones_dir(d, cfg->zones_dir, err) != 0 ||
+	    find_token_zone(d, cfg, err) != 0) {
+		data_free(d);
+		return NULL;
+	}
+	registry_foreach_token(reg, synthesize_one, &s);
+	update_serial(d, reg);
+	prepare_all(d);
+	return d;
+}
+
+/* ---- the view ---- */
+
+static void
+mark_dirty(struct dns_view *v, const char *token)
+{
+	size_t i;
+
+	for (i = 0; i < v->ndirty; i++)
+		if (strcmp(v->dirty[i], token) == 0)
+			return;
+	if (v->ndirty == v->dirty_cap) {
+		v->dirty_cap = v->dirty_cap ? v->dirty_cap * 2 : 16;
+		v->dirty = xrealloc(v->dirty, v->dirty_cap * sizeof(*v->dirty));
+	}
+	snprintf(v->dirty[v->ndirty++], sizeof(v->dirty[0]), "%s", token);
+	if (v->ndirty == 1)
+		event_active(v->apply_ev, 0, 0);
+}
+
+static void
+on_registry_event(const struct registry_event *ev, void *arg)
+{
+	mark_dirty(arg, ev->token->name);
+}
+
+/* Rebuilds the tokens changed in this loop iteration, and the SOA. */
+static void
+apply_changes(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_view *v = arg;
+	struct dns_data *d = v->data;
+	struct dns_zone *z = d->token_zone;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < v->ndirty; i++) {
+		const struct token *tok = registry_find_token(v->reg,
+							      v->dirty[i]);
+
+		drop_token_nodes(d, v->dirty[i]);
+		if (tok != NULL) {
+			synthesize_token(d, &v->cfg, tok);
+			prepare_token_nodes(d, v->dirty[i]);
+		}
+	}
+	v->ndirty = 0;
+	update_serial(d, v->reg);
+	prepare_node(d, find_node(d, z, z->apex, z->apex_len));
+	prepare_negative(z);
+}
+
+struct dns_view *
+dns_view_new(const struct dns_view_config *cfg, struct registry *reg,
+	     struct event_base *base, char *err)
+{
+	struct dns_view *v = xcalloc(1, sizeof(*v));
+
+	v->cfg = *cfg;
+	v->reg = reg;
+	v->data = data_build(cfg, reg, err);
+	if (v->data == NULL) {
+		free(v);
+		return NULL;
+	}
+	v->apply_ev = event_new(base, -1, 0, apply_changes, v);
+	if (registry_subscribe(reg, on_registry_event, v) != 0) {
+		dns_view_free(v);
+		fail(err, "too many registry listeners");
+		return NULL;
+	}
+	return v;
+}
+
+int
+dns_view_reload(struct dns_view *v, char *err)
+{
+	struct dns_data *d = data_build(&v->cfg, v->reg, err);
+
+	if (d == NULL)
+		return -1;
+	data_free(v->data);
+	v->data = d;
+	v->ndirty = 0; /* the new build has every token as it is now */
+	return 0;
+}
+
+void
+dns_view_lookup(const struct dns_view *v, const uint8_t *qname,
+		uint16_t qtype, struct dns_lookup *out)
+{
+	const struct dns_data *d = v->data;
+	const struct dns_zone *z = zone_of(d, qname);
+	const struct dns_node *n;
+	size_t len = dns_name_len(qname), i;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = LOOKUP_REFUSED;
+	if (z == NULL)
+		return;
+	out->zone = z;
+	if (z->has_cuts) {
+		const uint8_t *up = qname;
+
+		for (; dns_name_len(up) > z->apex_len;
+		     up = dns_name_skip_labels(up, 1)) {
+			n = find_node(d, z, up, dns_name_len(up));
+			if (n != NULL && n->is_cut) {
+				out->kind = LOOKUP_REFERRAL;
+				out->chunk = &n->referral;
+				return;
+			}
+		}
+	}
+	n = find_node(d, z, qname, len);
+	out->chunk = &z->negative;
+	if (n == NULL) {
+		out->kind = LOOKUP_NXDOMAIN;
+		return;
+	}
+	out->kind = LOOKUP_NODATA;
+	for (i = 0; i < n->nanswers; i++)
+		if (n->answers[i].type == qtype ||
+		    n->answers[i].type == TYPE_CNAME ||
+		    (qtype == TYPE_ANY && i == 0)) {
+			out->kind = LOOKUP_ANSWER;
+			out->answer = &n->answers[i];
+			if (n->answers[i].type == qtype)
+				return;
+		}
+}
+
+uint32_t
+dns_view_serial(const struct dns_view *v, const char *zone)
+{
+	size_t i;
+
+	for (i = 0; i < v->data->nzones; i++) {
+		const struct dns_zone *z = v->data->zones[i];
+
+		if ((zone == NULL && z->is_token_zone) ||
+		    (zone != NULL && strcmp(z->origin, zone) == 0))
+			return ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 2));
+	}
+	return 0;
+}
+
+size_t
+dns_view_zone_count(const struct dns_view *v)
+{
+	return v->data->nzones;
+}
+
+size_t
+dns_view_answer_count(const struct dns_view *v)
+{
+	return v->data->nanswers;
+}
+
+void
+dns_view_free(struct dns_view *v)
+{
+	if (v == NULL)
+		return;
+	if (v->apply_ev != NULL)
+		event_free(v->apply_ev);
+	data_free(v->data);
+	free(v->dirty);
+	free(v);
+}
