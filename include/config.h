@@ -8,12 +8,17 @@
 
 #include "util.h"
 
-#define CONFIG_MAX_LISTEN 8
+#define CONFIG_LIST_MAX 16
+
+/* A repeatable flag's values. */
+struct config_list {
+	char items[CONFIG_LIST_MAX][256];
+	size_t n;
+};
 
 struct config {
 	char http_listen[128];
-	char dns_listen[CONFIG_MAX_LISTEN][128];
-	size_t ndns_listen;
+	struct config_list dns_listen;
 	char zone[256];
 	char data_dir[1024];
 	char zones_dir[1024];
@@ -40,6 +45,11 @@ struct config {
 	unsigned edns_buffer;
 	uint64_t dns_tcp_timeout_ms;
 	unsigned dns_tcp_max_connections;
+	/* transfers and NOTIFY */
+	struct config_list allow_transfer; /* CIDR[@KEYNAME] */
+	struct config_list tsig_keys;	   /* NAME:ALGORITHM:BASE64SECRET */
+	struct config_list notify;	   /* HOST:PORT[@KEYNAME] */
+	unsigned ixfr_journal;
 };
 
 void config_defaults(struct config *cfg);

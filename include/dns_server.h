@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "util.h"
 
@@ -12,12 +13,18 @@ struct evbuffer;
 struct dns_view;
 struct dns_server;
 
+/* Answers a zone transfer query that came over TCP (see xfr.h). */
+typedef void (*dns_xfr_fn)(void *arg, const uint8_t *pkt, size_t len,
+			   const struct sockaddr *peer, struct evbuffer *out);
+
 struct dns_server_config {
-	const char (*listen)[128]; /* HOST:PORT each, UDP and TCP */
+	const char (*listen)[256]; /* HOST:PORT each, UDP and TCP */
 	size_t nlisten;
 	uint16_t edns_buffer;
 	uint64_t tcp_idle_ms;	   /* a TCP client must send within this */
 	unsigned tcp_max_connections;
+	dns_xfr_fn xfr;
+	void *xfr_arg;
 };
 
 int dns_server_start(struct dns_server **out, struct event_base *base,

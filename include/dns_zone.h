@@ -29,6 +29,7 @@ struct dns_view_config {
 	const char *srv_name;	/* also publish _etcd-server[-ssl]-NAME */
 	uint32_t ttl;		/* of synthesized records */
 	uint32_t neg_ttl;	/* SOA minimum of a generated token zone */
+	size_t journal_max;	/* differences kept for IXFR */
 };
 
 /* A whole response for one name and type; the query path copies it and
@@ -76,6 +77,28 @@ int dns_view_reload(struct dns_view *view, char *err);
 /* Classifies a question; qname is lower-case wire format. No allocation. */
 void dns_view_lookup(const struct dns_view *view, const uint8_t *qname,
 		     uint16_t qtype, struct dns_lookup *out);
+/* ---- for zone transfers ---- */
+
+/* The zone whose apex is exactly name (lower-case wire), or NULL. */
+const struct dns_zone *dns_view_find_zone(const struct dns_view *view,
+					  const uint8_t *apex);
+const char *dns_zone_origin(const struct dns_zone *z);
+uint32_t dns_zone_serial(const struct dns_zone *z);
+
+/* Records for AXFR (RFC 5936): the SOA, every other record, the SOA again.
+ * Returns a list of ldns_rr the caller frees with ldns_rr_list_deep_free. */
+struct ldns_struct_rr_list *dns_view_axfr(const struct dns_view *view,
+					   const struct dns_zone *z);
+/* Records for IXFR (RFC 1995) from serial `from`: the difference sequence,
+ * or NULL when the journal does not reach back that far. */
+struct ldns_struct_rr_list *dns_view_ixfr(const struct dns_view *view,
+					   const struct dns_zone *z,
+					   uint32_t from);
+
+/* Called after a zone's data changed (origin with the final dot). */
+typedef void (*dns_change_fn)(const char *origin, void *arg);
+void dns_view_on_change(struct dns_view *view, dns_change_fn fn, void *arg);
+
 uint32_t dns_view_serial(const struct dns_view *view, const char *zone);
 size_t dns_view_zone_count(const struct dns_view *view);
 size_t dns_view_answer_count(const struct dns_view *view);

@@ -13,7 +13,7 @@
 
 #include "registry.h"
 
-enum kind { K_STRING, K_LISTEN, K_UINT, K_DURATION, K_SIZE, K_LOGLEVEL };
+enum kind { K_STRING, K_LIST, K_UINT, K_DURATION, K_SIZE, K_LOGLEVEL };
 
 struct flag {
 	const char *name;
@@ -30,7 +30,7 @@ struct flag {
 static const struct flag flags[] = {
 	{ "http-listen", K_STRING, F(http_listen), 0, 0,
 	  "HOST:PORT of the discovery API [127.0.0.1:8087]" },
-	{ "dns-listen", K_LISTEN, U(dns_listen), 0, 0,
+	{ "dns-listen", K_LIST, U(dns_listen), 0, 0,
 	  "HOST:PORT for DNS over UDP and TCP; repeatable [127.0.0.1:5300]" },
 	{ "zone", K_STRING, F(zone), 0, 0,
 	  "zone that tokens are published under [discovery.internal]" },
@@ -86,16 +86,29 @@ static const struct flag flags[] = {
 	  "idle time before a DNS TCP connection is closed [10s]" },
 	{ "dns-tcp-max-connections", K_UINT, U(dns_tcp_max_connections), 1,
 	  1000000, "open DNS TCP connections at most [100]" },
+	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
+	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
+	  "repeatable [none]" },
+	{ "tsig-key", K_LIST, U(tsig_keys), 0, 0,
+	  "NAME:ALGORITHM:BASE64SECRET, e.g. xfr:hmac-sha256:...; "
+	  "repeatable [none]" },
+	{ "notify", K_LIST, U(notify), 0, 0,
+	  "HOST:PORT[@KEYNAME] sent a NOTIFY after each change; "
+	  "repeatable [none]" },
+	{ "ixfr-journal", K_UINT, U(ixfr_journal), 0, 1000000,
+	  "changes kept for IXFR; older serials get the whole zone [1000]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+/* set_flag marks list flags in a 64-bit mask. */
+_Static_assert(NFLAGS <= 64, "too many flags for the list mask");
 
 void
 config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->http_listen, "127.0.0.1:8087");
-	strcpy(cfg->dns_listen[0], "127.0.0.1:5300");
-	cfg->ndns_listen = 1;
+	strcpy(cfg->dns_listen.items[0], "127.0.0.1:5300");
+	cfg->dns_listen.n = 1;
 	strcpy(cfg->zone, "discovery.internal");
 	strcpy(cfg->data_dir, "./data");
 	strcpy(cfg->zones_dir, "./zones");
@@ -115,6 +128,7 @@ config_defaults(struct config *cfg)
 	cfg->edns_buffer = 1232;
 	cfg->dns_tcp_timeout_ms = 10000;
 	cfg->dns_tcp_max_connections = 100;
+	cfg->ixfr_journal = 1000;
 }
 
 static int
@@ -142,7 +156,7 @@ parse_size(const char *s, uint64_t *out)
 
 static int
 set_flag(struct config *cfg, const struct flag *f, const char *v,
-	 int *listen_reset, char *err)
+	 uint64_t *lists_reset, char *err)
 {
 	char *base = (char *)cfg + f->offset;
 	uint64_t n;
@@ -155,17 +169,22 @@ set_flag(struct config *cfg, const struct flag *f, const char *v,
 			return fail(err, "--%s: value is too long", f->name);
 		strcpy(base, v);
 		return 0;
-	case K_LISTEN:
-		if (!*listen_reset) {
-			cfg->ndns_listen = 0;
-			*listen_reset = 1;
+	case K_LIST: {
+		struct config_list *l = (struct config_list *)base;
+		uint64_t bit = 1ull << (f - flags);
+
+		/* The first use of a list flag replaces its default. */
+		if (!(*lists_reset & bit)) {
+			l->n = 0;
+			*lists_reset |= bit;
 		}
-		if (cfg->ndns_listen == CONFIG_MAX_LISTEN ||
-		    strlen(v) >= sizeof(cfg->dns_listen[0]))
-			return fail(err, "--%s: at most %d addresses", f->name,
-				    CONFIG_MAX_LISTEN);
-		strcpy(cfg->dns_listen[cfg->ndns_listen++], v);
+		if (l->n == CONFIG_LIST_MAX || strlen(v) >= sizeof(l->items[0]))
+			return fail(err, "--%s: at most %d values of %zu bytes",
+				    f->name, CONFIG_LIST_MAX,
+				    sizeof(l->items[0]) - 1);
+		strcpy(l->items[l->n++], v);
 		return 0;
+	}
 	case K_UINT:
 		if (parse_uint(v, f->min, f->max, &n) != 0)
 			return fail(err, "--%s: '%s' is not a whole number "
@@ -218,13 +237,13 @@ apply_env(struct config *cfg, char *err)
 
 	for (i = 0; i < NFLAGS; i++) {
 		const char *v;
-		int reset = 0;
+		uint64_t reset = 0;
 
 		env_name(flags[i].name, name, sizeof(name));
 		v = getenv(name);
 		if (v == NULL)
 			continue;
-		if (flags[i].kind == K_LISTEN) {
+		if (flags[i].kind == K_LIST) {
 			/* A list: comma separated. */
 			char buf[1024], *save = NULL, *tok;
 
@@ -277,8 +296,8 @@ check_config(struct config *cfg, char *err)
 
 	if (parse_sockaddr(cfg->http_listen, &ss, &len, why) != 0)
 		return fail(err, "--http-listen: %s", why);
-	for (i = 0; i < cfg->ndns_listen; i++)
-		if (parse_sockaddr(cfg->dns_listen[i], &ss, &len, why) != 0)
+	for (i = 0; i < cfg->dns_listen.n; i++)
+		if (parse_sockaddr(cfg->dns_listen.items[i], &ss, &len, why))
 			return fail(err, "--dns-listen: %s", why);
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
@@ -302,7 +321,8 @@ int
 config_parse_serve(struct config *cfg, int argc, char **argv, char *err)
 {
 	struct option opts[NFLAGS + 2];
-	int listen_reset = 0, c, idx;
+	uint64_t lists_reset = 0;
+	int c, idx;
 	size_t i;
 
 	if (apply_env(cfg, err) != 0)
@@ -326,7 +346,7 @@ config_parse_serve(struct config *cfg, int argc, char **argv, char *err)
 		if (c == ':')
 			return fail(err, "flag '%s' needs a value",
 				    argv[optind - 1]);
-		if (set_flag(cfg, &flags[idx], optarg, &listen_reset, err))
+		if (set_flag(cfg, &flags[idx], optarg, &lists_reset, err))
 			return -1;
 	}
 	if (optind < argc)

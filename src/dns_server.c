@@ -123,6 +123,7 @@ open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 struct tcp_conn {
 	struct dns_server *srv;
 	struct bufferevent *bev;
+	struct sockaddr_storage peer; /* for transfer access rules */
 };
 
 static void
@@ -136,6 +137,17 @@ tcp_close(struct tcp_conn *c)
 	if (srv->tcp_conns-- == srv->cfg.tcp_max_connections)
 		for (i = 0; i < srv->nsockets; i++)
 			evconnlistener_enable(srv->tcp[i]);
+}
+
+/* AXFR and IXFR queries go to the transfer module. */
+static int
+is_transfer(const uint8_t *msg, size_t len)
+{
+	struct dns_query q;
+
+	return dns_parse_query(msg, len, &q) == PARSE_OK &&
+	       q.opcode == OPCODE_QUERY &&
+	       (q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR);
 }
 
 /* Answers every whole message in the input: clients may pipeline. */
@@ -155,6 +167,13 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 			return;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
 		srv->stats.tcp++;
+		if (is_transfer(msg, mlen) && srv->cfg.xfr != NULL) {
+			srv->cfg.xfr(srv->cfg.xfr_arg, msg, mlen,
+				     (struct sockaddr *)&c->peer,
+				     bufferevent_get_output(bev));
+			evbuffer_drain(in, 2 + mlen);
+			continue;
+		}
 		alen = dns_answer_query(&srv->ctx, msg, mlen, srv->tcp_out + 2,
 					TCP_MSG_MAX, 1);
 		evbuffer_drain(in, 2 + mlen);
@@ -186,9 +205,9 @@ on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 	size_t i;
 
 	(void)l;
-	(void)sa;
-	(void)salen;
 	c->srv = srv;
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, on_tcp_read, NULL, on_tcp_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + TCP_MSG_MAX);

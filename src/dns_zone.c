@@ -55,6 +55,15 @@ struct dns_zone {
 	int is_token_zone;
 	int has_cuts;
 	struct dns_chunk negative;
+	struct journal_entry *journal; /* oldest first, for IXFR */
+	size_t njournal;
+};
+
+/* One change of the token zone: what went and what came, each list led
+ * by the SOA it applies to, as IXFR sends them. */
+struct journal_entry {
+	uint32_t from, to;
+	ldns_rr_list *deleted, *added;
 };
 
 /* The part of the view a reload replaces whole. */
@@ -74,6 +83,8 @@ struct dns_view {
 	struct dns_data *data;
 	char (*dirty)[REGISTRY_NAME_MAX + 1]; /* tokens changed this round */
 	size_t ndirty, dirty_cap;
+	dns_change_fn on_change;
+	void *on_change_arg;
 };
 
 /* ---- names and nodes ---- */
@@ -770,6 +781,87 @@ prepare_token_nodes(struct dns_data *d, const char *token)
 		prepare_node(d, n);
 }
 
+/* ---- the journal of differences, for IXFR ---- */
+
+static void
+journal_clear(struct dns_zone *z)
+{
+	size_t i;
+
+	for (i = 0; i < z->njournal; i++) {
+		ldns_rr_list_deep_free(z->journal[i].deleted);
+		ldns_rr_list_deep_free(z->journal[i].added);
+	}
+	free(z->journal);
+	z->journal = NULL;
+	z->njournal = 0;
+}
+
+/* Clones of every record synthesized for a token. */
+static ldns_rr_list *
+token_records(struct dns_data *d, const char *token)
+{
+	struct token_nodes *tn = *token_slot(d, token);
+	ldns_rr_list *out = ldns_rr_list_new();
+	struct dns_node *n;
+	size_t i;
+
+	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next)
+		for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++)
+			ldns_rr_list_push_rr(out, ldns_rr_clone(
+						  ldns_rr_list_rr(n->rrs, i)));
+	return out;
+}
+
+/* Moves the records of `from` that `other` lacks onto `to`. */
+static void
+move_missing(ldns_rr_list *from, const ldns_rr_list *other, ldns_rr_list *to)
+{
+	size_t i, j;
+
+	for (i = 0; i < ldns_rr_list_rr_count(from); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(from, i);
+
+		for (j = 0; j < ldns_rr_list_rr_count(other); j++)
+			if (ldns_rr_compare(rr, ldns_rr_list_rr(other, j)) == 0)
+				break;
+		if (j == ldns_rr_list_rr_count(other))
+			ldns_rr_list_push_rr(to, ldns_rr_clone(rr));
+	}
+}
+
+/* A new list of first followed by rest's records; rest is used up. */
+static ldns_rr_list *
+lead_with(ldns_rr *first, ldns_rr_list *rest)
+{
+	ldns_rr_list *l = ldns_rr_list_new();
+
+	ldns_rr_list_push_rr(l, first);
+	ldns_rr_list_cat(l, rest);
+	ldns_rr_list_free(rest);
+	return l;
+}
+
+static void
+journal_add(struct dns_zone *z, struct journal_entry *e, size_t max)
+{
+	if (max == 0) {
+		ldns_rr_list_deep_free(e->deleted);
+		ldns_rr_list_deep_free(e->added);
+		return;
+	}
+	if (z->njournal == max) {
+		ldns_rr_list_deep_free(z->journal[0].deleted);
+		ldns_rr_list_deep_free(z->journal[0].added);
+		memmove(z->journal, z->journal + 1,
+			(max - 1) * sizeof(*z->journal));
+		z->njournal--;
+	}
+	z->journal = xrealloc(z->journal,
+			      (z->njournal + 1) * sizeof(*z->journal));
+	z->journal[z->njournal++] = *e;
+}
+
 /* ---- whole views ---- */
 
 static void
@@ -796,6 +888,7 @@ data_free(struct dns_data *d)
 		}
 	}
 	for (i = 0; i < d->nzones; i++) {
+		journal_clear(d->zones[i]);
 		chunk_free(&d->zones[i]->negative);
 		free(d->zones[i]);
 	}
@@ -860,6 +953,26 @@ on_registry_event(const struct registry_event *ev, void *arg)
 	mark_dirty(arg, ev->token->name);
 }
 
+/* Rebuilds one token's nodes, noting the difference in the journal entry. */
+static void
+rebuild_token(struct dns_view *v, const char *name, struct journal_entry *e)
+{
+	struct dns_data *d = v->data;
+	const struct token *tok = registry_find_token(v->reg, name);
+	ldns_rr_list *before = token_records(d, name), *after;
+
+	drop_token_nodes(d, name);
+	if (tok != NULL) {
+		synthesize_token(d, &v->cfg, tok);
+		prepare_token_nodes(d, name);
+	}
+	after = token_records(d, name);
+	move_missing(before, after, e->deleted);
+	move_missing(after, before, e->added);
+	ldns_rr_list_deep_free(before);
+	ldns_rr_list_deep_free(after);
+}
+
 /* Rebuilds the tokens changed in this loop iteration, and the SOA. */
 static void
 apply_changes(evutil_socket_t fd, short what, void *arg)
@@ -867,24 +980,25 @@ apply_changes(evutil_socket_t fd, short what, void *arg)
 	struct dns_view *v = arg;
 	struct dns_data *d = v->data;
 	struct dns_zone *z = d->token_zone;
+	struct journal_entry e;
 	size_t i;
 
 	(void)fd;
 	(void)what;
-	for (i = 0; i < v->ndirty; i++) {
-		const struct token *tok = registry_find_token(v->reg,
-							      v->dirty[i]);
-
-		drop_token_nodes(d, v->dirty[i]);
-		if (tok != NULL) {
-			synthesize_token(d, &v->cfg, tok);
-			prepare_token_nodes(d, v->dirty[i]);
-		}
-	}
+	e.from = ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 2));
+	e.deleted = lead_with(ldns_rr_clone(z->soa), ldns_rr_list_new());
+	e.added = ldns_rr_list_new();
+	for (i = 0; i < v->ndirty; i++)
+		rebuild_token(v, v->dirty[i], &e);
 	v->ndirty = 0;
 	update_serial(d, v->reg);
+	e.to = ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 2));
+	e.added = lead_with(ldns_rr_clone(z->soa), e.added);
+	journal_add(z, &e, v->cfg.journal_max);
 	prepare_node(d, find_node(d, z, z->apex, z->apex_len));
 	prepare_negative(z);
+	if (v->on_change != NULL)
+		v->on_change(z->origin, v->on_change_arg);
 }
 
 struct dns_view *
@@ -909,6 +1023,15 @@ dns_view_new(const struct dns_view_config *cfg, struct registry *reg,
 	return v;
 }
 
+static void
+notify_all(struct dns_view *v)
+{
+	size_t i;
+
+	for (i = 0; v->on_change != NULL && i < v->data->nzones; i++)
+		v->on_change(v->data->zones[i]->origin, v->on_change_arg);
+}
+
 int
 dns_view_reload(struct dns_view *v, char *err)
 {
@@ -919,6 +1042,7 @@ dns_view_reload(struct dns_view *v, char *err)
 	data_free(v->data);
 	v->data = d;
 	v->ndirty = 0; /* the new build has every token as it is now */
+	notify_all(v);
 	return 0;
 }
 
@@ -1004,4 +1128,103 @@ dns_view_free(struct dns_view *v)
 	data_free(v->data);
 	free(v->dirty);
 	free(v);
+}
+
+/* ---- zone transfers ---- */
+
+const struct dns_zone *
+dns_view_find_zone(const struct dns_view *v, const uint8_t *apex)
+{
+	size_t i, len = dns_name_len(apex);
+
+	for (i = 0; i < v->data->nzones; i++) {
+		const struct dns_zone *z = v->data->zones[i];
+
+		if (z->apex_len == len && memcmp(z->apex, apex, len) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+const char *
+dns_zone_origin(const struct dns_zone *z)
+{
+	return z->origin;
+}
+
+uint32_t
+dns_zone_serial(const struct dns_zone *z)
+{
+	return ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 2));
+}
+
+ldns_rr_list *
+dns_view_axfr(const struct dns_view *v, const struct dns_zone *z)
+{
+	ldns_rr_list *out = ldns_rr_list_new();
+	size_t i, j;
+
+	ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
+	for (i = 0; i < NODE_BUCKETS; i++) {
+		const struct dns_node *n = v->data->buckets[i];
+
+		for (; n != NULL; n = n->hash_next) {
+			if (n->zone != z)
+				continue;
+			for (j = 0; j < ldns_rr_list_rr_count(n->rrs); j++) {
+				ldns_rr *rr = ldns_rr_list_rr(n->rrs, j);
+
+				if (rr != z->soa)
+					ldns_rr_list_push_rr(out,
+							     ldns_rr_clone(rr));
+			}
+		}
+	}
+	ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
+	return out;
+}
+
+static void
+append_clones(ldns_rr_list *to, const ldns_rr_list *from)
+{
+	size_t i;
+
+	for (i = 0; i < ldns_rr_list_rr_count(from); i++)
+		ldns_rr_list_push_rr(to, ldns_rr_clone(ldns_rr_list_rr(from,
+									  i)));
+}
+
+ldns_rr_list *
+dns_view_ixfr(const struct dns_view *v, const struct dns_zone *z,
+	      uint32_t from)
+{
+	ldns_rr_list *out;
+	size_t i;
+
+	(void)v;
+	if (from == dns_zone_serial(z)) {
+		/* Up to date: the SOA alone says so (RFC 1995 section 4). */
+		out = ldns_rr_list_new();
+		ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
+		return out;
+	}
+	for (i = 0; i < z->njournal && z->journal[i].from != from; i++)
+		;
+	if (i == z->njournal)
+		return NULL;
+	out = ldns_rr_list_new();
+	ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
+	for (; i < z->njournal; i++) {
+		append_clones(out, z->journal[i].deleted);
+		append_clones(out, z->journal[i].added);
+	}
+	ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
+	return out;
+}
+
+void
+dns_view_on_change(struct dns_view *v, dns_change_fn fn, void *arg)
+{
+	v->on_change = fn;
+	v->on_change_arg = arg;
 }

@@ -10,6 +10,7 @@
 #include "dns_server.h"
 #include "dns_zone.h"
 #include "http_api.h"
+#include "xfr.h"
 #include "registry.h"
 #include "storage.h"
 
@@ -24,6 +25,7 @@ struct server {
 	struct http_api *http;
 	struct dns_view *view;
 	struct dns_server *dns;
+	struct xfr *xfr;
 	struct event *sigterm, *sigint, *sighup, *gc_timer, *drain_timer;
 	uint64_t drain_started;
 	int draining;
@@ -163,6 +165,7 @@ server_free(struct server *s)
 	free_event(s->drain_timer);
 	http_api_free(s->http);
 	dns_server_free(s->dns);
+	xfr_free(s->xfr);
 	dns_view_free(s->view);
 	storage_close(s->st);
 	registry_free(&s->reg);
@@ -176,16 +179,19 @@ start_dns(struct server *s, char *err)
 	const struct config *c = s->cfg;
 	struct dns_view_config vc = {
 		c->zone, c->zones_dir, c->ns_name, c->soa_email, c->srv_name,
-		c->record_ttl, c->negative_ttl,
+		c->record_ttl, c->negative_ttl, c->ixfr_journal,
 	};
 	struct dns_server_config dc = {
-		c->dns_listen, c->ndns_listen, (uint16_t)c->edns_buffer,
+		c->dns_listen.items, c->dns_listen.n, (uint16_t)c->edns_buffer,
 		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections,
+		xfr_answer_tcp, NULL,
 	};
 
 	s->view = dns_view_new(&vc, &s->reg, s->base, err);
-	if (s->view == NULL)
+	if (s->view == NULL ||
+	    xfr_new(&s->xfr, s->base, c, s->view, err) != 0)
 		return -1;
+	dc.xfr_arg = s->xfr;
 	return dns_server_start(&s->dns, s->base, &dc, s->view, err);
 }
 
@@ -205,6 +211,7 @@ server_setup(struct server *s, char *err)
 	if (http_api_start(&s->http, s->base, s->cfg, &s->reg, s->st, err))
 		return -1;
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
+	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
 	s->sigterm = evsignal_new(s->base, SIGTERM, on_stop_signal, s);
 	s->sigint = evsignal_new(s->base, SIGINT, on_stop_signal, s);
 	s->sighup = evsignal_new(s->base, SIGHUP, on_hup, s);
@@ -230,8 +237,8 @@ server_run(const struct config *cfg, char *err)
 		log_info("srvgate %s: HTTP on %s, DNS on %s%s for %s and %zu "
 			 "zones, data in %s (%zu tokens, %zu members, index "
 			 "%llu), URLs under %s",
-			 SRVGATE_VERSION, cfg->http_listen, cfg->dns_listen[0],
-			 cfg->ndns_listen > 1 ? " and more" : "", cfg->zone,
+			 SRVGATE_VERSION, cfg->http_listen, cfg->dns_listen.items[0],
+			 cfg->dns_listen.n > 1 ? " and more" : "", cfg->zone,
 			 dns_view_zone_count(s.view), cfg->data_dir,
 			 s.reg.ntokens, s.reg.nmembers,
 			 (unsigned long long)s.reg.index, cfg->public_url);
