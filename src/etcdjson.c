@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keypath.h"
@@ -22,9 +23,36 @@ dump(json_t *o, int pretty)
 	char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
 
 	json_decref(o);
-	if (s == NULL)
-		abort(); /* jansson fails only when out of memory */
+	if (s == NULL) /* only when out of memory: inputs pass through text() */
+		abort();
 	return s;
+}
+
+/* A JSON string of s, with bytes that are not UTF-8 as U+FFFD; error
+ * causes quote what clients sent, and jansson takes only UTF-8. */
+static json_t *
+text(const char *s)
+{
+	json_t *j = json_string(s ? s : "");
+	char *clean;
+	size_t i, n;
+
+	if (j != NULL)
+		return j;
+	n = strlen(s);
+	clean = xmalloc(n * 3 + 1);
+	for (i = 0, n = 0; s[i] != '\0'; i++) {
+		if ((unsigned char)s[i] < 0x80) {
+			clean[n++] = s[i];
+		} else {
+			memcpy(clean + n, "\xef\xbf\xbd", 3);
+			n += 3;
+		}
+	}
+	clean[n] = '\0';
+	j = json_string(clean);
+	free(clean);
+	return j;
 }
 
 static json_t *
@@ -34,14 +62,14 @@ key_of(const char *token, const char *child)
 
 	snprintf(key, sizeof(key), "%s%s%s%s", KEYPATH_KEY_PREFIX, token,
 		 child ? "/" : "", child ? child : "");
-	return json_string(key);
+	return text(key);
 }
 
 static json_t *
 member_node(const char *token, const struct member *m)
 {
-	return json_pack("{s:o, s:s, s:I, s:I}", "key", key_of(token, m->id),
-			 "value", m->value, "modifiedIndex",
+	return json_pack("{s:o, s:o, s:I, s:I}", "key", key_of(token, m->id),
+			 "value", text(m->value), "modifiedIndex",
 			 (json_int_t)m->modified_index, "createdIndex",
 			 (json_int_t)m->created_index);
 }
@@ -50,8 +78,8 @@ char *
 etcdjson_error(enum etcd_error code, const char *message, const char *cause,
 	       uint64_t index)
 {
-	return dump(json_pack("{s:i, s:s, s:s, s:I}", "errorCode", (int)code,
-			      "message", message, "cause", cause ? cause : "",
+	return dump(json_pack("{s:i, s:o, s:o, s:I}", "errorCode", (int)code,
+			      "message", text(message), "cause", text(cause),
 			      "index", (json_int_t)index),
 		    0);
 }

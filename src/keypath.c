@@ -77,7 +77,7 @@ parse_url(const char *url, struct peer_url *pu, char *err)
 			    "unixs in '%s'", url);
 	hp = rest + 3;
 	slash = strchr(hp, '/');
-	if (slash != NULL && slash[1] != '\0')
+	if (slash != NULL) /* etcd refuses any path, even "/" */
 		return fail(err, "URL must not have a path in '%s'", url);
 	n = slash ? (size_t)(slash - hp) : strlen(hp);
 	if (n == 0 || n >= sizeof(hostport) || memchr(hp, '?', n) ||
@@ -102,6 +102,14 @@ peers_parse(const char *value, struct peer_url *out, size_t max, char *err)
 	if (strlen(value) >= sizeof(buf))
 		return fail(err, "value is longer than %zu bytes",
 			    sizeof(buf) - 1);
+	/* etcd's names and URLs are printable ASCII; anything else would
+	 * not survive JSON or DNS. */
+	for (n = 0; value[n] != '\0'; n++)
+		if ((unsigned char)value[n] <= ' ' ||
+		    (unsigned char)value[n] >= 0x7f)
+			return fail(err, "value has a byte 0x%02x that is not "
+				    "printable ASCII", (unsigned char)value[n]);
+	n = 0;
 	strcpy(buf, value);
 	for (item = strtok_r(buf, ",", &save); item != NULL;
 	     item = strtok_r(NULL, ",", &save)) {

@@ -371,6 +371,11 @@ registry_watch_history(const struct token *tok, const char *member_id,
 			consider(out, &found, m, m->modified_index, m->action,
 				 0);
 	}
+	/* Below the floor a forgotten deletion may come first: a stored member
+	 * still answers (etcd's client only needs the members), a tombstone
+	 * must not, and without a member the history is gone. */
+	if (since < tok->history_floor)
+		return found ? WATCH_FOUND : WATCH_CLEARED;
 	for (i = 0; i < tok->ntombs; i++) {
 		const struct tombstone *t = &tok->tombs[i];
 
@@ -380,9 +385,7 @@ registry_watch_history(const struct token *tok, const char *member_id,
 			consider(out, &found, &t->prev, t->deleted_index,
 				 ACTION_DELETE, 1);
 	}
-	if (found)
-		return WATCH_FOUND;
-	return since < tok->history_floor ? WATCH_CLEARED : WATCH_WAIT;
+	return found ? WATCH_FOUND : WATCH_WAIT;
 }
 
 void

@@ -100,7 +100,7 @@ parse_duration_ms(const char *s, uint64_t *ms)
 		} else {
 			return -1;
 		}
-		if (n > UINT64_MAX / unit / 2)
+		if (n > UINT64_MAX / unit / 2 || n * unit > UINT64_MAX / 2 - total)
 			return -1;
 		total += n * unit;
 	}
