@@ -28,6 +28,7 @@ enum member_action { ACTION_CREATE, ACTION_SET, ACTION_UPDATE, ACTION_DELETE };
 struct member {
 	char id[REGISTRY_NAME_MAX + 1];
 	char *value;
+	char *clients; /* client URLs, comma separated, from `sync`; or NULL */
 	uint64_t created_index;
 	uint64_t modified_index;
 	enum member_action action;
@@ -54,7 +55,10 @@ struct token {
 
 enum registry_event_type {
 	EV_TOKEN_CREATED,
+	EV_TOKEN_UPDATED, /* its size changed */
 	EV_TOKEN_DELETED,
+	EV_ALIAS_SET,	  /* alias names the token now */
+	EV_ALIAS_DELETED,
 	EV_MEMBER_SET,	   /* created or overwritten; member is the new state */
 	EV_MEMBER_DELETED, /* member is the state before deletion */
 };
@@ -63,7 +67,14 @@ struct registry_event {
 	enum registry_event_type type;
 	const struct token *token;
 	const struct member *member; /* NULL for token events */
+	const char *alias;	     /* for alias events */
 	uint64_t index;
+};
+
+/* Another name the token's records are published under. */
+struct alias {
+	char name[REGISTRY_NAME_MAX + 1];
+	char token[REGISTRY_NAME_MAX + 1];
 };
 
 typedef void (*registry_listener_fn)(const struct registry_event *ev,
@@ -85,6 +96,8 @@ struct registry {
 	unsigned max_members;
 	struct registry_listener listeners[REGISTRY_MAX_LISTENERS];
 	size_t nlisteners;
+	struct alias *aliases;
+	size_t naliases;
 };
 
 void registry_init(struct registry *reg, unsigned max_members);
@@ -117,6 +130,22 @@ enum registry_status registry_put_member(struct registry *reg,
 enum registry_status registry_delete_member(struct registry *reg,
 					    struct token *tok, const char *id);
 
+/* For migration: a member with client URLs (either may be NULL: none). */
+enum registry_status registry_sync_member(struct registry *reg,
+					  struct token *tok, const char *id,
+					  const char *value,
+					  const char *clients);
+enum registry_status registry_set_size(struct registry *reg,
+				       struct token *tok, unsigned size);
+
+/* Aliases: one name may point at one token; a token may have many. */
+enum registry_status registry_set_alias(struct registry *reg,
+					const char *name, const char *token);
+enum registry_status registry_delete_alias(struct registry *reg,
+					   const char *name);
+const struct alias *registry_find_alias(const struct registry *reg,
+					const char *name);
+
 /* Restores stored state without events; the index follows the largest seen. */
 struct token *registry_restore_token(struct registry *reg, const char *name,
 				     unsigned size, uint64_t created_index,
@@ -124,6 +153,8 @@ struct token *registry_restore_token(struct registry *reg, const char *name,
 int registry_restore_member(struct registry *reg, struct token *tok,
 			    const struct member *m);
 void registry_restore_index(struct registry *reg, uint64_t index);
+int registry_restore_alias(struct registry *reg, const char *name,
+			   const char *token);
 
 /* What a watch on a token (or one member of it) sees from `since` on. */
 enum watch_result { WATCH_FOUND, WATCH_WAIT, WATCH_CLEARED };

@@ -691,10 +691,12 @@ add_token_rr(struct dns_data *d, const char *token, ldns_rr *rr)
 	ldns_rr_list_push_rr(n->rrs, rr);
 }
 
+/* The SRV (and, for IP peers, A or AAAA) records of one URL, under
+ * `base`: the token's name or one of its aliases. */
 static void
-publish_peer(struct dns_data *d, const struct dns_view_config *cfg,
-	     const struct token *tok, const struct member *m,
-	     const struct peer_url *pu)
+publish_url(struct dns_data *d, const struct dns_view_config *cfg,
+	    const char *token, const char *base, const char *service,
+	    const char *member_id, const struct peer_url *pu)
 {
 	const char *origin = d->token_zone->origin;
 	const char *ssl = strcmp(pu->scheme, "https") == 0 ? "-ssl" : "";
@@ -703,9 +705,9 @@ publish_peer(struct dns_data *d, const struct dns_view_config *cfg,
 	if (strcmp(pu->scheme, "http") != 0 && strcmp(pu->scheme, "https"))
 		return; /* unix sockets have no place in DNS */
 	if (pu->host_is_ip) {
-		snprintf(target, sizeof(target), "%s.%s.%s", m->id, tok->name,
+		snprintf(target, sizeof(target), "%s.%s.%s", member_id, base,
 			 origin);
-		add_token_rr(d, tok->name,
+		add_token_rr(d, token,
 			     rr_from_text("%s %u IN %s %s", target, cfg->ttl,
 					  strchr(pu->host, ':') ? "AAAA" : "A",
 					  pu->host));
@@ -715,32 +717,76 @@ publish_peer(struct dns_data *d, const struct dns_view_config *cfg,
 		snprintf(target, sizeof(target), "%s%s", pu->host,
 			 n > 0 && pu->host[n - 1] == '.' ? "" : ".");
 	}
-	add_token_rr(d, tok->name,
-		     rr_from_text("_etcd-server%s._tcp.%s.%s %u IN SRV 0 0 %u %s",
-				  ssl, tok->name, origin, cfg->ttl, pu->port,
-				  target));
-	if (cfg->srv_name != NULL && cfg->srv_name[0] != '\0')
-		add_token_rr(d, tok->name,
+	add_token_rr(d, token,
+		     rr_from_text("_etcd-%s%s._tcp.%s.%s %u IN SRV 0 0 %u %s",
+				  service, ssl, base, origin, cfg->ttl,
+				  pu->port, target));
+	if (strcmp(service, "server") == 0 && cfg->srv_name != NULL &&
+	    cfg->srv_name[0] != '\0')
+		add_token_rr(d, token,
 			     rr_from_text("_etcd-server%s-%s._tcp.%s.%s %u IN "
 					  "SRV 0 0 %u %s",
-					  ssl, cfg->srv_name, tok->name, origin,
+					  ssl, cfg->srv_name, base, origin,
 					  cfg->ttl, pu->port, target));
 }
 
-static void
-synthesize_token(struct dns_data *d, const struct dns_view_config *cfg,
-		 const struct token *tok)
+/* Client URLs are bare URLs; the peer parser wants name=url. */
+static int
+parse_clients(const char *clients, struct peer_url *out, size_t max)
 {
-	struct peer_url peers[PEERS_MAX];
+	char buf[4096];
+	size_t n = 0;
+	const char *p = clients;
+
+	while (*p != '\0' && n + 3 < sizeof(buf)) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n + len + 4 >= sizeof(buf))
+			return -1;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sc=%.*s",
+				      n ? "," : "", (int)len, p);
+		p += len + (comma != NULL);
+	}
+	buf[n] = '\0';
+	return peers_parse(buf, out, max, NULL);
+}
+
+static void
+publish_member(struct dns_data *d, const struct dns_view_config *cfg,
+	       const char *token, const char *base, const struct member *m)
+{
+	struct peer_url urls[PEERS_MAX];
+	int j, n = peers_parse(m->value, urls, PEERS_MAX, NULL);
+
+	for (j = 0; j < n; j++)
+		publish_url(d, cfg, token, base, "server", m->id, &urls[j]);
+	n = m->clients ? parse_clients(m->clients, urls, PEERS_MAX) : 0;
+	for (j = 0; j < n; j++)
+		publish_url(d, cfg, token, base, "client", m->id, &urls[j]);
+}
+
+static void
+synthesize_under(struct dns_data *d, const struct dns_view_config *cfg,
+		 const struct token *tok, const char *base)
+{
 	size_t i, n = token_cluster_size(tok);
 
-	for (i = 0; i < n; i++) {
-		const struct member *m = &tok->members[i];
-		int j, np = peers_parse(m->value, peers, PEERS_MAX, NULL);
+	for (i = 0; i < n; i++)
+		publish_member(d, cfg, tok->name, base, &tok->members[i]);
+}
 
-		for (j = 0; j < np; j++)
-			publish_peer(d, cfg, tok, m, &peers[j]);
-	}
+/* The token's records under its own name and under each alias. */
+static void
+synthesize_token(struct dns_data *d, const struct dns_view_config *cfg,
+		 const struct registry *reg, const struct token *tok)
+{
+	size_t i;
+
+	synthesize_under(d, cfg, tok, tok->name);
+	for (i = 0; i < reg->naliases; i++)
+		if (strcmp(reg->aliases[i].token, tok->name) == 0)
+			synthesize_under(d, cfg, tok, reg->aliases[i].name);
 }
 
 static void
@@ -899,6 +945,7 @@ data_free(struct dns_data *d)
 struct synth_all {
 	struct dns_data *d;
 	const struct dns_view_config *cfg;
+	const struct registry *reg;
 };
 
 static void
@@ -906,7 +953,7 @@ synthesize_one(const struct token *tok, void *arg)
 {
 	struct synth_all *s = arg;
 
-	synthesize_token(s->d, s->cfg, tok);
+	synthesize_token(s->d, s->cfg, s->reg, tok);
 }
 
 static struct dns_data *
@@ -914,7 +961,7 @@ data_build(const struct dns_view_config *cfg, const struct registry *reg,
 	   char *err)
 {
 	struct dns_data *d = xcalloc(1, sizeof(*d));
-	struct synth_all s = { d, cfg };
+	struct synth_all s = { d, cfg, reg };
 
 	d->buckets = xcalloc(NODE_BUCKETS, sizeof(*d->buckets));
 	if (load_zones_dir(d, cfg->zones_dir, err) != 0 ||
@@ -963,7 +1010,7 @@ rebuild_token(struct dns_view *v, const char *name, struct journal_entry *e)
 
 	drop_token_nodes(d, name);
 	if (tok != NULL) {
-		synthesize_token(d, &v->cfg, tok);
+		synthesize_token(d, &v->cfg, v->reg, tok);
 		prepare_token_nodes(d, name);
 	}
 	after = token_records(d, name);

@@ -20,37 +20,16 @@
 #include "config.h"
 #include "etcdjson.h"
 #include "http_conn.h"
+#include "http_internal.h"
 #include "keypath.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "storage.h"
 #include "watch.h"
 
-enum route {
-	R_NEW, R_TOKEN, R_MEMBER, R_CONFIG, R_WATCH, R_HEALTH, R_METRICS,
-	R_OTHER, R_COUNT
-};
 static const char *route_names[R_COUNT] = {
 	"new", "token", "member", "config", "watch", "health", "metrics",
-	"other",
-};
-
-#define MAX_METRICS_HOOKS 4
-
-struct http_api {
-	struct event_base *base;
-	const struct config *cfg;
-	struct registry *reg;
-	struct storage *st;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
-	struct conn_table *conns;
-	struct watch_hub *watches;
-	struct ratelimit *limiter;
-	uint64_t requests[R_COUNT][600]; /* by route and status code */
-	uint64_t rate_limited;
-	struct { metrics_fn fn; void *arg; } hooks[MAX_METRICS_HOOKS];
-	size_t nhooks;
+	"admin", "other",
 };
 
 /* An answer waiting for the commit barrier. */
@@ -64,8 +43,8 @@ struct reply {
 	uint64_t index; /* X-Etcd-Index as of when the body was made */
 };
 
-static const char *JSON = "application/json";
-static const char *TEXT = "text/plain; charset=utf-8";
+const char *const HTTP_JSON = "application/json";
+const char *const HTTP_TEXT = "text/plain; charset=utf-8";
 
 static const char *
 reason(int code)
@@ -86,8 +65,8 @@ reason(int code)
 	}
 }
 
-static void
-send_now(struct http_api *api, struct evhttp_request *req, enum route route,
+void
+http_send_now(struct http_api *api, struct evhttp_request *req, enum route route,
 	 int code, const char *ctype, char *body, uint64_t index)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -113,19 +92,19 @@ on_commit(int ok, void *arg)
 	if (!ok) {
 		free(r->body);
 		r->code = 500;
-		r->ctype = JSON;
+		r->ctype = HTTP_JSON;
 		r->body = etcdjson_error(ETCD_RAFT_INTERNAL,
 					 "Raft Internal Error",
 					 "storage commit failed", r->index);
 	}
-	send_now(r->api, r->req, r->route, r->code, r->ctype, r->body,
+	http_send_now(r->api, r->req, r->route, r->code, r->ctype, r->body,
 		 r->index);
 	free(r);
 }
 
 /* Answers once everything done so far is durable. */
-static void
-respond(struct http_api *api, struct evhttp_request *req, enum route route,
+void
+http_respond(struct http_api *api, struct evhttp_request *req, enum route route,
 	int code, const char *ctype, char *body)
 {
 	struct reply *r = xmalloc(sizeof(*r));
@@ -135,12 +114,12 @@ respond(struct http_api *api, struct evhttp_request *req, enum route route,
 	storage_after_commit(api->st, on_commit, r);
 }
 
-static void
-respond_error(struct http_api *api, struct evhttp_request *req,
+void
+http_respond_error(struct http_api *api, struct evhttp_request *req,
 	      enum route route, int code, enum etcd_error ecode,
 	      const char *message, const char *cause)
 {
-	send_now(api, req, route, code, JSON,
+	http_send_now(api, req, route, code, HTTP_JSON,
 		 etcdjson_error(ecode, message, cause, api->reg->index),
 		 api->reg->index);
 }
@@ -150,18 +129,14 @@ watch_send(void *arg, struct evhttp_request *req, int code, char *body)
 {
 	struct http_api *api = arg;
 
-	send_now(api, req, R_WATCH, code, JSON, body, api->reg->index);
+	http_send_now(api, req, R_WATCH, code, HTTP_JSON, body, api->reg->index);
 }
 
 /* ---- request parameters ---- */
 
-struct params {
-	struct evkeyvalq query;
-	struct evkeyvalq form;
-};
 
-static void
-params_read(struct evhttp_request *req, struct params *p)
+void
+http_params_read(struct evhttp_request *req, struct params *p)
 {
 	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -181,26 +156,26 @@ params_read(struct evhttp_request *req, struct params *p)
 	}
 }
 
-static void
-params_clear(struct params *p)
+void
+http_params_clear(struct params *p)
 {
 	evhttp_clear_headers(&p->query);
 	evhttp_clear_headers(&p->form);
 }
 
 /* A form field wins over the same query parameter, as in etcd. */
-static const char *
-param(const struct params *p, const char *name)
+const char *
+http_param(const struct params *p, const char *name)
 {
 	const char *v = evhttp_find_header(&p->form, name);
 
 	return v ? v : evhttp_find_header(&p->query, name);
 }
 
-static int
-param_true(const struct params *p, const char *name)
+int
+http_param_true(const struct params *p, const char *name)
 {
-	const char *v = param(p, name);
+	const char *v = http_param(p, name);
 
 	return v != NULL && strcmp(v, "true") == 0;
 }
@@ -225,7 +200,7 @@ rate_limited(struct http_api *api, struct evhttp_request *req,
 			    now_monotonic_ms()))
 		return 0;
 	api->rate_limited++;
-	respond_error(api, req, route, 429, ETCD_RAFT_INTERNAL,
+	http_respond_error(api, req, route, 429, ETCD_RAFT_INTERNAL,
 		      "Too many requests",
 		      "rate limit for this client address; retry later");
 	return 1;
@@ -237,7 +212,7 @@ static void
 handle_new(struct http_api *api, struct evhttp_request *req,
 	   const struct params *p)
 {
-	const char *sz = param(p, "size");
+	const char *sz = http_param(p, "size");
 	uint64_t size = 3;
 	unsigned char raw[16];
 	char name[33], msg[128];
@@ -247,7 +222,7 @@ handle_new(struct http_api *api, struct evhttp_request *req,
 		snprintf(msg, sizeof(msg),
 			 "size must be a whole number from 1 to %u\n",
 			 api->cfg->max_size);
-		send_now(api, req, R_NEW, 400, TEXT, xstrdup(msg),
+		http_send_now(api, req, R_NEW, 400, HTTP_TEXT, xstrdup(msg),
 			 api->reg->index);
 		return;
 	}
@@ -263,11 +238,11 @@ handle_new(struct http_api *api, struct evhttp_request *req,
 			char *url = xmalloc(strlen(api->cfg->public_url) + 40);
 
 			sprintf(url, "%s/%s", api->cfg->public_url, name);
-			respond(api, req, R_NEW, 200, TEXT, url);
+			http_respond(api, req, R_NEW, 200, HTTP_TEXT, url);
 			return;
 		}
 	}
-	send_now(api, req, R_NEW, 500, TEXT,
+	http_send_now(api, req, R_NEW, 500, HTTP_TEXT,
 		 xstrdup("cannot make a token: no randomness\n"),
 		 api->reg->index);
 }
@@ -279,14 +254,14 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 	     const struct params *p, const struct keypath *kp,
 	     const struct token *tok)
 {
-	const char *wi = param(p, "waitIndex");
+	const char *wi = http_param(p, "waitIndex");
 	const char *member = kp->kind == KEY_MEMBER ? kp->member : NULL;
-	int recursive = kp->kind == KEY_TOKEN && param_true(p, "recursive");
+	int recursive = kp->kind == KEY_TOKEN && http_param_true(p, "recursive");
 	struct watch_match m;
 	uint64_t since = 0;
 
 	if (wi != NULL && parse_uint(wi, 0, UINT64_MAX / 2, &since) != 0) {
-		respond_error(api, req, R_WATCH, 400, ETCD_INDEX_NAN,
+		http_respond_error(api, req, R_WATCH, 400, ETCD_INDEX_NAN,
 			      "The given index in POST form is not a number",
 			      "waitIndex");
 		return;
@@ -296,7 +271,7 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 	if (member != NULL || recursive) {
 		switch (registry_watch_history(tok, member, since, &m)) {
 		case WATCH_FOUND:
-			respond(api, req, R_WATCH, 200, JSON,
+			http_respond(api, req, R_WATCH, 200, HTTP_JSON,
 				m.deleted ? etcdjson_member_deleted(
 						    tok->name, m.node, m.index)
 					  : etcdjson_member(
@@ -306,7 +281,7 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 			return;
 		case WATCH_CLEARED:
 			/* etcd sends error 401 with HTTP status 400 */
-			respond_error(api, req, R_WATCH, 400,
+			http_respond_error(api, req, R_WATCH, 400,
 				      ETCD_EVENT_INDEX_CLEARED,
 				      "The event in requested index is outdated "
 				      "and cleared",
@@ -326,30 +301,30 @@ handle_get(struct http_api *api, struct evhttp_request *req,
 {
 	const struct member *m;
 
-	if (param_true(p, "wait")) {
+	if (http_param_true(p, "wait")) {
 		handle_watch(api, req, p, kp, tok);
 		return;
 	}
 	switch (kp->kind) {
 	case KEY_TOKEN:
-		respond(api, req, R_TOKEN, 200, JSON,
-			etcdjson_token_dir(tok, param_true(p, "pretty")));
+		http_respond(api, req, R_TOKEN, 200, HTTP_JSON,
+			etcdjson_token_dir(tok, http_param_true(p, "pretty")));
 		return;
 	case KEY_CONFIG_DIR:
-		respond(api, req, R_CONFIG, 200, JSON,
+		http_respond(api, req, R_CONFIG, 200, HTTP_JSON,
 			etcdjson_config_dir(tok));
 		return;
 	case KEY_SIZE:
-		respond(api, req, R_CONFIG, 200, JSON, etcdjson_size(tok));
+		http_respond(api, req, R_CONFIG, 200, HTTP_JSON, etcdjson_size(tok));
 		return;
 	case KEY_MEMBER:
 		m = token_find_member(tok, kp->member);
 		if (m == NULL)
-			respond_error(api, req, R_MEMBER, 404,
+			http_respond_error(api, req, R_MEMBER, 404,
 				      ETCD_KEY_NOT_FOUND, "Key not found",
 				      kp->member);
 		else
-			respond(api, req, R_MEMBER, 200, JSON,
+			http_respond(api, req, R_MEMBER, 200, HTTP_JSON,
 				etcdjson_member("get", tok->name, m, NULL));
 		return;
 	}
@@ -360,7 +335,7 @@ handle_get(struct http_api *api, struct evhttp_request *req,
 static int
 put_mode(const struct params *p, enum put_mode *mode)
 {
-	const char *pe = param(p, "prevExist");
+	const char *pe = http_param(p, "prevExist");
 
 	if (pe == NULL)
 		*mode = PUT_SET;
@@ -377,26 +352,28 @@ static void
 put_failed(struct http_api *api, struct evhttp_request *req,
 	   enum registry_status rs, const struct keypath *kp)
 {
-	char cause[128];
+	char cause[256];
 
 	switch (rs) {
 	case REG_EXISTS:
-		respond_error(api, req, R_MEMBER, 412, ETCD_NODE_EXIST,
-			      "Key already exists", kp->member);
+		snprintf(cause, sizeof(cause), "%s%s/%s", KEYPATH_KEY_PREFIX,
+			 kp->token, kp->member);
+		http_respond_error(api, req, R_MEMBER, 412, ETCD_NODE_EXIST,
+			      "Key already exists", cause);
 		return;
 	case REG_NOT_FOUND:
-		respond_error(api, req, R_MEMBER, 404, ETCD_KEY_NOT_FOUND,
+		http_respond_error(api, req, R_MEMBER, 404, ETCD_KEY_NOT_FOUND,
 			      "Key not found", kp->member);
 		return;
 	case REG_FULL:
 		snprintf(cause, sizeof(cause),
 			 "token holds %u members, the most allowed",
 			 api->cfg->max_members);
-		respond_error(api, req, R_MEMBER, 403, ETCD_INVALID_FIELD,
+		http_respond_error(api, req, R_MEMBER, 403, ETCD_INVALID_FIELD,
 			      "Invalid field", cause);
 		return;
 	default:
-		respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
+		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
 			      "Invalid field", "bad member id");
 		return;
 	}
@@ -408,7 +385,7 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 	   struct token *tok)
 {
 	struct peer_url peers[PEERS_MAX];
-	const char *value = param(p, "value");
+	const char *value = http_param(p, "value");
 	const struct member *m, *old;
 	struct member prev;
 	enum registry_status rs;
@@ -417,24 +394,24 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 	int existed;
 
 	if (kp->kind != KEY_MEMBER) {
-		respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
+		http_respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
 			      "Key is read only", "only member keys are "
 			      "written; /new makes tokens");
 		return;
 	}
 	if (value == NULL) {
-		respond_error(api, req, R_MEMBER, 400, ETCD_VALUE_REQUIRED,
+		http_respond_error(api, req, R_MEMBER, 400, ETCD_VALUE_REQUIRED,
 			      "Value is Required in POST form", "value");
 		return;
 	}
 	if (put_mode(p, &mode) != 0) {
-		respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
+		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
 			      "Invalid field", "prevExist must be true or "
 			      "false");
 		return;
 	}
 	if (peers_parse(value, peers, PEERS_MAX, err) < 0) {
-		respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
+		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
 			      "Invalid field", err);
 		return;
 	}
@@ -450,7 +427,7 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 	if (rs != REG_OK)
 		put_failed(api, req, rs, kp);
 	else
-		respond(api, req, R_MEMBER, existed ? 200 : 201, JSON,
+		http_respond(api, req, R_MEMBER, existed ? 200 : 201, HTTP_JSON,
 			etcdjson_member(etcdjson_action_name(m->action),
 					tok->name, m, existed ? &prev : NULL));
 	if (existed)
@@ -459,8 +436,8 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 
 /* ---- DELETE ---- */
 
-static int
-authorized(struct http_api *api, struct evhttp_request *req,
+int
+http_authorized(struct http_api *api, struct evhttp_request *req,
 	   enum route route)
 {
 	const char *want = api->cfg->admin_token, *got;
@@ -472,7 +449,7 @@ authorized(struct http_api *api, struct evhttp_request *req,
 	if (got != NULL && strncmp(got, "Bearer ", 7) == 0 &&
 	    strcmp(got + 7, want) == 0)
 		return 1;
-	respond_error(api, req, route, 401, ETCD_UNAUTHORIZED,
+	http_respond_error(api, req, route, 401, ETCD_UNAUTHORIZED,
 		      "The request requires user authentication",
 		      "send Authorization: Bearer <admin token>");
 	return 0;
@@ -486,31 +463,31 @@ handle_delete(struct http_api *api, struct evhttp_request *req,
 	struct member prev;
 	const struct member *m;
 
-	if (!authorized(api, req, route))
+	if (!http_authorized(api, req, route))
 		return;
 	if (kp->kind == KEY_TOKEN) {
 		char *body = etcdjson_token_deleted(tok, api->reg->index + 1);
 
 		registry_delete_token(api->reg, kp->token);
-		respond(api, req, route, 200, JSON, body);
+		http_respond(api, req, route, 200, HTTP_JSON, body);
 		return;
 	}
 	if (kp->kind != KEY_MEMBER) {
-		respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
+		http_respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
 			      "Key is read only", "_config is kept with the "
 			      "token");
 		return;
 	}
 	m = token_find_member(tok, kp->member);
 	if (m == NULL) {
-		respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
+		http_respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
 			      "Key not found", kp->member);
 		return;
 	}
 	prev = *m;
 	prev.value = xstrdup(m->value);
 	registry_delete_member(api->reg, tok, kp->member);
-	respond(api, req, route, 200, JSON,
+	http_respond(api, req, route, 200, HTTP_JSON,
 		etcdjson_member_deleted(tok->name, &prev, api->reg->index));
 	free(prev.value);
 }
@@ -529,7 +506,7 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 	errbuf_t err;
 
 	if (keypath_parse(path, &kp, err) != 0) {
-		respond_error(api, req, R_OTHER, 404, ETCD_KEY_NOT_FOUND,
+		http_respond_error(api, req, R_OTHER, 404, ETCD_KEY_NOT_FOUND,
 			      "Key not found", err);
 		return;
 	}
@@ -537,11 +514,11 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 		kp.kind == KEY_TOKEN ? R_TOKEN : R_CONFIG;
 	tok = registry_find_token(api->reg, kp.token);
 	if (tok == NULL) {
-		respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
+		http_respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
 			      "Key not found", "no such discovery token");
 		return;
 	}
-	params_read(req, &p);
+	http_params_read(req, &p);
 	if (method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD)
 		handle_get(api, req, &p, &kp, tok);
 	else if (method == EVHTTP_REQ_PUT)
@@ -549,9 +526,9 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 	else if (method == EVHTTP_REQ_DELETE)
 		handle_delete(api, req, &kp, tok);
 	else
-		respond_error(api, req, route, 405, ETCD_INVALID_FORM,
+		http_respond_error(api, req, route, 405, ETCD_INVALID_FORM,
 			      "Method Not Allowed", "use GET, PUT or DELETE");
-	params_clear(&p);
+	http_params_clear(&p);
 }
 
 /* ---- /health and /metrics ---- */
@@ -566,7 +543,7 @@ on_probe(int ok, void *arg)
 {
 	struct probe *pr = arg;
 
-	send_now(pr->api, pr->req, R_HEALTH, ok ? 200 : 503, TEXT,
+	http_send_now(pr->api, pr->req, R_HEALTH, ok ? 200 : 503, HTTP_TEXT,
 		 xstrdup(ok ? "OK" : "storage is not writable\n"),
 		 pr->api->reg->index);
 	free(pr);
@@ -674,7 +651,7 @@ handle_metrics(struct http_api *api, struct evhttp_request *req)
 	evbuffer_remove(out, body, n);
 	body[n] = '\0';
 	evbuffer_free(out);
-	send_now(api, req, R_METRICS, 200, "text/plain; version=0.0.4", body,
+	http_send_now(api, req, R_METRICS, 200, "text/plain; version=0.0.4", body,
 		 api->reg->index);
 }
 
@@ -708,22 +685,24 @@ on_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || path[0] == '\0')
 		path = "/";
 	if (strcmp(path, "/new") == 0 || strcmp(path, "/new/") == 0) {
-		params_read(req, &p);
+		http_params_read(req, &p);
 		handle_new(api, req, &p);
-		params_clear(&p);
+		http_params_clear(&p);
 	} else if (strcmp(path, "/health") == 0) {
 		handle_health(api, req);
 	} else if (strcmp(path, "/metrics") == 0) {
 		handle_metrics(api, req);
+	} else if (strncmp(path, "/_admin/", 8) == 0) {
+		http_admin_handle(api, req, path);
 	} else if (strcmp(path, "/") == 0) {
-		send_now(api, req, R_OTHER, 200, TEXT, xstrdup(ROOT_TEXT),
+		http_send_now(api, req, R_OTHER, 200, HTTP_TEXT, xstrdup(ROOT_TEXT),
 			 api->reg->index);
 	} else if (strcmp(path, "/robots.txt") == 0) {
-		send_now(api, req, R_OTHER, 200, TEXT,
+		http_send_now(api, req, R_OTHER, 200, HTTP_TEXT,
 			 xstrdup("User-agent: *\nDisallow: /\n"),
 			 api->reg->index);
 	} else if (method == EVHTTP_REQ_POST) {
-		respond_error(api, req, R_OTHER, 405, ETCD_INVALID_FORM,
+		http_respond_error(api, req, R_OTHER, 405, ETCD_INVALID_FORM,
 			      "Method Not Allowed", "use GET, PUT or DELETE");
 	} else {
 		handle_key(api, req, path);

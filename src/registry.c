@@ -1,6 +1,7 @@
 /* registry.c -- discovery tokens and their members: pure data, no I/O. */
 #include "registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,10 +33,14 @@ token_free(struct token *tok)
 {
 	size_t i;
 
-	for (i = 0; i < tok->nmembers; i++)
+	for (i = 0; i < tok->nmembers; i++) {
 		free(tok->members[i].value);
-	for (i = 0; i < tok->ntombs; i++)
+		free(tok->members[i].clients);
+	}
+	for (i = 0; i < tok->ntombs; i++) {
 		free(tok->tombs[i].prev.value);
+		free(tok->tombs[i].prev.clients);
+	}
 	free(tok->members);
 	free(tok);
 }
@@ -54,6 +59,7 @@ registry_free(struct registry *reg)
 		}
 	}
 	free(reg->buckets);
+	free(reg->aliases);
 	memset(reg, 0, sizeof(*reg));
 }
 
@@ -69,14 +75,22 @@ registry_subscribe(struct registry *reg, registry_listener_fn fn, void *arg)
 }
 
 static void
-announce(struct registry *reg, enum registry_event_type type,
-	 const struct token *tok, const struct member *m)
+announce_alias(struct registry *reg, enum registry_event_type type,
+	       const struct token *tok, const struct member *m,
+	       const char *alias)
 {
-	struct registry_event ev = { type, tok, m, reg->index };
+	struct registry_event ev = { type, tok, m, alias, reg->index };
 	size_t i;
 
 	for (i = 0; i < reg->nlisteners; i++)
 		reg->listeners[i].fn(&ev, reg->listeners[i].arg);
+}
+
+static void
+announce(struct registry *reg, enum registry_event_type type,
+	 const struct token *tok, const struct member *m)
+{
+	announce_alias(reg, type, tok, m, NULL);
 }
 
 int
@@ -191,6 +205,8 @@ registry_create_token(struct registry *reg, const char *name, unsigned size,
 	return REG_OK;
 }
 
+static void drop_aliases_of(struct registry *reg, const char *token);
+
 enum registry_status
 registry_delete_token(struct registry *reg, const char *name)
 {
@@ -201,6 +217,7 @@ registry_delete_token(struct registry *reg, const char *name)
 
 		if (strcmp(tok->name, name) != 0)
 			continue;
+		drop_aliases_of(reg, name);
 		reg->index++;
 		/* Listeners see the token whole one last time. */
 		announce(reg, EV_TOKEN_DELETED, tok, NULL);
@@ -229,10 +246,10 @@ append_member(struct token *tok, const char *id)
 	return m;
 }
 
-enum registry_status
-registry_put_member(struct registry *reg, struct token *tok, const char *id,
-		    const char *value, enum put_mode mode,
-		    const struct member **out)
+static enum registry_status
+put_member(struct registry *reg, struct token *tok, const char *id,
+	   const char *value, const char *clients, enum put_mode mode,
+	   const struct member **out)
 {
 	struct member *m = token_find_member(tok, id);
 
@@ -251,14 +268,46 @@ registry_put_member(struct registry *reg, struct token *tok, const char *id,
 		reg->nmembers++;
 	} else {
 		free(m->value);
+		free(m->clients);
 	}
 	m->value = xstrdup(value);
+	m->clients = clients ? xstrdup(clients) : NULL;
 	m->modified_index = reg->index;
 	m->action = mode == PUT_CREATE ? ACTION_CREATE :
 		    mode == PUT_UPDATE ? ACTION_UPDATE : ACTION_SET;
 	announce(reg, EV_MEMBER_SET, tok, m);
 	if (out != NULL)
 		*out = m;
+	return REG_OK;
+}
+
+enum registry_status
+registry_put_member(struct registry *reg, struct token *tok, const char *id,
+		    const char *value, enum put_mode mode,
+		    const struct member **out)
+{
+	struct member *m = token_find_member(tok, id);
+
+	/* etcd's PUT does not know client URLs: keep what sync stored. */
+	return put_member(reg, tok, id, value, m ? m->clients : NULL, mode,
+			  out);
+}
+
+enum registry_status
+registry_sync_member(struct registry *reg, struct token *tok, const char *id,
+		     const char *value, const char *clients)
+{
+	return put_member(reg, tok, id, value, clients, PUT_SET, NULL);
+}
+
+enum registry_status
+registry_set_size(struct registry *reg, struct token *tok, unsigned size)
+{
+	if (size == 0)
+		return REG_INVALID;
+	reg->index++;
+	tok->size = size;
+	announce(reg, EV_TOKEN_UPDATED, tok, NULL);
 	return REG_OK;
 }
 
@@ -274,8 +323,11 @@ remember_tombstone(struct token *tok, struct member *m, uint64_t index)
 	} else {
 		tok->ntombs++;
 	}
+	free(t->prev.clients);
 	t->prev = *m;
+	t->prev.clients = NULL; /* tombstones keep what watches report */
 	t->deleted_index = index;
+	free(m->clients);
 	tok->tomb_next = (tok->tomb_next + 1) % REGISTRY_TOMBSTONES;
 }
 
@@ -330,6 +382,7 @@ registry_restore_member(struct registry *reg, struct token *tok,
 	memmove(m + 1, m, (tok->nmembers - 1 - at) * sizeof(*m));
 	*m = *src;
 	m->value = xstrdup(src->value);
+	m->clients = src->clients ? xstrdup(src->clients) : NULL;
 	reg->nmembers++;
 	registry_restore_index(reg, m->modified_index);
 	return 0;
@@ -386,6 +439,102 @@ registry_watch_history(const struct token *tok, const char *member_id,
 				 ACTION_DELETE, 1);
 	}
 	return found ? WATCH_FOUND : WATCH_WAIT;
+}
+
+/* ---- aliases ---- */
+
+const struct alias *
+registry_find_alias(const struct registry *reg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reg->naliases; i++)
+		if (strcmp(reg->aliases[i].name, name) == 0)
+			return &reg->aliases[i];
+	return NULL;
+}
+
+static void
+add_alias(struct registry *reg, const char *name, const char *token)
+{
+	struct alias *a;
+
+	reg->aliases = xrealloc(reg->aliases,
+				(reg->naliases + 1) * sizeof(*a));
+	a = &reg->aliases[reg->naliases++];
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->token, sizeof(a->token), "%s", token);
+}
+
+static void
+remove_alias(struct registry *reg, const struct alias *a)
+{
+	size_t at = (size_t)(a - reg->aliases);
+
+	memmove(&reg->aliases[at], &reg->aliases[at + 1],
+		(reg->naliases - at - 1) * sizeof(*a));
+	reg->naliases--;
+}
+
+enum registry_status
+registry_delete_alias(struct registry *reg, const char *name)
+{
+	const struct alias *a = registry_find_alias(reg, name);
+	struct token *tok;
+	char alias[REGISTRY_NAME_MAX + 1];
+
+	if (a == NULL)
+		return REG_NOT_FOUND;
+	tok = registry_find_token(reg, a->token);
+	snprintf(alias, sizeof(alias), "%s", name);
+	remove_alias(reg, a);
+	reg->index++;
+	if (tok != NULL)
+		announce_alias(reg, EV_ALIAS_DELETED, tok, NULL, alias);
+	return REG_OK;
+}
+
+enum registry_status
+registry_set_alias(struct registry *reg, const char *name, const char *token)
+{
+	struct token *tok = registry_find_token(reg, token);
+	const struct alias *a = registry_find_alias(reg, name);
+
+	if (!registry_valid_name(name) || registry_find_token(reg, name))
+		return REG_INVALID; /* a token's own name cannot be an alias */
+	if (tok == NULL)
+		return REG_NOT_FOUND;
+	if (a != NULL && strcmp(a->token, token) == 0)
+		return REG_OK;
+	if (a != NULL)
+		registry_delete_alias(reg, name);
+	add_alias(reg, name, token);
+	reg->index++;
+	announce_alias(reg, EV_ALIAS_SET, tok, NULL, name);
+	return REG_OK;
+}
+
+static void
+drop_aliases_of(struct registry *reg, const char *token)
+{
+	size_t i = 0;
+
+	while (i < reg->naliases)
+		if (strcmp(reg->aliases[i].token, token) == 0)
+			registry_delete_alias(reg, reg->aliases[i].name);
+		else
+			i++;
+}
+
+int
+registry_restore_alias(struct registry *reg, const char *name,
+		       const char *token)
+{
+	if (!registry_valid_name(name) || !registry_valid_name(token) ||
+	    registry_find_alias(reg, name) != NULL)
+		return -1;
+	add_alias(reg, name, token);
+	return 0;
 }
 
 void

@@ -380,13 +380,27 @@ token_record(const struct token *tok)
 }
 
 static char *
+alias_record(const char *token)
+{
+	json_t *o = json_pack("{s:s}", "token", token);
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return s;
+}
+
+static char *
 member_record(const struct member *m)
 {
 	json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "value", m->value,
 			      "created", (json_int_t)m->created_index,
 			      "modified", (json_int_t)m->modified_index,
 			      "action", action_names[m->action]);
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s;
+
+	if (m->clients != NULL)
+		json_object_set_new(o, "clients", json_string(m->clients));
+	s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	return s;
@@ -400,8 +414,16 @@ on_registry_event(const struct registry_event *ev, void *arg)
 
 	switch (ev->type) {
 	case EV_TOKEN_CREATED:
+	case EV_TOKEN_UPDATED:
 		queue_op(st, OP_PUT, key_printf("t/%s", tok, NULL),
 			 token_record(ev->token));
+		break;
+	case EV_ALIAS_SET:
+		queue_op(st, OP_PUT, key_printf("a/%s", ev->alias, NULL),
+			 alias_record(tok));
+		break;
+	case EV_ALIAS_DELETED:
+		queue_op(st, OP_DEL, key_printf("a/%s", ev->alias, NULL), NULL);
 		break;
 	case EV_TOKEN_DELETED:
 		queue_op(st, OP_DEL, key_printf("t/%s", tok, NULL), NULL);
@@ -455,7 +477,7 @@ static int
 load_member(struct registry *reg, const char *path, json_t *o, char *err)
 {
 	char name[REGISTRY_NAME_MAX + 1];
-	const char *slash = strchr(path, '/'), *value, *action;
+	const char *slash = strchr(path, '/'), *value, *action, *clients = NULL;
 	struct member m;
 	struct token *tok;
 	json_int_t created, modified;
@@ -467,9 +489,10 @@ load_member(struct registry *reg, const char *path, json_t *o, char *err)
 	memcpy(name, path, (size_t)(slash - path));
 	name[slash - path] = '\0';
 	tok = registry_find_token(reg, name);
-	if (json_unpack(o, "{s:s, s:I, s:I, s:s}", "value", &value, "created",
-			&created, "modified", &modified, "action",
-			&action) != 0 || (act = parse_action(action)) < 0 ||
+	if (json_unpack(o, "{s:s, s:I, s:I, s:s, s?s}", "value", &value,
+			"created", &created, "modified", &modified, "action",
+			&action, "clients", &clients) != 0 ||
+	    (act = parse_action(action)) < 0 ||
 	    created < 0 || modified < created)
 		return fail(err, "bad member record 'm/%s'", path);
 	if (tok == NULL)
@@ -477,11 +500,23 @@ load_member(struct registry *reg, const char *path, json_t *o, char *err)
 	memset(&m, 0, sizeof(m));
 	strcpy(m.id, slash + 1);
 	m.value = (char *)value;
+	m.clients = (char *)clients;
 	m.created_index = (uint64_t)created;
 	m.modified_index = (uint64_t)modified;
 	m.action = (enum member_action)act;
 	if (registry_restore_member(reg, tok, &m) != 0)
 		return fail(err, "bad member 'm/%s'", path);
+	return 0;
+}
+
+static int
+load_alias(struct registry *reg, const char *name, json_t *o, char *err)
+{
+	const char *token;
+
+	if (json_unpack(o, "{s:s}", "token", &token) != 0 ||
+	    registry_restore_alias(reg, name, token) != 0)
+		return fail(err, "bad alias record 'a/%s'", name);
 	return 0;
 }
 
@@ -518,6 +553,8 @@ load_record(struct registry *reg, const MDB_val *k, const MDB_val *v,
 		return fail(err, "record '%s': %s", key, jerr.text);
 	if (strncmp(key, "t/", 2) == 0)
 		rc = load_token(reg, key + 2, o, err);
+	else if (strncmp(key, "a/", 2) == 0)
+		rc = load_alias(reg, key + 2, o, err);
 	else if (strncmp(key, "m/", 2) == 0)
 		rc = load_member(reg, key + 2, o, err);
 	else
@@ -542,8 +579,8 @@ storage_load(struct storage *st, struct registry *reg, char *err)
 		mdb_txn_abort(txn);
 		return fail(err, "storage: %s", mdb_strerror(rc));
 	}
-	/* "i" < "m/" < "t/" in key order: tokens come after their members,
-	 * so read tokens first. */
+	/* "a/" < "i" < "m/" < "t/" in key order: tokens come after their
+	 * members, so read tokens first. */
 	k.mv_size = 2;
 	k.mv_data = "t/";
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;

@@ -197,6 +197,9 @@ on_registry_event(const struct registry_event *ev, void *arg)
 			fire(w, etcdjson_token_deleted(ev->token, ev->index));
 			break;
 		case EV_TOKEN_CREATED:
+		case EV_TOKEN_UPDATED: /* _config is hidden from watches */
+		case EV_ALIAS_SET:
+		case EV_ALIAS_DELETED:
 			break;
 		}
 	}

@@ -1,0 +1,69 @@
+/* http_internal.h -- what the HTTP API's files share: the server state and
+ * the ways to answer. Not for use outside src/http_*.c. */
+#ifndef SRVGATE_HTTP_INTERNAL_H
+#define SRVGATE_HTTP_INTERNAL_H
+
+#include <event2/keyvalq_struct.h>
+#include <stdint.h>
+
+#include "etcdjson.h"
+#include "http_api.h"
+
+struct evhttp_request;
+
+enum route {
+	R_NEW, R_TOKEN, R_MEMBER, R_CONFIG, R_WATCH, R_HEALTH, R_METRICS,
+	R_ADMIN, R_OTHER, R_COUNT
+};
+
+#define MAX_METRICS_HOOKS 4
+
+struct http_api {
+	struct event_base *base;
+	const struct config *cfg;
+	struct registry *reg;
+	struct storage *st;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct conn_table *conns;
+	struct watch_hub *watches;
+	struct ratelimit *limiter;
+	uint64_t requests[R_COUNT][600]; /* by route and status code */
+	uint64_t rate_limited;
+	struct { metrics_fn fn; void *arg; } hooks[MAX_METRICS_HOOKS];
+	size_t nhooks;
+};
+
+extern const char *const HTTP_JSON;
+extern const char *const HTTP_TEXT;
+
+/* Answers now; body is malloc'd and taken over. */
+void http_send_now(struct http_api *api, struct evhttp_request *req,
+		   enum route route, int code, const char *ctype, char *body,
+		   uint64_t index);
+/* Answers once everything done so far is durable. */
+void http_respond(struct http_api *api, struct evhttp_request *req,
+		  enum route route, int code, const char *ctype, char *body);
+void http_respond_error(struct http_api *api, struct evhttp_request *req,
+			enum route route, int code, enum etcd_error ecode,
+			const char *message, const char *cause);
+/* 1 when the request may write beyond etcd's protocol (--admin-token);
+ * otherwise it has been answered 401. */
+int http_authorized(struct http_api *api, struct evhttp_request *req,
+		    enum route route);
+
+/* Query and form parameters; a form field wins over the query. */
+struct params {
+	struct evkeyvalq query;
+	struct evkeyvalq form;
+};
+void http_params_read(struct evhttp_request *req, struct params *p);
+void http_params_clear(struct params *p);
+const char *http_param(const struct params *p, const char *name);
+int http_param_true(const struct params *p, const char *name);
+
+/* /_admin/...: the migration tools' API (http_admin.c). */
+void http_admin_handle(struct http_api *api, struct evhttp_request *req,
+		       const char *path);
+
+#endif
