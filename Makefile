@@ -9,7 +9,8 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude -D_GNU_SOURCE
-LDLIBS  += -levent -levent_pthreads -lldns -lcares -ljansson -llmdb -lpthread
+LDLIBS  += -levent -levent_pthreads -levent_openssl -lssl -lcrypto -lldns -lcares \
+           -ljansson -llmdb -lpthread
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -16,4 +16,11 @@ int httpc_request(const char *method, const char *url, const char *body,
 		  const char *auth_token, unsigned timeout_ms,
 		  struct httpc_response *resp, char *err);
 
+/* The same over https:// too: certificates are checked against cacert,
+ * or the system's CA store when cacert is NULL. */
+int httpc_request_tls(const char *method, const char *url, const char *body,
+		      const char *auth_token, const char *cacert,
+		      unsigned timeout_ms, struct httpc_response *resp,
+		      char *err);
+
 #endif

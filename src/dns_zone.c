@@ -501,6 +501,67 @@ load_zone_records(struct dns_data *d, struct dns_zone *z, ldns_zone *lz,
 	return 0;
 }
 
+/* ldns counts the newlines it consumes, and by the time it parses an
+ * entry it has read the entry's newline and the blank lines after it:
+ * step back over those to the entry's own (last) line. */
+static int
+error_line(FILE *fp, int newlines)
+{
+	long pos = ftell(fp);
+
+	while (pos > 0 && fseek(fp, pos - 1, SEEK_SET) == 0) {
+		int c = fgetc(fp);
+
+		if (c != '\n' && c != '\r' && c != '\f' && c != '\v')
+			break;
+		newlines -= c == '\n';
+		pos--;
+	}
+	return newlines + 1;
+}
+
+/* Parses fp record by record, freeing each: only the syntax is checked.
+ * Returns the ldns status; *line is ldns's newline count. */
+static ldns_status
+check_zone_syntax(FILE *fp, const ldns_rdf *origin, int *line)
+{
+	ldns_rdf *org = ldns_rdf_clone(origin), *prev = ldns_rdf_clone(origin);
+	uint32_t ttl = 3600;
+	ldns_status s = LDNS_STATUS_OK;
+
+	while (s == LDNS_STATUS_OK && !feof(fp)) {
+		ldns_rr *rr = NULL;
+
+		s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &org, &prev, line);
+		if (rr != NULL)
+			ldns_rr_free(rr);
+		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
+		    s == LDNS_STATUS_SYNTAX_ORIGIN)
+			s = LDNS_STATUS_OK;
+	}
+	ldns_rdf_deep_free(org);
+	ldns_rdf_deep_free(prev);
+	return s == LDNS_STATUS_SYNTAX_INCLUDE ?
+		       LDNS_STATUS_SYNTAX_INCLUDE_ERR_NOTIMPL : s;
+}
+
+/* ldns_zone_new_frm_fp_l frees only the list, not the records, of a file
+ * it gives up on: every SIGHUP with a broken file would leak them. So
+ * the syntax is checked first, and only a file that passed is loaded. */
+static ldns_status
+read_zone(FILE *fp, const ldns_rdf *origin, ldns_zone **lz, int *line)
+{
+	ldns_status s = check_zone_syntax(fp, origin, line);
+
+	if (s != LDNS_STATUS_OK) {
+		*line = error_line(fp, *line);
+		return s;
+	}
+	rewind(fp);
+	return ldns_zone_new_frm_fp_l(lz, fp, origin, 3600, LDNS_RR_CLASS_IN,
+				      NULL);
+}
+
 static int
 load_zone_file(struct dns_data *d, const char *dir, const char *file,
 	       char *err)
@@ -511,7 +572,7 @@ load_zone_file(struct dns_data *d, const char *dir, const char *file,
 	ldns_zone *lz = NULL;
 	ldns_status s;
 	struct dns_zone *z;
-	int line = 1, rc = -1;
+	int line = 0, rc = -1;
 	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -524,7 +585,7 @@ load_zone_file(struct dns_data *d, const char *dir, const char *file,
 		ldns_rdf_deep_free(org);
 		return fail(err, "%s: %s", path, strerror(errno));
 	}
-	s = ldns_zone_new_frm_fp_l(&lz, fp, org, 3600, LDNS_RR_CLASS_IN, &line);
+	s = read_zone(fp, org, &lz, &line);
 	fclose(fp);
 	if (s != LDNS_STATUS_OK)
 		fail(err, "%s:%d: %s", path, line, ldns_get_errorstr_by_id(s));

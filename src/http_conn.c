@@ -4,6 +4,16 @@
  * pass-through filter bufferevent whose context is ours: the filter's free
  * callback tells us when libevent lets go of it. At the cap the listener is
  * paused, so further clients wait in the kernel's backlog.
+ *
+ * libevent 2.1's filter does not suit evhttp as it is, so output takes its
+ * own way (see pass_output): the filter's output callbacks are deferred,
+ * because evhttp queues an answer before it enables writing and the filter
+ * moves nothing until then; evhttp's write callback is deferred too, because
+ * the filter calls it in the middle of queuing (evhttp then finishes a
+ * request it is still reading) and evhttp may free the connection in it
+ * while the filter is still working on it (its write timer then outlives
+ * it); and bytes go to the socket at once, because evhttp shuts the
+ * socket's write side right after a closing answer is handed over.
  */
 #include "http_conn.h"
 
@@ -19,6 +29,7 @@
 
 struct conn {
 	struct conn_table *ct;
+	struct bufferevent *bev; /* the filter that evhttp holds */
 	struct bufferevent *under;
 	evutil_socket_t fd; /* known from its first bytes on */
 	struct event *deadline;
@@ -95,6 +106,24 @@ pass_input(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	return BEV_OK;
 }
 
+static enum bufferevent_filter_result
+pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+	    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn *c = arg;
+	evutil_socket_t fd = bufferevent_getfd(c->under);
+
+	(void)limit;
+	(void)mode;
+	/* Straight to the kernel unless older bytes still wait in dst. */
+	if (fd >= 0 && evbuffer_get_length(dst) == 0)
+		evbuffer_write(src, fd);
+	evbuffer_add_buffer(dst, src);
+	bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+	/* Not BEV_OK: that makes the filter call evhttp back at once. */
+	return BEV_NEED_MORE;
+}
+
 static void
 conn_free(void *arg)
 {
@@ -122,8 +151,10 @@ new_connection(struct event_base *base, void *arg)
 	c->under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	/* The filter only pauses and resumes; the socket side stays on. */
 	bufferevent_enable(c->under, EV_READ | EV_WRITE);
-	bev = bufferevent_filter_new(c->under, pass_input, NULL,
+	bev = bufferevent_filter_new(c->under, pass_input, pass_output,
 				     BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	c->bev = bev;
+	evbuffer_defer_callbacks(bufferevent_get_output(bev), base);
 	c->deadline = evtimer_new(base, on_deadline, c);
 	arm_deadline(c);
 	if (++ct->count == ct->max && ct->listener != NULL) {
@@ -178,23 +209,17 @@ conn_request_started(struct conn_table *ct, struct evhttp_request *req)
 		evtimer_del(c->deadline);
 }
 
+/* The deferred output callback sends the answer (see the top): pushing it
+ * here would let evhttp free the connection under this caller's feet. */
 void
 conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
 		const char *reason, struct evbuffer *body)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev;
 	struct conn *c = conn_of(ct, req);
 
 	if (c != NULL)
 		arm_deadline(c);
 	evhttp_send_reply(req, code, reason, body);
-	if (evcon == NULL)
-		return;
-	/* evhttp queues the answer before it enables writing, and a filter
-	 * only moves output along while writing is enabled: push it now. */
-	bev = evhttp_connection_get_bufferevent(evcon);
-	bufferevent_flush(bev, EV_WRITE, BEV_NORMAL);
 }
 
 size_t

@@ -1,10 +1,15 @@
 /* httpc.c -- a small blocking HTTP client on evhttp. */
 #include "httpc.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +61,65 @@ method_of(const char *m, enum evhttp_cmd_type *out)
 	return -1;
 }
 
+/* A TLS connection that checks the server's certificate against the
+ * system's CA store (or cacert) and the host name. */
+static struct evhttp_connection *
+tls_connection(struct event_base *base, SSL_CTX **ctxp, const char *host,
+	       int port, const char *cacert, char *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct bufferevent *bev;
+	unsigned char ip[16];
+	SSL *ssl;
+
+	*ctxp = ctx;
+	if (ctx == NULL) {
+		fail(err, "cannot set up TLS");
+		return NULL;
+	}
+	if ((cacert ? SSL_CTX_load_verify_locations(ctx, cacert, NULL) :
+		      SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+		fail(err, "cannot load CA certificates%s%s", cacert ? " from " :
+		     "", cacert ? cacert : "");
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	ssl = SSL_new(ctx);
+	if (inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	} else {
+		SSL_set_tlsext_host_name(ssl, host);
+		X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), host, 0);
+	}
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE |
+						     BEV_OPT_DEFER_CALLBACKS);
+	return evhttp_connection_base_bufferevent_new(base, NULL, bev, host,
+						      (ev_uint16_t)port);
+}
+
 int
 httpc_request(const char *method, const char *url, const char *body,
 	      const char *auth_token, unsigned timeout_ms,
 	      struct httpc_response *resp, char *err)
 {
+	return httpc_request_tls(method, url, body, auth_token, NULL,
+				 timeout_ms, resp, err);
+}
+
+int
+httpc_request_tls(const char *method, const char *url, const char *body,
+		  const char *auth_token, const char *cacert,
+		  unsigned timeout_ms, struct httpc_response *resp, char *err)
+{
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
 	struct event_base *base = NULL;
 	struct evhttp_connection *evcon = NULL;
 	struct evhttp_request *req;
+	SSL_CTX *ctx = NULL;
+	int tls;
 	struct call c = { resp, 0, err };
 	enum evhttp_cmd_type type;
 	char target[4096], hosthdr[300];
@@ -74,10 +129,12 @@ httpc_request(const char *method, const char *url, const char *body,
 	memset(resp, 0, sizeof(*resp));
 	if (uri == NULL || evhttp_uri_get_host(uri) == NULL ||
 	    evhttp_uri_get_scheme(uri) == NULL ||
-	    strcmp(evhttp_uri_get_scheme(uri), "http") != 0) {
-		fail(err, "'%s' is not an http:// URL", url);
+	    (strcmp(evhttp_uri_get_scheme(uri), "http") != 0 &&
+	     strcmp(evhttp_uri_get_scheme(uri), "https") != 0)) {
+		fail(err, "'%s' is not an http:// or https:// URL", url);
 		goto out;
 	}
+	tls = strcmp(evhttp_uri_get_scheme(uri), "https") == 0;
 	if (method_of(method, &type) != 0) {
 		fail(err, "unknown method %s", method);
 		goto out;
@@ -85,16 +142,21 @@ httpc_request(const char *method, const char *url, const char *body,
 	host = evhttp_uri_get_host(uri);
 	port = evhttp_uri_get_port(uri);
 	if (port < 0)
-		port = 80;
+		port = tls ? 443 : 80;
 	path = evhttp_uri_get_path(uri);
 	query = evhttp_uri_get_query(uri);
 	snprintf(target, sizeof(target), "%s%s%s",
 		 path && *path ? path : "/", query ? "?" : "",
 		 query ? query : "");
 	base = event_base_new();
-	evcon = evhttp_connection_base_new(base, NULL, host, (ev_uint16_t)port);
+	if (base != NULL && tls)
+		evcon = tls_connection(base, &ctx, host, port, cacert, err);
+	else if (base != NULL)
+		evcon = evhttp_connection_base_new(base, NULL, host,
+						   (ev_uint16_t)port);
 	if (base == NULL || evcon == NULL) {
-		fail(err, "cannot set up a connection to %s", url);
+		if (!tls)
+			fail(err, "cannot set up a connection to %s", url);
 		goto out;
 	}
 	evhttp_connection_set_timeout(evcon, (int)((timeout_ms + 999) / 1000));
@@ -124,6 +186,9 @@ httpc_request(const char *method, const char *url, const char *body,
 	rc = c.done && resp->body != NULL ? 0 : -1;
 	if (!c.done)
 		fail(err, "no answer from %s", url);
+	else if (rc != 0 && tls && ERR_peek_error() != 0)
+		fail(err, "TLS with %s failed: %s", host,
+		     ERR_reason_error_string(ERR_get_error()));
 out:
 	if (evcon != NULL)
 		evhttp_connection_free(evcon);
@@ -131,5 +196,7 @@ out:
 		event_base_free(base);
 	if (uri != NULL)
 		evhttp_uri_free(uri);
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
 	return rc;
 }

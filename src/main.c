@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "httpc.h"
 #include "server.h"
+#include "tools.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -16,6 +16,11 @@ static const char USAGE[] =
 	"commands:\n"
 	"  serve      run the discovery service (srvgate serve --help)\n"
 	"  new        ask a running srvgate for a discovery URL\n"
+	"  import     copy a token from another discovery service\n"
+	"  initial-cluster  print a token's static --initial-cluster\n"
+	"  lookup     read the SRV records etcd's --discovery-srv reads\n"
+	"  sync       make a token follow a running cluster's members\n"
+	"  alias      publish a token's records under another name\n"
 	"  version    print the version\n";
 
 static int
@@ -42,64 +47,6 @@ cmd_serve(int argc, char **argv)
 	return 0;
 }
 
-static int
-cmd_new(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "gateway", required_argument, NULL, 'g' },
-		{ "size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *gateway = getenv("SRVGATE_GATEWAY"), *size = "3";
-	struct httpc_response resp;
-	char url[2048];
-	errbuf_t err;
-	uint64_t n;
-	int c;
-
-	if (gateway == NULL)
-		gateway = "http://127.0.0.1:8087";
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'g')
-			gateway = optarg;
-		else if (c == 's')
-			size = optarg;
-		else if (c == 'h') {
-			printf("usage: srvgate new [--gateway URL] [--size N]\n"
-			       "Prints a new discovery URL (gateway default "
-			       "http://127.0.0.1:8087, env SRVGATE_GATEWAY).\n");
-			return 0;
-		} else {
-			fprintf(stderr, "srvgate new: bad flag '%s'\n",
-				argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc || parse_uint(size, 1, 1000000, &n) != 0) {
-		fprintf(stderr, "srvgate new: --size must be a whole number "
-				"from 1\n");
-		return EXIT_USAGE;
-	}
-	snprintf(url, sizeof(url), "%s/new?size=%llu", gateway,
-		 (unsigned long long)n);
-	if (httpc_request("GET", url, NULL, NULL, 10000, &resp, err) != 0) {
-		fprintf(stderr, "srvgate new: %s: %s\n", gateway, err);
-		return 1;
-	}
-	if (resp.status != 200) {
-		fprintf(stderr, "srvgate new: %s answered %d: %s\n", gateway,
-			resp.status, resp.body);
-		free(resp.body);
-		return 1;
-	}
-	printf("%s\n", resp.body);
-	free(resp.body);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -107,8 +54,20 @@ main(int argc, char **argv)
 
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(cmd, "new") == 0)
-		return cmd_new(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} tools[] = {
+		{ "new", tool_new }, { "import", tool_import },
+		{ "initial-cluster", tool_initial_cluster },
+		{ "lookup", tool_lookup }, { "sync", tool_sync },
+		{ "alias", tool_alias },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (strcmp(cmd, tools[i].name) == 0)
+			return tools[i].run(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("srvgate %s\n", SRVGATE_VERSION);
 		return 0;

@@ -1,0 +1,597 @@
+/* tools.c -- client subcommands that talk to srvgate, to other discovery
+ * services and to running etcd clusters over HTTP(S). */
+#include "tools.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "httpc.h"
+#include "keypath.h"
+#include "registry.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define TIMEOUT_MS 10000
+
+/* Options every tool understands; each reads only those it needs. */
+struct tool_opts {
+	const char *gateway, *admin_token, *cacert, *format, *etcd, *token;
+	const char *size, *interval;
+	int force, del;
+};
+
+enum { O_GATEWAY = 1000, O_ADMIN, O_CACERT, O_FORMAT, O_ETCD, O_TOKEN,
+       O_SIZE, O_INTERVAL, O_FORCE, O_DELETE };
+
+static const struct option long_opts[] = {
+	{ "gateway", required_argument, NULL, O_GATEWAY },
+	{ "admin-token", required_argument, NULL, O_ADMIN },
+	{ "cacert", required_argument, NULL, O_CACERT },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "etcd", required_argument, NULL, O_ETCD },
+	{ "token", required_argument, NULL, O_TOKEN },
+	{ "size", required_argument, NULL, O_SIZE },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "force", no_argument, NULL, O_FORCE },
+	{ "delete", no_argument, NULL, O_DELETE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *
+env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : dflt;
+}
+
+/* Parses argv into o; returns the index of the first operand, -1 for
+ * --help (usage printed) or -2 for a bad flag (message printed). */
+static int
+parse_opts(int argc, char **argv, struct tool_opts *o, const char *usage)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->gateway = env_or("SRVGATE_GATEWAY", "http://127.0.0.1:8087");
+	o->admin_token = env_or("SRVGATE_ADMIN_TOKEN", NULL);
+	o->format = "flag";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case O_GATEWAY: o->gateway = optarg; break;
+		case O_ADMIN: o->admin_token = optarg; break;
+		case O_CACERT: o->cacert = optarg; break;
+		case O_FORMAT: o->format = optarg; break;
+		case O_ETCD: o->etcd = optarg; break;
+		case O_TOKEN: o->token = optarg; break;
+		case O_SIZE: o->size = optarg; break;
+		case O_INTERVAL: o->interval = optarg; break;
+		case O_FORCE: o->force = 1; break;
+		case O_DELETE: o->del = 1; break;
+		case 'h':
+			printf("%s", usage);
+			return -1;
+		default:
+			fprintf(stderr, "srvgate %s: bad flag '%s'\n%s",
+				argv[0], argv[optind - 1], usage);
+			return -2;
+		}
+	}
+	return optind;
+}
+
+/* The exit code for parse_opts's non-operand answers. */
+static int
+opts_exit(int rc)
+{
+	return rc == -1 ? 0 : EXIT_USAGE;
+}
+
+static char *
+join_url(const char *base, const char *path)
+{
+	size_t n = strlen(base);
+	char *u = xmalloc(n + strlen(path) + 2);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	sprintf(u, "%.*s%s", (int)n, base, path);
+	return u;
+}
+
+/* One call; answers other than want are errors with the body quoted. */
+static json_t *
+call_json(const char *method, const char *url, const char *body,
+	  const struct tool_opts *o, int want, char *err)
+{
+	struct httpc_response r;
+	json_error_t jerr;
+	json_t *j;
+
+	if (httpc_request_tls(method, url, body, o->admin_token, o->cacert,
+			      TIMEOUT_MS, &r, err) != 0)
+		return NULL;
+	if (r.status != want) {
+		fail(err, "%s %s: HTTP %d: %.300s", method, url, r.status,
+		     r.body);
+		free(r.body);
+		return NULL;
+	}
+	j = json_loads(r.body, 0, &jerr);
+	if (j == NULL)
+		fail(err, "%s %s: answer is not JSON: %s", method, url,
+		     jerr.text);
+	free(r.body);
+	return j;
+}
+
+/* ---- reading a token from any v2 discovery service ---- */
+
+struct src_member {
+	char id[REGISTRY_NAME_MAX + 1];
+	const char *value; /* points into the JSON it came from */
+	json_int_t created;
+};
+
+struct src_token {
+	char name[REGISTRY_NAME_MAX + 1];
+	unsigned size;
+	struct src_member *members;
+	size_t n;
+	json_t *listing; /* owns the values */
+};
+
+static int
+by_created(const void *a, const void *b)
+{
+	const struct src_member *x = a, *y = b;
+
+	return x->created < y->created ? -1 : x->created > y->created;
+}
+
+static int
+read_size(const char *url, const struct tool_opts *o, unsigned *size,
+	  char *err)
+{
+	char *u = join_url(url, "/_config/size");
+	json_t *j = call_json("GET", u, NULL, o, 200, err);
+	const char *v = NULL;
+	uint64_t n;
+	int rc = -1;
+
+	if (j != NULL && json_unpack(j, "{s:{s:s}}", "node", "value", &v) == 0 &&
+	    parse_uint(v, 1, 1000000, &n) == 0) {
+		*size = (unsigned)n;
+		rc = 0;
+	} else if (j != NULL) {
+		fail(err, "%s: no usable size", u);
+	}
+	json_decref(j);
+	free(u);
+	return rc;
+}
+
+static int
+read_members(const char *url, const struct tool_opts *o, struct src_token *t,
+	     char *err)
+{
+	json_t *nodes, *node;
+	size_t i;
+
+	t->listing = call_json("GET", url, NULL, o, 200, err);
+	if (t->listing == NULL)
+		return -1;
+	nodes = json_object_get(json_object_get(t->listing, "node"), "nodes");
+	t->members = xcalloc(json_array_size(nodes) + 1, sizeof(*t->members));
+	json_array_foreach(nodes, i, node) {
+		const char *key = NULL, *value = NULL, *base;
+		json_int_t created = 0;
+
+		if (json_unpack(node, "{s:s, s?s, s?I}", "key", &key, "value",
+				&value, "createdIndex", &created) != 0)
+			continue;
+		base = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
+		if (base[0] == '_' || value == NULL)
+			continue; /* _config, as etcd's client skips it */
+		if (!registry_valid_name(base))
+			return fail(err, "member id '%s' cannot be a DNS label",
+				    base);
+		snprintf(t->members[t->n].id, sizeof(t->members[0].id), "%s",
+			 base);
+		t->members[t->n].value = value;
+		t->members[t->n].created = created;
+		t->n++;
+	}
+	qsort(t->members, t->n, sizeof(*t->members), by_created);
+	return 0;
+}
+
+/* Reads DISCOVERY_URL: the token is its last path segment. */
+static int
+read_token(const char *url, const struct tool_opts *o, struct src_token *t,
+	   char *err)
+{
+	const char *end = url + strlen(url), *start;
+
+	memset(t, 0, sizeof(*t));
+	while (end > url && end[-1] == '/')
+		end--;
+	start = end;
+	while (start > url && start[-1] != '/')
+		start--;
+	if (end - start == 0 || end - start > REGISTRY_NAME_MAX)
+		return fail(err, "'%s' does not end in a token", url);
+	snprintf(t->name, sizeof(t->name), "%.*s", (int)(end - start), start);
+	if (!registry_valid_name(t->name))
+		return fail(err, "token '%s' is not [a-z0-9-] (a DNS label)",
+			    t->name);
+	if (read_size(url, o, &t->size, err) != 0)
+		return -1;
+	return read_members(url, o, t, err);
+}
+
+static void
+src_token_free(struct src_token *t)
+{
+	free(t->members);
+	json_decref(t->listing);
+}
+
+/* ---- srvgate new ---- */
+
+int
+tool_new(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: srvgate new [--gateway URL] [--size N]\n"
+		"Prints a new discovery URL from a running srvgate.\n";
+	struct tool_opts o;
+	struct httpc_response r;
+	errbuf_t err;
+	uint64_t n = 3;
+	char path[64], *url;
+	int i = parse_opts(argc, argv, &o, usage);
+
+	if (i < 0)
+		return opts_exit(i);
+	if (i < argc || (o.size && parse_uint(o.size, 1, 1000000, &n) != 0)) {
+		fprintf(stderr, "srvgate new: --size takes a whole number "
+				"from 1\n%s", usage);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/new?size=%llu", (unsigned long long)n);
+	url = join_url(o.gateway, path);
+	if (httpc_request_tls("GET", url, NULL, NULL, o.cacert, TIMEOUT_MS, &r,
+			      err) != 0 || r.status != 200) {
+		fprintf(stderr, "srvgate new: %s: %s\n", url,
+			r.body ? r.body : err);
+		free(r.body);
+		free(url);
+		return 1;
+	}
+	printf("%s\n", r.body);
+	free(r.body);
+	free(url);
+	return 0;
+}
+
+/* ---- srvgate import ---- */
+
+static char *
+members_body(const struct src_token *t, int with_size)
+{
+	json_t *members = json_array(), *o;
+	char *s;
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		json_array_append_new(members, json_pack(
+			"{s:s, s:s}", "id", t->members[i].id, "value",
+			t->members[i].value));
+	o = with_size ? json_pack("{s:i, s:o}", "size", (int)t->size,
+				  "members", members)
+		      : json_pack("{s:o}", "members", members);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+int
+tool_import(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: srvgate import DISCOVERY_URL --gateway URL [--force]\n"
+		"       [--cacert FILE] [--admin-token TOKEN]\n"
+		"Copies a token from any v2 discovery service (the public "
+		"service's /<token>,\nor etcd's /v2/keys/_etcd/registry/<token>) "
+		"into srvgate, with the same\ntoken, size, member ids and "
+		"values. Running it again changes nothing.\n";
+	struct tool_opts o;
+	struct src_token t;
+	char path[128], *url, *body;
+	errbuf_t err;
+	json_t *j;
+	int i = parse_opts(argc, argv, &o, usage);
+
+	if (i < 0)
+		return opts_exit(i);
+	if (argc - i != 1) {
+		fprintf(stderr, "srvgate import: give one DISCOVERY_URL\n%s",
+			usage);
+		return EXIT_USAGE;
+	}
+	if (read_token(argv[i], &o, &t, err) != 0) {
+		fprintf(stderr, "srvgate import: %s\n", err);
+		src_token_free(&t);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=import%s", t.name,
+		 o.force ? "&force=true" : "");
+	url = join_url(o.gateway, path);
+	body = members_body(&t, 1);
+	j = call_json("PUT", url, body, &o, 200, err);
+	if (j == NULL)
+		fprintf(stderr, "srvgate import: %s\n", err);
+	else
+		printf("imported %s: size %u, %zu members\n", t.name, t.size,
+		       t.n);
+	json_decref(j);
+	free(body);
+	free(url);
+	src_token_free(&t);
+	return j != NULL ? 0 : 1;
+}
+
+/* ---- srvgate initial-cluster ---- */
+
+int
+tool_initial_cluster(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: srvgate initial-cluster TOKEN --gateway URL "
+		"[--format flag|env]\n"
+		"Prints etcd's static --initial-cluster as etcd would assemble "
+		"it from the\ntoken: the first `size` members by createdIndex, "
+		"values joined with commas.\nTOKEN may also be a whole discovery "
+		"URL.\n";
+	struct tool_opts o;
+	struct src_token t;
+	errbuf_t err;
+	char *url;
+	size_t k, n;
+	int i = parse_opts(argc, argv, &o, usage);
+
+	if (i < 0)
+		return opts_exit(i);
+	if (argc - i != 1 || (strcmp(o.format, "flag") != 0 &&
+			      strcmp(o.format, "env") != 0)) {
+		fprintf(stderr, "srvgate initial-cluster: give one TOKEN; "
+				"--format is flag or env\n%s", usage);
+		return EXIT_USAGE;
+	}
+	url = strstr(argv[i], "://") ? xstrdup(argv[i]) : NULL;
+	if (url == NULL) {
+		char path[REGISTRY_NAME_MAX + 2];
+
+		snprintf(path, sizeof(path), "/%s", argv[i]);
+		url = join_url(o.gateway, path);
+	}
+	if (read_token(url, &o, &t, err) != 0) {
+		fprintf(stderr, "srvgate initial-cluster: %s\n", err);
+		src_token_free(&t);
+		free(url);
+		return 1;
+	}
+	n = t.n < t.size ? t.n : t.size;
+	printf("%s", strcmp(o.format, "env") == 0 ? "ETCD_INITIAL_CLUSTER="
+						  : "--initial-cluster=");
+	for (k = 0; k < n; k++)
+		printf("%s%s", k ? "," : "", t.members[k].value);
+	printf("\n");
+	if (n < t.size)
+		fprintf(stderr, "srvgate initial-cluster: warning: only %zu of "
+				"%u members registered\n", n, t.size);
+	src_token_free(&t);
+	free(url);
+	return n > 0 ? 0 : 1;
+}
+
+/* ---- srvgate sync ---- */
+
+static char *
+join_strings(json_t *arr, const char *prefix)
+{
+	size_t i, n = 0;
+	json_t *v;
+	char *out = xmalloc(1);
+
+	out[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL)
+			continue;
+		out = xrealloc(out, n + strlen(prefix) + strlen(s) + 3);
+		n += (size_t)sprintf(out + n, "%s%s%s", n ? "," : "", prefix, s);
+	}
+	return out;
+}
+
+/* One etcd member as srvgate's sync wants it. A member added but not yet
+ * started has no name; its id stands in, as initial-cluster needs one. */
+static json_t *
+sync_member(json_t *m, int v3)
+{
+	const char *name = json_string_value(json_object_get(m, "name"));
+	json_t *idj = json_object_get(m, v3 ? "ID" : "id");
+	char id[32], prefix[300], *value, *clients;
+	json_t *out;
+
+	if (v3 && json_is_string(idj))
+		snprintf(id, sizeof(id), "%llx",
+			 strtoull(json_string_value(idj), NULL, 10));
+	else if (v3 && json_is_integer(idj))
+		snprintf(id, sizeof(id), "%llx",
+			 (unsigned long long)json_integer_value(idj));
+	else if (json_is_string(idj))
+		snprintf(id, sizeof(id), "%s", json_string_value(idj));
+	else
+		return NULL;
+	snprintf(prefix, sizeof(prefix), "%s=",
+		 name && name[0] ? name : id);
+	value = join_strings(json_object_get(m, "peerURLs"), prefix);
+	clients = join_strings(json_object_get(m, "clientURLs"), "");
+	out = json_pack("{s:s, s:s}", "id", id, "value", value);
+	if (clients[0] != '\0')
+		json_object_set_new(out, "clients", json_string(clients));
+	free(value);
+	free(clients);
+	return out;
+}
+
+/* The member list from etcd's JSON gateway, or its v2 API. */
+static json_t *
+etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
+{
+	char list[2048], *save = NULL, *ep;
+	json_t *members = NULL;
+
+	snprintf(list, sizeof(list), "%s", endpoints);
+	for (ep = strtok_r(list, ",", &save); ep && !members;
+	     ep = strtok_r(NULL, ",", &save)) {
+		char *u = join_url(ep, "/v3/cluster/member/list");
+		json_t *j = call_json("POST", u, "{}", o, 200, err), *ms, *m;
+		int v3 = j != NULL;
+		size_t i;
+
+		free(u);
+		if (j == NULL) {
+			u = join_url(ep, "/v2/members");
+			j = call_json("GET", u, NULL, o, 200, err);
+			free(u);
+		}
+		ms = json_object_get(j, "members");
+		if (!json_is_array(ms) || json_array_size(ms) == 0) {
+			json_decref(j);
+			continue;
+		}
+		members = json_array();
+		json_array_foreach(ms, i, m) {
+			json_t *sm = sync_member(m, v3);
+
+			if (sm != NULL)
+				json_array_append_new(members, sm);
+		}
+		json_decref(j);
+	}
+	if (members == NULL && err[0] == '\0')
+		fail(err, "no member list from %s", endpoints);
+	return members;
+}
+
+static int
+sync_once(const struct tool_opts *o)
+{
+	char path[128], *url, *body;
+	json_t *members, *req, *j;
+	errbuf_t err = "";
+
+	members = etcd_members(o->etcd, o, err);
+	if (members == NULL) {
+		fprintf(stderr, "srvgate sync: %s\n", err);
+		return 1;
+	}
+	req = json_pack("{s:o}", "members", members);
+	body = json_dumps(req, JSON_COMPACT);
+	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=sync", o->token);
+	url = join_url(o->gateway, path);
+	j = call_json("PUT", url, body, o, 200, err);
+	if (j == NULL)
+		fprintf(stderr, "srvgate sync: %s\n", err);
+	else
+		printf("synced %s: %zu members\n", o->token,
+		       json_array_size(json_object_get(req, "members")));
+	fflush(stdout);
+	json_decref(j);
+	json_decref(req);
+	free(body);
+	free(url);
+	return j != NULL ? 0 : 1;
+}
+
+int
+tool_sync(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: srvgate sync --etcd URL[,URL...] --token TOKEN "
+		"--gateway URL\n       [--interval DURATION] [--cacert FILE] "
+		"[--admin-token TOKEN]\n"
+		"Makes the token's members match a running cluster's member "
+		"list (peer and\nclient URLs). With --interval it keeps doing "
+		"so.\n";
+	struct tool_opts o;
+	uint64_t every = 0;
+	int i = parse_opts(argc, argv, &o, usage), rc;
+
+	if (i < 0)
+		return opts_exit(i);
+	if (i < argc || o.etcd == NULL || o.token == NULL ||
+	    !registry_valid_name(o.token) ||
+	    (o.interval && (parse_duration_ms(o.interval, &every) != 0 ||
+			    every < 100))) {
+		fprintf(stderr, "srvgate sync: needs --etcd, --token and a "
+				"valid --interval\n%s", usage);
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		rc = sync_once(&o);
+		if (every == 0)
+			return rc;
+		usleep((useconds_t)(every * 1000));
+	}
+}
+
+/* ---- srvgate alias ---- */
+
+int
+tool_alias(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: srvgate alias TOKEN NAME --gateway URL [--delete] "
+		"[--admin-token TOKEN]\n"
+		"Also publishes the token's records under NAME.<zone>.\n";
+	struct tool_opts o;
+	char path[128], body[128], *url;
+	errbuf_t err;
+	json_t *j;
+	int i = parse_opts(argc, argv, &o, usage);
+
+	if (i < 0)
+		return opts_exit(i);
+	if (argc - i != 2 || !registry_valid_name(argv[i]) ||
+	    !registry_valid_name(argv[i + 1])) {
+		fprintf(stderr, "srvgate alias: give TOKEN and NAME, each "
+				"[a-z0-9-]\n%s", usage);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/_admin/aliases/%s", argv[i + 1]);
+	snprintf(body, sizeof(body), "{\"token\":\"%s\"}", argv[i]);
+	url = join_url(o.gateway, path);
+	j = call_json(o.del ? "DELETE" : "PUT", url, o.del ? NULL : body, &o,
+		      200, err);
+	if (j == NULL)
+		fprintf(stderr, "srvgate alias: %s\n", err);
+	else
+		printf("%s %s -> %s\n", o.del ? "removed" : "alias",
+		       argv[i + 1], argv[i]);
+	json_decref(j);
+	free(url);
+	return j != NULL ? 0 : 1;
+}
