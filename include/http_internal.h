@@ -10,6 +10,8 @@
 #include "http_api.h"
 
 struct evhttp_request;
+struct token;
+struct registry;
 
 enum route {
 	R_NEW, R_TOKEN, R_MEMBER, R_CONFIG, R_WATCH, R_HEALTH, R_METRICS,
@@ -28,6 +30,7 @@ struct http_api {
 	struct conn_table *conns;
 	struct watch_hub *watches;
 	struct ratelimit *limiter;
+	struct listing_cache *listings;
 	uint64_t requests[R_COUNT][600]; /* by route and status code */
 	uint64_t rate_limited;
 	struct { metrics_fn fn; void *arg; } hooks[MAX_METRICS_HOOKS];
@@ -61,6 +64,12 @@ void http_params_read(struct evhttp_request *req, struct params *p);
 void http_params_clear(struct params *p);
 const char *http_param(const struct params *p, const char *name);
 int http_param_true(const struct params *p, const char *name);
+
+/* Token listings as JSON, rendered once per change (http_cache.c).
+ * get returns a malloc'd copy. */
+struct listing_cache *listing_cache_new(struct registry *reg);
+char *listing_cache_get(struct listing_cache *c, const struct token *tok);
+void listing_cache_free(struct listing_cache *c);
 
 /* /_admin/...: the migration tools' API (http_admin.c). */
 void http_admin_handle(struct http_api *api, struct evhttp_request *req,

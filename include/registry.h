@@ -47,6 +47,8 @@ struct token {
 	int64_t created_at;	/* unix seconds, for garbage collection */
 	struct member *members; /* ordered by created_index */
 	size_t nmembers, members_cap;
+	uint32_t *id_index;	/* big tokens: id hash -> position + 1 */
+	size_t id_index_cap;
 	struct tombstone tombs[REGISTRY_TOMBSTONES]; /* ring */
 	size_t ntombs, tomb_next;
 	uint64_t history_floor; /* deletions below this were forgotten */

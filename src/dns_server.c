@@ -19,6 +19,7 @@
 
 #include "dns_answer.h"
 #include "dns_wire.h"
+#include "listener.h"
 
 #define UDP_BATCH 32
 #define UDP_BUF 4096	  /* larger datagrams are not DNS queries we serve */
@@ -235,6 +236,7 @@ open_tcp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 	if (l == NULL)
 		return fail(err, "cannot listen on tcp %s: %s", name,
 			    strerror(errno));
+	listener_pause_on_error(l);
 	srv->tcp[srv->nsockets] = l;
 	return 0;
 }

@@ -118,15 +118,8 @@ find_node(const struct dns_data *d, const struct dns_zone *z,
 static struct token_nodes **
 token_slot(struct dns_data *d, const char *token)
 {
-	struct token_nodes **tn;
-	uint32_t h = 2166136261u;
-	const char *c;
+	struct token_nodes **tn = &d->tokens[hash_string(token) % TOKEN_BUCKETS];
 
-	for (c = token; *c != '\0'; c++) {
-		h ^= (unsigned char)*c;
-		h *= 16777619u;
-	}
-	tn = &d->tokens[h % TOKEN_BUCKETS];
 	while (*tn != NULL && strcmp((*tn)->token, token) != 0)
 		tn = &(*tn)->next;
 	return tn;
@@ -726,14 +719,15 @@ update_serial(struct dns_data *d, const struct registry *reg)
 
 /* ---- records synthesized from the registry ---- */
 
-/* Adds rr to a node the token owns; never into static data. */
+/* Adds rr to a node the token owns; never into static data. Duplicates
+ * (two members with one URL) go when the token is finished. */
 static void
 add_token_rr(struct dns_data *d, const char *token, ldns_rr *rr)
 {
 	struct dns_zone *z = d->token_zone;
 	uint8_t name[DNS_NAME_MAX];
 	struct dns_node *n;
-	size_t len, i;
+	size_t len;
 
 	if (rr == NULL)
 		return;
@@ -744,12 +738,49 @@ add_token_rr(struct dns_data *d, const char *token, ldns_rr *rr)
 		return;
 	}
 	n = ensure_node(d, z, name, token);
-	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++)
-		if (ldns_rr_compare(ldns_rr_list_rr(n->rrs, i), rr) == 0) {
-			ldns_rr_free(rr); /* the same URL twice */
-			return;
-		}
 	ldns_rr_list_push_rr(n->rrs, rr);
+}
+
+static int
+rr_order(const void *a, const void *b)
+{
+	return ldns_rr_compare(*(ldns_rr *const *)a, *(ldns_rr *const *)b);
+}
+
+/* Sorts a list in ldns_rr_compare order; sorted lists diff in one pass. */
+static void
+sort_rrs(ldns_rr_list *l)
+{
+	size_t n = ldns_rr_list_rr_count(l);
+	ldns_rr **v = xmalloc((n ? n : 1) * sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = ldns_rr_list_rr(l, i);
+	qsort(v, n, sizeof(*v), rr_order);
+	for (i = 0; i < n; i++)
+		ldns_rr_list_set_rr(l, v[i], i);
+	free(v);
+}
+
+/* Sorts a node's records and drops repeats. */
+static void
+sort_unique(ldns_rr_list *l)
+{
+	size_t n = ldns_rr_list_rr_count(l), i, kept = 0;
+
+	sort_rrs(l);
+	for (i = 0; i < n; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(l, i);
+
+		if (kept > 0 &&
+		    ldns_rr_compare(ldns_rr_list_rr(l, kept - 1), rr) == 0) {
+			ldns_rr_free(rr);
+			continue;
+		}
+		ldns_rr_list_set_rr(l, rr, kept++);
+	}
+	ldns_rr_list_set_rr_count(l, kept);
 }
 
 /* The SRV (and, for IP peers, A or AAAA) records of one URL, under
@@ -884,8 +915,10 @@ prepare_token_nodes(struct dns_data *d, const char *token)
 	struct token_nodes *tn = *token_slot(d, token);
 	struct dns_node *n;
 
-	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next)
+	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next) {
+		sort_unique(n->rrs);
 		prepare_node(d, n);
+	}
 }
 
 /* ---- the journal of differences, for IXFR ---- */
@@ -920,20 +953,28 @@ token_records(struct dns_data *d, const char *token)
 	return out;
 }
 
-/* Moves the records of `from` that `other` lacks onto `to`. */
+/* Both lists sorted: clones of what only `a` has go onto a_only, of what
+ * only `b` has onto b_only. */
 static void
-move_missing(ldns_rr_list *from, const ldns_rr_list *other, ldns_rr_list *to)
+diff_sorted(const ldns_rr_list *a, const ldns_rr_list *b,
+	    ldns_rr_list *a_only, ldns_rr_list *b_only)
 {
-	size_t i, j;
+	size_t i = 0, j = 0, na = ldns_rr_list_rr_count(a),
+	       nb = ldns_rr_list_rr_count(b);
 
-	for (i = 0; i < ldns_rr_list_rr_count(from); i++) {
-		ldns_rr *rr = ldns_rr_list_rr(from, i);
+	while (i < na || j < nb) {
+		int c = i == na ? 1 : j == nb ? -1 :
+			ldns_rr_compare(ldns_rr_list_rr(a, i),
+					ldns_rr_list_rr(b, j));
 
-		for (j = 0; j < ldns_rr_list_rr_count(other); j++)
-			if (ldns_rr_compare(rr, ldns_rr_list_rr(other, j)) == 0)
-				break;
-		if (j == ldns_rr_list_rr_count(other))
-			ldns_rr_list_push_rr(to, ldns_rr_clone(rr));
+		if (c < 0)
+			ldns_rr_list_push_rr(a_only, ldns_rr_clone(
+						     ldns_rr_list_rr(a, i++)));
+		else if (c > 0)
+			ldns_rr_list_push_rr(b_only, ldns_rr_clone(
+						     ldns_rr_list_rr(b, j++)));
+		else
+			i++, j++;
 	}
 }
 
@@ -1055,10 +1096,26 @@ mark_dirty(struct dns_view *v, const char *token)
 		event_active(v->apply_ev, 0, 0);
 }
 
+/* Whether a member at created_index is among the published first `size`:
+ * changes to the others (etcd's proxies, late joiners) leave DNS alone. */
+static int
+published(const struct token *tok, uint64_t created_index)
+{
+	return tok->nmembers < tok->size ||
+	       created_index <= tok->members[tok->size - 1].created_index;
+}
+
 static void
 on_registry_event(const struct registry_event *ev, void *arg)
 {
-	mark_dirty(arg, ev->token->name);
+	const struct token *tok = ev->token;
+
+	if (ev->type == EV_TOKEN_CREATED)
+		return; /* no members yet: nothing to publish */
+	if ((ev->type == EV_MEMBER_SET || ev->type == EV_MEMBER_DELETED) &&
+	    !published(tok, ev->member->created_index))
+		return;
+	mark_dirty(arg, tok->name);
 }
 
 /* Rebuilds one token's nodes, noting the difference in the journal entry. */
@@ -1075,8 +1132,9 @@ rebuild_token(struct dns_view *v, const char *name, struct journal_entry *e)
 		prepare_token_nodes(d, name);
 	}
 	after = token_records(d, name);
-	move_missing(before, after, e->deleted);
-	move_missing(after, before, e->added);
+	sort_rrs(before);
+	sort_rrs(after);
+	diff_sorted(before, after, e->deleted, e->added);
 	ldns_rr_list_deep_free(before);
 	ldns_rr_list_deep_free(after);
 }

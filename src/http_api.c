@@ -22,6 +22,7 @@
 #include "http_conn.h"
 #include "http_internal.h"
 #include "keypath.h"
+#include "listener.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "storage.h"
@@ -308,7 +309,9 @@ handle_get(struct http_api *api, struct evhttp_request *req,
 	switch (kp->kind) {
 	case KEY_TOKEN:
 		http_respond(api, req, R_TOKEN, 200, HTTP_JSON,
-			etcdjson_token_dir(tok, http_param_true(p, "pretty")));
+			http_param_true(p, "pretty") ?
+				etcdjson_token_dir(tok, 1) :
+				listing_cache_get(api->listings, tok));
 		return;
 	case KEY_CONFIG_DIR:
 		http_respond(api, req, R_CONFIG, 200, HTTP_JSON,
@@ -727,6 +730,7 @@ bind_http(struct http_api *api, char *err)
 			    api->cfg->http_listen,
 			    evutil_socket_error_to_string(
 				    EVUTIL_SOCKET_ERROR()));
+	listener_pause_on_error(l);
 	api->bound = evhttp_bind_listener(api->http, l);
 	conn_table_attach(api->conns, api->http, l);
 	return 0;
@@ -749,9 +753,11 @@ http_api_start(struct http_api **out, struct event_base *base,
 	api->conns = conn_table_new(base, cfg->max_connections,
 				    cfg->idle_timeout_ms);
 	api->limiter = ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+	api->listings = listing_cache_new(reg);
 	api->watches = watch_hub_new(base, reg, st, cfg->watch_timeout_ms,
 				     watch_send, api);
-	if (api->http == NULL || api->watches == NULL) {
+	if (api->http == NULL || api->watches == NULL ||
+	    api->listings == NULL) {
 		http_api_free(api);
 		return fail(err, "cannot set up the HTTP server");
 	}
@@ -798,6 +804,7 @@ http_api_free(struct http_api *api)
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	watch_hub_free(api->watches);
+	listing_cache_free(api->listings);
 	conn_table_free(api->conns);
 	ratelimit_free(api->limiter);
 	free(api);

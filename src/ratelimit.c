@@ -37,18 +37,6 @@ ratelimit_new(unsigned rate, unsigned burst)
 	return rl;
 }
 
-static uint32_t
-hash_addr(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static void
 refill(const struct ratelimit *rl, struct bucket *b, uint64_t now_ms)
 {
@@ -64,7 +52,7 @@ refill(const struct ratelimit *rl, struct bucket *b, uint64_t now_ms)
 static struct bucket *
 find_slot(struct ratelimit *rl, const char *addr, uint64_t now_ms)
 {
-	uint32_t h = hash_addr(addr);
+	uint32_t h = hash_string(addr);
 	struct bucket *reuse = NULL;
 	int i;
 

@@ -7,16 +7,10 @@
 
 #include "util.h"
 
-static uint64_t
+static size_t
 hash_name(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return hash_string(s);
 }
 
 void
@@ -42,6 +36,7 @@ token_free(struct token *tok)
 		free(tok->tombs[i].prev.clients);
 	}
 	free(tok->members);
+	free(tok->id_index);
 	free(tok);
 }
 
@@ -122,15 +117,74 @@ registry_find_token(const struct registry *reg, const char *name)
 	return NULL;
 }
 
+/* Small tokens (etcd's usual 3 to 9) are scanned; big ones get a hash
+ * from member id to position, so a registration stays O(1). */
+#define INDEX_FROM 16
+
 struct member *
 token_find_member(const struct token *tok, const char *id)
 {
+	size_t i, mask = tok->id_index_cap - 1;
+
+	if (tok->id_index == NULL) {
+		for (i = 0; i < tok->nmembers; i++)
+			if (strcmp(tok->members[i].id, id) == 0)
+				return &tok->members[i];
+		return NULL;
+	}
+	for (i = hash_name(id) & mask; tok->id_index[i] != 0;
+	     i = (i + 1) & mask) {
+		struct member *m = &tok->members[tok->id_index[i] - 1];
+
+		if (strcmp(m->id, id) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void
+index_insert(struct token *tok, size_t pos)
+{
+	size_t mask = tok->id_index_cap - 1,
+	       i = hash_name(tok->members[pos].id) & mask;
+
+	while (tok->id_index[i] != 0)
+		i = (i + 1) & mask;
+	tok->id_index[i] = (uint32_t)pos + 1;
+}
+
+/* Positions move when members come and go in the middle: start afresh. */
+static void
+index_rebuild(struct token *tok)
+{
 	size_t i;
 
+	if (tok->nmembers < INDEX_FROM) {
+		free(tok->id_index);
+		tok->id_index = NULL;
+		tok->id_index_cap = 0;
+		return;
+	}
+	if (tok->id_index_cap < 2 * tok->nmembers) {
+		tok->id_index_cap = 64;
+		while (tok->id_index_cap < 4 * tok->nmembers)
+			tok->id_index_cap *= 2;
+		free(tok->id_index);
+		tok->id_index = xmalloc(tok->id_index_cap * sizeof(uint32_t));
+	}
+	memset(tok->id_index, 0, tok->id_index_cap * sizeof(uint32_t));
 	for (i = 0; i < tok->nmembers; i++)
-		if (strcmp(tok->members[i].id, id) == 0)
-			return &tok->members[i];
-	return NULL;
+		index_insert(tok, i);
+}
+
+/* After an append: one more entry, unless the table is getting full. */
+static void
+index_appended(struct token *tok)
+{
+	if (tok->id_index != NULL && tok->id_index_cap >= 2 * tok->nmembers)
+		index_insert(tok, tok->nmembers - 1);
+	else if (tok->nmembers >= INDEX_FROM)
+		index_rebuild(tok);
 }
 
 size_t
@@ -266,6 +320,7 @@ put_member(struct registry *reg, struct token *tok, const char *id,
 		m = append_member(tok, id);
 		m->created_index = reg->index;
 		reg->nmembers++;
+		index_appended(tok);
 	} else {
 		free(m->value);
 		free(m->clients);
@@ -346,6 +401,8 @@ registry_delete_member(struct registry *reg, struct token *tok, const char *id)
 	memmove(m, m + 1, (tok->nmembers - at - 1) * sizeof(*m));
 	tok->nmembers--;
 	reg->nmembers--;
+	if (tok->id_index != NULL)
+		index_rebuild(tok);
 	t = &tok->tombs[(tok->tomb_next + REGISTRY_TOMBSTONES - 1) %
 			REGISTRY_TOMBSTONES];
 	announce(reg, EV_MEMBER_DELETED, tok, &t->prev);
@@ -384,6 +441,10 @@ registry_restore_member(struct registry *reg, struct token *tok,
 	m->value = xstrdup(src->value);
 	m->clients = src->clients ? xstrdup(src->clients) : NULL;
 	reg->nmembers++;
+	if (at + 1 == tok->nmembers)
+		index_appended(tok);
+	else if (tok->nmembers >= INDEX_FROM)
+		index_rebuild(tok);
 	registry_restore_index(reg, m->modified_index);
 	return 0;
 }

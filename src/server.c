@@ -10,6 +10,7 @@
 #include "dns_server.h"
 #include "dns_zone.h"
 #include "http_api.h"
+#include "listener.h"
 #include "xfr.h"
 #include "registry.h"
 #include "storage.h"
@@ -198,7 +199,12 @@ start_dns(struct server *s, char *err)
 static int
 server_setup(struct server *s, char *err)
 {
-	s->base = event_base_new();
+	struct event_config *ec = event_config_new();
+
+	/* Batch epoll_ctl calls: evhttp turns reading on and off per request. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	s->base = event_base_new_with_config(ec);
+	event_config_free(ec);
 	if (s->base == NULL)
 		return fail(err, "cannot create the event loop");
 	registry_init(&s->reg, s->cfg->max_members);
@@ -233,6 +239,7 @@ server_run(const struct config *cfg, char *err)
 	s.cfg = cfg;
 	log_threshold = (enum log_level)cfg->log_level;
 	signal(SIGPIPE, SIG_IGN);
+	listener_raise_fd_limit();
 	if (server_setup(&s, err) == 0) {
 		log_info("srvgate %s: HTTP on %s, DNS on %s%s for %s and %zu "
 			 "zones, data in %s (%zu tokens, %zu members, index "

@@ -46,13 +46,7 @@ struct watch_hub {
 static size_t
 bucket_of(const char *token)
 {
-	uint32_t h = 2166136261u;
-
-	while (*token != '\0') {
-		h ^= (unsigned char)*token++;
-		h *= 16777619u;
-	}
-	return h % HUB_BUCKETS;
+	return hash_string(token) % HUB_BUCKETS;
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -20,6 +21,10 @@
 #define TSIG_FUDGE 300
 #define NOTIFY_DELAY_MS 200 /* coalesces bursts of changes */
 #define NOTIFY_TRIES 6
+/* TSIG error codes (RFC 8945 section 4.3). */
+#define TSIG_BADSIG 16
+#define TSIG_BADKEY 17
+#define TSIG_BADTIME 18
 
 struct tsig_key {
 	char name[256];
@@ -202,34 +207,108 @@ reply_rcode(struct evbuffer *out, const uint8_t *pkt, size_t len,
 	append_msg(out, buf, dns_write_reply_head(buf, pkt, &q, 0, rcode));
 }
 
-/* 0 with *key set (NULL when unsigned), or the rcode to refuse with. */
+/* 0 with *key set (NULL when unsigned), or the TSIG error to answer with
+ * (RFC 8945 section 5.2), or -1 when the TSIG record is malformed. */
 static int
 check_tsig(const struct xfr *x, ldns_pkt *p, const uint8_t *wire, size_t len,
 	   const struct tsig_key **key)
 {
 	ldns_rr *t = ldns_pkt_tsig(p);
+	const struct tsig_key *k;
+	ldns_rdf *alg, *when;
+	uint64_t signed_at = 0, fudge, now = (uint64_t)time(NULL);
 	char *name;
+	size_t i;
+	int same_alg;
 
 	*key = NULL;
 	if (t == NULL)
 		return 0;
+	if (ldns_rr_rd_count(t) < 7 ||
+	    ldns_rdf_size(ldns_rr_rdf(t, 1)) != 6 ||
+	    ldns_rdf_size(ldns_rr_rdf(t, 2)) != 2)
+		return -1;
 	name = ldns_rdf2str(ldns_rr_owner(t));
-	*key = find_key(x, name);
+	k = find_key(x, name);
 	free(name);
-	if (*key == NULL || !ldns_pkt_tsig_verify(p, wire, len, (*key)->name,
-						  (*key)->secret, NULL))
-		return RCODE_NOTAUTH; /* RFC 8945: BADKEY or BADSIG */
+	if (k == NULL)
+		return TSIG_BADKEY;
+	/* ldns computes the MAC with whatever algorithm the query names: a
+	 * key is only good with its own algorithm. */
+	alg = ldns_dname_new_frm_str(k->algorithm);
+	same_alg = alg != NULL && ldns_dname_compare(alg, ldns_rr_rdf(t, 0)) == 0;
+	ldns_rdf_deep_free(alg);
+	if (!same_alg)
+		return TSIG_BADKEY;
+	if (!ldns_pkt_tsig_verify(p, wire, len, k->name, k->secret, NULL))
+		return TSIG_BADSIG;
+	/* ldns does not look at the time: without this check a recorded
+	 * query could be replayed for the zone forever. */
+	when = ldns_rr_rdf(t, 1);
+	for (i = 0; i < 6; i++)
+		signed_at = signed_at << 8 | ldns_rdf_data(when)[i];
+	fudge = ldns_rdf2native_int16(ldns_rr_rdf(t, 2));
+	if (signed_at > now + fudge || now > signed_at + fudge)
+		return TSIG_BADTIME;
+	*key = k;
 	return 0;
 }
 
+/* The answer to a query whose TSIG failed (RFC 8945 section 5.3.2):
+ * NOTAUTH, unsigned, with a TSIG that carries the error and no MAC, so
+ * the client can tell BADKEY from BADSIG from BADTIME. BADTIME also says
+ * what time it is here. */
+static void
+reply_tsig_error(struct evbuffer *out, const ldns_pkt *query, uint16_t error)
+{
+	const ldns_rr *qt = ldns_pkt_tsig(query);
+	ldns_pkt *m = ldns_pkt_new();
+	ldns_rr *t = ldns_rr_new();
+	uint8_t empty[2] = { 0, 0 }, other[8] = { 0, 0 };
+	uint64_t now = (uint64_t)time(NULL);
+	uint8_t *wire = NULL;
+	size_t len = 0, i;
+
+	ldns_pkt_set_id(m, ldns_pkt_id(query));
+	ldns_pkt_set_qr(m, true);
+	ldns_pkt_set_rcode(m, LDNS_RCODE_NOTAUTH);
+	ldns_pkt_push_rr(m, LDNS_SECTION_QUESTION,
+			 ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(query),
+						       0)));
+	if (error == TSIG_BADTIME) {
+		other[1] = 6;
+		for (i = 0; i < 6; i++)
+			other[2 + i] = (uint8_t)(now >> (40 - 8 * i));
+	}
+	ldns_rr_set_owner(t, ldns_rdf_clone(ldns_rr_owner(qt)));
+	ldns_rr_set_type(t, LDNS_RR_TYPE_TSIG);
+	ldns_rr_set_class(t, LDNS_RR_CLASS_ANY);
+	ldns_rr_set_ttl(t, 0);
+	ldns_rr_push_rdf(t, ldns_rdf_clone(ldns_rr_rdf(qt, 0))); /* algorithm */
+	ldns_rr_push_rdf(t, ldns_rdf_clone(ldns_rr_rdf(qt, 1))); /* time */
+	ldns_rr_push_rdf(t, ldns_rdf_clone(ldns_rr_rdf(qt, 2))); /* fudge */
+	ldns_rr_push_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA,
+						  sizeof(empty), empty));
+	ldns_rr_push_rdf(t, ldns_rdf_clone(ldns_rr_rdf(qt, 4))); /* orig. id */
+	ldns_rr_push_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, error));
+	ldns_rr_push_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA,
+						  2u + other[1], other));
+	ldns_pkt_set_tsig(m, t);
+	if (ldns_pkt2wire(&wire, m, &len) == LDNS_STATUS_OK)
+		append_msg(out, wire, len);
+	free(wire);
+	ldns_pkt_free(m);
+}
+
 static ldns_pkt *
-new_message(const ldns_pkt *query)
+new_message(const ldns_pkt *query, unsigned rcode)
 {
 	ldns_pkt *m = ldns_pkt_new();
 
 	ldns_pkt_set_id(m, ldns_pkt_id(query));
 	ldns_pkt_set_qr(m, true);
-	ldns_pkt_set_aa(m, true);
+	ldns_pkt_set_aa(m, rcode == RCODE_NOERROR);
+	ldns_pkt_set_rcode(m, (uint8_t)rcode);
 	ldns_pkt_push_rr(m, LDNS_SECTION_QUESTION,
 			 ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(query),
 						       0)));
@@ -237,10 +316,13 @@ new_message(const ldns_pkt *query)
 }
 
 /* Sends rrs in as many messages as they need, each signed when the query
- * was: the first over the query's MAC, the rest over the previous MAC. */
+ * was: the first over the query's MAC, the rest over the previous MAC.
+ * With no records and an rcode it is an error answer, signed all the
+ * same: a client that signed expects a signed answer (RFC 8945 5.3). */
 static void
 send_records(struct evbuffer *out, const ldns_pkt *query,
-	     const ldns_rr_list *rrs, const struct tsig_key *key)
+	     const ldns_rr_list *rrs, const struct tsig_key *key,
+	     unsigned rcode)
 {
 	size_t i = 0, total = ldns_rr_list_rr_count(rrs);
 	ldns_rdf *mac = NULL;
@@ -249,7 +331,7 @@ send_records(struct evbuffer *out, const ldns_pkt *query,
 	if (key != NULL)
 		mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(query), 3));
 	while (i < total || first) {
-		ldns_pkt *m = new_message(query);
+		ldns_pkt *m = new_message(query, rcode);
 		size_t bytes = 0, len = 0;
 		uint8_t *wire = NULL;
 
@@ -279,6 +361,17 @@ send_records(struct evbuffer *out, const ldns_pkt *query,
 	ldns_rdf_deep_free(mac);
 }
 
+/* An error answer to a query that parsed: signed if the query was. */
+static void
+reply_error(struct evbuffer *out, const ldns_pkt *query,
+	    const struct tsig_key *key, unsigned rcode)
+{
+	ldns_rr_list *none = ldns_rr_list_new();
+
+	send_records(out, query, none, key, rcode);
+	ldns_rr_list_free(none);
+}
+
 /* The serial of the client's SOA in an IXFR query's authority section. */
 static int
 ixfr_serial(const ldns_pkt *p, uint32_t *serial)
@@ -298,25 +391,28 @@ ixfr_serial(const ldns_pkt *p, uint32_t *serial)
 
 static void
 transfer(struct xfr *x, const struct dns_query *q, ldns_pkt *p,
-	 const struct tsig_key *key, struct evbuffer *out, const uint8_t *pkt,
-	 size_t len)
+	 const struct tsig_key *key, struct evbuffer *out)
 {
 	const struct dns_zone *z = dns_view_find_zone(x->view, q->qname);
 	ldns_rr_list *rrs = NULL;
 	uint32_t from;
+	int incremental = 0;
 
 	if (z == NULL) {
 		x->notauth++;
-		reply_rcode(out, pkt, len, RCODE_NOTAUTH); /* not our zone */
+		reply_error(out, p, key, RCODE_NOTAUTH); /* not our zone */
 		return;
 	}
 	if (q->qtype == TYPE_IXFR) {
 		if (ixfr_serial(p, &from) != 0) {
-			reply_rcode(out, pkt, len, RCODE_FORMERR);
+			reply_error(out, p, key, RCODE_FORMERR);
 			return;
 		}
 		rrs = dns_view_ixfr(x->view, z, from);
-		x->ixfr++;
+		/* Counted as IXFR only when incremental: a fallback to the
+		 * whole zone is an AXFR in all but name. */
+		incremental = rrs != NULL;
+		x->ixfr += (uint64_t)incremental;
 	}
 	if (rrs == NULL) {
 		/* An AXFR, or an IXFR from before the journal: the zone. */
@@ -324,10 +420,11 @@ transfer(struct xfr *x, const struct dns_query *q, ldns_pkt *p,
 		x->axfr++;
 	}
 	log_info("xfr: %s of %s (serial %u, %zu records)%s%s",
-		 q->qtype == TYPE_IXFR ? "IXFR" : "AXFR", dns_zone_origin(z),
+		 q->qtype != TYPE_IXFR ? "AXFR" :
+		 incremental ? "IXFR" : "IXFR (whole zone)", dns_zone_origin(z),
 		 dns_zone_serial(z), ldns_rr_list_rr_count(rrs),
 		 key ? " signed with " : "", key ? key->name : "");
-	send_records(out, p, rrs, key);
+	send_records(out, p, rrs, key, RCODE_NOERROR);
 	ldns_rr_list_deep_free(rrs);
 }
 
@@ -339,6 +436,7 @@ xfr_answer_tcp(void *arg, const uint8_t *pkt, size_t len,
 	const struct tsig_key *key;
 	struct dns_query q;
 	ldns_pkt *p = NULL;
+	char who[INET6_ADDRSTRLEN];
 	int rc;
 
 	if (dns_parse_query(pkt, len, &q) != PARSE_OK ||
@@ -346,20 +444,26 @@ xfr_answer_tcp(void *arg, const uint8_t *pkt, size_t len,
 		reply_rcode(out, pkt, len, RCODE_FORMERR);
 		return;
 	}
+	format_addr(peer, who, sizeof(who));
 	rc = check_tsig(x, p, pkt, len, &key);
-	if (rc == 0 && !allowed(x, peer, key)) {
-		char who[INET6_ADDRSTRLEN];
-
-		format_addr(peer, who, sizeof(who));
+	if (rc != 0) {
+		log_warn("xfr: refused %s: TSIG %s", who,
+			 rc == TSIG_BADKEY ? "BADKEY (unknown key or algorithm)" :
+			 rc == TSIG_BADSIG ? "BADSIG (wrong secret)" :
+			 rc == TSIG_BADTIME ? "BADTIME (clock skew or replay)" :
+			 "malformed");
+		x->notauth++;
+		if (rc < 0)
+			reply_rcode(out, pkt, len, RCODE_FORMERR);
+		else
+			reply_tsig_error(out, p, (uint16_t)rc);
+	} else if (!allowed(x, peer, key)) {
 		log_warn("xfr: refused %s%s%s: no --allow-transfer rule fits",
 			 who, key ? " with key " : "", key ? key->name : "");
-		rc = RCODE_REFUSED;
-	}
-	if (rc != 0) {
-		rc == RCODE_REFUSED ? x->refused++ : x->notauth++;
-		reply_rcode(out, pkt, len, (unsigned)rc);
+		x->refused++;
+		reply_error(out, p, key, RCODE_REFUSED);
 	} else {
-		transfer(x, &q, p, key, out, pkt, len);
+		transfer(x, &q, p, key, out);
 	}
 	ldns_pkt_free(p);
 }
