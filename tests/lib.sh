@@ -40,11 +40,15 @@ free_port() {
 	return 1
 }
 
-# wait_for CMD...: retries CMD for up to WAIT_SECS (default 10) seconds.
+# wait_for CMD...: retries CMD until it succeeds, for at most WAIT_SECS
+# (default 10) seconds of wall-clock time, however long each try takes.
 wait_for() {
-	n=$(( ${WAIT_SECS:-10} * 10 ))
-	for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
+	wf_end=$(( $(date +%s) + ${WAIT_SECS:-10} ))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s)" -lt "$wf_end" ] || return 1
+		sleep 0.1
+	done
 }
 
 # start_srvgate NAME [flags...]: starts srvgate on free ports; sets
