@@ -24,6 +24,7 @@
 #define UDP_BATCH 32
 #define UDP_BUF 4096	  /* larger datagrams are not DNS queries we serve */
 #define TCP_MSG_MAX 65535
+#define TCP_OUT_MAX (256 * 1024) /* unread answers before we stop reading */
 #define MAX_SOCKETS 16
 
 struct udp_batch {
@@ -164,6 +165,14 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 		size_t mlen = dns_get16(lenbuf), alen;
 		uint8_t *msg;
 
+		/* A client that pipelines but never reads must not make us
+		 * buffer without end: wait until it reads. */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) >
+		    TCP_OUT_MAX) {
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+
 		if (evbuffer_get_length(in) < 2 + mlen)
 			return;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
@@ -184,6 +193,16 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 		}
 		dns_put16(srv->tcp_out, (uint16_t)alen);
 		bufferevent_write(bev, srv->tcp_out, alen + 2);
+	}
+}
+
+/* The client read its answers: take its next queries. */
+static void
+on_tcp_drained(struct bufferevent *bev, void *arg)
+{
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		on_tcp_read(bev, arg);
 	}
 }
 
@@ -210,7 +229,7 @@ on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(c->bev, on_tcp_read, NULL, on_tcp_event, c);
+	bufferevent_setcb(c->bev, on_tcp_read, on_tcp_drained, on_tcp_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + TCP_MSG_MAX);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -384,13 +384,14 @@ prepare_node(struct dns_data *d, struct dns_node *n)
 	size_t i, j;
 
 	node_clear_answers(d, n);
-	if (n->is_cut) {
+	if (n->is_cut)
 		prepare_referral(d, n);
-		return;
-	}
 	for (i = 0; i < ldns_rr_list_rr_count(n->rrs); i++) {
 		uint16_t t = ldns_rr_get_type(ldns_rr_list_rr(n->rrs, i));
 
+		/* At a cut only the DS is the parent's to answer. */
+		if (n->is_cut && t != LDNS_RR_TYPE_DS)
+			continue;
 		for (j = 0; j < n->nanswers; j++)
 			if (n->answers[j].type == t)
 				break;
@@ -1227,7 +1228,10 @@ dns_view_lookup(const struct dns_view *v, const uint8_t *qname,
 		return;
 	out->zone = z;
 	if (z->has_cuts) {
-		const uint8_t *up = qname;
+		/* The parent side of a cut answers for its DS (RFC 4035
+		 * 3.1.4.1): the search for cuts starts above such a name. */
+		const uint8_t *up = qtype == LDNS_RR_TYPE_DS ?
+			dns_name_skip_labels(qname, 1) : qname;
 
 		for (; dns_name_len(up) > z->apex_len;
 		     up = dns_name_skip_labels(up, 1)) {
