@@ -1372,8 +1372,10 @@ dns_view_ixfr(const struct dns_view *v, const struct dns_zone *z,
 	size_t i;
 
 	(void)v;
-	if (from == dns_zone_serial(z)) {
-		/* Up to date: the SOA alone says so (RFC 1995 section 4). */
+	/* Up to date, or newer than us in serial arithmetic (RFC 1982): the
+	 * SOA alone says so (RFC 1995 section 2), as other servers answer;
+	 * the whole zone would be an older copy the client ignores. */
+	if ((int32_t)(from - dns_zone_serial(z)) >= 0) {
 		out = ldns_rr_list_new();
 		ldns_rr_list_push_rr(out, ldns_rr_clone(z->soa));
 		return out;
