@@ -38,6 +38,7 @@ struct config {
 	int log_level;
 	/* DNS */
 	char ns_name[256];
+	char ns_address[128];
 	char soa_email[256];
 	char srv_name[64];
 	unsigned record_ttl;

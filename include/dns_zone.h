@@ -25,6 +25,7 @@ struct dns_view_config {
 	const char *zone;	/* the token zone */
 	const char *zones_dir;	/* static *.zone files */
 	const char *ns_name;	/* NS of a generated token zone */
+	const char *ns_address;	/* its glue when inside the zone; or "" */
 	const char *soa_email;	/* SOA RNAME of a generated token zone */
 	const char *srv_name;	/* also publish _etcd-server[-ssl]-NAME */
 	uint32_t ttl;		/* of synthesized records */

@@ -70,6 +70,9 @@ static const struct flag flags[] = {
 	  "error, warn, info or debug [info]" },
 	{ "ns-name", K_STRING, F(ns_name), 0, 0,
 	  "NS of the token zone when it has no zone file [ns1.<zone>]" },
+	{ "ns-address", K_STRING, F(ns_address), 0, 0,
+	  "address of --ns-name when it is inside the zone (glue) "
+	  "[the first --dns-listen address unless it is a wildcard]" },
 	{ "soa-email", K_STRING, F(soa_email), 0, 0,
 	  "SOA mailbox of the token zone when it has no zone file "
 	  "[hostmaster.<zone>]" },
@@ -260,6 +263,22 @@ apply_env(struct config *cfg, char *err)
 	return 0;
 }
 
+/* The NS's glue defaults to where DNS listens, when that is one address. */
+static void
+default_ns_address(struct config *cfg)
+{
+	char host[128];
+	unsigned port;
+
+	if (cfg->dns_listen.n == 0 ||
+	    split_hostport(cfg->dns_listen.items[0], host, sizeof(host),
+			   &port) != 0 ||
+	    host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0 || strcmp(host, "*") == 0)
+		return;
+	snprintf(cfg->ns_address, sizeof(cfg->ns_address), "%s", host);
+}
+
 /* Fills the DNS names that default from --zone; "a@b.c" becomes "a.b.c". */
 static int
 check_dns(struct config *cfg, char *err)
@@ -277,6 +296,8 @@ check_dns(struct config *cfg, char *err)
 	if (cfg->soa_email[0] == '\0')
 		snprintf(cfg->soa_email, sizeof(cfg->soa_email),
 			 "hostmaster.%s.", cfg->zone);
+	if (cfg->ns_address[0] == '\0')
+		default_ns_address(cfg);
 	at = strchr(cfg->soa_email, '@');
 	if (at != NULL)
 		*at = '.';

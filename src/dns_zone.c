@@ -640,6 +640,38 @@ rr_from_text(const char *fmt, ...)
 	return rr;
 }
 
+/* An NS inside the zone needs an address record, or secondaries and
+ * zone checkers reject the zone. */
+static void
+add_ns_glue(struct dns_data *d, struct dns_zone *z,
+	    const struct dns_view_config *cfg)
+{
+	ldns_rdf *ns = ldns_dname_new_frm_str(cfg->ns_name);
+	uint8_t name[DNS_NAME_MAX];
+	size_t len;
+	ldns_rr *glue;
+
+	if (ns == NULL)
+		return;
+	rdf_to_lower_wire(ns, name, &len);
+	ldns_rdf_deep_free(ns);
+	if (!dns_name_is_under(name, z->apex))
+		return;
+	if (cfg->ns_address == NULL || cfg->ns_address[0] == '\0') {
+		log_warn("dns: %s is inside %s but has no address: set "
+			 "--ns-address", cfg->ns_name, z->origin);
+		return;
+	}
+	glue = rr_from_text("%s %u IN %s %s", cfg->ns_name, cfg->ttl,
+			    strchr(cfg->ns_address, ':') ? "AAAA" : "A",
+			    cfg->ns_address);
+	if (glue != NULL)
+		add_rr(d, z, glue, NULL);
+	else
+		log_warn("dns: --ns-address '%s' is not an IP address",
+			 cfg->ns_address);
+}
+
 /* Without a zone file, the token zone gets an SOA and NS from flags. */
 static int
 generate_token_zone(struct dns_data *d, const struct dns_view_config *cfg,
@@ -667,6 +699,7 @@ generate_token_zone(struct dns_data *d, const struct dns_view_config *cfg,
 	}
 	add_rr(d, z, soa, NULL);
 	add_rr(d, z, ns, NULL);
+	add_ns_glue(d, z, cfg);
 	z->soa = soa;
 	z->serial_base = 1;
 	z->is_token_zone = 1;

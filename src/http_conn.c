@@ -6,14 +6,18 @@
  * paused, so further clients wait in the kernel's backlog.
  *
  * libevent 2.1's filter does not suit evhttp as it is, so output takes its
- * own way (see pass_output): the filter's output callbacks are deferred,
- * because evhttp queues an answer before it enables writing and the filter
- * moves nothing until then; evhttp's write callback is deferred too, because
- * the filter calls it in the middle of queuing (evhttp then finishes a
- * request it is still reading) and evhttp may free the connection in it
- * while the filter is still working on it (its write timer then outlives
- * it); and bytes go to the socket at once, because evhttp shuts the
- * socket's write side right after a closing answer is handed over.
+ * own way (see pass_output):
+ * - the filter's output callbacks are deferred: evhttp queues an answer
+ *   (its own error pages too) before it enables writing, and the filter
+ *   moves nothing that is queued while writing is off;
+ * - evhttp's write callback is deferred: the filter would call it while
+ *   evhttp is still queuing a "100 Continue" (evhttp then ends the request
+ *   it is reading), or from the socket's write callback without holding a
+ *   reference, and when evhttp frees the connection in it the filter re-arms
+ *   its write timer on freed memory;
+ * - bytes go to the socket at once: evhttp shuts the socket's write side as
+ *   soon as a closing answer ("Connection: close", HTTP/1.0, errors) is
+ *   handed over, before the socket bufferevent would have written it.
  */
 #include "http_conn.h"
 
@@ -44,6 +48,7 @@ struct conn_table {
 	uint64_t refused; /* times the cap paused accepting */
 	struct conn **by_fd;
 	size_t by_fd_len;
+	int closing; /* conn_table_free was called: the last conn frees it */
 };
 
 static void
@@ -125,6 +130,13 @@ pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 }
 
 static void
+table_release(struct conn_table *ct)
+{
+	free(ct->by_fd);
+	free(ct);
+}
+
+static void
 conn_free(void *arg)
 {
 	struct conn *c = arg;
@@ -137,6 +149,8 @@ conn_free(void *arg)
 	free(c);
 	if (ct->count-- == ct->max && ct->listener != NULL)
 		evconnlistener_enable(ct->listener);
+	if (ct->closing && ct->count == 0)
+		table_release(ct);
 }
 
 static struct bufferevent *
@@ -234,11 +248,16 @@ conn_table_refused(const struct conn_table *ct)
 	return ct->refused;
 }
 
+/* evhttp_free has freed the listener, but the connections it let go of are
+ * finalized later (by event_base_free at the latest), and each still counts
+ * itself out of the table: the last one frees it. */
 void
 conn_table_free(struct conn_table *ct)
 {
 	if (ct == NULL)
 		return;
-	free(ct->by_fd);
-	free(ct);
+	ct->listener = NULL;
+	ct->closing = 1;
+	if (ct->count == 0)
+		table_release(ct);
 }

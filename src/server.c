@@ -179,7 +179,8 @@ start_dns(struct server *s, char *err)
 {
 	const struct config *c = s->cfg;
 	struct dns_view_config vc = {
-		c->zone, c->zones_dir, c->ns_name, c->soa_email, c->srv_name,
+		c->zone, c->zones_dir, c->ns_name, c->ns_address, c->soa_email,
+		c->srv_name,
 		c->record_ttl, c->negative_ttl, c->ixfr_journal,
 	};
 	struct dns_server_config dc = {
