@@ -26,6 +26,7 @@
 #define TCP_MSG_MAX 65535
 #define TCP_OUT_MAX (256 * 1024) /* unread answers before we stop reading */
 #define MAX_SOCKETS 16
+#define UDP_SOCKET_BUF (4 * 1024 * 1024)
 
 struct udp_batch {
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
@@ -94,6 +95,19 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 		log_debug("dns: sendmmsg: %s", strerror(errno));
 }
 
+/* Bursts of queries outrun one loop turn; the kernel's default 208 KiB
+ * buffer then drops them. NSD sets large buffers the same way. */
+static void
+set_buffers(int fd)
+{
+	int size = UDP_SOCKET_BUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 static int
 open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 	 const char *name, char *err)
@@ -108,6 +122,7 @@ open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	set_buffers(fd);
 	if (bind(fd, sa, len) != 0) {
 		close(fd);
 		return fail(err, "cannot listen on udp %s: %s", name,

@@ -216,7 +216,7 @@ def cmd_zone(a):
                 seen.add((owner, typ, rdata))
                 f.write(f"{owner}\t{a.ttl}\tIN\t{typ}\t{rdata}\n")
                 n += 1
-    print(f"{len(tokens)} tokens, {n} records", file=sys.stderr)
+    print(f"dns_data.py: {len(tokens)} tokens, {n} token records", file=sys.stderr)
 
 
 def zone_names(path, zone):
