@@ -64,6 +64,7 @@ bench:
 	@scripts/install-deps bench
 	@$(MAKE) --no-print-directory all
 	scripts/bench-http
+	scripts/bench-dns
 
 clean:
 	rm -rf build build-san
