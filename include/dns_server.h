@@ -12,6 +12,8 @@ struct event_base;
 struct evbuffer;
 struct dns_view;
 struct dns_server;
+struct dns_answer_ctx;
+struct dns_query;
 
 /* Answers a zone transfer query that came over TCP (see xfr.h). */
 typedef void (*dns_xfr_fn)(void *arg, const uint8_t *pkt, size_t len,
@@ -24,7 +26,11 @@ struct dns_server_config {
 	uint64_t tcp_idle_ms;	   /* a TCP client must send within this */
 	unsigned tcp_max_connections;
 	dns_xfr_fn xfr;
-	void *xfr_arg;
+	void *xfr_arg; /* also given to answer_signed */
+	size_t (*answer_signed)(void *arg, const struct dns_answer_ctx *ctx,
+				const uint8_t *pkt, size_t len,
+				const struct dns_query *q, uint8_t *out,
+				size_t cap, int over_tcp);
 };
 
 int dns_server_start(struct dns_server **out, struct event_base *base,

@@ -22,6 +22,16 @@ int xfr_new(struct xfr **out, struct event_base *base,
  * length-prefixed messages to out. */
 void xfr_answer_tcp(void *xfr, const uint8_t *pkt, size_t len,
 		    const struct sockaddr *peer, struct evbuffer *out);
+/* Answers a TSIG-signed query that is not a transfer (a secondary's SOA
+ * check, say): verifies it, answers as usual, signs the answer. Returns
+ * the answer's length in out, 0 for none. */
+struct dns_answer_ctx;
+struct dns_query;
+size_t xfr_answer_signed(void *xfr, const struct dns_answer_ctx *ctx,
+			 const uint8_t *pkt, size_t len,
+			 const struct dns_query *q, uint8_t *out, size_t cap,
+			 int over_tcp);
+
 /* The view calls this after a zone changed: NOTIFY the secondaries. */
 void xfr_zone_changed(const char *origin, void *xfr);
 void xfr_metrics(struct evbuffer *out, void *xfr);

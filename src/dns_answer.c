@@ -130,6 +130,9 @@ dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 	case PARSE_OK:
 		break;
 	}
+	if (q.tsig_off != 0 && ctx->answer_signed != NULL)
+		return ctx->answer_signed(ctx->answer_signed_arg, ctx, pkt, len,
+					  &q, out, cap, over_tcp);
 	if (q.opcode != OPCODE_QUERY)
 		return reply_error(ctx, pkt, &q, out, cap, RCODE_NOTIMP);
 	if (q.has_edns && q.edns_version > 0)

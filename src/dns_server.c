@@ -290,6 +290,8 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 	srv->ctx.view = view;
 	srv->ctx.edns_buffer = cfg->edns_buffer;
 	srv->ctx.stats = &srv->stats;
+	srv->ctx.answer_signed = cfg->answer_signed;
+	srv->ctx.answer_signed_arg = cfg->xfr_arg;
 	srv->batch = xcalloc(1, sizeof(*srv->batch));
 	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
 	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {

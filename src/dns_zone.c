@@ -289,6 +289,51 @@ target_field(ldns_rr_type t)
 	}
 }
 
+static int
+rdf_order(const ldns_rdf *a, const ldns_rdf *b)
+{
+	size_t la = ldns_rdf_size(a), lb = ldns_rdf_size(b);
+	int c = memcmp(ldns_rdf_data(a), ldns_rdf_data(b), la < lb ? la : lb);
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+/* Address records by owner, type and address: far cheaper than
+ * ldns_rr_compare, which writes both records out in wire form. */
+static int
+address_order(const void *a, const void *b)
+{
+	const ldns_rr *x = *(ldns_rr *const *)a, *y = *(ldns_rr *const *)b;
+	int c = rdf_order(ldns_rr_owner(x), ldns_rr_owner(y));
+
+	if (c == 0)
+		c = (int)ldns_rr_get_type(x) - (int)ldns_rr_get_type(y);
+	return c != 0 ? c : rdf_order(ldns_rr_rdf(x, 0), ldns_rr_rdf(y, 0));
+}
+
+/* Records sharing a target (one member's two peer URLs) gave its
+ * addresses once each: the additional section keeps one of each. */
+static void
+unique_addresses(ldns_pkt *p)
+{
+	ldns_rr_list *l = ldns_pkt_additional(p);
+	size_t n = ldns_rr_list_rr_count(l), i, kept = 0;
+	ldns_rr **v = xmalloc((n ? n : 1) * sizeof(*v));
+
+	for (i = 0; i < n; i++)
+		v[i] = ldns_rr_list_rr(l, i);
+	qsort(v, n, sizeof(*v), address_order);
+	for (i = 0; i < n; i++) {
+		if (kept > 0 && address_order(&v[kept - 1], &v[i]) == 0)
+			ldns_rr_free(v[i]);
+		else
+			ldns_rr_list_set_rr(l, v[i], kept++);
+	}
+	ldns_rr_list_set_rr_count(l, kept);
+	ldns_pkt_set_arcount(p, (uint16_t)kept);
+	free(v);
+}
+
 static ldns_pkt *
 new_response(const struct dns_node *n, uint16_t type)
 {
@@ -330,6 +375,7 @@ prepare_answer(const struct dns_data *d, const struct dns_node *n,
 		add_addresses(d, p, ldns_rr_rdf(ldns_rr_list_rr(
 					       ldns_pkt_answer(p), i),
 					       (size_t)field));
+	unique_addresses(p);
 	out->arcount = ldns_pkt_arcount(p);
 	out->type = type;
 	if (rc == 0)
@@ -943,16 +989,29 @@ drop_token_nodes(struct dns_data *d, const char *token)
 	free(tn);
 }
 
+/* Sorts a token's nodes and drops repeats: two members with one URL, or
+ * one IP in a peer and a client URL. */
+static void
+unique_token_nodes(struct dns_data *d, const char *token)
+{
+	struct token_nodes *tn = *token_slot(d, token);
+	struct dns_node *n;
+
+	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next)
+		sort_unique(n->rrs);
+}
+
+/* Every node is unique before any is prepared: an answer's additional
+ * section copies the address records of other nodes. */
 static void
 prepare_token_nodes(struct dns_data *d, const char *token)
 {
 	struct token_nodes *tn = *token_slot(d, token);
 	struct dns_node *n;
 
-	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next) {
-		sort_unique(n->rrs);
+	unique_token_nodes(d, token);
+	for (n = tn ? tn->head : NULL; n != NULL; n = n->token_next)
 		prepare_node(d, n);
-	}
 }
 
 /* ---- the journal of differences, for IXFR ---- */
@@ -1084,12 +1143,15 @@ struct synth_all {
 	const struct registry *reg;
 };
 
+/* Unique, as a rebuild leaves them: otherwise repeats are served until
+ * the next change, whose journal entry then deletes the one that stays. */
 static void
 synthesize_one(const struct token *tok, void *arg)
 {
 	struct synth_all *s = arg;
 
 	synthesize_token(s->d, s->cfg, s->reg, tok);
+	unique_token_nodes(s->d, tok->name);
 }
 
 static struct dns_data *

@@ -186,7 +186,7 @@ start_dns(struct server *s, char *err)
 	struct dns_server_config dc = {
 		c->dns_listen.items, c->dns_listen.n, (uint16_t)c->edns_buffer,
 		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections,
-		xfr_answer_tcp, NULL,
+		xfr_answer_tcp, NULL, xfr_answer_signed,
 	};
 
 	s->view = dns_view_new(&vc, &s->reg, s->base, err);

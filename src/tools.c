@@ -106,17 +106,20 @@ join_url(const char *base, const char *path)
 	return u;
 }
 
-/* One call; answers other than want are errors with the body quoted. */
+/* One call; answers other than want are errors with the body quoted.
+ * auth is the admin token for writes to the gateway and NULL for every
+ * other server: the discovery service a token comes from and the etcd
+ * members sync reads must never see srvgate's admin token. */
 static json_t *
 call_json(const char *method, const char *url, const char *body,
-	  const struct tool_opts *o, int want, char *err)
+	  const struct tool_opts *o, const char *auth, int want, char *err)
 {
 	struct httpc_response r;
 	json_error_t jerr;
 	json_t *j;
 
-	if (httpc_request_tls(method, url, body, o->admin_token, o->cacert,
-			      TIMEOUT_MS, &r, err) != 0)
+	if (httpc_request_tls(method, url, body, auth, o->cacert, TIMEOUT_MS,
+			      &r, err) != 0)
 		return NULL;
 	if (r.status != want) {
 		fail(err, "%s %s: HTTP %d: %.300s", method, url, r.status,
@@ -161,7 +164,7 @@ read_size(const char *url, const struct tool_opts *o, unsigned *size,
 	  char *err)
 {
 	char *u = join_url(url, "/_config/size");
-	json_t *j = call_json("GET", u, NULL, o, 200, err);
+	json_t *j = call_json("GET", u, NULL, o, NULL, 200, err);
 	const char *v = NULL;
 	uint64_t n;
 	int rc = -1;
@@ -185,7 +188,7 @@ read_members(const char *url, const struct tool_opts *o, struct src_token *t,
 	json_t *nodes, *node;
 	size_t i;
 
-	t->listing = call_json("GET", url, NULL, o, 200, err);
+	t->listing = call_json("GET", url, NULL, o, NULL, 200, err);
 	if (t->listing == NULL)
 		return -1;
 	nodes = json_object_get(json_object_get(t->listing, "node"), "nodes");
@@ -336,7 +339,7 @@ tool_import(int argc, char **argv)
 		 o.force ? "&force=true" : "");
 	url = join_url(o.gateway, path);
 	body = members_body(&t, 1);
-	j = call_json("PUT", url, body, &o, 200, err);
+	j = call_json("PUT", url, body, &o, o.admin_token, 200, err);
 	if (j == NULL)
 		fprintf(stderr, "srvgate import: %s\n", err);
 	else
@@ -467,14 +470,15 @@ etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
 	for (ep = strtok_r(list, ",", &save); ep && !members;
 	     ep = strtok_r(NULL, ",", &save)) {
 		char *u = join_url(ep, "/v3/cluster/member/list");
-		json_t *j = call_json("POST", u, "{}", o, 200, err), *ms, *m;
+		json_t *j = call_json("POST", u, "{}", o, NULL, 200, err);
+		json_t *ms, *m;
 		int v3 = j != NULL;
 		size_t i;
 
 		free(u);
 		if (j == NULL) {
 			u = join_url(ep, "/v2/members");
-			j = call_json("GET", u, NULL, o, 200, err);
+			j = call_json("GET", u, NULL, o, NULL, 200, err);
 			free(u);
 		}
 		ms = json_object_get(j, "members");
@@ -512,7 +516,7 @@ sync_once(const struct tool_opts *o)
 	body = json_dumps(req, JSON_COMPACT);
 	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=sync", o->token);
 	url = join_url(o->gateway, path);
-	j = call_json("PUT", url, body, o, 200, err);
+	j = call_json("PUT", url, body, o, o->admin_token, 200, err);
 	if (j == NULL)
 		fprintf(stderr, "srvgate sync: %s\n", err);
 	else
@@ -585,7 +589,7 @@ tool_alias(int argc, char **argv)
 	snprintf(body, sizeof(body), "{\"token\":\"%s\"}", argv[i]);
 	url = join_url(o.gateway, path);
 	j = call_json(o.del ? "DELETE" : "PUT", url, o.del ? NULL : body, &o,
-		      200, err);
+		      o.admin_token, 200, err);
 	if (j == NULL)
 		fprintf(stderr, "srvgate alias: %s\n", err);
 	else

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dns_answer.h"
 #include "dns_wire.h"
 #include "dns_zone.h"
 
@@ -466,6 +467,79 @@ xfr_answer_tcp(void *arg, const uint8_t *pkt, size_t len,
 		transfer(x, &q, p, key, out);
 	}
 	ldns_pkt_free(p);
+}
+
+/* ---- other signed queries ---- */
+
+/* Copies the one message in buf (after its length prefix) to out. */
+static size_t
+take_message(struct evbuffer *buf, uint8_t *out, size_t cap)
+{
+	size_t n = evbuffer_get_length(buf);
+
+	if (n < 2 || n - 2 > cap)
+		return 0;
+	evbuffer_drain(buf, 2);
+	evbuffer_remove(buf, out, n - 2);
+	return n - 2;
+}
+
+/* The plain answer to the query without its TSIG, signed. */
+static size_t
+answer_and_sign(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+		const struct dns_query *q, const ldns_pkt *query,
+		const struct tsig_key *key, uint8_t *out, size_t cap,
+		int over_tcp)
+{
+	uint8_t plain[65535], *wire = NULL;
+	size_t n, len = 0;
+	ldns_pkt *a = NULL;
+
+	/* The TSIG is last: cut it off and count one record less. */
+	memcpy(plain, pkt, q->tsig_off);
+	dns_put16(plain + 10, (uint16_t)(q->arcount - 1));
+	n = dns_answer_query(ctx, plain, q->tsig_off, out, cap, over_tcp);
+	if (n == 0 || ldns_wire2pkt(&a, out, n) != LDNS_STATUS_OK)
+		return 0;
+	if (ldns_pkt_tsig_sign(a, key->name, key->secret, TSIG_FUDGE,
+			       key->algorithm,
+			       ldns_rr_rdf(ldns_pkt_tsig(query), 3)) ==
+		    LDNS_STATUS_OK &&
+	    ldns_pkt2wire(&wire, a, &len) == LDNS_STATUS_OK && len <= cap)
+		memcpy(out, wire, len);
+	else
+		len = 0;
+	free(wire);
+	ldns_pkt_free(a);
+	return len;
+}
+
+size_t
+xfr_answer_signed(void *arg, const struct dns_answer_ctx *ctx,
+		  const uint8_t *pkt, size_t len, const struct dns_query *q,
+		  uint8_t *out, size_t cap, int over_tcp)
+{
+	struct xfr *x = arg;
+	const struct tsig_key *key;
+	struct evbuffer *buf;
+	ldns_pkt *p = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK)
+		return 0;
+	rc = check_tsig(x, p, pkt, len, &key);
+	if (rc == 0 && key != NULL) {
+		n = answer_and_sign(ctx, pkt, q, p, key, out, cap, over_tcp);
+	} else if (rc > 0) {
+		x->notauth++;
+		buf = evbuffer_new();
+		reply_tsig_error(buf, p, (uint16_t)rc);
+		n = take_message(buf, out, cap);
+		evbuffer_free(buf);
+	}
+	ldns_pkt_free(p);
+	return n;
 }
 
 /* ---- NOTIFY ---- */
