@@ -327,8 +327,10 @@ unique_addresses(ldns_pkt *p)
 		if (kept > 0 && address_order(&v[kept - 1], &v[i]) == 0)
 			ldns_rr_free(v[i]);
 		else
-			ldns_rr_list_set_rr(l, v[i], kept++);
+			v[kept++] = v[i];
 	}
+	for (i = 0; i < kept; i++)
+		ldns_rr_list_set_rr(l, v[i], i);
 	ldns_rr_list_set_rr_count(l, kept);
 	ldns_pkt_set_arcount(p, (uint16_t)kept);
 	free(v);
