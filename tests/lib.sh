@@ -53,6 +53,9 @@ wait_for() {
 
 # start_srvgate NAME [flags...]: starts srvgate on free ports; sets
 # SG_HTTP (base URL), SG_DNS_PORT, SG_PID, SG_DATA (data dir).
+# SG_HTTP_PORT, SG_DNS_PORT and SG_DATA stay set, so calling it again
+# restarts on the same ports and data; unset them for a second, separate
+# srvgate.
 start_srvgate() {
 	sg_name=$1; shift
 	SG_HTTP_PORT=${SG_HTTP_PORT:-$(free_port)}
