@@ -24,6 +24,7 @@ void http_api_add_metrics(struct http_api *api, metrics_fn fn, void *arg);
 /* Stops accepting and answers open watches; requests under way finish. */
 void http_api_drain(struct http_api *api);
 size_t http_api_connections(const struct http_api *api);
+void http_api_log_open(const struct http_api *api);
 void http_api_free(struct http_api *api);
 
 #endif

@@ -26,6 +26,10 @@ void conn_request_started(struct conn_table *ct, struct evhttp_request *req);
 /* Sends the answer; the deadline for the next request starts. */
 void conn_send_reply(struct conn_table *ct, struct evhttp_request *req,
 		     int code, const char *reason, struct evbuffer *body);
+/* Shutting down: closes idle connections, and the others once answered. */
+void conn_table_drain(struct conn_table *ct);
+/* Logs the connections that are still open (a slow drain). */
+void conn_table_log_open(const struct conn_table *ct);
 size_t conn_table_count(const struct conn_table *ct);
 uint64_t conn_table_refused(const struct conn_table *ct);
 void conn_table_free(struct conn_table *ct);

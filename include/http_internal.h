@@ -33,6 +33,7 @@ struct http_api {
 	struct listing_cache *listings;
 	uint64_t requests[R_COUNT][600]; /* by route and status code */
 	uint64_t rate_limited;
+	int draining; /* shutting down: new requests get 503 */
 	struct { metrics_fn fn; void *arg; } hooks[MAX_METRICS_HOOKS];
 	size_t nhooks;
 };

@@ -130,26 +130,49 @@ same_token(const struct token *tok, unsigned size, const struct wanted *w,
 	return 1;
 }
 
-/* import: the token as it was elsewhere, members in their order. */
+/* Copies of the aliases that point at token (the caller frees them). */
+static struct alias *
+aliases_of(const struct registry *reg, const char *token, size_t *n)
+{
+	struct alias *out = xcalloc(reg->naliases + 1, sizeof(*out));
+	size_t i;
+
+	*n = 0;
+	for (i = 0; i < reg->naliases; i++)
+		if (strcmp(reg->aliases[i].token, token) == 0)
+			out[(*n)++] = reg->aliases[i];
+	return out;
+}
+
+/* import: the token as it was elsewhere, members in their order. Deleting
+ * the token drops its aliases; --force replaces what the token holds, not
+ * the names an operator published it under, so they are set again. */
 static int
 import_token(struct http_api *api, const char *name, unsigned size,
 	     const struct wanted *w, size_t n, int force, char *err)
 {
 	struct token *tok = registry_find_token(api->reg, name);
-	size_t i;
+	struct alias *aliases;
+	size_t i, naliases;
 
 	if (tok != NULL && same_token(tok, size, w, n))
 		return 0;
 	if (tok != NULL && !force)
 		return fail(err, "token %s exists here with other members or "
 			    "size; use --force to replace it", name);
+	aliases = aliases_of(api->reg, name, &naliases);
 	if (tok != NULL)
 		registry_delete_token(api->reg, name);
-	if (registry_create_token(api->reg, name, size, now_unix(), &tok))
+	if (registry_create_token(api->reg, name, size, now_unix(), &tok)) {
+		free(aliases);
 		return fail(err, "cannot create token %s", name);
+	}
 	for (i = 0; i < n; i++)
 		registry_sync_member(api->reg, tok, w[i].id, w[i].value,
 				     w[i].clients);
+	for (i = 0; i < naliases; i++)
+		registry_set_alias(api->reg, aliases[i].name, name);
+	free(aliases);
 	return 0;
 }
 

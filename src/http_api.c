@@ -685,6 +685,16 @@ on_request(struct evhttp_request *req, void *arg)
 	struct params p;
 
 	conn_request_started(api->conns, req);
+	if (api->draining) {
+		/* etcd retries a 5xx after a pause, by then on the new server;
+		 * answering a watch would only make it poll again at once. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Connection", "close");
+		http_respond_error(api, req, R_OTHER, 503, ETCD_RAFT_INTERNAL,
+				   "Raft Internal Error",
+				   "srvgate is shutting down");
+		return;
+	}
 	if (path == NULL || path[0] == '\0')
 		path = "/";
 	if (strcmp(path, "/new") == 0 || strcmp(path, "/new/") == 0) {
@@ -785,7 +795,15 @@ http_api_drain(struct http_api *api)
 		evhttp_del_accept_socket(api->http, api->bound);
 		api->bound = NULL;
 	}
+	api->draining = 1;
 	watch_hub_end_all(api->watches);
+	conn_table_drain(api->conns);
+}
+
+void
+http_api_log_open(const struct http_api *api)
+{
+	conn_table_log_open(api->conns);
 }
 
 size_t

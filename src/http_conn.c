@@ -31,12 +31,15 @@
 
 #include "util.h"
 
+#define DRAIN_LINGER_MS 100
+
 struct conn {
 	struct conn_table *ct;
 	struct bufferevent *bev; /* the filter that evhttp holds */
 	struct bufferevent *under;
 	evutil_socket_t fd; /* known from its first bytes on */
 	struct event *deadline;
+	struct conn *prev, *next; /* every open connection, for draining */
 };
 
 struct conn_table {
@@ -49,6 +52,8 @@ struct conn_table {
 	struct conn **by_fd;
 	size_t by_fd_len;
 	int closing; /* conn_table_free was called: the last conn frees it */
+	int draining; /* shutting down: idle connections close at once */
+	struct conn *all;
 };
 
 static void
@@ -56,8 +61,13 @@ arm_deadline(struct conn *c)
 {
 	struct timeval tv = { (time_t)(c->ct->idle_ms / 1000),
 			      (suseconds_t)(c->ct->idle_ms % 1000) * 1000 };
+	/* Draining, an idle connection only waits for its last answer to
+	 * leave; then it closes. */
+	struct timeval drain = { 0, DRAIN_LINGER_MS * 1000 };
 
-	if (c->ct->idle_ms > 0)
+	if (c->ct->draining)
+		evtimer_add(c->deadline, &drain);
+	else if (c->ct->idle_ms > 0)
 		evtimer_add(c->deadline, &tv);
 }
 
@@ -145,6 +155,12 @@ conn_free(void *arg)
 	if (c->fd >= 0 && (size_t)c->fd < ct->by_fd_len &&
 	    ct->by_fd[c->fd] == c)
 		ct->by_fd[c->fd] = NULL;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ct->all = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	event_free(c->deadline);
 	free(c);
 	if (ct->count-- == ct->max && ct->listener != NULL)
@@ -171,6 +187,10 @@ new_connection(struct event_base *base, void *arg)
 	evbuffer_defer_callbacks(bufferevent_get_output(bev), base);
 	c->deadline = evtimer_new(base, on_deadline, c);
 	arm_deadline(c);
+	c->next = ct->all;
+	if (ct->all != NULL)
+		ct->all->prev = c;
+	ct->all = c;
 	if (++ct->count == ct->max && ct->listener != NULL) {
 		evconnlistener_disable(ct->listener);
 		ct->refused++;
@@ -246,6 +266,31 @@ uint64_t
 conn_table_refused(const struct conn_table *ct)
 {
 	return ct->refused;
+}
+
+void
+conn_table_drain(struct conn_table *ct)
+{
+	struct conn *c;
+
+	ct->draining = 1;
+	/* Idle ones (their deadline is running) close now; the others when
+	 * their answer has gone out. */
+	for (c = ct->all; c != NULL; c = c->next)
+		if (evtimer_pending(c->deadline, NULL))
+			arm_deadline(c);
+}
+
+void
+conn_table_log_open(const struct conn_table *ct)
+{
+	const struct conn *c;
+
+	for (c = ct->all; c != NULL; c = c->next)
+		log_warn("http: connection fd %d still open at shutdown "
+			 "(%s)", (int)bufferevent_getfd(c->under),
+			 evtimer_pending(c->deadline, NULL) ? "idle" :
+							      "answering");
 }
 
 /* evhttp_free has freed the listener, but the connections it let go of are

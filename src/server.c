@@ -49,8 +49,13 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((!storage_busy(s->st) && s->draining++ > 2) ||
-	    now_monotonic_ms() - s->drain_started > DRAIN_MAX_MS) {
+	if (now_monotonic_ms() - s->drain_started > DRAIN_MAX_MS) {
+		http_api_log_open(s->http);
+		event_base_loopbreak(s->base);
+		return;
+	}
+	if (!storage_busy(s->st) && http_api_connections(s->http) == 0 &&
+	    s->draining++ > 2) {
 		event_base_loopbreak(s->base);
 		return;
 	}

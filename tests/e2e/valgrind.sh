@@ -9,6 +9,15 @@ if ! command -v valgrind >/dev/null; then
 	finish
 	exit 1
 fi
+# valgrind cannot run a binary built with AddressSanitizer: under
+# `make test SANITIZE=1` use (and build) the plain one beside it.
+if ldd "$SRVGATE" 2>/dev/null | grep -q libasan; then
+	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+	make -s -C "$ROOT" all >/dev/null 2>&1
+	SRVGATE=$ROOT/build/srvgate
+fi
+check "the binary under test is not an ASan build" \
+	bash -c "! ldd '$SRVGATE' | grep -q libasan"
 SG_HTTP_PORT=$(free_port)
 SG_DNS_PORT=$(free_port)
 SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT

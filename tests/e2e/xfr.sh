@@ -492,7 +492,10 @@ if NEXT_DNS_PORT=$ACL_PORT start_sg sg-acl --allow-transfer 10.9.9.9/32 \
 	out=$(dq +nocmd "$ZONE" AXFR)
 	expect_eq "acl: 127.0.0.1 gets no records" "" "$(records "$out")"
 	out=$(dig +time=2 +tries=1 -p "$ACL_PORT" @::1 +nocmd +nocomments "$ZONE" AXFR 2>&1)
-	expect_eq "acl: ::1 may transfer" "SOA A NS SOA" "$(records "$out" | awk '{ print $4 }' | tr '\n' ' ' | sed 's/ $//')"
+	# SOA first and last; the order in between is the server's own
+	types=$(records "$out" | awk '{ print $4 }')
+	expect_eq "acl: ::1 may transfer" "SOA SOA | A NS" \
+		"$(printf '%s\n' "$types" | sed -n '1p;$p' | tr '\n' ' ')| $(printf '%s\n' "$types" | sed '1d;$d' | sort | tr '\n' ' ' | sed 's/ $//')"
 	expect_eq "acl: srvgate counted 2 REFUSED" 2 "$(metric "$REFUSED_M")"
 	check "acl: srvgate logged the refusal" grep -q 'refused 127.0.0.1: no --allow-transfer rule fits' "$TMP/$SG_NAME.log"
 	stop_sg
