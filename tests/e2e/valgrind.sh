@@ -13,7 +13,7 @@ fi
 # `make test SANITIZE=1` use (and build) the plain one beside it.
 if ldd "$SRVGATE" 2>/dev/null | grep -q libasan; then
 	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-	make -s -C "$ROOT" all >/dev/null 2>&1
+	make -s -C "$ROOT" SANITIZE=0 all >/dev/null 2>&1
 	SRVGATE=$ROOT/build/srvgate
 fi
 check "the binary under test is not an ASan build" \
