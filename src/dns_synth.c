@@ -91,7 +91,10 @@ publish_url(struct dns_data *d, const struct dns_view_config *cfg,
 	if (strcmp(pu->scheme, "http") != 0 && strcmp(pu->scheme, "https"))
 		return; /* unix sockets have no place in DNS */
 	if (pu->host_is_ip) {
-		snprintf(target, sizeof(target), "%s.%s.%s", member_id, base,
+		/* Client and peer addresses may differ: each gets its own
+		 * name, or a peer target would resolve to a client address. */
+		snprintf(target, sizeof(target), "%s.%s%s.%s", member_id,
+			 strcmp(service, "client") == 0 ? "client." : "", base,
 			 origin);
 		add_token_rr(d, token,
 			     dns_rr_from_text("%s %u IN %s %s", target, cfg->ttl,

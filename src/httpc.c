@@ -18,6 +18,7 @@ struct call {
 	struct httpc_response *resp;
 	int done;
 	char *err;
+	struct event_base *base;
 };
 
 static void
@@ -29,6 +30,9 @@ on_response(struct evhttp_request *req, void *arg)
 	size_t n;
 
 	c->done = 1;
+	/* The answer is whole: stop now, not when the kept-alive
+	 * connection times out. */
+	event_base_loopexit(c->base, NULL);
 	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
 		fail(c->err, "no answer (connection refused or timed out)");
 		return;
@@ -120,7 +124,7 @@ httpc_request_tls(const char *method, const char *url, const char *body,
 	struct evhttp_request *req;
 	SSL_CTX *ctx = NULL;
 	int tls;
-	struct call c = { resp, 0, err };
+	struct call c = { resp, 0, err, NULL };
 	enum evhttp_cmd_type type;
 	char target[4096], hosthdr[300];
 	const char *host, *path, *query;
@@ -149,6 +153,7 @@ httpc_request_tls(const char *method, const char *url, const char *body,
 		 path && *path ? path : "/", query ? "?" : "",
 		 query ? query : "");
 	base = event_base_new();
+	c.base = base;
 	if (base != NULL && tls)
 		evcon = tls_connection(base, &ctx, host, port, cacert, err);
 	else if (base != NULL)
