@@ -40,6 +40,59 @@ free_port() {
 	return 1
 }
 
+USED_PORTS=""
+# alloc_port VAR: sets VAR to a free_port not handed out before in this
+# test (free_port alone only knows what is listening right now).
+alloc_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$(free_port) || return 1
+		case " $USED_PORTS " in *" $p "*) continue ;; esac
+		USED_PORTS="$USED_PORTS $p"
+		printf -v "$1" %s "$p"
+		return 0
+	done
+	return 1
+}
+
+# make_peer_cert DIR SAN: a throwaway CA (DIR/ca.crt) and one EC certificate
+# for it (DIR/peer.crt, DIR/peer.key) with subjectAltName SAN, for etcd's
+# TLS peers. Passes or fails NAME-less; returns non-zero on failure.
+make_peer_cert() {
+	local c=$1 san=$2
+	mkdir -p "$c"
+	if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$c/ca.key" -out "$c/ca.crt" -days 1 -subj /CN=srvgate-test-ca \
+		>"$c/openssl.log" 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$c/peer.key" -out "$c/peer.csr" -subj /CN=etcd-peer \
+			>>"$c/openssl.log" 2>&1 &&
+		printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n' \
+			"$san" >"$c/peer.ext" &&
+		openssl x509 -req -in "$c/peer.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" \
+			-CAcreateserial -out "$c/peer.crt" -days 1 -extfile "$c/peer.ext" \
+			>>"$c/openssl.log" 2>&1 &&
+		openssl verify -CAfile "$c/ca.crt" "$c/peer.crt" >>"$c/openssl.log" 2>&1; then
+		return 0
+	fi
+	sed 's/^/    /' "$c/openssl.log" | tail -10
+	return 1
+}
+
+# check_sanitizer_logs NAME...: one check per srvgate log $TMP/NAME.log
+# that AddressSanitizer and UBSan reported nothing.
+check_sanitizer_logs() {
+	local n
+	for n in "$@"; do
+		if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$TMP/$n.log"; then
+			fail "srvgate $n: sanitizer report"
+			grep -E -A12 'Sanitizer|runtime error:' "$TMP/$n.log" | head -40 | sed 's/^/    /'
+		else
+			pass "srvgate $n: no sanitizer report"
+		fi
+	done
+}
+
 # wait_for CMD...: retries CMD until it succeeds, for at most WAIT_SECS
 # (default 10) seconds of wall-clock time, however long each try takes.
 wait_for() {
@@ -69,6 +122,13 @@ start_srvgate() {
 	SG_PID=$!
 	PIDS="$PIDS $SG_PID"
 	wait_for curl -sf -m 1 "$SG_HTTP/health"
+}
+
+# wait_secs SECS CMD...: wait_for with a limit of SECS seconds.
+wait_secs() {
+	local secs=$1
+	shift
+	WAIT_SECS=$secs wait_for "$@"
 }
 
 # stop_pid PID [SIGNAL]: signals and waits (bounded) for the process.

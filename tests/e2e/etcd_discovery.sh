@@ -24,19 +24,6 @@ if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
 fi
 expect_match "etcd is 3.4" '^etcd Version: 3\.4\.' "$(etcd --version)"
 
-USED_PORTS=""
-# alloc_port VAR: sets VAR to a free_port not handed out before in this script.
-alloc_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$(free_port) || return 1
-		case " $USED_PORTS " in *" $p "*) continue ;; esac
-		USED_PORTS="$USED_PORTS $p"
-		printf -v "$1" %s "$p"
-		return 0
-	done
-	return 1
-}
 
 # dump_logs NAME...: the tail of $TMP/NAME.log for each NAME.
 dump_logs() {

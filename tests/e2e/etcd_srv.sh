@@ -30,17 +30,6 @@ client_port() { echo $((2500 + $1)); }
 endpoints() { echo "http://127.0.0.1:$(client_port 1),http://127.0.0.1:$(client_port 2),http://127.0.0.1:$(client_port 3)"; }
 ctl() { in_ns timeout 10 etcdctl --dial-timeout=2s --command-timeout=3s "$@"; }
 
-# wait_secs SECS CMD...: retries CMD until it succeeds or SECS of wall time
-# have passed. (lib.sh's wait_for counts 0.1 s sleeps, not the time the
-# command itself takes, and etcdctl can take seconds per try.)
-wait_secs() {
-	end=$((SECONDS + $1)); shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.5
-	done
-}
 
 # show_logs [PHASE]: srvgate's log and the etcd logs of PHASE (disc, srv;
 # default all): the first errors, then the last lines.
@@ -109,25 +98,13 @@ expect_eq "1. m1.$STATIC resolves through resolv.conf" "127.0.0.1" \
 
 # ---- 2. a throwaway CA and one peer certificate ----
 C=$TMP/tls
-mkdir -p "$C"
 san="DNS:$STATIC"
 for i in 1 2 3 4 5 6; do san="$san,DNS:m$i.$STATIC"; done
 san="$san,IP:127.0.0.1"
-if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$C/ca.key" -out "$C/ca.crt" -days 1 -subj /CN=srvgate-test-ca \
-	>"$C/openssl.log" 2>&1 &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$C/peer.key" -out "$C/peer.csr" -subj /CN=etcd-peer \
-		>>"$C/openssl.log" 2>&1 &&
-	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n' \
-		"$san" >"$C/peer.ext" &&
-	openssl x509 -req -in "$C/peer.csr" -CA "$C/ca.crt" -CAkey "$C/ca.key" \
-		-CAcreateserial -out "$C/peer.crt" -days 1 -extfile "$C/peer.ext" \
-		>>"$C/openssl.log" 2>&1 &&
-	openssl verify -CAfile "$C/ca.crt" "$C/peer.crt" >>"$C/openssl.log" 2>&1; then
+if make_peer_cert "$C" "$san"; then
 	pass "2. CA and peer cert (SAN $san)"
 else
-	fail "2. CA and peer cert"; sed 's/^/    /' "$C/openssl.log" | tail -10
+	fail "2. CA and peer cert"
 fi
 
 # start_etcd PHASE I [flags...]: member mI with TLS peers on mI.static.test.

@@ -33,31 +33,7 @@ for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 unset SRVGATE_GATEWAY SRVGATE_ADMIN_TOKEN
 export ETCDCTL_API=3
 
-# wait_secs SECS CMD...: retries CMD until it succeeds or SECS of wall time
-# have passed (etcdctl can take seconds per try).
-wait_secs() {
-	local end=$((SECONDS + $1))
-	shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.5
-	done
-}
 
-USED_PORTS=""
-# alloc_port VAR: sets VAR to a free_port not handed out before here.
-alloc_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$(free_port) || return 1
-		case " $USED_PORTS " in *" $p "*) continue ;; esac
-		USED_PORTS="$USED_PORTS $p"
-		printf -v "$1" %s "$p"
-		return 0
-	done
-	return 1
-}
 
 # Every client command talks to loopback servers only: it gets TOOL_SECS.
 TOOL_SECS=${TOOL_SECS:-5}
@@ -118,25 +94,13 @@ expect_match "setup: etcd is 3.4" '^etcd Version: 3\.4\.' "$(etcd --version)"
 
 # ---- a throwaway CA and one certificate (127.0.0.1 and m1..m4) ----
 C=$TMP/tls
-mkdir -p "$C"
 san="DNS:$STATIC"
 for i in 1 2 3 4; do san="$san,DNS:m$i.$STATIC"; done
 san="$san,IP:127.0.0.1"
-if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$C/ca.key" -out "$C/ca.crt" -days 1 -subj /CN=srvgate-test-ca \
-	>"$C/openssl.log" 2>&1 &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$C/peer.key" -out "$C/peer.csr" -subj /CN=etcd-peer \
-		>>"$C/openssl.log" 2>&1 &&
-	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n' \
-		"$san" >"$C/peer.ext" &&
-	openssl x509 -req -in "$C/peer.csr" -CA "$C/ca.crt" -CAkey "$C/ca.key" \
-		-CAcreateserial -out "$C/peer.crt" -days 1 -extfile "$C/peer.ext" \
-		>>"$C/openssl.log" 2>&1 &&
-	openssl verify -CAfile "$C/ca.crt" "$C/peer.crt" >>"$C/openssl.log" 2>&1; then
+if make_peer_cert "$C" "$san"; then
 	pass "setup: CA and certificate (SAN $san)"
 else
-	fail "setup: CA and certificate"; sed 's/^/    /' "$C/openssl.log" | tail -10
+	fail "setup: CA and certificate"
 fi
 
 # ======================================================================

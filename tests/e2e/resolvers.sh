@@ -318,11 +318,5 @@ if [ -n "$netns_ok" ]; then
 fi
 
 # ---- every srvgate log: no sanitizer report ----
-for n in $SG_LOGS; do
-	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$TMP/$n.log"; then
-		fail "srvgate $n: sanitizer report"; grep -E -A12 'Sanitizer|runtime error:' "$TMP/$n.log" | head -40 | sed 's/^/    /'
-	else
-		pass "srvgate $n: no sanitizer report"
-	fi
-done
+check_sanitizer_logs $SG_LOGS
 finish

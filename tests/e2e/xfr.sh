@@ -660,11 +660,5 @@ if SG_ZONES=$TMP/zones start_sg sg-big --rate-limit 0 --allow-transfer 127.0.0.1
 fi
 
 # ---- every srvgate log: no sanitizer report, no crash ----
-for n in $SG_LOGS; do
-	if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$TMP/$n.log"; then
-		fail "srvgate $n: sanitizer report"; grep -E -A12 'Sanitizer|runtime error:' "$TMP/$n.log" | head -40 | sed 's/^/    /'
-	else
-		pass "srvgate $n: no sanitizer report"
-	fi
-done
+check_sanitizer_logs $SG_LOGS
 finish
