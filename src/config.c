@@ -24,7 +24,9 @@ struct flag {
 	const char *help;
 };
 
-#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+/* Where a flag's value goes, and (for strings) how much room it has. */
+#define F(field) \
+	offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define U(field) offsetof(struct config, field), 0
 
 static const struct flag flags[] = {

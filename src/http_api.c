@@ -67,8 +67,9 @@ reason(int code)
 }
 
 void
-http_send_now(struct http_api *api, struct evhttp_request *req, enum route route,
-	 int code, const char *ctype, char *body, uint64_t index)
+http_send_now(struct http_api *api, struct evhttp_request *req,
+	      enum route route, int code, const char *ctype, char *body,
+	      uint64_t index)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evbuffer_new();
@@ -99,14 +100,14 @@ on_commit(int ok, void *arg)
 					 "storage commit failed", r->index);
 	}
 	http_send_now(r->api, r->req, r->route, r->code, r->ctype, r->body,
-		 r->index);
+		      r->index);
 	free(r);
 }
 
 /* Answers once everything done so far is durable. */
 void
 http_respond(struct http_api *api, struct evhttp_request *req, enum route route,
-	int code, const char *ctype, char *body)
+	     int code, const char *ctype, char *body)
 {
 	struct reply *r = xmalloc(sizeof(*r));
 
@@ -117,12 +118,12 @@ http_respond(struct http_api *api, struct evhttp_request *req, enum route route,
 
 void
 http_respond_error(struct http_api *api, struct evhttp_request *req,
-	      enum route route, int code, enum etcd_error ecode,
-	      const char *message, const char *cause)
+		   enum route route, int code, enum etcd_error ecode,
+		   const char *message, const char *cause)
 {
 	http_send_now(api, req, route, code, HTTP_JSON,
-		 etcdjson_error(ecode, message, cause, api->reg->index),
-		 api->reg->index);
+		      etcdjson_error(ecode, message, cause, api->reg->index),
+		      api->reg->index);
 }
 
 static void
@@ -202,8 +203,8 @@ rate_limited(struct http_api *api, struct evhttp_request *req,
 		return 0;
 	api->rate_limited++;
 	http_respond_error(api, req, route, 429, ETCD_RAFT_INTERNAL,
-		      "Too many requests",
-		      "rate limit for this client address; retry later");
+			   "Too many requests",
+			   "rate limit for this client address; retry later");
 	return 1;
 }
 
@@ -224,7 +225,7 @@ handle_new(struct http_api *api, struct evhttp_request *req,
 			 "size must be a whole number from 1 to %u\n",
 			 api->cfg->max_size);
 		http_send_now(api, req, R_NEW, 400, HTTP_TEXT, xstrdup(msg),
-			 api->reg->index);
+			      api->reg->index);
 		return;
 	}
 	if (rate_limited(api, req, R_NEW))
@@ -244,11 +245,21 @@ handle_new(struct http_api *api, struct evhttp_request *req,
 		}
 	}
 	http_send_now(api, req, R_NEW, 500, HTTP_TEXT,
-		 xstrdup("cannot make a token: no randomness\n"),
-		 api->reg->index);
+		      xstrdup("cannot make a token: no randomness\n"),
+		      api->reg->index);
 }
 
 /* ---- GET ---- */
+
+/* The event a watch gets from what the registry still holds. */
+static char *
+history_event(const struct token *tok, const struct watch_match *m)
+{
+	if (m->deleted)
+		return etcdjson_member_deleted(tok->name, m->node, m->index);
+	return etcdjson_member(etcdjson_action_name(m->action), tok->name,
+			       m->node, NULL);
+}
 
 static void
 handle_watch(struct http_api *api, struct evhttp_request *req,
@@ -263,8 +274,8 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 
 	if (wi != NULL && parse_uint(wi, 0, UINT64_MAX / 2, &since) != 0) {
 		http_respond_error(api, req, R_WATCH, 400, ETCD_INDEX_NAN,
-			      "The given index in POST form is not a number",
-			      "waitIndex");
+				   "The given index in POST form is not a number",
+				   "waitIndex");
 		return;
 	}
 	if (since == 0)
@@ -273,20 +284,16 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 		switch (registry_watch_history(tok, member, since, &m)) {
 		case WATCH_FOUND:
 			http_respond(api, req, R_WATCH, 200, HTTP_JSON,
-				m.deleted ? etcdjson_member_deleted(
-						    tok->name, m.node, m.index)
-					  : etcdjson_member(
-						    etcdjson_action_name(
-							    m.action),
-						    tok->name, m.node, NULL));
+				     history_event(tok, &m));
 			return;
 		case WATCH_CLEARED:
 			/* etcd sends error 401 with HTTP status 400 */
 			http_respond_error(api, req, R_WATCH, 400,
-				      ETCD_EVENT_INDEX_CLEARED,
-				      "The event in requested index is outdated "
-				      "and cleared",
-				      "the requested history has been cleared");
+					   ETCD_EVENT_INDEX_CLEARED,
+					   "The event in requested index is "
+					   "outdated and cleared",
+					   "the requested history has been "
+					   "cleared");
 			return;
 		case WATCH_WAIT:
 			break;
@@ -309,13 +316,13 @@ handle_get(struct http_api *api, struct evhttp_request *req,
 	switch (kp->kind) {
 	case KEY_TOKEN:
 		http_respond(api, req, R_TOKEN, 200, HTTP_JSON,
-			http_param_true(p, "pretty") ?
-				etcdjson_token_dir(tok, 1) :
-				listing_cache_get(api->listings, tok));
+			     http_param_true(p, "pretty") ?
+			     etcdjson_token_dir(tok, 1) :
+			     listing_cache_get(api->listings, tok));
 		return;
 	case KEY_CONFIG_DIR:
 		http_respond(api, req, R_CONFIG, 200, HTTP_JSON,
-			etcdjson_config_dir(tok));
+			     etcdjson_config_dir(tok));
 		return;
 	case KEY_SIZE:
 		http_respond(api, req, R_CONFIG, 200, HTTP_JSON, etcdjson_size(tok));
@@ -324,11 +331,11 @@ handle_get(struct http_api *api, struct evhttp_request *req,
 		m = token_find_member(tok, kp->member);
 		if (m == NULL)
 			http_respond_error(api, req, R_MEMBER, 404,
-				      ETCD_KEY_NOT_FOUND, "Key not found",
-				      kp->member);
+					   ETCD_KEY_NOT_FOUND, "Key not found",
+					   kp->member);
 		else
 			http_respond(api, req, R_MEMBER, 200, HTTP_JSON,
-				etcdjson_member("get", tok->name, m, NULL));
+				     etcdjson_member("get", tok->name, m, NULL));
 		return;
 	}
 }
@@ -362,22 +369,22 @@ put_failed(struct http_api *api, struct evhttp_request *req,
 		snprintf(cause, sizeof(cause), "%s%s/%s", KEYPATH_KEY_PREFIX,
 			 kp->token, kp->member);
 		http_respond_error(api, req, R_MEMBER, 412, ETCD_NODE_EXIST,
-			      "Key already exists", cause);
+				   "Key already exists", cause);
 		return;
 	case REG_NOT_FOUND:
 		http_respond_error(api, req, R_MEMBER, 404, ETCD_KEY_NOT_FOUND,
-			      "Key not found", kp->member);
+				   "Key not found", kp->member);
 		return;
 	case REG_FULL:
 		snprintf(cause, sizeof(cause),
 			 "token holds %u members, the most allowed",
 			 api->cfg->max_members);
 		http_respond_error(api, req, R_MEMBER, 403, ETCD_INVALID_FIELD,
-			      "Invalid field", cause);
+				   "Invalid field", cause);
 		return;
 	default:
 		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
-			      "Invalid field", "bad member id");
+				   "Invalid field", "bad member id");
 		return;
 	}
 }
@@ -398,24 +405,24 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 
 	if (kp->kind != KEY_MEMBER) {
 		http_respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
-			      "Key is read only", "only member keys are "
-			      "written; /new makes tokens");
+				   "Key is read only", "only member keys are "
+				   "written; /new makes tokens");
 		return;
 	}
 	if (value == NULL) {
 		http_respond_error(api, req, R_MEMBER, 400, ETCD_VALUE_REQUIRED,
-			      "Value is Required in POST form", "value");
+				   "Value is Required in POST form", "value");
 		return;
 	}
 	if (put_mode(p, &mode) != 0) {
 		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
-			      "Invalid field", "prevExist must be true or "
-			      "false");
+				   "Invalid field", "prevExist must be true or "
+				   "false");
 		return;
 	}
 	if (peers_parse(value, peers, PEERS_MAX, err) < 0) {
 		http_respond_error(api, req, R_MEMBER, 400, ETCD_INVALID_FIELD,
-			      "Invalid field", err);
+				   "Invalid field", err);
 		return;
 	}
 	if (rate_limited(api, req, R_MEMBER))
@@ -431,7 +438,7 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 		put_failed(api, req, rs, kp);
 	else
 		http_respond(api, req, R_MEMBER, existed ? 200 : 201, HTTP_JSON,
-			etcdjson_member(etcdjson_action_name(m->action),
+			     etcdjson_member(etcdjson_action_name(m->action),
 					tok->name, m, existed ? &prev : NULL));
 	if (existed)
 		free(prev.value);
@@ -441,7 +448,7 @@ handle_put(struct http_api *api, struct evhttp_request *req,
 
 int
 http_authorized(struct http_api *api, struct evhttp_request *req,
-	   enum route route)
+		enum route route)
 {
 	const char *want = api->cfg->admin_token, *got;
 
@@ -453,8 +460,8 @@ http_authorized(struct http_api *api, struct evhttp_request *req,
 	    strcmp(got + 7, want) == 0)
 		return 1;
 	http_respond_error(api, req, route, 401, ETCD_UNAUTHORIZED,
-		      "The request requires user authentication",
-		      "send Authorization: Bearer <admin token>");
+			   "The request requires user authentication",
+			   "send Authorization: Bearer <admin token>");
 	return 0;
 }
 
@@ -477,21 +484,21 @@ handle_delete(struct http_api *api, struct evhttp_request *req,
 	}
 	if (kp->kind != KEY_MEMBER) {
 		http_respond_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,
-			      "Key is read only", "_config is kept with the "
-			      "token");
+				   "Key is read only", "_config is kept with the "
+				   "token");
 		return;
 	}
 	m = token_find_member(tok, kp->member);
 	if (m == NULL) {
 		http_respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
-			      "Key not found", kp->member);
+				   "Key not found", kp->member);
 		return;
 	}
 	prev = *m;
 	prev.value = xstrdup(m->value);
 	registry_delete_member(api->reg, tok, kp->member);
 	http_respond(api, req, route, 200, HTTP_JSON,
-		etcdjson_member_deleted(tok->name, &prev, api->reg->index));
+		     etcdjson_member_deleted(tok->name, &prev, api->reg->index));
 	free(prev.value);
 }
 
@@ -510,7 +517,7 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 
 	if (keypath_parse(path, &kp, err) != 0) {
 		http_respond_error(api, req, R_OTHER, 404, ETCD_KEY_NOT_FOUND,
-			      "Key not found", err);
+				   "Key not found", err);
 		return;
 	}
 	route = kp.kind == KEY_MEMBER ? R_MEMBER :
@@ -518,7 +525,7 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 	tok = registry_find_token(api->reg, kp.token);
 	if (tok == NULL) {
 		http_respond_error(api, req, route, 404, ETCD_KEY_NOT_FOUND,
-			      "Key not found", "no such discovery token");
+				   "Key not found", "no such discovery token");
 		return;
 	}
 	http_params_read(req, &p);
@@ -530,7 +537,7 @@ handle_key(struct http_api *api, struct evhttp_request *req,
 		handle_delete(api, req, &kp, tok);
 	else
 		http_respond_error(api, req, route, 405, ETCD_INVALID_FORM,
-			      "Method Not Allowed", "use GET, PUT or DELETE");
+				   "Method Not Allowed", "use GET, PUT or DELETE");
 	http_params_clear(&p);
 }
 
@@ -547,8 +554,8 @@ on_probe(int ok, void *arg)
 	struct probe *pr = arg;
 
 	http_send_now(pr->api, pr->req, R_HEALTH, ok ? 200 : 503, HTTP_TEXT,
-		 xstrdup(ok ? "OK" : "storage is not writable\n"),
-		 pr->api->reg->index);
+		      xstrdup(ok ? "OK" : "storage is not writable\n"),
+		      pr->api->reg->index);
 	free(pr);
 }
 
@@ -655,7 +662,7 @@ handle_metrics(struct http_api *api, struct evhttp_request *req)
 	body[n] = '\0';
 	evbuffer_free(out);
 	http_send_now(api, req, R_METRICS, 200, "text/plain; version=0.0.4", body,
-		 api->reg->index);
+		      api->reg->index);
 }
 
 void
@@ -709,14 +716,14 @@ on_request(struct evhttp_request *req, void *arg)
 		http_admin_handle(api, req, path);
 	} else if (strcmp(path, "/") == 0) {
 		http_send_now(api, req, R_OTHER, 200, HTTP_TEXT, xstrdup(ROOT_TEXT),
-			 api->reg->index);
+			      api->reg->index);
 	} else if (strcmp(path, "/robots.txt") == 0) {
 		http_send_now(api, req, R_OTHER, 200, HTTP_TEXT,
-			 xstrdup("User-agent: *\nDisallow: /\n"),
-			 api->reg->index);
+			      xstrdup("User-agent: *\nDisallow: /\n"),
+			      api->reg->index);
 	} else if (method == EVHTTP_REQ_POST) {
 		http_respond_error(api, req, R_OTHER, 405, ETCD_INVALID_FORM,
-			      "Method Not Allowed", "use GET, PUT or DELETE");
+				   "Method Not Allowed", "use GET, PUT or DELETE");
 	} else {
 		handle_key(api, req, path);
 	}
