@@ -605,12 +605,35 @@ corrupt:
 
 /* ---- open and close ---- */
 
+/* mkdir -p: a fresh --data-dir may be several levels deep. */
+static int
+make_dirs(const char *dir)
+{
+	char path[4096];
+	size_t i, n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0750) != 0 && errno != EEXIST)
+			return -1;
+		path[i] = dir[i];
+	}
+	return 0;
+}
+
 static int
 lock_dir(struct storage *st, const char *dir, char *err)
 {
 	char path[4096];
 
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+	if (make_dirs(dir) != 0)
 		return fail(err, "cannot create data dir %s: %s", dir,
 			    strerror(errno));
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
