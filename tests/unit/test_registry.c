@@ -855,6 +855,47 @@ test_foreach_many_tokens(void **state)
 	registry_free(&reg);
 }
 
+/* Big tokens find members through an id index; it must stay right while
+ * members come and go in the middle and after a restore. */
+static void
+test_big_token_index(void **state)
+{
+	struct registry reg;
+	struct token *tok;
+	char id[16];
+	int i;
+
+	(void)state;
+	registry_init(&reg, 1000);
+	tok = make_token(&reg, "big", 1000);
+	for (i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		put(&reg, tok, id, PEER, PUT_CREATE);
+	}
+	for (i = 0; i < 200; i += 3) {
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_int_equal(registry_delete_member(&reg, tok, id), REG_OK);
+	}
+	for (i = 0; i < 200; i++) {
+		const struct member *m;
+
+		snprintf(id, sizeof(id), "m%d", i);
+		m = token_find_member(tok, id);
+		if (i % 3 == 0) {
+			assert_null(m);
+		} else {
+			assert_non_null(m);
+			assert_string_equal(m->id, id);
+		}
+	}
+	/* A create of an existing one is still refused through the index. */
+	assert_int_equal(registry_put_member(&reg, tok, "m1", PEER, PUT_CREATE,
+					     NULL),
+			 REG_EXISTS);
+	assert_null(token_find_member(tok, "m200"));
+	registry_free(&reg);
+}
+
 int
 main(void)
 {
@@ -883,6 +924,7 @@ main(void)
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_rejects),
 		cmocka_unit_test(test_foreach_many_tokens),
+		cmocka_unit_test(test_big_token_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
