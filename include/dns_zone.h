@@ -50,6 +50,11 @@ struct dns_chunk {
 	size_t len;
 	size_t noadd_len;
 	uint16_t ancount, nscount, arcount;
+	/* Offsets in wire that get a compression pointer to the zone apex
+	 * inside the question (which ends with it) when the chunk is sent. */
+	uint16_t apex_ptr_at[3];
+	uint8_t napex_ptrs;
+	uint8_t apex_len;
 };
 
 enum dns_lookup_kind {

@@ -88,6 +88,13 @@ encode_answer(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 	return finish(ctx, q, out, len, cap, RCODE_NOERROR);
 }
 
+/* Where the zone apex starts in the question: the name ends with it. */
+static size_t
+apex_in_question(const struct dns_query *q, const struct dns_chunk *c)
+{
+	return DNS_HEADER_SIZE + q->qname_len - c->apex_len;
+}
+
 /* Negative answers and referrals: question, then the prepared records. */
 static size_t
 encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
@@ -96,7 +103,7 @@ encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 	     size_t limit)
 {
 	size_t len = dns_write_reply_head(out, pkt, q, flags, rcode);
-	size_t take = c->len;
+	size_t take = c->len, i;
 	uint16_t ar = c->arcount;
 
 	if (len + take + opt_room(q) > limit) {
@@ -106,6 +113,10 @@ encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 			return reply_truncated(ctx, pkt, q, out, cap);
 	}
 	memcpy(out + len, c->wire, take);
+	for (i = 0; i < c->napex_ptrs; i++)
+		if (c->apex_ptr_at[i] < take)
+			dns_put16(out + len + c->apex_ptr_at[i],
+				  (uint16_t)(0xC000 | apex_in_question(q, c)));
 	dns_put16(out + 6, c->ancount);
 	dns_put16(out + 8, c->nscount);
 	dns_put16(out + 10, ar);

@@ -223,20 +223,63 @@ dns_prepare_node(struct dns_data *d, struct dns_node *n)
 }
 
 /* The SOA of negative answers, with the TTL RFC 2308 asks for. */
+/* Appends a wire name; when it ends with the zone apex, that part becomes
+ * a pointer filled in at answer time (see struct dns_chunk). */
+static void
+append_name(struct dns_chunk *c, const struct dns_zone *z, const ldns_rdf *r)
+{
+	uint8_t name[DNS_NAME_MAX];
+	size_t len, keep;
+
+	dns_rdf_lower_wire(r, name, &len);
+	keep = len - z->apex_len;
+	if (len < z->apex_len || !dns_name_is_under(name, z->apex) ||
+	    c->napex_ptrs == 3) {
+		keep = len; /* not below the apex: written whole */
+	}
+	c->wire = xrealloc(c->wire, c->len + keep + 2);
+	memcpy(c->wire + c->len, ldns_rdf_data(r), keep);
+	c->len += keep;
+	if (keep == len)
+		return;
+	c->apex_ptr_at[c->napex_ptrs++] = (uint16_t)c->len;
+	c->wire[c->len++] = 0xC0;
+	c->wire[c->len++] = 0;
+}
+
+/* The SOA of negative answers, with the TTL RFC 2308 asks for, its names
+ * compressed against the question as NSD's and Knot's are. */
 void
 dns_prepare_negative(struct dns_zone *z)
 {
-	ldns_rr *soa = ldns_rr_clone(z->soa);
-	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+	struct dns_chunk *c = &z->negative;
+	uint32_t ttl = ldns_rr_ttl(z->soa);
+	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 6));
+	size_t rdlen_at, i;
 
-	if (ldns_rr_ttl(soa) < min)
-		min = ldns_rr_ttl(soa);
-	ldns_rr_set_ttl(soa, min);
-	dns_chunk_free(&z->negative);
-	append_rr(&z->negative, soa, LDNS_SECTION_AUTHORITY);
-	z->negative.nscount = 1;
-	z->negative.noadd_len = z->negative.len;
-	ldns_rr_free(soa);
+	dns_chunk_free(c);
+	c->apex_len = (uint8_t)z->apex_len;
+	append_name(c, z, ldns_rr_owner(z->soa));
+	c->wire = xrealloc(c->wire, c->len + 10);
+	dns_put16(c->wire + c->len, TYPE_SOA);
+	dns_put16(c->wire + c->len + 2, CLASS_IN);
+	dns_put16(c->wire + c->len + 4, (uint16_t)((ttl < min ? ttl : min) >> 16));
+	dns_put16(c->wire + c->len + 6, (uint16_t)(ttl < min ? ttl : min));
+	rdlen_at = c->len + 8;
+	c->len += 10;
+	append_name(c, z, ldns_rr_rdf(z->soa, 0));
+	append_name(c, z, ldns_rr_rdf(z->soa, 1));
+	c->wire = xrealloc(c->wire, c->len + 20);
+	for (i = 2; i < 7; i++) {
+		uint32_t v = ldns_rdf2native_int32(ldns_rr_rdf(z->soa, i));
+
+		dns_put16(c->wire + c->len, (uint16_t)(v >> 16));
+		dns_put16(c->wire + c->len + 2, (uint16_t)v);
+		c->len += 4;
+	}
+	dns_put16(c->wire + rdlen_at, (uint16_t)(c->len - rdlen_at - 2));
+	c->nscount = 1;
+	c->noadd_len = c->len;
 }
 
 void
