@@ -113,81 +113,93 @@ httpc_request(const char *method, const char *url, const char *body,
 				 timeout_ms, resp, err);
 }
 
+/* The request's headers and body: Host, the bearer token, a form body. */
+static struct evhttp_request *
+new_request(struct call *c, const char *host, int port, const char *auth,
+	    const char *body)
+{
+	struct evhttp_request *req = evhttp_request_new(on_response, c);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s:%d", host, port);
+	evhttp_add_header(h, "Host", buf);
+	if (auth != NULL && auth[0] != '\0') {
+		snprintf(buf, sizeof(buf), "Bearer %s", auth);
+		evhttp_add_header(h, "Authorization", buf);
+	}
+	if (body != NULL) {
+		evhttp_add_header(h, "Content-Type",
+				  "application/x-www-form-urlencoded");
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+			     strlen(body));
+	}
+	return req;
+}
+
+/* Checks the URL; fills the scheme, port and request target. */
+static int
+parse_target(const struct evhttp_uri *uri, const char *url, int *tls,
+	     int *port, char *target, size_t len, char *err)
+{
+	const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+	const char *path, *query;
+
+	if (uri == NULL || evhttp_uri_get_host(uri) == NULL || scheme == NULL ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		return fail(err, "'%s' is not an http:// or https:// URL", url);
+	*tls = strcmp(scheme, "https") == 0;
+	*port = evhttp_uri_get_port(uri);
+	if (*port < 0)
+		*port = *tls ? 443 : 80;
+	path = evhttp_uri_get_path(uri);
+	query = evhttp_uri_get_query(uri);
+	snprintf(target, len, "%s%s%s", path && *path ? path : "/",
+		 query ? "?" : "", query ? query : "");
+	return 0;
+}
+
 int
 httpc_request_tls(const char *method, const char *url, const char *body,
 		  const char *auth_token, const char *cacert,
 		  unsigned timeout_ms, struct httpc_response *resp, char *err)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
-	struct event_base *base = NULL;
 	struct evhttp_connection *evcon = NULL;
-	struct evhttp_request *req;
-	SSL_CTX *ctx = NULL;
-	int tls;
 	struct call c = { resp, 0, err, NULL };
 	enum evhttp_cmd_type type;
-	char target[4096], hosthdr[300];
-	const char *host, *path, *query;
-	int port, rc = -1;
+	SSL_CTX *ctx = NULL;
+	char target[4096];
+	const char *host;
+	int port = 0, tls = 0, rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
-	if (uri == NULL || evhttp_uri_get_host(uri) == NULL ||
-	    evhttp_uri_get_scheme(uri) == NULL ||
-	    (strcmp(evhttp_uri_get_scheme(uri), "http") != 0 &&
-	     strcmp(evhttp_uri_get_scheme(uri), "https") != 0)) {
-		fail(err, "'%s' is not an http:// or https:// URL", url);
+	if (parse_target(uri, url, &tls, &port, target, sizeof(target), err))
 		goto out;
-	}
-	tls = strcmp(evhttp_uri_get_scheme(uri), "https") == 0;
 	if (method_of(method, &type) != 0) {
 		fail(err, "unknown method %s", method);
 		goto out;
 	}
 	host = evhttp_uri_get_host(uri);
-	port = evhttp_uri_get_port(uri);
-	if (port < 0)
-		port = tls ? 443 : 80;
-	path = evhttp_uri_get_path(uri);
-	query = evhttp_uri_get_query(uri);
-	snprintf(target, sizeof(target), "%s%s%s",
-		 path && *path ? path : "/", query ? "?" : "",
-		 query ? query : "");
-	base = event_base_new();
-	c.base = base;
-	if (base != NULL && tls)
-		evcon = tls_connection(base, &ctx, host, port, cacert, err);
-	else if (base != NULL)
-		evcon = evhttp_connection_base_new(base, NULL, host,
+	c.base = event_base_new();
+	if (c.base != NULL && tls)
+		evcon = tls_connection(c.base, &ctx, host, port, cacert, err);
+	else if (c.base != NULL)
+		evcon = evhttp_connection_base_new(c.base, NULL, host,
 						   (ev_uint16_t)port);
-	if (base == NULL || evcon == NULL) {
+	if (evcon == NULL) {
 		if (!tls)
 			fail(err, "cannot set up a connection to %s", url);
 		goto out;
 	}
 	evhttp_connection_set_timeout(evcon, (int)((timeout_ms + 999) / 1000));
-	req = evhttp_request_new(on_response, &c);
-	snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-			  hosthdr);
-	if (auth_token != NULL && auth_token[0] != '\0') {
-		char auth[512];
-
-		snprintf(auth, sizeof(auth), "Bearer %s", auth_token);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Authorization", auth);
-	}
-	if (body != NULL) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Content-Type",
-				  "application/x-www-form-urlencoded");
-		evbuffer_add(evhttp_request_get_output_buffer(req), body,
-			     strlen(body));
-	}
-	if (evhttp_make_request(evcon, req, type, target) != 0) {
+	if (evhttp_make_request(evcon, new_request(&c, host, port, auth_token,
+						   body),
+				type, target) != 0) {
 		fail(err, "cannot send the request to %s", url);
 		goto out;
 	}
-	event_base_dispatch(base);
+	event_base_dispatch(c.base);
 	rc = c.done && resp->body != NULL ? 0 : -1;
 	if (!c.done)
 		fail(err, "no answer from %s", url);
@@ -197,8 +209,8 @@ httpc_request_tls(const char *method, const char *url, const char *body,
 out:
 	if (evcon != NULL)
 		evhttp_connection_free(evcon);
-	if (base != NULL)
-		event_base_free(base);
+	if (c.base != NULL)
+		event_base_free(c.base);
 	if (uri != NULL)
 		evhttp_uri_free(uri);
 	if (ctx != NULL)

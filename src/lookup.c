@@ -155,14 +155,21 @@ print_result(const struct lookup *l, int client)
 	return bad ? 1 : 0;
 }
 
-int
-tool_lookup(int argc, char **argv)
+static const char usage[] =
+	"usage: srvgate lookup DOMAIN [--dns HOST:PORT] [--srv-name NAME] "
+	"[--client]\n"
+	"Reads the SRV records etcd's --discovery-srv reads and resolves their "
+	"targets.\n";
+
+struct lookup_opts {
+	const char *dns, *srv_name, *domain;
+	int client;
+};
+
+/* Returns 0 to go on, or the exit code: 0 after --help, 2 for bad use. */
+static int
+parse_lookup_opts(int argc, char **argv, struct lookup_opts *o)
 {
-	static const char usage[] =
-		"usage: srvgate lookup DOMAIN [--dns HOST:PORT] [--srv-name "
-		"NAME] [--client]\n"
-		"Reads the SRV records etcd's --discovery-srv reads and "
-		"resolves their targets.\n";
 	static const struct option opts[] = {
 		{ "dns", required_argument, NULL, 'd' },
 		{ "srv-name", required_argument, NULL, 'n' },
@@ -170,25 +177,21 @@ tool_lookup(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dns = NULL, *srv_name = NULL;
-	struct ares_options ao = { .timeout = 2000, .tries = 2 };
-	struct lookup l;
-	ares_channel ch;
-	int c, client = 0, rc;
-	size_t i;
+	int c;
 
+	memset(o, 0, sizeof(*o));
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'd')
-			dns = optarg;
+			o->dns = optarg;
 		else if (c == 'n')
-			srv_name = optarg;
+			o->srv_name = optarg;
 		else if (c == 'c')
-			client = 1;
+			o->client = 1;
 		else if (c == 'h') {
 			printf("%s", usage);
-			return 0;
+			return -1;
 		} else {
 			fprintf(stderr, "srvgate lookup: bad flag '%s'\n%s",
 				argv[optind - 1], usage);
@@ -199,17 +202,34 @@ tool_lookup(int argc, char **argv)
 		fprintf(stderr, "srvgate lookup: give one DOMAIN\n%s", usage);
 		return EXIT_USAGE;
 	}
+	o->domain = argv[optind];
+	return 0;
+}
+
+int
+tool_lookup(int argc, char **argv)
+{
+	struct ares_options ao = { .timeout = 2000, .tries = 2 };
+	struct lookup_opts o;
+	struct lookup l;
+	ares_channel ch;
+	size_t i;
+	int rc = parse_lookup_opts(argc, argv, &o);
+
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
 	memset(&l, 0, sizeof(l));
 	ares_library_init(ARES_LIB_INIT_ALL);
 	if (ares_init_options(&ch, &ao, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) !=
 		    ARES_SUCCESS ||
-	    (dns != NULL && ares_set_servers_ports_csv(ch, dns) != ARES_SUCCESS)) {
+	    (o.dns != NULL &&
+	     ares_set_servers_ports_csv(ch, o.dns) != ARES_SUCCESS)) {
 		fprintf(stderr, "srvgate lookup: cannot use DNS server '%s'\n",
-			dns ? dns : "from /etc/resolv.conf");
+			o.dns ? o.dns : "from /etc/resolv.conf");
 		ares_library_cleanup();
-		return dns ? EXIT_USAGE : 1;
+		return o.dns ? EXIT_USAGE : 1;
 	}
-	query_services(ch, &l, argv[optind], srv_name, client);
+	query_services(ch, &l, o.domain, o.srv_name, o.client);
 	for (i = 0; i < l.n; i++) {
 		struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
 
@@ -222,10 +242,9 @@ tool_lookup(int argc, char **argv)
 	if (l.n == 0) {
 		fprintf(stderr, "srvgate lookup: no SRV records for _etcd-%s"
 				"[-ssl]%s%s._tcp.%s\n",
-			client ? "client" : "server", srv_name ? "-" : "",
-			srv_name ? srv_name : "", argv[optind]);
+			o.client ? "client" : "server", o.srv_name ? "-" : "",
+			o.srv_name ? o.srv_name : "", o.domain);
 		return 1;
 	}
-	rc = print_result(&l, client);
-	return rc;
+	return print_result(&l, o.client);
 }
