@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns_wire.h"
+
 struct dns_view;
 
 struct dns_stats {
@@ -36,5 +38,11 @@ struct dns_answer_ctx {
  * its length, or 0 when the query deserves no answer. */
 size_t dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 			size_t len, uint8_t *out, size_t cap, int over_tcp);
+
+/* The same for a query the caller has parsed already (dns_parse_query). */
+size_t dns_answer_parsed(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+			 size_t len, enum dns_parse parsed,
+			 const struct dns_query *q, uint8_t *out, size_t cap,
+			 int over_tcp);
 
 #endif

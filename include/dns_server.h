@@ -17,6 +17,7 @@ struct dns_query;
 
 /* Answers a zone transfer query that came over TCP (see xfr.h). */
 typedef void (*dns_xfr_fn)(void *arg, const uint8_t *pkt, size_t len,
+			   const struct dns_query *q,
 			   const struct sockaddr *peer, struct evbuffer *out);
 
 struct dns_server_config {

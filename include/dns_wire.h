@@ -64,6 +64,14 @@ struct dns_query {
 enum dns_parse dns_parse_query(const uint8_t *pkt, size_t len,
 			       struct dns_query *q);
 
+/* AXFR or IXFR: answered by the transfer module, over TCP only. */
+static inline int
+dns_query_is_transfer(const struct dns_query *q)
+{
+	return q->opcode == OPCODE_QUERY &&
+	       (q->qtype == TYPE_AXFR || q->qtype == TYPE_IXFR);
+}
+
 /* Skips a possibly compressed name at *off; 0 ok, -1 malformed. */
 int dns_skip_name(const uint8_t *pkt, size_t len, size_t *off);
 

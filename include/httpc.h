@@ -11,16 +11,11 @@ struct httpc_response {
 };
 
 /* Sends one request and waits up to timeout_ms for the whole answer.
- * body and auth may be NULL. Returns 0 when an answer came. */
+ * body, auth_token and cacert may be NULL. https:// certificates are
+ * checked against cacert, or the system's CA store when it is NULL.
+ * Returns 0 when an answer came. */
 int httpc_request(const char *method, const char *url, const char *body,
-		  const char *auth_token, unsigned timeout_ms,
-		  struct httpc_response *resp, char *err);
-
-/* The same over https:// too: certificates are checked against cacert,
- * or the system's CA store when cacert is NULL. */
-int httpc_request_tls(const char *method, const char *url, const char *body,
-		      const char *auth_token, const char *cacert,
-		      unsigned timeout_ms, struct httpc_response *resp,
-		      char *err);
+		  const char *auth_token, const char *cacert,
+		  unsigned timeout_ms, struct httpc_response *resp, char *err);
 
 #endif

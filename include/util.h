@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #define SRVGATE_VERSION "0.1.0"
 
@@ -25,6 +26,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 uint64_t now_monotonic_ms(void);
+/* A duration in milliseconds as the struct timeval libevent timers take. */
+struct timeval timeval_from_ms(uint64_t ms);
 int64_t now_unix(void);
 
 /* "90s", "5m", "12h", "7d", "1h30m", "250ms" or a bare number of seconds. */

@@ -20,13 +20,14 @@ int xfr_new(struct xfr **out, struct event_base *base,
 	    const struct config *cfg, struct dns_view *view, char *err);
 /* Answers an AXFR or IXFR query that came over TCP; appends the
  * length-prefixed messages to out. */
+struct dns_query;
 void xfr_answer_tcp(void *xfr, const uint8_t *pkt, size_t len,
-		    const struct sockaddr *peer, struct evbuffer *out);
+		    const struct dns_query *q, const struct sockaddr *peer,
+		    struct evbuffer *out);
 /* Answers a TSIG-signed query that is not a transfer (a secondary's SOA
  * check, say): verifies it, answers as usual, signs the answer. Returns
  * the answer's length in out, 0 for none. */
 struct dns_answer_ctx;
-struct dns_query;
 size_t xfr_answer_signed(void *xfr, const struct dns_answer_ctx *ctx,
 			 const uint8_t *pkt, size_t len,
 			 const struct dns_query *q, uint8_t *out, size_t cap,

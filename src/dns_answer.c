@@ -124,51 +124,62 @@ encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 }
 
 size_t
-dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-		 size_t len, uint8_t *out, size_t cap, int over_tcp)
+dns_answer_parsed(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+		  size_t len, enum dns_parse parsed, const struct dns_query *q,
+		  uint8_t *out, size_t cap, int over_tcp)
 {
-	struct dns_query q;
 	struct dns_lookup res;
 	size_t limit;
 
 	ctx->stats->queries++;
-	switch (dns_parse_query(pkt, len, &q)) {
+	switch (parsed) {
 	case PARSE_DROP:
 		ctx->stats->dropped++;
 		return 0;
 	case PARSE_FORMERR:
-		return reply_error(ctx, pkt, &q, out, cap, RCODE_FORMERR);
+		return reply_error(ctx, pkt, q, out, cap, RCODE_FORMERR);
 	case PARSE_OK:
 		break;
 	}
-	if (q.tsig_off != 0 && ctx->answer_signed != NULL)
+	if (q->tsig_off != 0 && ctx->answer_signed != NULL)
 		return ctx->answer_signed(ctx->answer_signed_arg, ctx, pkt, len,
-					  &q, out, cap, over_tcp);
-	if (q.opcode != OPCODE_QUERY)
-		return reply_error(ctx, pkt, &q, out, cap, RCODE_NOTIMP);
-	if (q.has_edns && q.edns_version > 0)
-		return reply_error(ctx, pkt, &q, out, cap, RCODE_BADVERS);
-	if (q.qclass != CLASS_IN && q.qclass != CLASS_ANY)
-		return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
-	if (q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR)
-		return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
-	limit = payload_limit(ctx, &q, over_tcp, cap);
-	dns_view_lookup(ctx->view, q.qname, q.qtype, &res);
+					  q, out, cap, over_tcp);
+	if (q->opcode != OPCODE_QUERY)
+		return reply_error(ctx, pkt, q, out, cap, RCODE_NOTIMP);
+	if (q->has_edns && q->edns_version > 0)
+		return reply_error(ctx, pkt, q, out, cap, RCODE_BADVERS);
+	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)
+		return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
+	if (dns_query_is_transfer(q))
+		return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
+	limit = payload_limit(ctx, q, over_tcp, cap);
+	dns_view_lookup(ctx->view, q->qname, q->qtype, &res);
 	switch (res.kind) {
 	case LOOKUP_ANSWER:
-		return encode_answer(ctx, pkt, &q, res.answer, out, cap, limit);
+		return encode_answer(ctx, pkt, q, res.answer, out, cap, limit);
 	case LOOKUP_NODATA:
-		return encode_chunk(ctx, pkt, &q, res.chunk, FLAG_AA,
+		return encode_chunk(ctx, pkt, q, res.chunk, FLAG_AA,
 				    RCODE_NOERROR, out, cap, limit);
 	case LOOKUP_NXDOMAIN:
-		return encode_chunk(ctx, pkt, &q, res.chunk, FLAG_AA,
+		return encode_chunk(ctx, pkt, q, res.chunk, FLAG_AA,
 				    RCODE_NXDOMAIN, out, cap, limit);
 	case LOOKUP_REFERRAL:
 		ctx->stats->referrals++;
-		return encode_chunk(ctx, pkt, &q, res.chunk, 0, RCODE_NOERROR,
+		return encode_chunk(ctx, pkt, q, res.chunk, 0, RCODE_NOERROR,
 				    out, cap, limit);
 	case LOOKUP_REFUSED:
 		break;
 	}
-	return reply_error(ctx, pkt, &q, out, cap, RCODE_REFUSED);
+	return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
+}
+
+size_t
+dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
+		 size_t len, uint8_t *out, size_t cap, int over_tcp)
+{
+	struct dns_query q;
+	enum dns_parse parsed = dns_parse_query(pkt, len, &q);
+
+	return dns_answer_parsed(ctx, pkt, len, parsed, &q, out, cap,
+				 over_tcp);
 }

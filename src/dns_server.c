@@ -156,17 +156,6 @@ tcp_close(struct tcp_conn *c)
 			evconnlistener_enable(srv->tcp[i]);
 }
 
-/* AXFR and IXFR queries go to the transfer module. */
-static int
-is_transfer(const uint8_t *msg, size_t len)
-{
-	struct dns_query q;
-
-	return dns_parse_query(msg, len, &q) == PARSE_OK &&
-	       q.opcode == OPCODE_QUERY &&
-	       (q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR);
-}
-
 /* Answers every whole message in the input: clients may pipeline. */
 static void
 on_tcp_read(struct bufferevent *bev, void *arg)
@@ -174,6 +163,8 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 	struct tcp_conn *c = arg;
 	struct dns_server *srv = c->srv;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	enum dns_parse parsed;
+	struct dns_query q;
 	uint8_t lenbuf[2];
 
 	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
@@ -192,15 +183,17 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 			return;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
 		srv->stats.tcp++;
-		if (is_transfer(msg, mlen) && srv->cfg.xfr != NULL) {
-			srv->cfg.xfr(srv->cfg.xfr_arg, msg, mlen,
+		parsed = dns_parse_query(msg, mlen, &q);
+		if (parsed == PARSE_OK && dns_query_is_transfer(&q) &&
+		    srv->cfg.xfr != NULL) {
+			srv->cfg.xfr(srv->cfg.xfr_arg, msg, mlen, &q,
 				     (struct sockaddr *)&c->peer,
 				     bufferevent_get_output(bev));
 			evbuffer_drain(in, 2 + mlen);
 			continue;
 		}
-		alen = dns_answer_query(&srv->ctx, msg, mlen, srv->tcp_out + 2,
-					TCP_MSG_MAX, 1);
+		alen = dns_answer_parsed(&srv->ctx, msg, mlen, parsed, &q,
+					 srv->tcp_out + 2, TCP_MSG_MAX, 1);
 		evbuffer_drain(in, 2 + mlen);
 		if (alen == 0) {
 			tcp_close(c); /* nothing sane to say: hang up */
@@ -235,8 +228,7 @@ on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct dns_server *srv = arg;
 	struct tcp_conn *c = xcalloc(1, sizeof(*c));
-	struct timeval tv = { (time_t)(srv->cfg.tcp_idle_ms / 1000),
-			      (suseconds_t)(srv->cfg.tcp_idle_ms % 1000) * 1000 };
+	struct timeval tv = timeval_from_ms(srv->cfg.tcp_idle_ms);
 	size_t i;
 
 	(void)l;

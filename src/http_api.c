@@ -759,8 +759,7 @@ http_api_start(struct http_api **out, struct event_base *base,
 	       struct storage *st, char *err)
 {
 	struct http_api *api = xcalloc(1, sizeof(*api));
-	struct timeval io = { (time_t)(cfg->io_timeout_ms / 1000),
-			      (suseconds_t)(cfg->io_timeout_ms % 1000) * 1000 };
+	struct timeval io = timeval_from_ms(cfg->io_timeout_ms);
 
 	api->base = base;
 	api->cfg = cfg;

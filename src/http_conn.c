@@ -59,15 +59,12 @@ struct conn_table {
 static void
 arm_deadline(struct conn *c)
 {
-	struct timeval tv = { (time_t)(c->ct->idle_ms / 1000),
-			      (suseconds_t)(c->ct->idle_ms % 1000) * 1000 };
 	/* Draining, an idle connection only waits for its last answer to
 	 * leave; then it closes. */
-	struct timeval drain = { 0, DRAIN_LINGER_MS * 1000 };
+	struct timeval tv = timeval_from_ms(c->ct->draining ? DRAIN_LINGER_MS :
+							      c->ct->idle_ms);
 
-	if (c->ct->draining)
-		evtimer_add(c->deadline, &drain);
-	else if (c->ct->idle_ms > 0)
+	if (c->ct->draining || c->ct->idle_ms > 0)
 		evtimer_add(c->deadline, &tv);
 }
 

@@ -104,15 +104,6 @@ tls_connection(struct event_base *base, SSL_CTX **ctxp, const char *host,
 						      (ev_uint16_t)port);
 }
 
-int
-httpc_request(const char *method, const char *url, const char *body,
-	      const char *auth_token, unsigned timeout_ms,
-	      struct httpc_response *resp, char *err)
-{
-	return httpc_request_tls(method, url, body, auth_token, NULL,
-				 timeout_ms, resp, err);
-}
-
 /* The request's headers and body: Host, the bearer token, a form body. */
 static struct evhttp_request *
 new_request(struct call *c, const char *host, int port, const char *auth,
@@ -160,9 +151,9 @@ parse_target(const struct evhttp_uri *uri, const char *url, int *tls,
 }
 
 int
-httpc_request_tls(const char *method, const char *url, const char *body,
-		  const char *auth_token, const char *cacert,
-		  unsigned timeout_ms, struct httpc_response *resp, char *err)
+httpc_request(const char *method, const char *url, const char *body,
+	      const char *auth_token, const char *cacert, unsigned timeout_ms,
+	      struct httpc_response *resp, char *err)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
 	struct evhttp_connection *evcon = NULL;

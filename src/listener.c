@@ -27,7 +27,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct timeval tv = { PAUSE_MS / 1000, (PAUSE_MS % 1000) * 1000 };
+	struct timeval tv = timeval_from_ms(PAUSE_MS);
 	int err = EVUTIL_SOCKET_ERROR();
 
 	(void)arg;

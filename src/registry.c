@@ -7,12 +7,6 @@
 
 #include "util.h"
 
-static size_t
-hash_name(const char *s)
-{
-	return hash_string(s);
-}
-
 void
 registry_init(struct registry *reg, unsigned max_members)
 {
@@ -109,7 +103,7 @@ registry_valid_name(const char *name)
 struct token *
 registry_find_token(const struct registry *reg, const char *name)
 {
-	struct token *tok = reg->buckets[hash_name(name) % reg->nbuckets];
+	struct token *tok = reg->buckets[hash_string(name) % reg->nbuckets];
 
 	for (; tok != NULL; tok = tok->hash_next)
 		if (strcmp(tok->name, name) == 0)
@@ -132,7 +126,7 @@ token_find_member(const struct token *tok, const char *id)
 				return &tok->members[i];
 		return NULL;
 	}
-	for (i = hash_name(id) & mask; tok->id_index[i] != 0;
+	for (i = hash_string(id) & mask; tok->id_index[i] != 0;
 	     i = (i + 1) & mask) {
 		struct member *m = &tok->members[tok->id_index[i] - 1];
 
@@ -146,7 +140,7 @@ static void
 index_insert(struct token *tok, size_t pos)
 {
 	size_t mask = tok->id_index_cap - 1,
-	       i = hash_name(tok->members[pos].id) & mask;
+	       i = hash_string(tok->members[pos].id) & mask;
 
 	while (tok->id_index[i] != 0)
 		i = (i + 1) & mask;
@@ -209,7 +203,7 @@ grow_buckets(struct registry *reg)
 		struct token *tok = reg->buckets[i], *next;
 
 		for (; tok != NULL; tok = next) {
-			size_t h = hash_name(tok->name) % n;
+			size_t h = hash_string(tok->name) % n;
 
 			next = tok->hash_next;
 			tok->hash_next = b[h];
@@ -234,7 +228,7 @@ insert_token(struct registry *reg, const char *name, unsigned size,
 	tok->size = size;
 	tok->created_index = created_index;
 	tok->created_at = created_at;
-	h = hash_name(name) % reg->nbuckets;
+	h = hash_string(name) % reg->nbuckets;
 	tok->hash_next = reg->buckets[h];
 	reg->buckets[h] = tok;
 	reg->ntokens++;
@@ -264,7 +258,7 @@ static void drop_aliases_of(struct registry *reg, const char *token);
 enum registry_status
 registry_delete_token(struct registry *reg, const char *name)
 {
-	struct token **pp = &reg->buckets[hash_name(name) % reg->nbuckets];
+	struct token **pp = &reg->buckets[hash_string(name) % reg->nbuckets];
 
 	for (; *pp != NULL; pp = &(*pp)->hash_next) {
 		struct token *tok = *pp;

@@ -35,8 +35,7 @@ struct server {
 static void
 arm_ms(struct event *ev, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-			      (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = timeval_from_ms(ms);
 
 	evtimer_add(ev, &tv);
 }
@@ -148,8 +147,7 @@ start_gc(struct server *s)
 		every = 60000;
 	if (every < 100)
 		every = 100;
-	tv.tv_sec = (time_t)(every / 1000);
-	tv.tv_usec = (suseconds_t)(every % 1000) * 1000;
+	tv = timeval_from_ms(every);
 	s->gc_timer = event_new(s->base, -1, EV_PERSIST, on_gc, s);
 	evtimer_add(s->gc_timer, &tv);
 }

@@ -297,7 +297,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	st->inflight = NULL;
 	record_commit(st, b);
 	if (!b->ok) {
-		struct timeval tv = { RETRY_MS / 1000, 0 };
+		struct timeval tv = timeval_from_ms(RETRY_MS);
 
 		st->stats.failures++;
 		log_error("storage: commit of %zu writes failed: %s; retrying",

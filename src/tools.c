@@ -118,8 +118,8 @@ call_json(const char *method, const char *url, const char *body,
 	json_error_t jerr;
 	json_t *j;
 
-	if (httpc_request_tls(method, url, body, auth, o->cacert, TIMEOUT_MS,
-			      &r, err) != 0)
+	if (httpc_request(method, url, body, auth, o->cacert, TIMEOUT_MS,
+			  &r, err) != 0)
 		return NULL;
 	if (r.status != want) {
 		fail(err, "%s %s: HTTP %d: %.300s", method, url, r.status,
@@ -271,8 +271,8 @@ tool_new(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/new?size=%llu", (unsigned long long)n);
 	url = join_url(o.gateway, path);
-	if (httpc_request_tls("GET", url, NULL, NULL, o.cacert, TIMEOUT_MS, &r,
-			      err) != 0 || r.status != 200) {
+	if (httpc_request("GET", url, NULL, NULL, o.cacert, TIMEOUT_MS, &r,
+			  err) != 0 || r.status != 200) {
 		fprintf(stderr, "srvgate new: %s: %s\n", url,
 			r.body ? r.body : err);
 		free(r.body);

@@ -106,17 +106,10 @@ end_empty(struct watch *w)
 	hub->send(hub->send_arg, req, 200, xstrdup(""));
 }
 
+/* The watch timed out, or its client hung up: an empty 200 (etcd polls
+ * again), which on a closed connection makes libevent free it. */
 static void
-on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	end_empty(arg);
-}
-
-/* Answering a closed connection makes libevent notice and free it. */
-static void
-on_closed(evutil_socket_t fd, short what, void *arg)
+on_give_up(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -140,13 +133,11 @@ watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 	snprintf(w->member, sizeof(w->member), "%s", member ? member : "");
 	w->recursive = member == NULL && recursive;
 	w->since = since;
-	w->closed_ev = event_new(hub->base, fd, EV_CLOSED, on_closed, w);
-	w->timer = evtimer_new(hub->base, on_timeout, w);
+	w->closed_ev = event_new(hub->base, fd, EV_CLOSED, on_give_up, w);
+	w->timer = evtimer_new(hub->base, on_give_up, w);
 	event_add(w->closed_ev, NULL);
 	if (hub->timeout_ms > 0) {
-		struct timeval tv = { (time_t)(hub->timeout_ms / 1000),
-				      (suseconds_t)(hub->timeout_ms % 1000) *
-					      1000 };
+		struct timeval tv = timeval_from_ms(hub->timeout_ms);
 
 		evtimer_add(w->timer, &tv);
 	}

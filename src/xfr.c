@@ -431,17 +431,16 @@ transfer(struct xfr *x, const struct dns_query *q, ldns_pkt *p,
 
 void
 xfr_answer_tcp(void *arg, const uint8_t *pkt, size_t len,
-	       const struct sockaddr *peer, struct evbuffer *out)
+	       const struct dns_query *q, const struct sockaddr *peer,
+	       struct evbuffer *out)
 {
 	struct xfr *x = arg;
 	const struct tsig_key *key;
-	struct dns_query q;
 	ldns_pkt *p = NULL;
 	char who[INET6_ADDRSTRLEN];
 	int rc;
 
-	if (dns_parse_query(pkt, len, &q) != PARSE_OK ||
-	    ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK) {
+	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK) {
 		reply_rcode(out, pkt, len, RCODE_FORMERR);
 		return;
 	}
@@ -464,7 +463,7 @@ xfr_answer_tcp(void *arg, const uint8_t *pkt, size_t len,
 		x->refused++;
 		reply_error(out, p, key, RCODE_REFUSED);
 	} else {
-		transfer(x, &q, p, key, out);
+		transfer(x, q, p, key, out);
 	}
 	ldns_pkt_free(p);
 }
@@ -547,8 +546,7 @@ xfr_answer_signed(void *arg, const struct dns_answer_ctx *ctx,
 static void
 notify_arm(struct notify *n, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-			      (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = timeval_from_ms(ms);
 
 	evtimer_add(n->timer, &tv);
 }
