@@ -1,5 +1,8 @@
 # srvgate -- make builds, make run serves, make test tests.
-# SANITIZE=1 builds with AddressSanitizer and UBSan.
+# SANITIZE=1 builds with AddressSanitizer and UBSan (into build-san/).
+#
+# Sources live in src/<subsystem>/; include/ has the headers that cross
+# subsystems, private headers sit beside their .c (found by #include "x.h").
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -8,7 +11,7 @@ BUILD   ?= build
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Iinclude -D_GNU_SOURCE
+           -Iinclude -D_GNU_SOURCE -MMD -MP
 LDLIBS  += -levent -levent_pthreads -levent_openssl -lssl -lcrypto -lldns -lcares \
            -ljansson -llmdb -lpthread
 
@@ -19,11 +22,13 @@ LDFLAGS += -fsanitize=address,undefined
 BUILD   := build-san
 endif
 
-SRCS    := $(wildcard src/*.c)
+SRCS    := $(sort $(wildcard src/*.c src/*/*.c))
 OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BIN     := $(BUILD)/srvgate
+# Unit tests reach into every subsystem's private headers.
+UNIT_INC := $(addprefix -I,$(sort $(wildcard src/*/)))
 
 .PHONY: all deps run test unit check install clean bench
 
@@ -32,17 +37,18 @@ all: $(BIN)
 deps:
 	@scripts/install-deps build
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(UNIT_INC) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
-$(BUILD)/obj $(BUILD)/tests:
-	mkdir -p $@
+-include $(OBJS:.o=.d) $(UNIT:=.d)
 
 run:
 	@scripts/install-deps build

@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "server.h"
-#include "tools.h"
+#include "cli.h"
 #include "util.h"
 
 #define EXIT_USAGE 2

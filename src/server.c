@@ -8,7 +8,7 @@
 
 #include "config.h"
 #include "dns_server.h"
-#include "dns_zone.h"
+#include "dns_view.h"
 #include "http_api.h"
 #include "listener.h"
 #include "xfr.h"

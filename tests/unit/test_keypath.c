@@ -2,6 +2,7 @@
 
 /* util.h declares fail(), which cmocka.h defines as a macro: first. */
 #include "keypath.h"
+#include "peers.h"
 #include "util.h"
 
 #include <stdarg.h>

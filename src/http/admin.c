@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http_internal.h"
 #include "keypath.h"
+#include "peers.h"
 #include "registry.h"
 
 #define TOKENS_PATH "/_admin/tokens/"

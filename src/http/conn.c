@@ -19,7 +19,7 @@
  *   soon as a closing answer ("Connection: close", HTTP/1.0, errors) is
  *   handed over, before the socket bufferevent would have written it.
  */
-#include "http_conn.h"
+#include "conn.h"
 
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>

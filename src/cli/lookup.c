@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/select.h>
 
-#include "tools.h"
+#include "cli.h"
 #include "util.h"
 
 #define EXIT_USAGE 2

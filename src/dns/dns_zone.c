@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keypath.h"
+#include "peers.h"
 #include "registry.h"
 
 struct dns_view {

@@ -19,9 +19,10 @@
 
 #include "config.h"
 #include "etcdjson.h"
-#include "http_conn.h"
+#include "conn.h"
 #include "http_internal.h"
 #include "keypath.h"
+#include "peers.h"
 #include "listener.h"
 #include "ratelimit.h"
 #include "registry.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keypath.h"
+#include "peers.h"
 #include "util.h"
 
 /* ---- records synthesized from the registry ---- */

@@ -1,6 +1,6 @@
 /* tools.c -- client subcommands that talk to srvgate, to other discovery
  * services and to running etcd clusters over HTTP(S). */
-#include "tools.h"
+#include "cli.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "httpc.h"
-#include "keypath.h"
+#include "peers.h"
 #include "registry.h"
 #include "util.h"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "keypath.h"
+#include "peers.h"
 #include "util.h"
 
 const char *

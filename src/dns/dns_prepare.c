@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keypath.h"
+#include "peers.h"
 #include "util.h"
 
 /* ---- preparing answers ---- */

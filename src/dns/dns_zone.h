@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dns_wire.h"
+#include "dns_view.h"
 #include "util.h"
 
 struct event_base;
@@ -21,17 +22,6 @@ struct registry;
 struct dns_view;
 struct dns_zone;
 
-struct dns_view_config {
-	const char *zone;	/* the token zone */
-	const char *zones_dir;	/* static *.zone files */
-	const char *ns_name;	/* NS of a generated token zone */
-	const char *ns_address;	/* its glue when inside the zone; or "" */
-	const char *soa_email;	/* SOA RNAME of a generated token zone */
-	const char *srv_name;	/* also publish _etcd-server[-ssl]-NAME */
-	uint32_t ttl;		/* of synthesized records */
-	uint32_t neg_ttl;	/* SOA minimum of a generated token zone */
-	size_t journal_max;	/* differences kept for IXFR */
-};
 
 /* A whole response for one name and type; the query path copies it and
  * patches the ID, flags, question and OPT. */
@@ -75,11 +65,9 @@ struct dns_lookup {
 /* Loads the static zones, synthesizes every token and listens for changes.
  * Token changes are applied at the end of the loop iteration that made
  * them, before any HTTP answer about them goes out. */
-struct dns_view *dns_view_new(const struct dns_view_config *cfg,
-			      struct registry *reg, struct event_base *base,
-			      char *err);
+
 /* Reloads --zones-dir (SIGHUP). On error the old data keeps serving. */
-int dns_view_reload(struct dns_view *view, char *err);
+
 /* Classifies a question; qname is lower-case wire format. No allocation. */
 void dns_view_lookup(const struct dns_view *view, const uint8_t *qname,
 		     uint16_t qtype, struct dns_lookup *out);
@@ -105,9 +93,9 @@ struct ldns_struct_rr_list *dns_view_ixfr(const struct dns_view *view,
 typedef void (*dns_change_fn)(const char *origin, void *arg);
 void dns_view_on_change(struct dns_view *view, dns_change_fn fn, void *arg);
 
-uint32_t dns_view_serial(const struct dns_view *view, const char *zone);
-size_t dns_view_zone_count(const struct dns_view *view);
-size_t dns_view_answer_count(const struct dns_view *view);
-void dns_view_free(struct dns_view *view);
+
+
+
+
 
 #endif
