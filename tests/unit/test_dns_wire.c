@@ -1,6 +1,6 @@
 /* test_dns_wire.c -- query parsing, name helpers, OPT and reply heads on
  * hand-built packets. */
-#include "dns_wire.h"
+#include "wire.h"
 
 #include <stdarg.h>
 #include <stddef.h>

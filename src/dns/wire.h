@@ -1,5 +1,6 @@
-/* dns_wire.h -- bounds-checked reading of DNS queries and the small writes
- * the answer path needs. No allocation: everything works on caller buffers.
+/* wire.h -- DNS wire format: bounds-checked reading of queries, names, and
+ * the small writes the answer path needs. No allocation: everything works
+ * on caller buffers.
  */
 #ifndef SRVGATE_DNS_WIRE_H
 #define SRVGATE_DNS_WIRE_H
@@ -21,9 +22,9 @@ enum dns_rcode {
 enum dns_opcode { OPCODE_QUERY = 0, OPCODE_NOTIFY = 4 };
 
 enum dns_type {
-	TYPE_A = 1, TYPE_NS = 2, TYPE_CNAME = 5, TYPE_SOA = 6, TYPE_AAAA = 28,
-	TYPE_SRV = 33, TYPE_OPT = 41, TYPE_TSIG = 250, TYPE_IXFR = 251,
-	TYPE_AXFR = 252, TYPE_ANY = 255,
+	TYPE_A = 1, TYPE_NS = 2, TYPE_CNAME = 5, TYPE_SOA = 6, TYPE_MX = 15,
+	TYPE_AAAA = 28, TYPE_SRV = 33, TYPE_OPT = 41, TYPE_DS = 43,
+	TYPE_TSIG = 250, TYPE_IXFR = 251, TYPE_AXFR = 252, TYPE_ANY = 255,
 };
 #define CLASS_IN 1
 #define CLASS_ANY 255
@@ -74,6 +75,14 @@ dns_query_is_transfer(const struct dns_query *q)
 
 /* Skips a possibly compressed name at *off; 0 ok, -1 malformed. */
 int dns_skip_name(const uint8_t *pkt, size_t len, size_t *off);
+/* Reads the possibly compressed name at *off into out (lower-cased, at
+ * least DNS_NAME_MAX bytes) and moves *off past it. Returns its length, or
+ * 0 when it is malformed or loops. */
+size_t dns_read_name(const uint8_t *pkt, size_t len, size_t *off,
+		     uint8_t *out);
+/* "a.b.c" or "a.b.c." (the final dot is optional: names are absolute) into
+ * lower-case wire format. Returns the length, 0 for a bad name. */
+size_t dns_name_from_text(const char *text, uint8_t *out);
 
 /* Name helpers over wire-format names. */
 void dns_name_lower(uint8_t *name, size_t len);
@@ -96,6 +105,19 @@ dns_put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
+}
+
+static inline uint32_t
+dns_get32(const uint8_t *p)
+{
+	return (uint32_t)dns_get16(p) << 16 | dns_get16(p + 2);
+}
+
+static inline void
+dns_put32(uint8_t *p, uint32_t v)
+{
+	dns_put16(p, (uint16_t)(v >> 16));
+	dns_put16(p + 2, (uint16_t)v);
 }
 
 /* Appends an OPT record (payload size, extended rcode bits, DO) at *len.

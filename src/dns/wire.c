@@ -1,5 +1,5 @@
-/* dns_wire.c -- bounds-checked reading of DNS queries. */
-#include "dns_wire.h"
+/* wire.c -- bounds-checked reading of DNS queries and names. */
+#include "wire.h"
 
 #include <string.h>
 
@@ -31,6 +31,69 @@ dns_skip_name(const uint8_t *pkt, size_t len, size_t *off)
 			return 0;
 		}
 	}
+}
+
+size_t
+dns_read_name(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out)
+{
+	size_t o = *off, n = 0, end = 0;
+	unsigned hops = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (o >= len)
+			return 0;
+		l = pkt[o];
+		if ((l & 0xC0) == 0xC0) {
+			/* Pointers only go back: a message has 16k of them at
+			 * most, so this bound also stops loops. */
+			if (o + 2 > len || ++hops > 128)
+				return 0;
+			if (end == 0)
+				end = o + 2;
+			o = (size_t)(l & 0x3F) << 8 | pkt[o + 1];
+			continue;
+		}
+		if ((l & 0xC0) != 0 || n + 1u + l > DNS_NAME_MAX ||
+		    o + 1u + l > len)
+			return 0;
+		memcpy(out + n, pkt + o, 1u + l);
+		n += 1u + l;
+		o += 1u + l;
+		if (l == 0)
+			break;
+	}
+	*off = end != 0 ? end : o;
+	dns_name_lower(out, n);
+	return n;
+}
+
+size_t
+dns_name_from_text(const char *text, uint8_t *out)
+{
+	size_t n = 0;
+
+	if (strcmp(text, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	while (*text != '\0') {
+		const char *dot = strchr(text, '.');
+		size_t l = dot ? (size_t)(dot - text) : strlen(text);
+
+		if (l == 0 || l > DNS_LABEL_MAX || n + 1 + l + 1 > DNS_NAME_MAX)
+			return 0;
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, text, l);
+		n += l;
+		text += l + (dot != NULL);
+	}
+	if (n == 0)
+		return 0;
+	out[n++] = 0;
+	dns_name_lower(out, n);
+	return n;
 }
 
 /* Reads the question name: uncompressed (a query has nothing earlier to

@@ -1,28 +1,32 @@
-/* dns_answer.c -- answering one DNS query, as one pipeline:
- * parse, EDNS, lookup, classify, encode, add OPT. */
-#include "dns_answer.h"
+/* answer.c -- answering one DNS query, as one pipeline (NSD's query.c and
+ * answer.c are the model): classify the query, look the name up, copy the
+ * prepared answer or records, patch in the client's ID, flags and
+ * question, and end with OPT. */
+#include "answer.h"
 
 #include <string.h>
 
-#include "dns_wire.h"
-#include "dns_zone.h"
+#include "view.h"
 
 #define TCP_MAX 65535
 
 /* The most the client can take: 512 without EDNS, its buffer with it, and
  * never more than ours. TCP takes a whole message. */
 static size_t
-payload_limit(const struct dns_answer_ctx *ctx, const struct dns_query *q,
-	      int over_tcp, size_t cap)
+payload_limit(const struct dns_answer_ctx *ctx, const struct dns_request *r,
+	      size_t cap)
 {
+	const struct dns_query *q = &r->q;
 	size_t limit = DNS_UDP_DEFAULT;
 
-	if (over_tcp)
+	if (r->over_tcp)
 		limit = TCP_MAX;
 	else if (q->has_edns && q->edns_udp > DNS_UDP_DEFAULT)
 		limit = q->edns_udp < ctx->edns_buffer ? q->edns_udp :
 							  ctx->edns_buffer;
-	return limit < cap ? limit : cap;
+	if (limit > cap)
+		limit = cap;
+	return limit > r->reserve ? limit - r->reserve : 0;
 }
 
 /* Room for the OPT record we append to EDNS queries. */
@@ -123,63 +127,74 @@ encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 	return finish(ctx, q, out, len + take, cap, rcode);
 }
 
-size_t
-dns_answer_parsed(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-		  size_t len, enum dns_parse parsed, const struct dns_query *q,
-		  uint8_t *out, size_t cap, int over_tcp)
+/* A query we answer from the view: what the lookup found, encoded. */
+static size_t
+answer_lookup(const struct dns_answer_ctx *ctx, const struct dns_request *r,
+	      uint8_t *out, size_t cap)
 {
+	const struct dns_query *q = &r->q;
+	size_t limit = payload_limit(ctx, r, cap);
 	struct dns_lookup res;
-	size_t limit;
+
+	dns_view_lookup(ctx->view, q->qname, q->qtype, &res);
+	switch (res.kind) {
+	case LOOKUP_ANSWER:
+		return encode_answer(ctx, r->pkt, q, res.answer, out, cap,
+				     limit);
+	case LOOKUP_NODATA:
+		return encode_chunk(ctx, r->pkt, q, res.chunk, FLAG_AA,
+				    RCODE_NOERROR, out, cap, limit);
+	case LOOKUP_NXDOMAIN:
+		return encode_chunk(ctx, r->pkt, q, res.chunk, FLAG_AA,
+				    RCODE_NXDOMAIN, out, cap, limit);
+	case LOOKUP_REFERRAL:
+		ctx->stats->referrals++;
+		return encode_chunk(ctx, r->pkt, q, res.chunk, 0,
+				    RCODE_NOERROR, out, cap, limit);
+	case LOOKUP_REFUSED:
+		break;
+	}
+	return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
+}
+
+size_t
+dns_answer(const struct dns_answer_ctx *ctx, const struct dns_request *r,
+	   uint8_t *out, size_t cap)
+{
+	const struct dns_query *q = &r->q;
 
 	ctx->stats->queries++;
-	switch (parsed) {
+	switch (r->parsed) {
 	case PARSE_DROP:
 		ctx->stats->dropped++;
 		return 0;
 	case PARSE_FORMERR:
-		return reply_error(ctx, pkt, q, out, cap, RCODE_FORMERR);
+		return reply_error(ctx, r->pkt, q, out, cap, RCODE_FORMERR);
 	case PARSE_OK:
 		break;
 	}
-	if (q->tsig_off != 0 && ctx->answer_signed != NULL)
-		return ctx->answer_signed(ctx->answer_signed_arg, ctx, pkt, len,
-					  q, out, cap, over_tcp);
 	if (q->opcode != OPCODE_QUERY)
-		return reply_error(ctx, pkt, q, out, cap, RCODE_NOTIMP);
+		return reply_error(ctx, r->pkt, q, out, cap, RCODE_NOTIMP);
 	if (q->has_edns && q->edns_version > 0)
-		return reply_error(ctx, pkt, q, out, cap, RCODE_BADVERS);
+		return reply_error(ctx, r->pkt, q, out, cap, RCODE_BADVERS);
 	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)
-		return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
+		return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
+	/* Transfers are answered by xfr.c, over TCP, or not at all. */
 	if (dns_query_is_transfer(q))
-		return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
-	limit = payload_limit(ctx, q, over_tcp, cap);
-	dns_view_lookup(ctx->view, q->qname, q->qtype, &res);
-	switch (res.kind) {
-	case LOOKUP_ANSWER:
-		return encode_answer(ctx, pkt, q, res.answer, out, cap, limit);
-	case LOOKUP_NODATA:
-		return encode_chunk(ctx, pkt, q, res.chunk, FLAG_AA,
-				    RCODE_NOERROR, out, cap, limit);
-	case LOOKUP_NXDOMAIN:
-		return encode_chunk(ctx, pkt, q, res.chunk, FLAG_AA,
-				    RCODE_NXDOMAIN, out, cap, limit);
-	case LOOKUP_REFERRAL:
-		ctx->stats->referrals++;
-		return encode_chunk(ctx, pkt, q, res.chunk, 0, RCODE_NOERROR,
-				    out, cap, limit);
-	case LOOKUP_REFUSED:
-		break;
-	}
-	return reply_error(ctx, pkt, q, out, cap, RCODE_REFUSED);
+		return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
+	return answer_lookup(ctx, r, out, cap);
 }
 
 size_t
 dns_answer_query(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 		 size_t len, uint8_t *out, size_t cap, int over_tcp)
 {
-	struct dns_query q;
-	enum dns_parse parsed = dns_parse_query(pkt, len, &q);
+	struct dns_request r;
 
-	return dns_answer_parsed(ctx, pkt, len, parsed, &q, out, cap,
-				 over_tcp);
+	memset(&r, 0, sizeof(r));
+	r.pkt = pkt;
+	r.len = len;
+	r.over_tcp = over_tcp;
+	r.parsed = dns_parse_query(pkt, len, &r.q);
+	return dns_answer(ctx, &r, out, cap);
 }

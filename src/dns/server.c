@@ -1,10 +1,12 @@
-/* dns_server.c -- DNS over UDP and TCP on the event loop.
+/* server.c -- DNS over UDP and TCP on the event loop, and the path every
+ * query takes: parse, verify its TSIG if it has one, answer (answer.c, or
+ * xfr.c for a transfer), sign the answer if the query was signed.
  *
  * UDP reads and writes go in batches with recvmmsg/sendmmsg, as Knot's
  * udp-handler does; the buffers are allocated once. TCP connections are
  * libevent bufferevents that take pipelined, length-prefixed queries.
  */
-#include "dns_server.h"
+#include "dns.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -15,11 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "dns_answer.h"
-#include "dns_wire.h"
+#include "answer.h"
 #include "listener.h"
+#include "tsig.h"
+#include "util.h"
+#include "wire.h"
+#include "xfr.h"
 
 #define UDP_BATCH 32
 #define UDP_BUF 4096	  /* larger datagrams are not DNS queries we serve */
@@ -41,6 +47,7 @@ struct dns_server {
 	struct dns_server_config cfg;
 	struct dns_answer_ctx ctx;
 	struct dns_stats stats;
+	struct tsig_keyring *keys; /* NULL: TSIG records are ignored */
 	struct event *udp_ev[MAX_SOCKETS];
 	int udp_fd[MAX_SOCKETS];
 	struct evconnlistener *tcp[MAX_SOCKETS];
@@ -51,7 +58,91 @@ struct dns_server {
 	uint64_t tcp_refused;
 };
 
+/* ---- the query path ---- */
+
+/* A query whose TSIG failed: NOTAUTH with the TSIG error, or FORMERR for
+ * a TSIG record that makes no sense. */
+static size_t
+refuse_tsig(struct dns_server *srv, const struct dns_request *r,
+	    struct tsig_state *ts, const struct sockaddr *peer, uint8_t *out,
+	    size_t cap)
+{
+	char who[64] = "?";
+
+	if (peer != NULL)
+		format_addr(peer, who, sizeof(who));
+	log_warn("dns: refused %s: TSIG %s", who, tsig_error_text(ts->error));
+	if (ts->error == TSIG_MALFORMED) {
+		srv->stats.rcodes[RCODE_FORMERR]++;
+		return dns_write_reply_head(out, r->pkt, &r->q, 0,
+					    RCODE_FORMERR);
+	}
+	srv->stats.rcodes[RCODE_NOTAUTH]++;
+	return tsig_error_answer(ts, r->pkt, &r->q, out, cap,
+				 (uint64_t)time(NULL));
+}
+
+/* Verifies the request's TSIG, if it has one and we have keys. Returns
+ * the exchange to sign answers with, or NULL for an unsigned request;
+ * *failed when the TSIG did not check out. */
+static struct tsig_state *
+check_tsig(struct dns_server *srv, const struct dns_request *r,
+	   struct tsig_state *ts, int *failed)
+{
+	*failed = 0;
+	if (r->parsed != PARSE_OK || r->q.tsig_off == 0 || srv->keys == NULL)
+		return NULL;
+	*failed = tsig_verify(srv->keys, r->pkt, r->len, r->q.tsig_off,
+			      (uint64_t)time(NULL), ts) != TSIG_OK;
+	return ts;
+}
+
+/* Parses a request and checks its TSIG: the exchange to sign the answer
+ * with, or NULL when unsigned. */
+static struct tsig_state *
+receive(struct dns_server *srv, struct dns_request *r, struct tsig_state *ts,
+	int *failed)
+{
+	r->parsed = dns_parse_query(r->pkt, r->len, &r->q);
+	return check_tsig(srv, r, ts, failed);
+}
+
+/* The answer to a received request in out, signed when the request was;
+ * 0 for none. */
+static size_t
+respond(struct dns_server *srv, struct dns_request *r,
+	struct tsig_state *signer, int failed, const struct sockaddr *peer,
+	uint8_t *out, size_t cap)
+{
+	size_t len;
+
+	if (failed) {
+		srv->stats.queries++;
+		return refuse_tsig(srv, r, signer, peer, out, cap);
+	}
+	r->reserve = signer ? tsig_space(signer) : 0;
+	len = dns_answer(&srv->ctx, r, out, cap);
+	if (len > 0 && signer != NULL)
+		len = tsig_sign(signer, out, len, cap, (uint64_t)time(NULL));
+	return len;
+}
+
 /* ---- UDP ---- */
+
+static size_t
+serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
+	  const struct sockaddr *peer, uint8_t *out)
+{
+	struct dns_request r;
+	struct tsig_state ts, *signer;
+	int failed;
+
+	memset(&r, 0, sizeof(r));
+	r.pkt = pkt;
+	r.len = len;
+	signer = receive(srv, &r, &ts, &failed);
+	return respond(srv, &r, signer, failed, peer, out, UDP_BUF);
+}
 
 static void
 on_udp(evutil_socket_t fd, short what, void *arg)
@@ -77,8 +168,8 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
 		srv->stats.udp++;
-		len = dns_answer_query(&srv->ctx, b->qbuf[i], b->in[i].msg_len,
-				       b->abuf[nout], UDP_BUF, 0);
+		len = serve_udp(srv, b->qbuf[i], b->in[i].msg_len,
+				(struct sockaddr *)&b->addr[i], b->abuf[nout]);
 		if (len == 0)
 			continue;
 		b->out_iov[nout].iov_base = b->abuf[nout];
@@ -156,20 +247,52 @@ tcp_close(struct tcp_conn *c)
 			evconnlistener_enable(srv->tcp[i]);
 }
 
+/* One message of a TCP client: a transfer goes to xfr.c, which writes
+ * its own messages; anything else is answered as over UDP. Returns 0 when
+ * there is nothing sane to say. */
+static int
+serve_tcp(struct tcp_conn *c, const uint8_t *msg, size_t mlen)
+{
+	struct dns_server *srv = c->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const struct sockaddr *peer = (struct sockaddr *)&c->peer;
+	struct dns_request r;
+	struct tsig_state ts, *signer;
+	int failed;
+	size_t len;
+
+	memset(&r, 0, sizeof(r));
+	r.pkt = msg;
+	r.len = mlen;
+	r.over_tcp = 1;
+	signer = receive(srv, &r, &ts, &failed);
+	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
+	    srv->cfg.xfr != NULL) {
+		srv->stats.queries++;
+		xfr_answer(srv->cfg.xfr, &r, signer, peer, out);
+		return 1;
+	}
+	len = respond(srv, &r, signer, failed, peer, srv->tcp_out + 2,
+		      TCP_MSG_MAX);
+	if (len == 0)
+		return 0;
+	dns_put16(srv->tcp_out, (uint16_t)len);
+	evbuffer_add(out, srv->tcp_out, len + 2);
+	return 1;
+}
+
 /* Answers every whole message in the input: clients may pipeline. */
 static void
 on_tcp_read(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
-	struct dns_server *srv = c->srv;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	enum dns_parse parsed;
-	struct dns_query q;
 	uint8_t lenbuf[2];
 
 	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
-		size_t mlen = dns_get16(lenbuf), alen;
+		size_t mlen = dns_get16(lenbuf);
 		uint8_t *msg;
+		int ok;
 
 		/* A client that pipelines but never reads must not make us
 		 * buffer without end: wait until it reads. */
@@ -178,29 +301,16 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 			bufferevent_disable(bev, EV_READ);
 			return;
 		}
-
 		if (evbuffer_get_length(in) < 2 + mlen)
 			return;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
-		srv->stats.tcp++;
-		parsed = dns_parse_query(msg, mlen, &q);
-		if (parsed == PARSE_OK && dns_query_is_transfer(&q) &&
-		    srv->cfg.xfr != NULL) {
-			srv->cfg.xfr(srv->cfg.xfr_arg, msg, mlen, &q,
-				     (struct sockaddr *)&c->peer,
-				     bufferevent_get_output(bev));
-			evbuffer_drain(in, 2 + mlen);
-			continue;
-		}
-		alen = dns_answer_parsed(&srv->ctx, msg, mlen, parsed, &q,
-					 srv->tcp_out + 2, TCP_MSG_MAX, 1);
+		c->srv->stats.tcp++;
+		ok = serve_tcp(c, msg, mlen);
 		evbuffer_drain(in, 2 + mlen);
-		if (alen == 0) {
+		if (!ok) {
 			tcp_close(c); /* nothing sane to say: hang up */
 			return;
 		}
-		dns_put16(srv->tcp_out, (uint16_t)alen);
-		bufferevent_write(bev, srv->tcp_out, alen + 2);
 	}
 }
 
@@ -282,8 +392,7 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 	srv->ctx.view = view;
 	srv->ctx.edns_buffer = cfg->edns_buffer;
 	srv->ctx.stats = &srv->stats;
-	srv->ctx.answer_signed = cfg->answer_signed;
-	srv->ctx.answer_signed_arg = cfg->xfr_arg;
+	srv->keys = cfg->xfr ? xfr_keys(cfg->xfr) : NULL;
 	srv->batch = xcalloc(1, sizeof(*srv->batch));
 	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
 	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {

@@ -1,0 +1,446 @@
+/* nodes.c -- zones, nodes and records, and the batch of changes to them.
+ *
+ * Each zone keeps its nodes in its own hash table (lookups) and in a list
+ * (AXFR walks only the zone's nodes, apex first). A node exists while it
+ * has records or children: the empty nodes above a record are the empty
+ * non-terminals that answer NODATA rather than NXDOMAIN.
+ */
+#include "nodes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---- zones ---- */
+
+void
+dns_data_init(struct dns_data *d)
+{
+	memset(d, 0, sizeof(*d));
+	htable_init(&d->zones);
+	d->scratch = xmalloc(65535);
+}
+
+static void
+rrset_free(struct dns_rrset *set)
+{
+	struct dns_rr *rr, *next;
+
+	for (rr = set->head; rr != NULL; rr = next) {
+		next = rr->next;
+		free(rr);
+	}
+	free(set->answer.wire);
+}
+
+static void
+node_free(struct dns_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nsets; i++)
+		rrset_free(&n->sets[i]);
+	free(n->sets);
+	free(n->referral.wire);
+	free(n);
+}
+
+static void
+zone_free(struct dns_zone *z)
+{
+	struct dns_node *n, *next;
+
+	for (n = z->first; n != NULL; n = next) {
+		next = n->next;
+		node_free(n);
+	}
+	htable_free(&z->nodes);
+	journal_clear(&z->journal);
+	free(z->negative.wire);
+	free(z);
+}
+
+void
+dns_data_clear(struct dns_data *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nzones; i++)
+		zone_free(d->zone_list[i]);
+	htable_free(&d->zones);
+	free(d->scratch);
+	memset(d, 0, sizeof(*d));
+}
+
+static void
+origin_text(const uint8_t *apex, char *out, size_t cap)
+{
+	size_t n = 0, i = 0;
+
+	while (apex[i] != 0 && n + apex[i] + 2 < cap) {
+		memcpy(out + n, apex + i + 1, apex[i]);
+		n += apex[i];
+		out[n++] = '.';
+		i += apex[i] + 1u;
+	}
+	if (n == 0)
+		out[n++] = '.';
+	out[n] = '\0';
+}
+
+struct dns_zone *
+dns_zone_add(struct dns_data *d, const uint8_t *apex, size_t len, char *err)
+{
+	struct dns_zone *z;
+
+	if (d->nzones == MAX_ZONES) {
+		fail(err, "more than %d zones", MAX_ZONES);
+		return NULL;
+	}
+	z = xcalloc(1, sizeof(*z));
+	memcpy(z->apex, apex, len);
+	z->apex_len = len;
+	z->apex_labels = dns_name_labels(apex);
+	origin_text(apex, z->origin, sizeof(z->origin));
+	if (dns_zone_find(d, apex, len) != NULL) {
+		fail(err, "zone %s is defined twice", z->origin);
+		free(z);
+		return NULL;
+	}
+	htable_init(&z->nodes);
+	journal_init(&z->journal, 0);
+	htable_insert(&d->zones, &z->hnode, hash_bytes(apex, len));
+	d->zone_list[d->nzones++] = z;
+	if (z->apex_labels > d->max_apex_labels)
+		d->max_apex_labels = z->apex_labels;
+	return z;
+}
+
+struct dns_zone *
+dns_zone_find(const struct dns_data *d, const uint8_t *apex, size_t len)
+{
+	uint64_t h = hash_bytes(apex, len);
+	struct hnode *e;
+
+	for (e = htable_chain(&d->zones, h); e != NULL; e = e->next) {
+		struct dns_zone *z = container_of(e, struct dns_zone, hnode);
+
+		if (e->hash == h && z->apex_len == len &&
+		    memcmp(z->apex, apex, len) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+/* Tries the name's suffixes from the longest an apex can be: the first
+ * found is the deepest zone. No allocation (the query path). */
+struct dns_zone *
+dns_zone_of(const struct dns_data *d, const uint8_t *name)
+{
+	unsigned labels = dns_name_labels(name), skip = 0;
+	const uint8_t *s;
+
+	if (labels > d->max_apex_labels)
+		skip = labels - d->max_apex_labels;
+	for (s = dns_name_skip_labels(name, skip);; s += *s + 1) {
+		struct dns_zone *z = dns_zone_find(d, s, dns_name_len(s));
+
+		if (z != NULL)
+			return z;
+		if (*s == 0)
+			return NULL;
+	}
+}
+
+uint32_t
+dns_zone_serial(const struct dns_zone *z)
+{
+	return dns_get32(z->soa->rdata + z->serial_at);
+}
+
+void
+dns_zone_set_serial(struct dns_zone *z, uint32_t serial)
+{
+	dns_put32(z->soa->rdata + z->serial_at, serial);
+}
+
+/* ---- nodes ---- */
+
+struct dns_node *
+dns_node_find(const struct dns_zone *z, const uint8_t *name, size_t len)
+{
+	uint64_t h = hash_bytes(name, len);
+	struct hnode *e;
+
+	for (e = htable_chain(&z->nodes, h); e != NULL; e = e->next) {
+		struct dns_node *n = container_of(e, struct dns_node, hnode);
+
+		if (e->hash == h && n->name_len == len &&
+		    memcmp(n->name, name, len) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+static void
+list_dirty(struct dns_batch *b, struct dns_node *n)
+{
+	if (n->dirty)
+		return;
+	if (b->ndirty == b->dirty_cap) {
+		b->dirty_cap = b->dirty_cap ? b->dirty_cap * 2 : 64;
+		b->dirty = xrealloc(b->dirty, b->dirty_cap * sizeof(*b->dirty));
+	}
+	b->dirty[b->ndirty++] = n;
+	n->dirty = 1;
+}
+
+/* The node for name (under z's apex), made with every missing parent. */
+static struct dns_node *
+node_ensure(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+	    const uint8_t *name, size_t len)
+{
+	struct dns_node *n = dns_node_find(z, name, len);
+
+	if (n != NULL)
+		return n;
+	n = xcalloc(1, sizeof(*n) + len);
+	n->zone = z;
+	n->fresh = 1;
+	n->name_len = (uint8_t)len;
+	memcpy(n->name, name, len);
+	htable_insert(&z->nodes, &n->hnode, hash_bytes(name, len));
+	n->prev = z->last;
+	if (z->last != NULL)
+		z->last->next = n;
+	else
+		z->first = n;
+	z->last = n;
+	d->nnodes++;
+	if (len > z->apex_len) {
+		const uint8_t *up = dns_name_skip_labels(name, 1);
+
+		n->parent = node_ensure(d, b, z, up, dns_name_len(up));
+		n->parent->nchildren++;
+	} else {
+		z->apex_node = n;
+	}
+	list_dirty(b, n); /* a new node with no records may go again */
+	return n;
+}
+
+struct dns_rrset *
+dns_node_rrset(const struct dns_node *n, uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < n->nsets; i++)
+		if (n->sets[i].type == type)
+			return &n->sets[i];
+	return NULL;
+}
+
+static struct dns_rrset *
+rrset_ensure(struct dns_node *n, uint16_t type)
+{
+	struct dns_rrset *set = dns_node_rrset(n, type);
+
+	if (set != NULL)
+		return set;
+	n->sets = xrealloc(n->sets, (n->nsets + 1) * sizeof(*n->sets));
+	set = &n->sets[n->nsets++];
+	memset(set, 0, sizeof(*set));
+	set->type = type;
+	return set;
+}
+
+static struct dns_rr *
+rr_append(struct dns_rrset *set, uint32_t ttl, const uint8_t *rdata,
+	  uint16_t rdlen)
+{
+	struct dns_rr *rr = xcalloc(1, sizeof(*rr) + rdlen);
+
+	rr->ttl = ttl;
+	rr->rdlen = rdlen;
+	memcpy(rr->rdata, rdata, rdlen);
+	if (set->tail != NULL)
+		set->tail->next = rr;
+	else
+		set->head = rr;
+	set->tail = rr;
+	return rr;
+}
+
+void
+dns_mark_dirty(struct dns_batch *b, struct dns_node *n, struct dns_rrset *set)
+{
+	set->dirty = 1;
+	list_dirty(b, n);
+}
+
+struct dns_rr *
+dns_add_static(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+	       const uint8_t *owner, size_t len, uint16_t type, uint32_t ttl,
+	       const uint8_t *rdata, uint16_t rdlen)
+{
+	struct dns_node *n = node_ensure(d, b, z, owner, len);
+	struct dns_rrset *set = rrset_ensure(n, type);
+	struct dns_rr *rr = rr_append(set, ttl, rdata, rdlen);
+
+	rr->refs = 1;
+	n->has_static = 1;
+	if (type == TYPE_NS && len != z->apex_len) {
+		n->is_cut = 1;
+		z->has_cuts = 1;
+	}
+	dns_mark_dirty(b, n, set);
+	return rr;
+}
+
+/* Notes how a record was before the batch first changed it. */
+static void
+touch(struct dns_batch *b, struct dns_node *n, uint16_t type,
+      struct dns_rr *rr)
+{
+	if (!b->journaling || rr->touched)
+		return;
+	if (b->ntouched == b->touched_cap) {
+		b->touched_cap = b->touched_cap ? b->touched_cap * 2 : 64;
+		b->touched = xrealloc(b->touched,
+				      b->touched_cap * sizeof(*b->touched));
+	}
+	b->touched[b->ntouched].node = n;
+	b->touched[b->ntouched].type = type;
+	b->touched[b->ntouched].rr = rr;
+	b->ntouched++;
+	rr->touched = 1;
+	rr->was_live = rr->refs > 0;
+}
+
+static struct dns_rr *
+rr_find(const struct dns_rrset *set, const uint8_t *rdata, uint16_t rdlen)
+{
+	struct dns_rr *rr;
+
+	for (rr = set ? set->head : NULL; rr != NULL; rr = rr->next)
+		if (rr->rdlen == rdlen && memcmp(rr->rdata, rdata, rdlen) == 0)
+			return rr;
+	return NULL;
+}
+
+int
+dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+	    const uint8_t *owner, size_t len, uint16_t type, uint32_t ttl,
+	    const uint8_t *rdata, uint16_t rdlen)
+{
+	struct dns_node *n = dns_node_find(z, owner, len);
+	struct dns_rrset *set;
+	struct dns_rr *rr;
+
+	if (n != NULL && n->has_static)
+		return -1;
+	if (n == NULL)
+		n = node_ensure(d, b, z, owner, len);
+	set = rrset_ensure(n, type);
+	rr = rr_find(set, rdata, rdlen);
+	if (rr == NULL) {
+		rr = rr_append(set, ttl, rdata, rdlen);
+		if (b->journaling) {
+			touch(b, n, type, rr); /* was_live 0: it is new */
+		}
+	} else {
+		touch(b, n, type, rr);
+	}
+	rr->refs++;
+	dns_mark_dirty(b, n, set);
+	return 0;
+}
+
+void
+dns_withdraw(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+	     const uint8_t *owner, size_t len, uint16_t type,
+	     const uint8_t *rdata, uint16_t rdlen)
+{
+	struct dns_node *n = dns_node_find(z, owner, len);
+	struct dns_rrset *set = n ? dns_node_rrset(n, type) : NULL;
+	struct dns_rr *rr = rr_find(set, rdata, rdlen);
+
+	(void)d;
+	if (rr == NULL || rr->refs == 0 || n->has_static)
+		return; /* refused when published: nothing to undo */
+	touch(b, n, type, rr);
+	rr->refs--;
+	dns_mark_dirty(b, n, set);
+}
+
+/* ---- settling ---- */
+
+void
+dns_batch_free(struct dns_batch *b)
+{
+	free(b->touched);
+	free(b->dirty);
+	memset(b, 0, sizeof(*b));
+}
+
+static void
+rrset_prune(struct dns_rrset *set)
+{
+	struct dns_rr **pp = &set->head, *rr;
+
+	set->tail = NULL;
+	while ((rr = *pp) != NULL) {
+		if (rr->refs == 0) {
+			*pp = rr->next;
+			free(rr);
+		} else {
+			set->tail = rr;
+			pp = &rr->next;
+		}
+	}
+}
+
+void
+dns_node_prune(struct dns_data *d, struct dns_node *n)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < n->nsets; i++) {
+		struct dns_rrset *set = &n->sets[i];
+
+		if (set->dirty)
+			rrset_prune(set);
+		if (set->head != NULL) {
+			n->sets[kept++] = *set;
+			continue;
+		}
+		if (set->answer.wire != NULL)
+			d->nanswers--;
+		rrset_free(set);
+	}
+	n->nsets = kept;
+}
+
+void
+dns_node_release(struct dns_data *d, struct dns_batch *b, struct dns_node *n)
+{
+	struct dns_zone *z = n->zone;
+
+	if (n->nsets > 0 || n->nchildren > 0 || n->parent == NULL)
+		return;
+	htable_remove(&z->nodes, &n->hnode);
+	if (n->prev != NULL)
+		n->prev->next = n->next;
+	else
+		z->first = n->next;
+	if (n->next != NULL)
+		n->next->prev = n->prev;
+	else
+		z->last = n->prev;
+	n->parent->nchildren--;
+	list_dirty(b, n->parent);
+	d->nnodes--;
+	node_free(n);
+}

@@ -1,0 +1,187 @@
+/* nodes.h -- the DNS data: zones, their nodes (one per owner name) and the
+ * records at each node, in wire form, with the answers prepared for them.
+ *
+ * Records are reference counted: a static record is published once, a
+ * synthesized one once per member URL that makes it (two members with one
+ * host name make one SRV record, published twice). A record whose count
+ * drops to zero stays in place until the end of the batch, so that a
+ * change undone within the batch (a member re-registered with the same
+ * URL) is no change at all, for answers and for the IXFR journal.
+ *
+ * Changes are collected in a struct dns_batch: the records whose liveness
+ * may have changed (for the journal) and the nodes whose answers must be
+ * prepared again. view.c settles the batch when the registry's commit ends.
+ */
+#ifndef SRVGATE_DNS_NODES_H
+#define SRVGATE_DNS_NODES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "htable.h"
+#include "journal.h"
+#include "wire.h"
+
+/* A whole response for one name and type; the query path copies it and
+ * patches the ID, flags, question and OPT. Kept at its real size. */
+struct dns_answer {
+	uint8_t *wire;	  /* NULL: none prepared (an empty RRset) */
+	size_t len;
+	size_t noadd_len; /* length without the additional section */
+	uint16_t arcount;
+	uint16_t type;
+};
+
+/* Records that follow a copied question: the SOA of a negative answer, or
+ * the NS and glue of a referral. */
+struct dns_chunk {
+	uint8_t *wire;
+	size_t len;
+	size_t noadd_len;
+	uint16_t ancount, nscount, arcount;
+	/* Offsets in wire that get a compression pointer to the zone apex
+	 * inside the question (which ends with it) when the chunk is sent. */
+	uint16_t apex_ptr_at[3];
+	uint8_t napex_ptrs;
+	uint8_t apex_len;
+};
+
+/* One record. Its owner, type and class are the node's and the RRset's. */
+struct dns_rr {
+	struct dns_rr *next;
+	uint32_t ttl;
+	uint32_t refs;	   /* publishers; 0: goes when the batch settles */
+	uint16_t rdlen;
+	uint8_t touched;   /* listed in the batch's touched records */
+	uint8_t was_live;  /* refs > 0 when first touched in the batch */
+	uint8_t rdata[];
+};
+
+struct dns_rrset {
+	uint16_t type;
+	uint8_t dirty;	      /* answer to prepare again */
+	struct dns_rr *head, *tail; /* in the order they were published */
+	struct dns_answer answer;
+};
+
+struct dns_zone;
+
+struct dns_node {
+	struct hnode hnode;	      /* in the zone's node table */
+	struct dns_node *prev, *next; /* the zone's list, for AXFR */
+	struct dns_zone *zone;
+	struct dns_node *parent;      /* NULL at the apex */
+	uint32_t nchildren;	      /* nodes whose parent this is */
+	struct dns_rrset *sets;
+	size_t nsets;
+	uint32_t mark;		      /* prepare.c: added to this answer */
+	uint8_t is_cut;		      /* NS below the apex: a delegation */
+	uint8_t has_static;	      /* from a zone file: synthesis keeps out */
+	uint8_t dirty;		      /* listed in the batch's dirty nodes */
+	uint8_t fresh;		      /* made in the batch under way: queries
+					 do not see it before it settles */
+	struct dns_chunk referral;    /* is_cut: the NS and glue */
+	uint8_t name_len;
+	uint8_t name[];		      /* lower-case wire */
+};
+
+struct dns_zone {
+	struct hnode hnode; /* in the data's zone table, by apex */
+	char origin[DNS_NAME_MAX + 2]; /* text, lower case, final dot */
+	uint8_t apex[DNS_NAME_MAX];
+	size_t apex_len;
+	unsigned apex_labels;
+	struct htable nodes;
+	struct dns_node *first, *last; /* every node, apex first */
+	struct dns_node *apex_node;
+	struct dns_rr *soa;	/* in the apex node's SOA RRset */
+	size_t serial_at;	/* offset of the serial in the SOA rdata */
+	uint32_t serial_base;	/* token zone: serial = base + index */
+	int is_token_zone;
+	int has_cuts;
+	struct dns_chunk negative;
+	struct journal journal; /* token zone: differences for IXFR */
+};
+
+#define MAX_ZONES 64
+
+/* The part of the view a reload replaces whole. */
+struct dns_data {
+	struct htable zones; /* by apex */
+	struct dns_zone *zone_list[MAX_ZONES];
+	size_t nzones;
+	unsigned max_apex_labels;
+	struct dns_zone *token_zone;
+	size_t nnodes, nanswers;
+	uint32_t mark;	  /* prepare.c: one per answer being made */
+	uint8_t *scratch; /* prepare.c: an answer while it is made */
+};
+
+/* A record whose liveness may have changed, and where it lives. */
+struct dns_touch {
+	struct dns_node *node;
+	uint16_t type;
+	struct dns_rr *rr;
+};
+
+/* The changes made since the last commit ended. */
+struct dns_batch {
+	struct dns_touch *touched; /* only when journaling */
+	size_t ntouched, touched_cap;
+	struct dns_node **dirty;
+	size_t ndirty, dirty_cap;
+	int journaling; /* 0 while a whole view is built */
+};
+
+/* ---- zones ---- */
+
+void dns_data_init(struct dns_data *d);
+/* Frees every zone, node and record. */
+void dns_data_clear(struct dns_data *d);
+/* A new zone at apex (lower-case wire); NULL with err when there are too
+ * many or it is defined twice. */
+struct dns_zone *dns_zone_add(struct dns_data *d, const uint8_t *apex,
+			      size_t len, char *err);
+/* The zone with exactly this apex, or NULL. */
+struct dns_zone *dns_zone_find(const struct dns_data *d, const uint8_t *apex,
+			       size_t len);
+/* The zone a name belongs to: the one with the longest matching apex. */
+struct dns_zone *dns_zone_of(const struct dns_data *d, const uint8_t *name);
+uint32_t dns_zone_serial(const struct dns_zone *z);
+void dns_zone_set_serial(struct dns_zone *z, uint32_t serial);
+
+/* ---- nodes and records ---- */
+
+struct dns_node *dns_node_find(const struct dns_zone *z, const uint8_t *name,
+			       size_t len);
+struct dns_rrset *dns_node_rrset(const struct dns_node *n, uint16_t type);
+/* Adds a record from a zone file (no sharing: every line counts). */
+struct dns_rr *dns_add_static(struct dns_data *d, struct dns_batch *b,
+			      struct dns_zone *z, const uint8_t *owner,
+			      size_t len, uint16_t type, uint32_t ttl,
+			      const uint8_t *rdata, uint16_t rdlen);
+/* Publishes a synthesized record once more; never into a node that has
+ * static records. Returns 0, or -1 when refused. */
+int dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+		const uint8_t *owner, size_t len, uint16_t type, uint32_t ttl,
+		const uint8_t *rdata, uint16_t rdlen);
+/* Undoes one dns_publish of the same record. */
+void dns_withdraw(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
+		  const uint8_t *owner, size_t len, uint16_t type,
+		  const uint8_t *rdata, uint16_t rdlen);
+/* Marks one RRset's answer for preparing again (the SOA after a serial
+ * change). */
+void dns_mark_dirty(struct dns_batch *b, struct dns_node *n,
+		    struct dns_rrset *set);
+
+/* ---- settling a batch ---- */
+
+void dns_batch_free(struct dns_batch *b);
+/* Drops records no one publishes any more, and RRsets left empty. */
+void dns_node_prune(struct dns_data *d, struct dns_node *n);
+/* Removes a node left with no records and no children (never an apex),
+ * and lists its parent as dirty, which may now be empty too. */
+void dns_node_release(struct dns_data *d, struct dns_batch *b,
+		      struct dns_node *n);
+
+#endif

@@ -1,0 +1,561 @@
+/* synth.c -- the records made from the registry, built in wire form from
+ * parsed peer URLs (no zone-file text) and changed member by member. */
+#include "synth.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "peers.h"
+#include "util.h"
+
+/* One URL of a published member, as DNS needs it. */
+struct synth_url {
+	uint8_t client; /* a client URL (from `sync`), else a peer URL */
+	uint8_t ssl;	/* https */
+	int family;	/* AF_INET or AF_INET6 when the host is an IP, else 0 */
+	uint16_t port;
+	uint8_t addr[16];
+	uint8_t *host;	/* the host name in wire form, when not an IP */
+	size_t host_len;
+};
+
+struct synth_member {
+	struct hnode hnode; /* in the token's published table, by id */
+	char id[REGISTRY_NAME_MAX + 1];
+	uint64_t created_index;
+	char *value, *clients; /* as registered, to see what changed */
+	struct synth_url *urls;
+	size_t nurls;
+};
+
+struct synth_token {
+	struct hnode hnode;
+	char name[REGISTRY_NAME_MAX + 1];
+	int live; /* the registry has it (it may be here only for aliases) */
+	struct synth_member **pub; /* the published members, by index */
+	size_t npub;
+	struct htable by_id;
+	char (*aliases)[REGISTRY_NAME_MAX + 1]; /* names publishing it too */
+	size_t naliases;
+};
+
+struct synth_alias {
+	struct hnode hnode;
+	char name[REGISTRY_NAME_MAX + 1];
+	char token[REGISTRY_NAME_MAX + 1];
+};
+
+void
+synth_init(struct synth *s, struct dns_data *d,
+	   const struct dns_view_config *cfg)
+{
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	htable_init(&s->tokens);
+	htable_init(&s->aliases);
+	s->d = d;
+	s->zone = d->token_zone;
+	s->ttl = cfg->ttl;
+	s->max_published = cfg->max_published;
+	for (i = 0; cfg->srv_name != NULL && cfg->srv_name[i] != '\0' &&
+		    i + 1 < sizeof(s->srv_name); i++)
+		s->srv_name[i] = (char)(cfg->srv_name[i] >= 'A' &&
+						cfg->srv_name[i] <= 'Z' ?
+					cfg->srv_name[i] + 32 : cfg->srv_name[i]);
+}
+
+/* ---- the records of one URL ---- */
+
+/* label.name in wire form; 0 when it would be too long. */
+static size_t
+name_under(uint8_t *out, const char *label, const uint8_t *name, size_t len)
+{
+	size_t l = strlen(label);
+
+	if (l == 0 || l > DNS_LABEL_MAX || 1 + l + len > DNS_NAME_MAX)
+		return 0;
+	out[0] = (uint8_t)l;
+	memcpy(out + 1, label, l);
+	memcpy(out + 1 + l, name, len);
+	return 1 + l + len;
+}
+
+static void
+record(struct synth *s, struct dns_batch *b, int add, const uint8_t *owner,
+       size_t len, uint16_t type, const uint8_t *rdata, size_t rdlen)
+{
+	if (len == 0)
+		return;
+	if (add)
+		dns_publish(s->d, b, s->zone, owner, len, type, s->ttl, rdata,
+			    (uint16_t)rdlen);
+	else
+		dns_withdraw(s->d, b, s->zone, owner, len, type, rdata,
+			     (uint16_t)rdlen);
+}
+
+/* The SRV target: the host, or for an IP a name of the member's own
+ * (client and peer addresses may differ, so clients get theirs). */
+static size_t
+target_of(const struct synth_member *m, const struct synth_url *u,
+	  const uint8_t *base, size_t blen, uint8_t *out)
+{
+	uint8_t client[DNS_NAME_MAX];
+	size_t n;
+
+	if (u->family == 0) {
+		memcpy(out, u->host, u->host_len);
+		return u->host_len;
+	}
+	if (!u->client)
+		return name_under(out, m->id, base, blen);
+	n = name_under(client, "client", base, blen);
+	return n ? name_under(out, m->id, client, n) : 0;
+}
+
+/* Publishes (or withdraws) what one URL makes under one base name: the
+ * SRV record, the named-server one with --srv-name, and the address. */
+static void
+url_records(struct synth *s, struct dns_batch *b, int add,
+	    const struct synth_member *m, const struct synth_url *u,
+	    const uint8_t *base, size_t blen)
+{
+	uint8_t tcp[DNS_NAME_MAX], owner[DNS_NAME_MAX], rdata[6 + DNS_NAME_MAX];
+	size_t tcp_len = name_under(tcp, "_tcp", base, blen);
+	size_t tlen = target_of(m, u, base, blen, rdata + 6);
+	char service[2 * DNS_LABEL_MAX]; /* too long a label is refused */
+
+	if (tcp_len == 0 || tlen == 0)
+		return;
+	memset(rdata, 0, 4); /* priority 0, weight 0 */
+	dns_put16(rdata + 4, u->port);
+	snprintf(service, sizeof(service), "_etcd-%s%s",
+		 u->client ? "client" : "server", u->ssl ? "-ssl" : "");
+	record(s, b, add, owner, name_under(owner, service, tcp, tcp_len),
+	       TYPE_SRV, rdata, 6 + tlen);
+	if (!u->client && s->srv_name[0] != '\0') {
+		snprintf(service, sizeof(service), "_etcd-server%s-%s",
+			 u->ssl ? "-ssl" : "", s->srv_name);
+		record(s, b, add, owner,
+		       name_under(owner, service, tcp, tcp_len), TYPE_SRV,
+		       rdata, 6 + tlen);
+	}
+	if (u->family != 0)
+		record(s, b, add, rdata + 6, tlen,
+		       u->family == AF_INET ? TYPE_A : TYPE_AAAA, u->addr,
+		       u->family == AF_INET ? 4 : 16);
+}
+
+/* Every record of a member under one base name (the token or an alias). */
+static void
+member_records(struct synth *s, struct dns_batch *b, int add,
+	       const struct synth_member *m, const char *base)
+{
+	uint8_t name[DNS_NAME_MAX];
+	size_t len = name_under(name, base, s->zone->apex, s->zone->apex_len);
+	size_t i;
+
+	for (i = 0; len > 0 && i < m->nurls; i++)
+		url_records(s, b, add, m, &m->urls[i], name, len);
+}
+
+/* ... under the token's name and every alias of it. */
+static void
+member_everywhere(struct synth *s, struct dns_batch *b, int add,
+		  const struct synth_token *st, const struct synth_member *m)
+{
+	size_t i;
+
+	member_records(s, b, add, m, st->name);
+	for (i = 0; i < st->naliases; i++)
+		member_records(s, b, add, m, st->aliases[i]);
+}
+
+/* ---- members ---- */
+
+/* The URLs of an etcd value DNS can publish: http and https, with a host
+ * that is an IP or a valid name. Unix sockets have no place in DNS. */
+static void
+add_urls(struct synth_member *sm, const char *value, int client)
+{
+	struct peer_url pu[PEERS_MAX];
+	int i, n = peers_parse(value, pu, PEERS_MAX, NULL);
+
+	sm->urls = xrealloc(sm->urls, (sm->nurls + (n > 0 ? (size_t)n : 0) +
+				       1) * sizeof(*sm->urls));
+	for (i = 0; i < n; i++) {
+		struct synth_url *u = &sm->urls[sm->nurls];
+		uint8_t host[DNS_NAME_MAX];
+
+		memset(u, 0, sizeof(*u));
+		u->client = (uint8_t)client;
+		u->ssl = strcmp(pu[i].scheme, "https") == 0;
+		u->port = (uint16_t)pu[i].port;
+		if (!u->ssl && strcmp(pu[i].scheme, "http") != 0)
+			continue;
+		if (inet_pton(AF_INET, pu[i].host, u->addr) == 1)
+			u->family = AF_INET;
+		else if (inet_pton(AF_INET6, pu[i].host, u->addr) == 1)
+			u->family = AF_INET6;
+		else if ((u->host_len = dns_name_from_text(pu[i].host, host)))
+			u->host = xmalloc(u->host_len);
+		else
+			continue;
+		if (u->host != NULL)
+			memcpy(u->host, host, u->host_len);
+		sm->nurls++;
+	}
+}
+
+/* Client URLs are bare URLs; the peer parser wants name=url. */
+static void
+add_client_urls(struct synth_member *sm, const char *clients)
+{
+	char buf[4096];
+	size_t n = 0;
+	const char *p = clients;
+
+	while (*p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (n + len + 4 >= sizeof(buf))
+			return;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sc=%.*s",
+				      n ? "," : "", (int)len, p);
+		p += len + (comma != NULL);
+	}
+	if (n > 0)
+		add_urls(sm, buf, 1);
+}
+
+static void
+parse_member(struct synth_member *sm, const struct member *m)
+{
+	sm->value = xstrdup(m->value ? m->value : "");
+	sm->clients = m->clients ? xstrdup(m->clients) : NULL;
+	add_urls(sm, sm->value, 0);
+	if (sm->clients != NULL)
+		add_client_urls(sm, sm->clients);
+}
+
+static void
+clear_member(struct synth_member *sm)
+{
+	size_t i;
+
+	for (i = 0; i < sm->nurls; i++)
+		free(sm->urls[i].host);
+	free(sm->urls);
+	free(sm->value);
+	free(sm->clients);
+	sm->urls = NULL;
+	sm->nurls = 0;
+	sm->value = sm->clients = NULL;
+}
+
+static struct synth_member *
+publish_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
+	       const struct member *m)
+{
+	struct synth_member *sm = xcalloc(1, sizeof(*sm));
+
+	snprintf(sm->id, sizeof(sm->id), "%s", m->id);
+	sm->created_index = m->created_index;
+	parse_member(sm, m);
+	htable_insert(&st->by_id, &sm->hnode, hash_str(sm->id));
+	member_everywhere(s, b, 1, st, sm);
+	return sm;
+}
+
+static void
+withdraw_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
+		struct synth_member *sm)
+{
+	member_everywhere(s, b, 0, st, sm);
+	htable_remove(&st->by_id, &sm->hnode);
+	clear_member(sm);
+	free(sm);
+}
+
+static int
+same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* A published member written again: its records change only if its
+ * URLs did. */
+static void
+update_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
+	      struct synth_member *sm, const struct member *m)
+{
+	if (same_text(sm->value, m->value ? m->value : "") &&
+	    same_text(sm->clients, m->clients))
+		return;
+	member_everywhere(s, b, 0, st, sm);
+	clear_member(sm);
+	parse_member(sm, m);
+	member_everywhere(s, b, 1, st, sm);
+}
+
+/* ---- tokens ---- */
+
+static struct synth_token *
+find_token(const struct synth *s, const char *name)
+{
+	uint64_t h = hash_str(name);
+	struct hnode *e;
+
+	for (e = htable_chain(&s->tokens, h); e != NULL; e = e->next) {
+		struct synth_token *st =
+			container_of(e, struct synth_token, hnode);
+
+		if (e->hash == h && strcmp(st->name, name) == 0)
+			return st;
+	}
+	return NULL;
+}
+
+static struct synth_token *
+ensure_token(struct synth *s, const char *name)
+{
+	struct synth_token *st = find_token(s, name);
+
+	if (st != NULL)
+		return st;
+	st = xcalloc(1, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", name);
+	htable_init(&st->by_id);
+	htable_insert(&s->tokens, &st->hnode, hash_str(st->name));
+	return st;
+}
+
+static void
+free_token(struct synth *s, struct synth_token *st)
+{
+	htable_remove(&s->tokens, &st->hnode);
+	htable_free(&st->by_id);
+	free(st->pub);
+	free(st->aliases);
+	free(st);
+}
+
+static struct synth_member *
+find_published(const struct synth_token *st, const char *id)
+{
+	uint64_t h = hash_str(id);
+	struct hnode *e;
+
+	for (e = htable_chain(&st->by_id, h); e != NULL; e = e->next) {
+		struct synth_member *sm =
+			container_of(e, struct synth_member, hnode);
+
+		if (e->hash == h && strcmp(sm->id, id) == 0)
+			return sm;
+	}
+	return NULL;
+}
+
+/* How many members the token publishes: etcd's first `size`, capped. */
+static size_t
+published_limit(const struct synth *s, const struct token *tok)
+{
+	size_t n = tok->nmembers;
+
+	if (n > tok->size)
+		n = tok->size;
+	if (n > s->max_published)
+		n = s->max_published;
+	return n;
+}
+
+/* Both lists are in created-index order: one pass pairs them up. */
+void
+synth_token(struct synth *s, struct dns_batch *b, const struct token *tok)
+{
+	struct synth_token *st = ensure_token(s, tok->name);
+	size_t limit = published_limit(s, tok), i = 0, j = 0, k = 0;
+	struct synth_member **next = xmalloc((limit + 1) * sizeof(*next));
+
+	st->live = 1;
+	while (i < limit || j < st->npub) {
+		const struct member *m = i < limit ? tok->members[i] : NULL;
+		struct synth_member *sm = j < st->npub ? st->pub[j] : NULL;
+
+		if (sm != NULL &&
+		    (m == NULL || sm->created_index < m->created_index)) {
+			withdraw_member(s, b, st, sm);
+			j++;
+		} else if (sm == NULL || m->created_index < sm->created_index) {
+			next[k++] = publish_member(s, b, st, m);
+			i++;
+		} else if (strcmp(sm->id, m->id) == 0) {
+			update_member(s, b, st, sm, m);
+			next[k++] = sm;
+			i++, j++;
+		} else {
+			withdraw_member(s, b, st, sm);
+			next[k++] = publish_member(s, b, st, m);
+			i++, j++;
+		}
+	}
+	free(st->pub);
+	st->pub = next;
+	st->npub = k;
+}
+
+void
+synth_token_deleted(struct synth *s, struct dns_batch *b, const char *name)
+{
+	struct synth_token *st = find_token(s, name);
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->npub; i++)
+		withdraw_member(s, b, st, st->pub[i]);
+	st->npub = 0;
+	st->live = 0;
+	if (st->naliases == 0)
+		free_token(s, st);
+}
+
+void
+synth_member_set(struct synth *s, struct dns_batch *b,
+		 const struct token *tok, const struct member *m)
+{
+	struct synth_token *st = find_token(s, tok->name);
+	struct synth_member *sm = st ? find_published(st, m->id) : NULL;
+
+	if (sm != NULL && sm->created_index == m->created_index)
+		update_member(s, b, st, sm, m);
+	else if (st == NULL || sm != NULL ||
+		 st->npub < published_limit(s, tok))
+		synth_token(s, b, tok);
+	/* Else it is not among the published: DNS has nothing to do. */
+}
+
+void
+synth_member_deleted(struct synth *s, struct dns_batch *b,
+		     const struct token *tok, const struct member *m)
+{
+	struct synth_token *st = find_token(s, tok->name);
+	struct synth_member *sm = st ? find_published(st, m->id) : NULL;
+
+	/* A published member went: the next one moves up. */
+	if (sm != NULL && sm->created_index == m->created_index)
+		synth_token(s, b, tok);
+}
+
+/* ---- aliases ---- */
+
+static struct synth_alias *
+find_alias(const struct synth *s, const char *name)
+{
+	uint64_t h = hash_str(name);
+	struct hnode *e;
+
+	for (e = htable_chain(&s->aliases, h); e != NULL; e = e->next) {
+		struct synth_alias *a =
+			container_of(e, struct synth_alias, hnode);
+
+		if (e->hash == h && strcmp(a->name, name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Takes the alias's records away from the token it named. */
+static void
+detach_alias(struct synth *s, struct dns_batch *b, struct synth_alias *a)
+{
+	struct synth_token *st = find_token(s, a->token);
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < st->npub; i++)
+		member_records(s, b, 0, st->pub[i], a->name);
+	for (i = 0; i < st->naliases; i++)
+		if (strcmp(st->aliases[i], a->name) == 0) {
+			memmove(st->aliases[i], st->aliases[i + 1],
+				(st->naliases - i - 1) * sizeof(*st->aliases));
+			st->naliases--;
+			break;
+		}
+	if (!st->live && st->naliases == 0)
+		free_token(s, st);
+}
+
+void
+synth_alias_set(struct synth *s, struct dns_batch *b, const char *alias,
+		const char *token)
+{
+	struct synth_alias *a = find_alias(s, alias);
+	struct synth_token *st;
+	size_t i;
+
+	if (a != NULL && strcmp(a->token, token) == 0)
+		return;
+	if (a != NULL) {
+		detach_alias(s, b, a);
+	} else {
+		a = xcalloc(1, sizeof(*a));
+		snprintf(a->name, sizeof(a->name), "%s", alias);
+		htable_insert(&s->aliases, &a->hnode, hash_str(a->name));
+	}
+	snprintf(a->token, sizeof(a->token), "%s", token);
+	st = ensure_token(s, token);
+	st->aliases = xrealloc(st->aliases,
+			       (st->naliases + 1) * sizeof(*st->aliases));
+	snprintf(st->aliases[st->naliases++], sizeof(*st->aliases), "%s",
+		 alias);
+	for (i = 0; i < st->npub; i++)
+		member_records(s, b, 1, st->pub[i], alias);
+}
+
+void
+synth_alias_deleted(struct synth *s, struct dns_batch *b, const char *alias)
+{
+	struct synth_alias *a = find_alias(s, alias);
+
+	if (a == NULL)
+		return;
+	detach_alias(s, b, a);
+	htable_remove(&s->aliases, &a->hnode);
+	free(a);
+}
+
+void
+synth_free(struct synth *s)
+{
+	struct hnode *e, *next;
+	size_t pos, i;
+
+	for (e = htable_first(&s->tokens, &pos); e != NULL; e = next) {
+		struct synth_token *st =
+			container_of(e, struct synth_token, hnode);
+
+		next = htable_next(&s->tokens, e, &pos);
+		for (i = 0; i < st->npub; i++) {
+			clear_member(st->pub[i]);
+			free(st->pub[i]);
+		}
+		htable_free(&st->by_id);
+		free(st->pub);
+		free(st->aliases);
+		free(st);
+	}
+	for (e = htable_first(&s->aliases, &pos); e != NULL; e = next) {
+		next = htable_next(&s->aliases, e, &pos);
+		free(container_of(e, struct synth_alias, hnode));
+	}
+	htable_free(&s->tokens);
+	htable_free(&s->aliases);
+}

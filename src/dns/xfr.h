@@ -1,0 +1,24 @@
+/* xfr.h -- zone transfers (AXFR, RFC 5936; IXFR, RFC 1995) as the server
+ * calls them: over TCP, after the server has checked the request's TSIG.
+ * The service's life (keys, rules, NOTIFY) is in include/dns.h. */
+#ifndef SRVGATE_DNS_XFR_H
+#define SRVGATE_DNS_XFR_H
+
+#include <sys/socket.h>
+
+#include "answer.h"
+#include "tsig.h"
+
+struct evbuffer;
+struct xfr;
+
+/* Answers an AXFR or IXFR request; ts is its verified TSIG exchange (NULL
+ * when unsigned), with which every message is signed. Appends the
+ * length-prefixed messages to out. */
+void xfr_answer(struct xfr *x, const struct dns_request *req,
+		struct tsig_state *ts, const struct sockaddr *peer,
+		struct evbuffer *out);
+/* The TSIG keys requests are verified with. */
+struct tsig_keyring *xfr_keys(struct xfr *x);
+
+#endif
