@@ -1,5 +1,18 @@
-/* test_registry.c -- tokens, members, the store-wide index, events, watch
- * history and restore. */
+/* test_registry.c -- the registry as the store's stream of committed changes
+ * feeds it: plans checked against the committed state, nothing visible
+ * before a commit, failed commits that leave no trace, requests that wait
+ * for a key, events in commit order, import and sync, watch history.
+ *
+ * The store is a fake: it queues proposals, and commit_all() commits them
+ * the way store_lmdb.c's deliver() does (apply per change of each proposal
+ * that committed, batch_end, then settled per proposal). */
+
+/* util.h declares fail(), which cmocka.h defines as a macro: first. */
+#include "import.h"
+#include "registry.h"
+#include "store.h"
+#include "util.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,43 +20,169 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
-
 #define PEER "m=http://10.0.0.1:2380"
+#define PEER2 "m=http://10.0.0.2:2380"
 
-/* ---- helpers ---- */
+/* ---- the fake store ---- */
 
-/* What a listener saw; copied, since the token may be gone afterwards. */
+struct fake_store {
+	struct store base;
+	struct proposal *head, **tail;
+	size_t queued;	    /* proposals waiting for commit_all */
+	uint64_t index;	    /* the last index given out */
+	uint64_t submitted; /* proposals ever submitted */
+};
+
+static struct registry reg;
+static struct fake_store fs;
+
+static void
+fake_submit(struct store *st, struct proposal *p)
+{
+	struct fake_store *f = (struct fake_store *)st;
+
+	p->next = NULL;
+	*f->tail = p;
+	f->tail = &p->next;
+	f->queued++;
+	f->submitted++;
+}
+
+static int
+fake_load(struct store *st, char *err)
+{
+	(void)st;
+	(void)err;
+	return 0;
+}
+
+static void
+fake_probe(struct store *st)
+{
+	store_probe_done(st, 1, NULL);
+}
+
+static int
+fake_busy(const struct store *st)
+{
+	return ((const struct fake_store *)st)->head != NULL;
+}
+
+static void
+fake_stats(const struct store *st, struct store_stats *out)
+{
+	(void)st;
+	(void)out;
+}
+
+static void
+fake_close(struct store *st)
+{
+	(void)st;
+}
+
+static const struct store_ops fake_ops = {
+	"fake", fake_load, fake_submit, fake_probe, fake_busy, fake_stats,
+	fake_close,
+};
+
+static const char *
+status_words(enum store_status status)
+{
+	switch (status) {
+	case STORE_OK: return "";
+	case STORE_FULL: return "the map is full";
+	case STORE_UNAVAILABLE: return "cannot write now";
+	case STORE_FAILED: break;
+	}
+	return "failed";
+}
+
+/* Commits every queued proposal in one batch, each with the given
+ * outcome; returns how many were settled. Proposals submitted while
+ * settling (requests planned again) wait for the next call, as they wait
+ * for the next batch in the LMDB store. */
+static size_t
+commit_all(enum store_status status)
+{
+	const struct store_sink *sink = &fs.base.sink;
+	struct proposal *batch = fs.head, *p, *next;
+	size_t i, n = 0;
+
+	fs.head = NULL;
+	fs.tail = &fs.head;
+	fs.queued = 0;
+	if (batch == NULL)
+		return 0;
+	for (p = batch; p != NULL; p = p->next) {
+		p->status = status;
+		if (status != STORE_OK) {
+			snprintf(p->error, sizeof(p->error), "%s",
+				 status_words(status));
+			continue;
+		}
+		for (i = 0; i < p->n; i++) {
+			p->changes[i].index = ++fs.index;
+			sink->apply(sink->arg, &p->changes[i]);
+		}
+	}
+	sink->batch_end(sink->arg, fs.index);
+	for (p = batch; p != NULL; p = next) {
+		next = p->next;
+		n++;
+		sink->settled(sink->arg, p);
+	}
+	return n;
+}
+
+/* ---- what listeners see ---- */
+
+/* Copied, since the token may be gone afterwards. */
 struct seen {
 	enum registry_event_type type;
 	uint64_t index;
 	char token[REGISTRY_NAME_MAX + 1];
 	char member[REGISTRY_NAME_MAX + 1];
+	char alias[REGISTRY_NAME_MAX + 1];
 	char value[64];
 	uint64_t created_index, modified_index;
 	size_t token_members;
+	unsigned token_size;
 };
 
-struct recorder {
-	struct seen ev[16];
-	size_t n;
-};
+static struct {
+	struct seen *ev;
+	size_t n, cap;
+} rec;
 
 static void
 record(const struct registry_event *ev, void *arg)
 {
-	struct recorder *r = arg;
 	struct seen *s;
 
-	assert_true(r->n < sizeof(r->ev) / sizeof(r->ev[0]));
-	s = &r->ev[r->n++];
+	(void)arg;
+	if (rec.n == rec.cap) {
+		rec.cap = rec.cap ? rec.cap * 2 : 64;
+		rec.ev = realloc(rec.ev, rec.cap * sizeof(*rec.ev));
+		assert_non_null(rec.ev);
+	}
+	s = &rec.ev[rec.n++];
 	memset(s, 0, sizeof(*s));
 	s->type = ev->type;
 	s->index = ev->index;
+	if (ev->type == EV_BATCH_END) {
+		assert_null(ev->token);
+		return;
+	}
+	assert_non_null(ev->token);
 	snprintf(s->token, sizeof(s->token), "%s", ev->token->name);
 	s->token_members = ev->token->nmembers;
+	s->token_size = ev->token->size;
+	if (ev->alias != NULL)
+		snprintf(s->alias, sizeof(s->alias), "%s", ev->alias);
 	if (ev->member != NULL) {
 		snprintf(s->member, sizeof(s->member), "%s", ev->member->id);
 		snprintf(s->value, sizeof(s->value), "%s", ev->member->value);
@@ -52,27 +191,213 @@ record(const struct registry_event *ev, void *arg)
 	}
 }
 
-static struct token *
-make_token(struct registry *reg, const char *name, unsigned size)
+/* Events of one kind since the recorder was cleared. */
+static size_t
+count_events(enum registry_event_type type)
 {
-	struct token *tok = NULL;
+	size_t i, n = 0;
 
-	assert_int_equal(registry_create_token(reg, name, size, 1000, &tok),
-			 REG_OK);
-	assert_non_null(tok);
-	return tok;
+	for (i = 0; i < rec.n; i++)
+		n += rec.ev[i].type == type;
+	return n;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	registry_init(&reg, 100);
+	memset(&fs, 0, sizeof(fs));
+	fs.base.ops = &fake_ops;
+	fs.base.sink = registry_sink(&reg);
+	fs.tail = &fs.head;
+	registry_set_store(&reg, &fs.base);
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(registry_subscribe(&reg, record, NULL), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct proposal *p, *next;
+
+	(void)state;
+	for (p = fs.head; p != NULL; p = next) {
+		next = p->next;
+		proposal_free(p);
+	}
+	registry_free(&reg);
+	free(rec.ev);
+	memset(&rec, 0, sizeof(rec));
+	return 0;
+}
+
+/* ---- requests ---- */
+
+enum op {
+	OP_CREATE, OP_DELETE, OP_SIZE, OP_PUT, OP_SYNC_MEMBER, OP_DEL_MEMBER,
+	OP_ALIAS_SET, OP_ALIAS_DEL, OP_IMPORT, OP_SYNC,
+};
+
+struct req {
+	struct registry_request rr;
+	enum op op;
+	const char *token, *name, *value, *clients;
+	unsigned size;
+	enum put_mode mode;
+	const struct token_spec *spec;
+	/* what happened */
+	unsigned plans, busy;
+	int done; /* times done() was called: 1 at most */
+	enum registry_status status;
+	char error[ERRBUF_SIZE];
+	size_t nchanges;
+	uint64_t first, last; /* indexes of its committed changes */
+	uint64_t index;	      /* the registry's, as done() saw it */
+};
+
+static enum registry_status
+plan_req(struct registry *r, struct registry_request *rr, struct proposal *p)
+{
+	struct req *q = rr->arg;
+	enum registry_status rs = REG_INVALID;
+
+	q->plans++;
+	switch (q->op) {
+	case OP_CREATE:
+		rs = plan_token_create(r, p, q->token, q->size, 1234);
+		break;
+	case OP_DELETE: rs = plan_token_delete(r, p, q->token); break;
+	case OP_SIZE: rs = plan_token_size(r, p, q->token, q->size); break;
+	case OP_PUT:
+		rs = plan_member_put(r, p, q->token, q->name, q->value,
+				     q->mode);
+		break;
+	case OP_SYNC_MEMBER:
+		rs = plan_member_sync(r, p, q->token, q->name, q->value,
+				      q->clients);
+		break;
+	case OP_DEL_MEMBER:
+		rs = plan_member_delete(r, p, q->token, q->name);
+		break;
+	case OP_ALIAS_SET: rs = plan_alias_set(r, p, q->name, q->token); break;
+	case OP_ALIAS_DEL: rs = plan_alias_delete(r, p, q->name); break;
+	case OP_IMPORT: rs = plan_import(r, p, q->spec); break;
+	case OP_SYNC: rs = plan_sync(r, p, q->spec); break;
+	}
+	q->busy += rs == REG_BUSY;
+	return rs;
+}
+
+static void
+req_done(struct registry_request *rr, const struct registry_result *res)
+{
+	struct req *q = rr->arg;
+
+	q->done++;
+	assert_int_equal(q->done, 1);
+	q->status = res->status;
+	snprintf(q->error, sizeof(q->error), "%s",
+		 res->error ? res->error : "");
+	q->nchanges = res->nchanges;
+	q->index = res->index;
+	if (res->nchanges > 0) {
+		q->first = res->changes[0].index;
+		q->last = res->changes[res->nchanges - 1].index;
+	}
+}
+
+static struct req *
+submit(struct req *q)
+{
+	q->done = 0;
+	q->plans = q->busy = 0;
+	q->nchanges = 0;
+	q->first = q->last = 0;
+	q->rr.plan = plan_req;
+	q->rr.done = req_done;
+	q->rr.arg = q;
+	registry_submit(&reg, &q->rr);
+	return q;
+}
+
+/* A request that is answered at once, with nothing sent to the store. */
+static enum registry_status
+at_once(struct req q)
+{
+	uint64_t submitted = fs.submitted;
+	size_t events = rec.n;
+
+	submit(&q);
+	assert_int_equal(q.done, 1);
+	assert_int_equal(fs.submitted, submitted);
+	assert_int_equal(rec.n, events);
+	assert_int_equal(q.nchanges, 0);
+	return q.status;
+}
+
+/* A request that commits; returns the index of its first change. */
+static uint64_t
+commit_ok(struct req *q)
+{
+	submit(q);
+	assert_int_equal(q->done, 0);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(q->done, 1);
+	if (q->status != REG_OK)
+		fail_msg("status %d", q->status);
+	assert_int_equal(q->index, reg.index);
+	return q->first;
+}
+
+static struct token *
+make_token(const char *name, unsigned size)
+{
+	struct req q = { .op = OP_CREATE, .token = name, .size = size };
+
+	commit_ok(&q);
+	assert_non_null(registry_find_token(&reg, name));
+	return registry_find_token(&reg, name);
 }
 
 static const struct member *
-put(struct registry *reg, struct token *tok, const char *id,
-    const char *value, enum put_mode mode)
+put(const char *token, const char *id, const char *value, enum put_mode mode)
 {
-	const struct member *m = NULL;
+	struct req q = { .op = OP_PUT, .token = token, .name = id,
+			 .value = value, .mode = mode };
+	const struct member *m;
 
-	assert_int_equal(registry_put_member(reg, tok, id, value, mode, &m),
-			 REG_OK);
+	commit_ok(&q);
+	m = token_find_member(registry_find_token(&reg, token), id);
 	assert_non_null(m);
+	assert_string_equal(m->value, value);
 	return m;
+}
+
+static void
+del_member(const char *token, const char *id)
+{
+	struct req q = { .op = OP_DEL_MEMBER, .token = token, .name = id };
+
+	commit_ok(&q);
+}
+
+static void
+del_token(const char *name)
+{
+	struct req q = { .op = OP_DELETE, .token = name };
+
+	commit_ok(&q);
+	assert_null(registry_find_token(&reg, name));
+}
+
+static void
+set_alias(const char *name, const char *token)
+{
+	struct req q = { .op = OP_ALIAS_SET, .token = token, .name = name };
+
+	commit_ok(&q);
 }
 
 /* ---- names and tokens ---- */
@@ -86,13 +411,16 @@ test_valid_name(void **state)
 	assert_true(registry_valid_name("a"));
 	assert_true(registry_valid_name("0"));
 	assert_true(registry_valid_name("abc-123"));
+	assert_true(registry_valid_name("a--b"));
 	assert_false(registry_valid_name(""));
 	assert_false(registry_valid_name("-a"));
 	assert_false(registry_valid_name("a-"));
 	assert_false(registry_valid_name("Abc"));
 	assert_false(registry_valid_name("a_b"));
 	assert_false(registry_valid_name("a.b"));
+	assert_false(registry_valid_name("a/b"));
 	assert_false(registry_valid_name(".."));
+	assert_false(registry_valid_name("a b"));
 	memset(name, 'a', REGISTRY_NAME_MAX);
 	name[REGISTRY_NAME_MAX] = '\0';
 	assert_true(registry_valid_name(name));
@@ -101,121 +429,284 @@ test_valid_name(void **state)
 }
 
 static void
-test_create_token(void **state)
+test_token_create(void **state)
 {
-	struct registry reg;
-	struct token *tok = NULL;
+	struct req q = { .op = OP_CREATE, .token = "abc", .size = 3 };
+	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	assert_int_equal(registry_create_token(&reg, "abc", 3, 1234, &tok),
-			 REG_OK);
+	submit(&q);
+	assert_int_equal(q.plans, 1);
+	assert_int_equal(q.done, 0);
+	assert_int_equal(fs.queued, 1);
+	/* Not durable yet: nowhere to be seen. */
+	assert_null(registry_find_token(&reg, "abc"));
+	assert_int_equal(reg.ntokens, 0);
+	assert_int_equal(reg.index, 0);
+	assert_int_equal(rec.n, 0);
+
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(q.done, 1);
+	assert_int_equal(q.status, REG_OK);
+	assert_int_equal(q.nchanges, 1);
+	assert_int_equal(q.first, 1);
+	assert_int_equal(q.index, 1);
+	tok = registry_find_token(&reg, "abc");
 	assert_non_null(tok);
 	assert_string_equal(tok->name, "abc");
 	assert_int_equal(tok->size, 3);
 	assert_int_equal(tok->created_at, 1234);
 	assert_int_equal(tok->created_index, 1);
+	assert_int_equal(tok->modified_index, 1);
 	assert_int_equal(tok->nmembers, 0);
 	assert_int_equal(reg.index, 1);
 	assert_int_equal(reg.ntokens, 1);
-	assert_ptr_equal(registry_find_token(&reg, "abc"), tok);
 	assert_null(registry_find_token(&reg, "abd"));
-	/* out may be NULL */
-	assert_int_equal(registry_create_token(&reg, "def", 1, 0, NULL),
-			 REG_OK);
-	assert_int_equal(reg.ntokens, 2);
-	registry_free(&reg);
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(rec.ev[0].type, EV_TOKEN_CREATED);
+	assert_int_equal(rec.ev[0].index, 1);
+	assert_string_equal(rec.ev[0].token, "abc");
+	assert_int_equal(rec.ev[0].token_size, 3);
+	assert_int_equal(rec.ev[1].type, EV_BATCH_END);
+	assert_int_equal(rec.ev[1].index, 1);
+	/* Nothing is left pending. */
+	assert_int_equal(reg.pending.count, 0);
+	assert_int_equal(commit_all(STORE_OK), 0);
 }
 
 static void
-test_create_token_rejects(void **state)
+test_token_create_rejects(void **state)
 {
-	struct registry reg;
-	struct token *tok = NULL;
+	struct req a = { .op = OP_CREATE, .token = "dup", .size = 3 };
+	struct req b = a;
+	char longname[REGISTRY_NAME_MAX + 2];
 
 	(void)state;
-	registry_init(&reg, 10);
-	make_token(&reg, "abc", 3);
-	assert_int_equal(registry_create_token(&reg, "Bad", 3, 0, &tok),
-			 REG_INVALID);
-	assert_int_equal(registry_create_token(&reg, "", 3, 0, &tok),
-			 REG_INVALID);
-	assert_int_equal(registry_create_token(&reg, "a/b", 3, 0, &tok),
-			 REG_INVALID);
-	assert_int_equal(registry_create_token(&reg, "zero", 0, 0, &tok),
-			 REG_INVALID);
-	assert_int_equal(registry_create_token(&reg, "abc", 5, 0, &tok),
-			 REG_EXISTS);
-	assert_null(tok);
-	/* Nothing failed changes the store or its index. */
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	make_token("abc", 3);
+	rec.n = 0;
+#define CREATE(n, s) \
+	((struct req){ .op = OP_CREATE, .token = (n), .size = (s) })
+	assert_int_equal(at_once(CREATE("Bad", 3)), REG_INVALID);
+	assert_int_equal(at_once(CREATE("", 3)), REG_INVALID);
+	assert_int_equal(at_once(CREATE("a/b", 3)), REG_INVALID);
+	assert_int_equal(at_once(CREATE("-a", 3)), REG_INVALID);
+	assert_int_equal(at_once(CREATE(longname, 3)), REG_INVALID);
+	assert_int_equal(at_once(CREATE("zero", 0)), REG_INVALID);
+	assert_int_equal(at_once(CREATE("abc", 5)), REG_EXISTS);
+#undef CREATE
 	assert_int_equal(reg.index, 1);
 	assert_int_equal(reg.ntokens, 1);
 	assert_int_equal(registry_find_token(&reg, "abc")->size, 3);
 	assert_null(registry_find_token(&reg, "zero"));
-	registry_free(&reg);
-}
 
-/* ---- the store-wide index ---- */
-
-static void
-test_index_order(void **state)
-{
-	struct registry reg;
-	struct token *a, *b;
-	const struct member *m;
-
-	(void)state;
-	registry_init(&reg, 10);
-	a = make_token(&reg, "a", 3);
-	assert_int_equal(a->created_index, 1);
-	m = put(&reg, a, "m1", PEER, PUT_CREATE);
-	assert_int_equal(m->created_index, 2);
-	assert_int_equal(m->modified_index, 2);
-	/* A second token shares the one index. */
-	b = make_token(&reg, "b", 3);
-	assert_int_equal(b->created_index, 3);
-	m = put(&reg, b, "m1", PEER, PUT_CREATE);
-	assert_int_equal(m->created_index, 4);
-	m = put(&reg, a, "m2", PEER, PUT_SET);
-	assert_int_equal(m->created_index, 5);
-	assert_int_equal(registry_delete_member(&reg, a, "m1"), REG_OK);
-	assert_int_equal(reg.index, 6);
-	assert_int_equal(registry_delete_token(&reg, "b"), REG_OK);
-	assert_int_equal(reg.index, 7);
-	m = put(&reg, a, "m2", PEER, PUT_UPDATE);
-	assert_int_equal(m->created_index, 5);
-	assert_int_equal(m->modified_index, 8);
-	assert_int_equal(reg.index, 8);
-	registry_free(&reg);
+	/* Two creates of one name: the second waits for the first, then
+	 * finds it made. */
+	submit(&a);
+	submit(&b);
+	assert_int_equal(fs.queued, 1);
+	assert_int_equal(b.done, 0);
+	assert_int_equal(b.busy, 1);
+	assert_int_equal(reg.nwaiting, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(a.status, REG_OK);
+	assert_int_equal(b.done, 1);
+	assert_int_equal(b.status, REG_EXISTS);
+	assert_int_equal(b.plans, 2);
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(fs.queued, 0);
 }
 
 static void
-test_members_ordered_by_created_index(void **state)
+test_token_size(void **state)
 {
-	struct registry reg;
+	struct req q = { .op = OP_SIZE, .token = "t", .size = 5 };
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 5);
-	/* Not alphabetical: etcd orders the cluster by creation. */
-	put(&reg, tok, "c", PEER, PUT_CREATE);
-	put(&reg, tok, "a", PEER, PUT_CREATE);
-	put(&reg, tok, "b", PEER, PUT_CREATE);
-	put(&reg, tok, "a", "m=http://10.0.0.9:2380", PUT_SET);
-	assert_int_equal(tok->nmembers, 3);
-	assert_string_equal(tok->members[0].id, "c");
-	assert_string_equal(tok->members[1].id, "a");
-	assert_string_equal(tok->members[2].id, "b");
-	assert_true(tok->members[0].created_index <
-		    tok->members[1].created_index);
-	assert_true(tok->members[1].created_index <
-		    tok->members[2].created_index);
-	assert_int_equal(registry_delete_member(&reg, tok, "c"), REG_OK);
-	assert_int_equal(tok->nmembers, 2);
-	assert_string_equal(tok->members[0].id, "a");
-	assert_string_equal(tok->members[1].id, "b");
-	registry_free(&reg);
+	tok = make_token("t", 3);
+	rec.n = 0;
+	submit(&q);
+	assert_int_equal(tok->size, 3); /* not before the commit */
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(q.status, REG_OK);
+	assert_ptr_equal(registry_find_token(&reg, "t"), tok);
+	assert_int_equal(tok->size, 5);
+	assert_int_equal(tok->created_index, 1);
+	assert_int_equal(tok->modified_index, 2);
+	assert_int_equal(tok->created_at, 1234);
+	assert_int_equal(reg.ntokens, 1);
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(rec.ev[0].type, EV_TOKEN_UPDATED);
+	assert_int_equal(rec.ev[0].index, 2);
+	assert_int_equal(rec.ev[0].token_size, 5);
+	q.size = 0;
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.size = 4;
+	q.token = "nope";
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
+}
+
+/* ---- nothing before the commit ---- */
+
+static void
+test_nothing_visible_before_commit(void **state)
+{
+	struct req m1 = { .op = OP_PUT, .token = "t", .name = "m1",
+			  .value = PEER, .mode = PUT_CREATE };
+	struct req u = { .op = OP_CREATE, .token = "u", .size = 1 };
+	struct req x = { .op = OP_ALIAS_SET, .token = "t", .name = "x" };
+	struct watch_match wm;
+	struct token *tok;
+
+	(void)state;
+	tok = make_token("t", 3);
+	rec.n = 0;
+	submit(&m1);
+	submit(&u);
+	submit(&x);
+	assert_int_equal(fs.queued, 3);
+	assert_null(token_find_member(tok, "m1"));
+	assert_int_equal(tok->nmembers, 0);
+	assert_int_equal(reg.nmembers, 0);
+	assert_null(registry_find_token(&reg, "u"));
+	assert_null(registry_find_alias(&reg, "x"));
+	assert_int_equal(reg.index, 1);
+	assert_int_equal(registry_watch_history(tok, NULL, 2, &wm),
+			 WATCH_WAIT);
+	assert_int_equal(rec.n, 0);
+	assert_int_equal(m1.done + u.done + x.done, 0);
+
+	/* One commit, in the order proposed, then the batch's end. */
+	assert_int_equal(commit_all(STORE_OK), 3);
+	assert_int_equal(m1.status, REG_OK);
+	assert_int_equal(u.status, REG_OK);
+	assert_int_equal(x.status, REG_OK);
+	assert_int_equal(m1.first, 2);
+	assert_int_equal(u.first, 3);
+	assert_int_equal(x.first, 4);
+	/* Each learns the index after the whole commit. */
+	assert_int_equal(m1.index, 4);
+	assert_int_equal(x.index, 4);
+	assert_non_null(token_find_member(tok, "m1"));
+	assert_non_null(registry_find_token(&reg, "u"));
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "t");
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(rec.ev[0].type, EV_MEMBER_SET);
+	assert_int_equal(rec.ev[0].index, 2);
+	assert_string_equal(rec.ev[0].member, "m1");
+	assert_int_equal(rec.ev[0].token_members, 1);
+	assert_int_equal(rec.ev[1].type, EV_TOKEN_CREATED);
+	assert_int_equal(rec.ev[1].index, 3);
+	assert_string_equal(rec.ev[1].token, "u");
+	assert_int_equal(rec.ev[2].type, EV_ALIAS_SET);
+	assert_int_equal(rec.ev[2].index, 4);
+	assert_string_equal(rec.ev[2].alias, "x");
+	assert_string_equal(rec.ev[2].token, "t");
+	assert_int_equal(rec.ev[3].type, EV_BATCH_END);
+	assert_int_equal(rec.ev[3].index, 4);
+	assert_int_equal(registry_watch_history(tok, NULL, 2, &wm),
+			 WATCH_FOUND);
+	assert_int_equal(wm.index, 2);
+}
+
+static void
+test_events_in_commit_order(void **state)
+{
+	struct req am1 = { .op = OP_PUT, .token = "a", .name = "m1",
+			   .value = PEER, .mode = PUT_CREATE };
+	struct req bm1 = { .op = OP_PUT, .token = "b", .name = "m1",
+			   .value = PEER2, .mode = PUT_CREATE };
+	struct req asz = { .op = OP_SIZE, .token = "a", .size = 5 };
+	struct req mkc = { .op = OP_CREATE, .token = "c", .size = 1 };
+	struct req delm = { .op = OP_DEL_MEMBER, .token = "b", .name = "m1" };
+	struct req dela = { .op = OP_DELETE, .token = "a" };
+
+	(void)state;
+	make_token("a", 3); /* 1 */
+	make_token("b", 3); /* 2 */
+	rec.n = 0;
+	submit(&am1);
+	submit(&bm1);
+	submit(&asz);
+	submit(&mkc);
+	/* These touch keys of the batch above: they wait for it. */
+	submit(&delm);
+	submit(&dela);
+	assert_int_equal(fs.queued, 4);
+	assert_int_equal(reg.nwaiting, 2);
+	assert_int_equal(delm.busy, 1);
+	assert_int_equal(dela.busy, 1);
+	assert_int_equal(commit_all(STORE_OK), 4);
+	assert_int_equal(am1.first, 3);
+	assert_int_equal(bm1.first, 4);
+	assert_int_equal(asz.first, 5);
+	assert_int_equal(mkc.first, 6);
+	assert_int_equal(rec.n, 5);
+	assert_int_equal(rec.ev[0].type, EV_MEMBER_SET);
+	assert_string_equal(rec.ev[0].token, "a");
+	assert_int_equal(rec.ev[0].index, 3);
+	assert_int_equal(rec.ev[0].created_index, 3);
+	assert_int_equal(rec.ev[0].modified_index, 3);
+	assert_int_equal(rec.ev[1].type, EV_MEMBER_SET);
+	assert_string_equal(rec.ev[1].token, "b");
+	assert_string_equal(rec.ev[1].value, PEER2);
+	assert_int_equal(rec.ev[1].index, 4);
+	assert_int_equal(rec.ev[2].type, EV_TOKEN_UPDATED);
+	assert_int_equal(rec.ev[2].index, 5);
+	assert_int_equal(rec.ev[3].type, EV_TOKEN_CREATED);
+	assert_string_equal(rec.ev[3].token, "c");
+	assert_int_equal(rec.ev[3].index, 6);
+	assert_int_equal(rec.ev[4].type, EV_BATCH_END);
+	assert_int_equal(rec.ev[4].index, 6);
+
+	/* The waiting ones were planned again as their keys settled: delm
+	 * once bm1 was, dela once asz was. */
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(fs.queued, 2);
+	assert_int_equal(delm.done + dela.done, 0);
+	rec.n = 0;
+	assert_int_equal(commit_all(STORE_OK), 2);
+	assert_int_equal(delm.status, REG_OK);
+	assert_int_equal(dela.status, REG_OK);
+	assert_int_equal(delm.first, 7);
+	assert_int_equal(dela.first, 8);
+	assert_int_equal(rec.n, 3);
+	/* A deletion reports the member as it was. */
+	assert_int_equal(rec.ev[0].type, EV_MEMBER_DELETED);
+	assert_int_equal(rec.ev[0].index, 7);
+	assert_string_equal(rec.ev[0].token, "b");
+	assert_string_equal(rec.ev[0].member, "m1");
+	assert_string_equal(rec.ev[0].value, PEER2);
+	assert_int_equal(rec.ev[0].modified_index, 4);
+	assert_int_equal(rec.ev[0].token_members, 0);
+	/* Listeners see the token whole one last time. */
+	assert_int_equal(rec.ev[1].type, EV_TOKEN_DELETED);
+	assert_int_equal(rec.ev[1].index, 8);
+	assert_string_equal(rec.ev[1].token, "a");
+	assert_int_equal(rec.ev[1].token_members, 1);
+	assert_int_equal(rec.ev[1].token_size, 5);
+	assert_int_equal(rec.ev[2].type, EV_BATCH_END);
+	assert_int_equal(rec.ev[2].index, 8);
+	assert_int_equal(reg.index, 8);
+}
+
+static void
+test_subscribe_many(void **state)
+{
+	size_t i;
+
+	(void)state;
+	/* setup subscribed one already */
+	for (i = 1; i < REGISTRY_MAX_LISTENERS; i++)
+		assert_int_equal(registry_subscribe(&reg, record, NULL), 0);
+	assert_int_equal(registry_subscribe(&reg, record, NULL), -1);
+	make_token("t", 3);
+	/* every listener: a creation and a batch end */
+	assert_int_equal(rec.n, 2 * REGISTRY_MAX_LISTENERS);
+	assert_int_equal(count_events(EV_TOKEN_CREATED),
+			 REGISTRY_MAX_LISTENERS);
 }
 
 /* ---- put modes ---- */
@@ -223,309 +714,841 @@ test_members_ordered_by_created_index(void **state)
 static void
 test_put_create_existing(void **state)
 {
-	struct registry reg;
-	struct token *tok;
-	const struct member *m = NULL;
+	struct req q = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER2, .mode = PUT_CREATE };
+	const struct member *m;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
-	put(&reg, tok, "m1", PEER, PUT_CREATE);
+	make_token("t", 3);
+	put("t", "m1", PEER, PUT_CREATE);
+	rec.n = 0;
 	/* etcd answers 105 "Key already exists" for prevExist=false. */
-	assert_int_equal(registry_put_member(&reg, tok, "m1",
-					     "m=http://10.0.0.2:2380",
-					     PUT_CREATE, &m),
-			 REG_EXISTS);
-	assert_null(m);
+	assert_int_equal(at_once(q), REG_EXISTS);
 	assert_int_equal(reg.index, 2);
-	assert_string_equal(token_find_member(tok, "m1")->value, PEER);
-	assert_int_equal(token_find_member(tok, "m1")->action, ACTION_CREATE);
-	registry_free(&reg);
+	m = token_find_member(registry_find_token(&reg, "t"), "m1");
+	assert_string_equal(m->value, PEER);
+	assert_int_equal(m->action, ACTION_CREATE);
+	assert_int_equal(m->modified_index, 2);
 }
 
 static void
 test_put_update_missing(void **state)
 {
-	struct registry reg;
+	struct req q = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_UPDATE };
+	const struct member *m;
 	struct token *tok;
-	const struct member *m = NULL;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
-	assert_int_equal(registry_put_member(&reg, tok, "m1", PEER,
-					     PUT_UPDATE, &m),
-			 REG_NOT_FOUND);
-	assert_null(m);
+	tok = make_token("t", 3);
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
 	assert_int_equal(reg.index, 1);
 	assert_int_equal(tok->nmembers, 0);
 	assert_null(token_find_member(tok, "m1"));
 	/* Once it exists, an update works and says so. */
-	put(&reg, tok, "m1", PEER, PUT_CREATE);
-	m = put(&reg, tok, "m1", "m=http://10.0.0.3:2380", PUT_UPDATE);
+	put("t", "m1", PEER, PUT_CREATE);
+	m = put("t", "m1", "m=http://10.0.0.3:2380", PUT_UPDATE);
 	assert_int_equal(m->action, ACTION_UPDATE);
-	assert_string_equal(m->value, "m=http://10.0.0.3:2380");
-	registry_free(&reg);
+	assert_int_equal(m->created_index, 2);
+	assert_int_equal(m->modified_index, 3);
 }
 
 static void
 test_put_set_overwrites(void **state)
 {
-	struct registry reg;
-	struct token *tok;
 	const struct member *m;
+	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
-	m = put(&reg, tok, "m1", PEER, PUT_SET);
+	tok = make_token("t", 3);
+	m = put("t", "m1", PEER, PUT_SET);
 	assert_int_equal(m->action, ACTION_SET);
 	assert_int_equal(m->created_index, 2);
-	put(&reg, tok, "m2", PEER, PUT_SET);
-	m = put(&reg, tok, "m1", "m=http://10.0.0.7:2380", PUT_SET);
+	put("t", "m2", PEER, PUT_SET);
+	m = put("t", "m1", "m=http://10.0.0.7:2380", PUT_SET);
 	assert_int_equal(m->created_index, 2);
 	assert_int_equal(m->modified_index, 4);
-	assert_string_equal(m->value, "m=http://10.0.0.7:2380");
 	assert_int_equal(m->action, ACTION_SET);
 	assert_int_equal(tok->nmembers, 2);
 	assert_int_equal(reg.nmembers, 2);
-	registry_free(&reg);
+	/* The order stays by creation, not by the last write. */
+	assert_string_equal(tok->members[0]->id, "m1");
+	assert_string_equal(tok->members[1]->id, "m2");
 }
 
 static void
-test_put_invalid_id(void **state)
+test_put_invalid(void **state)
 {
-	struct registry reg;
+	struct req q = { .op = OP_PUT, .token = "t", .value = PEER,
+			 .mode = PUT_SET };
+	char longname[REGISTRY_NAME_MAX + 2];
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
-	assert_int_equal(registry_put_member(&reg, tok, "M1", PEER, PUT_SET,
-					     NULL),
-			 REG_INVALID);
-	assert_int_equal(registry_put_member(&reg, tok, "", PEER, PUT_SET,
-					     NULL),
-			 REG_INVALID);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	tok = make_token("t", 3);
+	q.name = "M1";
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = "";
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = "a_b";
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = "-x";
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = longname;
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = "m1";
+	q.token = "nope";
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
+	q.op = OP_DEL_MEMBER;
+	q.token = "t";
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
+	q.token = "nope";
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
 	assert_int_equal(reg.index, 1);
 	assert_int_equal(tok->nmembers, 0);
-	registry_free(&reg);
 }
 
+/* max_members counts the creations still on their way to disk. */
 static void
-test_max_members_full(void **state)
+test_max_members_counts_pending(void **state)
 {
-	struct registry reg;
+	struct req c1 = { .op = OP_PUT, .token = "t", .name = "m1",
+			  .value = PEER, .mode = PUT_CREATE };
+	struct req c2 = c1, c3 = c1, d1 = { .op = OP_DEL_MEMBER };
 	struct token *tok;
-	const struct member *m = NULL;
 
 	(void)state;
-	registry_init(&reg, 2);
-	tok = make_token(&reg, "t", 5);
-	put(&reg, tok, "m1", PEER, PUT_CREATE);
-	put(&reg, tok, "m2", PEER, PUT_CREATE);
-	assert_int_equal(registry_put_member(&reg, tok, "m3", PEER, PUT_SET,
-					     &m),
-			 REG_FULL);
-	assert_null(m);
-	assert_int_equal(reg.index, 3);
+	reg.max_members = 2;
+	tok = make_token("t", 5);
+	c2.name = "m2";
+	c3.name = "m3";
+	submit(&c1);
+	submit(&c2);
+	assert_int_equal(tok->nmembers, 0);
+	assert_int_equal(at_once(c3), REG_FULL);
+	c3.mode = PUT_SET;
+	assert_int_equal(at_once(c3), REG_FULL);
+	assert_int_equal(commit_all(STORE_OK), 2);
+	assert_int_equal(c1.status, REG_OK);
+	assert_int_equal(c2.status, REG_OK);
+	assert_int_equal(at_once(c3), REG_FULL);
 	assert_int_equal(tok->nmembers, 2);
 	/* Rewriting a member adds nothing, so a full token allows it. */
-	put(&reg, tok, "m2", "m=http://10.0.0.2:2380", PUT_SET);
-	assert_int_equal(registry_delete_member(&reg, tok, "m1"), REG_OK);
-	put(&reg, tok, "m3", PEER, PUT_CREATE);
+	put("t", "m2", PEER2, PUT_SET);
+	/* A deletion frees a place once it is durable, not before. */
+	d1.token = "t";
+	d1.name = "m1";
+	submit(&d1);
+	assert_int_equal(at_once(c3), REG_FULL);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	put("t", "m3", PEER, PUT_CREATE);
 	assert_int_equal(tok->nmembers, 2);
-	registry_free(&reg);
+
+	/* Creations that failed no longer count. */
+	make_token("u", 5);
+	c1.token = c2.token = c3.token = "u";
+	submit(&c1);
+	submit(&c2);
+	assert_int_equal(at_once(c3), REG_FULL);
+	assert_int_equal(commit_all(STORE_FULL), 2);
+	assert_int_equal(c1.status, REG_NO_SPACE);
+	assert_int_equal(c2.status, REG_NO_SPACE);
+	assert_int_equal(reg.pending.count, 0);
+	put("u", "m3", PEER, PUT_CREATE);
+	put("u", "m1", PEER, PUT_CREATE);
+	assert_int_equal(registry_find_token(&reg, "u")->nmembers, 2);
 }
 
 static void
 test_cluster_size_and_full(void **state)
 {
-	struct registry reg;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
+	tok = make_token("t", 3);
 	assert_int_equal(token_cluster_size(tok), 0);
 	assert_false(token_is_full(tok));
-	put(&reg, tok, "m1", PEER, PUT_CREATE);
-	put(&reg, tok, "m2", PEER, PUT_CREATE);
+	put("t", "m1", PEER, PUT_CREATE);
+	put("t", "m2", PEER, PUT_CREATE);
 	assert_int_equal(token_cluster_size(tok), 2);
 	assert_false(token_is_full(tok));
-	put(&reg, tok, "m3", PEER, PUT_CREATE);
+	put("t", "m3", PEER, PUT_CREATE);
 	assert_int_equal(token_cluster_size(tok), 3);
 	assert_true(token_is_full(tok));
 	/* Members past size are proxies; the cluster stays at size. */
-	put(&reg, tok, "m4", PEER, PUT_CREATE);
+	put("t", "m4", PEER, PUT_CREATE);
 	assert_int_equal(tok->nmembers, 4);
 	assert_int_equal(token_cluster_size(tok), 3);
 	assert_true(token_is_full(tok));
-	registry_free(&reg);
 }
 
-/* ---- deletion ---- */
+/* ---- failed commits ---- */
 
 static void
-test_delete_member(void **state)
+test_failed_commit_leaves_no_trace(void **state)
 {
-	struct registry reg;
-	struct token *a, *b;
-
-	(void)state;
-	registry_init(&reg, 10);
-	a = make_token(&reg, "a", 3);
-	b = make_token(&reg, "b", 3);
-	put(&reg, a, "m1", PEER, PUT_CREATE);
-	put(&reg, a, "m2", PEER, PUT_CREATE);
-	put(&reg, b, "m1", PEER, PUT_CREATE);
-	assert_int_equal(reg.nmembers, 3);
-	assert_int_equal(registry_delete_member(&reg, a, "m1"), REG_OK);
-	assert_int_equal(reg.index, 6);
-	assert_int_equal(a->nmembers, 1);
-	assert_int_equal(reg.nmembers, 2);
-	assert_null(token_find_member(a, "m1"));
-	/* The same id in another token is untouched. */
-	assert_non_null(token_find_member(b, "m1"));
-	assert_int_equal(registry_delete_member(&reg, a, "m1"),
-			 REG_NOT_FOUND);
-	assert_int_equal(registry_delete_member(&reg, a, "nope"),
-			 REG_NOT_FOUND);
-	assert_int_equal(reg.index, 6);
-	assert_int_equal(reg.nmembers, 2);
-	registry_free(&reg);
-}
-
-static void
-test_delete_token(void **state)
-{
-	struct registry reg;
-	struct token *a, *b;
-
-	(void)state;
-	registry_init(&reg, 10);
-	a = make_token(&reg, "a", 3);
-	b = make_token(&reg, "b", 3);
-	put(&reg, a, "m1", PEER, PUT_CREATE);
-	put(&reg, a, "m2", PEER, PUT_CREATE);
-	put(&reg, b, "m1", PEER, PUT_CREATE);
-	/* Give the token a tombstone too, so freeing it frees that. */
-	assert_int_equal(registry_delete_member(&reg, a, "m2"), REG_OK);
-	assert_int_equal(registry_delete_token(&reg, "a"), REG_OK);
-	assert_int_equal(reg.index, 7);
-	assert_int_equal(reg.ntokens, 1);
-	assert_int_equal(reg.nmembers, 1);
-	assert_null(registry_find_token(&reg, "a"));
-	assert_ptr_equal(registry_find_token(&reg, "b"), b);
-	assert_int_equal(registry_delete_token(&reg, "a"), REG_NOT_FOUND);
-	assert_int_equal(reg.index, 7);
-	/* The name is free again, at a new index. */
-	a = make_token(&reg, "a", 3);
-	assert_int_equal(a->created_index, 8);
-	assert_int_equal(a->nmembers, 0);
-	registry_free(&reg);
-}
-
-/* ---- events ---- */
-
-static void
-test_events(void **state)
-{
-	struct registry reg;
-	struct recorder r = { .n = 0 };
+	struct req q = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_CREATE };
+	struct req d = { .op = OP_DEL_MEMBER, .token = "t", .name = "m1" };
+	struct watch_match wm;
 	struct token *tok;
-
-	(void)state;
-	registry_init(&reg, 10);
-	assert_int_equal(registry_subscribe(&reg, record, &r), 0);
-	tok = make_token(&reg, "t", 3);
-	put(&reg, tok, "m1", "m1=http://10.0.0.1:2380", PUT_CREATE);
-	put(&reg, tok, "m1", "m1=http://10.0.0.9:2380", PUT_SET);
-	assert_int_equal(registry_delete_member(&reg, tok, "m1"), REG_OK);
-	put(&reg, tok, "m2", "m2=http://10.0.0.2:2380", PUT_CREATE);
-	assert_int_equal(registry_delete_token(&reg, "t"), REG_OK);
-	assert_int_equal(r.n, 6);
-
-	assert_int_equal(r.ev[0].type, EV_TOKEN_CREATED);
-	assert_int_equal(r.ev[0].index, 1);
-	assert_string_equal(r.ev[0].token, "t");
-	assert_string_equal(r.ev[0].member, "");
-
-	assert_int_equal(r.ev[1].type, EV_MEMBER_SET);
-	assert_int_equal(r.ev[1].index, 2);
-	assert_string_equal(r.ev[1].member, "m1");
-	assert_string_equal(r.ev[1].value, "m1=http://10.0.0.1:2380");
-	assert_int_equal(r.ev[1].modified_index, 2);
-
-	/* An overwrite reports the new state. */
-	assert_int_equal(r.ev[2].type, EV_MEMBER_SET);
-	assert_int_equal(r.ev[2].index, 3);
-	assert_string_equal(r.ev[2].value, "m1=http://10.0.0.9:2380");
-	assert_int_equal(r.ev[2].created_index, 2);
-	assert_int_equal(r.ev[2].modified_index, 3);
-
-	/* A deletion reports the member as it was. */
-	assert_int_equal(r.ev[3].type, EV_MEMBER_DELETED);
-	assert_int_equal(r.ev[3].index, 4);
-	assert_string_equal(r.ev[3].member, "m1");
-	assert_string_equal(r.ev[3].value, "m1=http://10.0.0.9:2380");
-	assert_int_equal(r.ev[3].modified_index, 3);
-	assert_int_equal(r.ev[3].token_members, 0);
-
-	assert_int_equal(r.ev[4].type, EV_MEMBER_SET);
-	assert_int_equal(r.ev[4].index, 5);
-
-	/* Listeners see the token whole one last time. */
-	assert_int_equal(r.ev[5].type, EV_TOKEN_DELETED);
-	assert_int_equal(r.ev[5].index, 6);
-	assert_string_equal(r.ev[5].token, "t");
-	assert_int_equal(r.ev[5].token_members, 1);
-	registry_free(&reg);
-}
-
-static void
-test_failures_announce_nothing(void **state)
-{
-	struct registry reg;
-	struct recorder r = { .n = 0 };
-	struct token *tok;
-
-	(void)state;
-	registry_init(&reg, 1);
-	tok = make_token(&reg, "t", 3);
-	put(&reg, tok, "m1", PEER, PUT_CREATE);
-	assert_int_equal(registry_subscribe(&reg, record, &r), 0);
-	registry_create_token(&reg, "t", 3, 0, NULL);
-	registry_create_token(&reg, "BAD", 3, 0, NULL);
-	registry_put_member(&reg, tok, "m1", PEER, PUT_CREATE, NULL);
-	registry_put_member(&reg, tok, "m2", PEER, PUT_UPDATE, NULL);
-	registry_put_member(&reg, tok, "m2", PEER, PUT_SET, NULL); /* full */
-	registry_delete_member(&reg, tok, "m2");
-	registry_delete_token(&reg, "nope");
-	assert_int_equal(r.n, 0);
-	assert_int_equal(reg.index, 2);
-	registry_free(&reg);
-}
-
-static void
-test_subscribe_many(void **state)
-{
-	struct registry reg;
-	struct recorder r[REGISTRY_MAX_LISTENERS];
 	size_t i;
 
 	(void)state;
-	registry_init(&reg, 10);
-	memset(r, 0, sizeof(r));
-	for (i = 0; i < REGISTRY_MAX_LISTENERS; i++)
-		assert_int_equal(registry_subscribe(&reg, record, &r[i]), 0);
-	assert_int_equal(registry_subscribe(&reg, record, &r[0]), -1);
-	make_token(&reg, "t", 3);
-	for (i = 0; i < REGISTRY_MAX_LISTENERS; i++) {
-		assert_int_equal(r[i].n, 1);
-		assert_int_equal(r[i].ev[0].type, EV_TOKEN_CREATED);
+	tok = make_token("t", 3);
+	rec.n = 0;
+	submit(&q);
+	assert_int_equal(commit_all(STORE_FULL), 1);
+	assert_int_equal(q.done, 1);
+	assert_int_equal(q.status, REG_NO_SPACE);
+	assert_string_equal(q.error, "the map is full");
+	assert_int_equal(q.nchanges, 0);
+	assert_null(token_find_member(tok, "m1"));
+	assert_int_equal(tok->nmembers, 0);
+	assert_int_equal(reg.nmembers, 0);
+	assert_int_equal(reg.index, 1);
+	assert_int_equal(reg.pending.count, 0);
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(registry_watch_history(tok, NULL, 2, &wm),
+			 WATCH_WAIT);
+	/* No listener hears of it; at most an empty batch end. */
+	for (i = 0; i < rec.n; i++) {
+		assert_int_equal(rec.ev[i].type, EV_BATCH_END);
+		assert_int_equal(rec.ev[i].index, 1);
 	}
-	registry_free(&reg);
+
+	/* A retry is planned afresh: the store is still full (507 again,
+	 * never 412 "exists"), then it has room. */
+	submit(&q);
+	assert_int_equal(q.done, 0);
+	assert_int_equal(fs.queued, 1);
+	assert_int_equal(commit_all(STORE_FULL), 1);
+	assert_int_equal(q.status, REG_NO_SPACE);
+	assert_null(token_find_member(tok, "m1"));
+	submit(&q);
+	assert_int_equal(q.done, 0);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(q.status, REG_OK);
+	/* Failed commits took no index. */
+	assert_int_equal(q.first, 2);
+	assert_int_equal(token_find_member(tok, "m1")->created_index, 2);
+
+	/* Other failures map to their own statuses; the member stays. */
+	submit(&d);
+	assert_int_equal(commit_all(STORE_UNAVAILABLE), 1);
+	assert_int_equal(d.status, REG_UNAVAILABLE);
+	assert_string_equal(d.error, "cannot write now");
+	submit(&d);
+	assert_int_equal(commit_all(STORE_FAILED), 1);
+	assert_int_equal(d.status, REG_STORE_FAILED);
+	assert_non_null(token_find_member(tok, "m1"));
+	assert_int_equal(tok->nmembers, 1);
+	assert_int_equal(tok->ntombs, 0);
+	assert_int_equal(reg.index, 2);
+	assert_int_equal(count_events(EV_MEMBER_DELETED), 0);
+}
+
+static void
+test_failed_token_delete_keeps_all(void **state)
+{
+	struct req d = { .op = OP_DELETE, .token = "t" };
+	struct token *tok;
+
+	(void)state;
+	tok = make_token("t", 3);
+	put("t", "m1", PEER, PUT_CREATE);
+	set_alias("x", "t");
+	rec.n = 0;
+	submit(&d);
+	assert_int_equal(commit_all(STORE_FULL), 1);
+	assert_int_equal(d.status, REG_NO_SPACE);
+	assert_ptr_equal(registry_find_token(&reg, "t"), tok);
+	assert_non_null(token_find_member(tok, "m1"));
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "t");
+	assert_int_equal(count_events(EV_ALIAS_DELETED), 0);
+	assert_int_equal(count_events(EV_TOKEN_DELETED), 0);
+	assert_int_equal(reg.pending.count, 0);
+	submit(&d);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(d.status, REG_OK);
+	assert_null(registry_find_token(&reg, "t"));
+}
+
+/* ---- requests that wait for a key ---- */
+
+static void
+test_concurrent_create_waits_then_exists(void **state)
+{
+	struct req a = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_CREATE };
+	struct req b = a;
+
+	(void)state;
+	make_token("t", 3);
+	b.value = PEER2;
+	submit(&a);
+	submit(&b);
+	assert_int_equal(fs.queued, 1);
+	assert_int_equal(b.done, 0);
+	assert_int_equal(b.busy, 1);
+	assert_int_equal(reg.nwaiting, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(a.status, REG_OK);
+	/* Planned again after a's commit: it exists now. */
+	assert_int_equal(b.done, 1);
+	assert_int_equal(b.plans, 2);
+	assert_int_equal(b.status, REG_EXISTS);
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(fs.queued, 0);
+	assert_string_equal(
+		token_find_member(registry_find_token(&reg, "t"), "m1")->value,
+		PEER);
+}
+
+static void
+test_concurrent_create_first_fails(void **state)
+{
+	struct req a = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_CREATE };
+	struct req b = a;
+	const struct member *m;
+
+	(void)state;
+	make_token("t", 3);
+	b.value = PEER2;
+	submit(&a);
+	submit(&b);
+	assert_int_equal(reg.nwaiting, 1);
+	assert_int_equal(commit_all(STORE_FULL), 1);
+	assert_int_equal(a.status, REG_NO_SPACE);
+	/* a left nothing: b is planned again and goes to the store. */
+	assert_int_equal(b.done, 0);
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(fs.queued, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(b.status, REG_OK);
+	m = token_find_member(registry_find_token(&reg, "t"), "m1");
+	assert_string_equal(m->value, PEER2);
+	assert_int_equal(m->created_index, 2);
+	assert_int_equal(m->action, ACTION_CREATE);
+}
+
+static void
+test_waiting_in_arrival_order(void **state)
+{
+	struct req a = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = "v1", .mode = PUT_SET };
+	struct req b = a, c = a;
+	const struct member *m;
+
+	(void)state;
+	make_token("t", 3);
+	b.value = "v2";
+	c.value = "v3";
+	submit(&a);
+	submit(&b);
+	submit(&c);
+	assert_int_equal(reg.nwaiting, 2);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	/* b went on; c waits again, behind b. */
+	assert_int_equal(a.status, REG_OK);
+	assert_int_equal(b.done, 0);
+	assert_int_equal(c.done, 0);
+	assert_int_equal(reg.nwaiting, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(b.status, REG_OK);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(c.status, REG_OK);
+	assert_int_equal(a.first, 2);
+	assert_int_equal(b.first, 3);
+	assert_int_equal(c.first, 4);
+	assert_int_equal(c.busy, 2);
+	m = token_find_member(registry_find_token(&reg, "t"), "m1");
+	assert_string_equal(m->value, "v3");
+	assert_int_equal(m->created_index, 2);
+	assert_int_equal(m->modified_index, 4);
+}
+
+static void
+test_token_delete_waits(void **state)
+{
+	struct req put1 = { .op = OP_PUT, .token = "t", .name = "m1",
+			    .value = PEER, .mode = PUT_CREATE };
+	struct req al = { .op = OP_ALIAS_SET, .token = "t", .name = "x" };
+	struct req d = { .op = OP_DELETE, .token = "t" };
+	struct req late = put1;
+
+	(void)state;
+	make_token("t", 3);
+	submit(&put1);
+	submit(&al);
+	submit(&d);
+	assert_int_equal(d.busy, 1);
+	late.name = "m2";
+	submit(&late);
+	assert_int_equal(late.busy, 1); /* behind the alias on t */
+	assert_int_equal(commit_all(STORE_OK), 2);
+	assert_int_equal(put1.status, REG_OK);
+	assert_int_equal(al.status, REG_OK);
+	/* The deletion went on, with the new member and alias; what came
+	 * after it waits for it. */
+	assert_int_equal(d.done, 0);
+	assert_int_equal(late.done, 0);
+	assert_int_equal(fs.queued, 1);
+	assert_int_equal(reg.nwaiting, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(d.status, REG_OK);
+	assert_int_equal(d.nchanges, 2); /* the alias and the token */
+	assert_int_equal(late.done, 1);
+	assert_int_equal(late.status, REG_NOT_FOUND);
+	assert_null(registry_find_token(&reg, "t"));
+	assert_null(registry_find_alias(&reg, "x"));
+	assert_int_equal(reg.nmembers, 0);
+	assert_int_equal(reg.nwaiting, 0);
+	assert_int_equal(reg.pending.count, 0);
+}
+
+/* ---- ordering ---- */
+
+static void
+test_members_ordered_by_created_index(void **state)
+{
+	struct token *tok;
+
+	(void)state;
+	tok = make_token("t", 5);
+	/* Not alphabetical: etcd orders the cluster by creation. */
+	put("t", "c", PEER, PUT_CREATE);
+	put("t", "a", PEER, PUT_CREATE);
+	put("t", "b", PEER, PUT_CREATE);
+	put("t", "a", PEER2, PUT_SET);
+	assert_int_equal(tok->nmembers, 3);
+	assert_string_equal(tok->members[0]->id, "c");
+	assert_string_equal(tok->members[1]->id, "a");
+	assert_string_equal(tok->members[2]->id, "b");
+	assert_true(tok->members[0]->created_index <
+		    tok->members[1]->created_index);
+	assert_true(tok->members[1]->created_index <
+		    tok->members[2]->created_index);
+	del_member("t", "c");
+	assert_int_equal(tok->nmembers, 2);
+	assert_string_equal(tok->members[0]->id, "a");
+	assert_string_equal(tok->members[1]->id, "b");
+}
+
+static void
+apply_member(const struct store_sink *s, const char *token, const char *id,
+	     char *value, uint64_t created, uint64_t modified)
+{
+	struct change c;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = CHANGE_MEMBER_PUT;
+	snprintf(c.token, sizeof(c.token), "%s", token);
+	snprintf(c.name, sizeof(c.name), "%s", id);
+	c.value = value;
+	c.created_index = created;
+	c.index = modified;
+	c.action = ACTION_SET;
+	s->apply(s->arg, &c);
+}
+
+/* The LMDB loader reports members by key (token, then id), not by
+ * creation; a store reporting changes made elsewhere uses the same path. */
+static void
+test_members_ordered_when_loaded(void **state)
+{
+	struct store_sink s = registry_sink(&reg);
+	struct change c;
+	struct token *tok;
+	char value[32];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.kind = CHANGE_TOKEN_PUT;
+	strcpy(c.token, "t");
+	c.size = 3;
+	c.created_index = 10;
+	c.index = 13;
+	c.created_at = 555;
+	s.apply(s.arg, &c);
+	strcpy(value, "c=http://10.0.0.3:2380");
+	apply_member(&s, "t", "c", value, 15, 20);
+	apply_member(&s, "t", "a", value, 12, 30);
+	apply_member(&s, "t", "b", value, 14, 14);
+	apply_member(&s, "t", "d", value, 11, 11);
+	/* The batch ends at the stored index, which may be past them all. */
+	s.batch_end(s.arg, 40);
+	tok = registry_find_token(&reg, "t");
+	assert_non_null(tok);
+	assert_int_equal(tok->created_index, 10);
+	assert_int_equal(tok->modified_index, 13);
+	assert_int_equal(tok->created_at, 555);
+	assert_int_equal(tok->nmembers, 4);
+	assert_int_equal(reg.nmembers, 4);
+	assert_string_equal(tok->members[0]->id, "d");
+	assert_string_equal(tok->members[1]->id, "a");
+	assert_string_equal(tok->members[2]->id, "b");
+	assert_string_equal(tok->members[3]->id, "c");
+	assert_int_equal(tok->members[1]->modified_index, 30);
+	assert_int_equal(tok->members[1]->created_index, 12);
+	assert_int_equal(reg.index, 40);
+	/* The registry keeps its own copy of each value. */
+	value[0] = 'X';
+	assert_string_equal(tok->members[3]->value, "c=http://10.0.0.3:2380");
+	assert_int_equal(count_events(EV_MEMBER_SET), 4);
+	assert_int_equal(rec.ev[rec.n - 1].type, EV_BATCH_END);
+	assert_int_equal(rec.ev[rec.n - 1].index, 40);
+	/* A batch end never takes the index back. */
+	s.batch_end(s.arg, 25);
+	assert_int_equal(reg.index, 40);
+	/* Later commits continue from the store's index and append. */
+	fs.index = 40;
+	put("t", "e", PEER, PUT_CREATE);
+	assert_int_equal(tok->members[4]->created_index, 41);
+	assert_string_equal(tok->members[4]->id, "e");
+	/* And a member put between the loaded ones lands in its place. */
+	apply_member(&s, "t", "f", value, 13, 42);
+	assert_string_equal(tok->members[2]->id, "f");
+	assert_string_equal(tok->members[3]->id, "b");
+}
+
+/* ---- deleting tokens ---- */
+
+static void
+test_token_delete_drops_aliases_and_members(void **state)
+{
+	struct req d = { .op = OP_DELETE, .token = "t" };
+	struct token *u;
+	size_t i, aliases = 0;
+
+	(void)state;
+	make_token("t", 3);
+	put("t", "m1", PEER, PUT_CREATE);
+	put("t", "m2", PEER, PUT_CREATE);
+	del_member("t", "m2"); /* a tombstone to free with the token */
+	set_alias("x", "t");
+	set_alias("y", "t");
+	u = make_token("u", 3);
+	put("u", "m1", PEER, PUT_CREATE);
+	set_alias("z", "u");
+	assert_int_equal(reg.nmembers, 2);
+	rec.n = 0;
+	submit(&d);
+	/* Until the commit, all of it stays. */
+	assert_non_null(registry_find_token(&reg, "t"));
+	assert_non_null(registry_find_alias(&reg, "x"));
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(d.status, REG_OK);
+	assert_int_equal(d.nchanges, 3); /* two aliases and the token */
+	assert_int_equal(rec.n, 4);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(rec.ev[i].type, EV_ALIAS_DELETED);
+		assert_string_equal(rec.ev[i].token, "t");
+		aliases += strcmp(rec.ev[i].alias, "x") == 0 ? 1 : 2;
+	}
+	assert_int_equal(aliases, 3); /* x and y */
+	assert_int_equal(rec.ev[2].type, EV_TOKEN_DELETED);
+	assert_int_equal(rec.ev[2].token_members, 1);
+	assert_int_equal(rec.ev[2].index, d.last);
+	assert_int_equal(rec.ev[3].type, EV_BATCH_END);
+	assert_null(registry_find_token(&reg, "t"));
+	assert_null(registry_find_alias(&reg, "x"));
+	assert_null(registry_find_alias(&reg, "y"));
+	assert_string_equal(registry_find_alias(&reg, "z")->token, "u");
+	assert_int_equal(reg.ntokens, 1);
+	assert_int_equal(reg.nmembers, 1);
+	assert_ptr_equal(registry_find_token(&reg, "u"), u);
+	assert_int_equal(at_once(d), REG_NOT_FOUND);
+	/* The name is free again, at a new index, with no alias. */
+	make_token("t", 3);
+	assert_int_equal(registry_find_token(&reg, "t")->created_index,
+			 reg.index);
+	assert_int_equal(registry_find_token(&reg, "t")->nmembers, 0);
+
+	/* A store that deletes only the token (as etcd would report it):
+	 * its aliases still go, each announced. */
+	{
+		struct store_sink s = registry_sink(&reg);
+		struct change c;
+
+		rec.n = 0;
+		memset(&c, 0, sizeof(c));
+		c.kind = CHANGE_TOKEN_DEL;
+		strcpy(c.token, "u");
+		c.index = ++fs.index;
+		s.apply(s.arg, &c);
+		s.batch_end(s.arg, fs.index);
+	}
+	assert_int_equal(rec.n, 3);
+	assert_int_equal(rec.ev[0].type, EV_ALIAS_DELETED);
+	assert_string_equal(rec.ev[0].alias, "z");
+	assert_int_equal(rec.ev[1].type, EV_TOKEN_DELETED);
+	assert_null(registry_find_alias(&reg, "z"));
+	assert_int_equal(reg.nmembers, 0);
+	assert_int_equal(reg.ntokens, 1);
+}
+
+/* ---- aliases ---- */
+
+static void
+test_alias_set_move_delete(void **state)
+{
+	struct req q = { .op = OP_ALIAS_SET, .token = "t", .name = "x" };
+	struct req del = { .op = OP_ALIAS_DEL, .name = "x" };
+
+	(void)state;
+	make_token("t", 3);
+	make_token("u", 3);
+	rec.n = 0;
+	set_alias("x", "t");
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "t");
+	assert_int_equal(rec.ev[0].type, EV_ALIAS_SET);
+	assert_string_equal(rec.ev[0].alias, "x");
+	assert_string_equal(rec.ev[0].token, "t");
+	assert_int_equal(rec.ev[0].index, 3);
+	/* Setting it again changes nothing and sends nothing. */
+	assert_int_equal(at_once(q), REG_OK);
+	q.name = "t";
+	q.token = "u";
+	assert_int_equal(at_once(q), REG_INVALID); /* a token's own name */
+	q.name = "Bad";
+	assert_int_equal(at_once(q), REG_INVALID);
+	q.name = "y";
+	q.token = "nope";
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
+
+	/* Moved: gone from t, then set on u, at one index. */
+	rec.n = 0;
+	set_alias("x", "u");
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "u");
+	assert_int_equal(rec.n, 3);
+	assert_int_equal(rec.ev[0].type, EV_ALIAS_DELETED);
+	assert_string_equal(rec.ev[0].token, "t");
+	assert_int_equal(rec.ev[1].type, EV_ALIAS_SET);
+	assert_string_equal(rec.ev[1].token, "u");
+	assert_int_equal(rec.ev[0].index, 4);
+	assert_int_equal(rec.ev[1].index, 4);
+	/* Deleting t now leaves the moved alias alone. */
+	del_token("t");
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "u");
+
+	rec.n = 0;
+	commit_ok(&del);
+	assert_null(registry_find_alias(&reg, "x"));
+	assert_int_equal(rec.ev[0].type, EV_ALIAS_DELETED);
+	assert_string_equal(rec.ev[0].alias, "x");
+	assert_string_equal(rec.ev[0].token, "u");
+	assert_int_equal(at_once(del), REG_NOT_FOUND);
+}
+
+static void
+test_alias_pending(void **state)
+{
+	struct req set = { .op = OP_ALIAS_SET, .token = "t", .name = "x" };
+	struct req move = { .op = OP_ALIAS_SET, .token = "u", .name = "x" };
+	struct req del_t = { .op = OP_DELETE, .token = "t" };
+
+	(void)state;
+	make_token("t", 3);
+	make_token("u", 3);
+	submit(&set);
+	submit(&move);
+	assert_int_equal(move.busy, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	/* The move is on its way; deleting its old token waits for it. */
+	submit(&del_t);
+	assert_int_equal(del_t.busy, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(move.status, REG_OK);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(del_t.status, REG_OK);
+	assert_int_equal(del_t.nchanges, 1); /* x is u's now */
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "u");
+}
+
+/* ---- import and sync ---- */
+
+static void
+spec_add(struct token_spec *s, const char *id, const char *value,
+	 const char *clients)
+{
+	struct wanted_member *w;
+
+	s->members = realloc(s->members, (s->n + 1) * sizeof(*s->members));
+	assert_non_null(s->members);
+	w = &s->members[s->n++];
+	memset(w, 0, sizeof(*w));
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->value = xstrdup(value);
+	w->clients = clients ? xstrdup(clients) : NULL;
+}
+
+static void
+test_import(void **state)
+{
+	struct token_spec s;
+	struct req q = { .op = OP_IMPORT, .spec = &s };
+	struct token *tok;
+	uint64_t old_created;
+	size_t i;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "imp");
+	s.size = 3;
+	spec_add(&s, "b", "b=http://10.0.0.2:2380", NULL);
+	spec_add(&s, "a", "a=http://10.0.0.1:2380", NULL);
+	rec.n = 0;
+	commit_ok(&q);
+	tok = registry_find_token(&reg, "imp");
+	assert_non_null(tok);
+	assert_int_equal(tok->size, 3);
+	assert_int_equal(tok->nmembers, 2);
+	/* The spec's order is the order of creation. */
+	assert_string_equal(tok->members[0]->id, "b");
+	assert_string_equal(tok->members[1]->id, "a");
+	assert_int_equal(tok->members[0]->created_index, 2);
+	assert_int_equal(tok->members[1]->created_index, 3);
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(rec.ev[0].type, EV_TOKEN_CREATED);
+	assert_int_equal(rec.ev[1].type, EV_MEMBER_SET);
+	assert_int_equal(rec.ev[2].type, EV_MEMBER_SET);
+	assert_int_equal(rec.ev[3].type, EV_BATCH_END);
+
+	/* The same again: nothing to do. */
+	assert_int_equal(at_once(q), REG_OK);
+
+	/* Different, without force: a conflict, and nothing changes. */
+	free(s.members[1].value);
+	s.members[1].value = xstrdup("a=http://10.0.0.9:2380");
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	s.size = 5;
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	assert_int_equal(tok->size, 3);
+	assert_string_equal(tok->members[1]->value, "a=http://10.0.0.1:2380");
+
+	/* With force: replaced whole; its aliases name it still. */
+	set_alias("x", "imp");
+	old_created = tok->created_index;
+	s.force = 1;
+	rec.n = 0;
+	commit_ok(&q);
+	tok = registry_find_token(&reg, "imp");
+	assert_int_equal(tok->size, 5);
+	assert_true(tok->created_index > old_created);
+	assert_int_equal(tok->nmembers, 2);
+	assert_string_equal(tok->members[1]->value, "a=http://10.0.0.9:2380");
+	assert_true(tok->members[0]->created_index > tok->created_index);
+	assert_non_null(registry_find_alias(&reg, "x"));
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "imp");
+	assert_int_equal(reg.ntokens, 1);
+	assert_int_equal(reg.nmembers, 2);
+	i = 0;
+	assert_int_equal(rec.ev[i++].type, EV_ALIAS_DELETED);
+	assert_int_equal(rec.ev[i++].type, EV_TOKEN_DELETED);
+	assert_int_equal(rec.ev[i++].type, EV_TOKEN_CREATED);
+	assert_int_equal(rec.ev[i++].type, EV_MEMBER_SET);
+	assert_int_equal(rec.ev[i++].type, EV_MEMBER_SET);
+	assert_int_equal(rec.ev[i].type, EV_ALIAS_SET);
+	assert_string_equal(rec.ev[i++].alias, "x");
+	assert_int_equal(rec.ev[i++].type, EV_BATCH_END);
+	assert_int_equal(rec.n, i);
+	/* With force and the same contents: still nothing to do. */
+	assert_int_equal(at_once(q), REG_OK);
+
+	/* Rejected names and sizes. */
+	strcpy(s.token, "Bad");
+	assert_int_equal(at_once(q), REG_INVALID);
+	strcpy(s.token, "imp");
+	s.size = 0;
+	assert_int_equal(at_once(q), REG_INVALID);
+	token_spec_free(&s);
+}
+
+static void
+test_import_waits_for_token(void **state)
+{
+	struct token_spec s;
+	struct req q = { .op = OP_IMPORT, .spec = &s };
+	struct req p1 = { .op = OP_PUT, .token = "imp", .name = "c",
+			  .value = PEER, .mode = PUT_CREATE };
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "imp");
+	s.size = 1;
+	spec_add(&s, "a", PEER, NULL);
+	make_token("imp", 1);
+	submit(&p1);
+	submit(&q);
+	assert_int_equal(q.busy, 1);
+	assert_int_equal(commit_all(STORE_OK), 1);
+	/* Planned again against the token with c: it differs now. */
+	assert_int_equal(q.done, 1);
+	assert_int_equal(q.status, REG_CONFLICT);
+	token_spec_free(&s);
+}
+
+static void
+test_sync(void **state)
+{
+	struct token_spec s;
+	struct req q = { .op = OP_SYNC, .spec = &s };
+	struct req ms = { .op = OP_SYNC_MEMBER, .token = "t", .name = "a",
+			  .value = "a=http://10.0.0.1:2380" };
+	const struct member *a;
+	struct token *tok;
+	uint64_t a_created;
+
+	(void)state;
+	tok = make_token("t", 5);
+	put("t", "a", "a=http://10.0.0.1:2380", PUT_CREATE);
+	put("t", "b", "b=http://10.0.0.2:2380", PUT_CREATE);
+	put("t", "c", "c=http://10.0.0.3:2380", PUT_CREATE);
+	a_created = token_find_member(tok, "a")->created_index;
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "t");
+	spec_add(&s, "a", "a=http://10.0.0.1:2380", "http://10.0.0.1:2379");
+	spec_add(&s, "b", "b=http://10.0.0.22:2380", NULL);
+	spec_add(&s, "d", "d=http://10.0.0.4:2380", NULL);
+	commit_ok(&q);
+	/* a gains client URLs, b a new value, d comes, c goes, size 3. */
+	assert_int_equal(q.nchanges, 5);
+	assert_int_equal(tok->size, 3);
+	assert_int_equal(tok->nmembers, 3);
+	a = token_find_member(tok, "a");
+	assert_string_equal(a->clients, "http://10.0.0.1:2379");
+	assert_int_equal(a->created_index, a_created);
+	assert_string_equal(token_find_member(tok, "b")->value,
+			    "b=http://10.0.0.22:2380");
+	assert_null(token_find_member(tok, "b")->clients);
+	assert_non_null(token_find_member(tok, "d"));
+	assert_null(token_find_member(tok, "c"));
+	assert_string_equal(tok->members[0]->id, "a");
+	assert_string_equal(tok->members[1]->id, "b");
+	assert_string_equal(tok->members[2]->id, "d");
+	/* In step already: nothing to do. */
+	assert_int_equal(at_once(q), REG_OK);
+
+	/* etcd's PUT keeps the client URLs that sync stored... */
+	a = put("t", "a", "a=http://10.0.0.11:2380", PUT_SET);
+	assert_string_equal(a->clients, "http://10.0.0.1:2379");
+	/* ...and a member sync replaces them. */
+	commit_ok(&ms);
+	a = token_find_member(tok, "a");
+	assert_null(a->clients);
+	assert_string_equal(a->value, "a=http://10.0.0.1:2380");
+
+	/* A cluster with no members: all go, the size is 1. */
+	token_spec_free(&s);
+	commit_ok(&q);
+	assert_int_equal(tok->nmembers, 0);
+	assert_int_equal(tok->size, 1);
+	strcpy(s.token, "nope");
+	assert_int_equal(at_once(q), REG_NOT_FOUND);
 }
 
 /* ---- watch history ---- */
@@ -533,15 +1556,13 @@ test_subscribe_many(void **state)
 static void
 test_watch_found_at_once(void **state)
 {
-	struct registry reg;
 	struct watch_match wm;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
-	put(&reg, tok, "a", PEER, PUT_CREATE); /* 2 */
-	put(&reg, tok, "b", PEER, PUT_SET);    /* 3 */
+	tok = make_token("t", 3);
+	put("t", "a", PEER, PUT_CREATE); /* 2 */
+	put("t", "b", PEER, PUT_SET);	 /* 3 */
 	/* The earliest change at or after since answers. */
 	assert_int_equal(registry_watch_history(tok, NULL, 1, &wm),
 			 WATCH_FOUND);
@@ -560,48 +1581,46 @@ test_watch_found_at_once(void **state)
 	assert_string_equal(wm.node->id, "a");
 	assert_int_equal(registry_watch_history(tok, "a", 3, &wm),
 			 WATCH_WAIT);
-	registry_free(&reg);
 }
 
 static void
 test_watch_waits_for_future(void **state)
 {
-	struct registry reg;
+	struct req b = { .op = OP_PUT, .token = "t", .name = "b",
+			 .value = PEER, .mode = PUT_CREATE };
 	struct watch_match wm;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
+	tok = make_token("t", 3);
 	assert_int_equal(registry_watch_history(tok, NULL, reg.index + 1, &wm),
 			 WATCH_WAIT);
-	put(&reg, tok, "a", PEER, PUT_CREATE);
+	put("t", "a", PEER, PUT_CREATE);
 	assert_int_equal(registry_watch_history(tok, NULL, reg.index + 1, &wm),
 			 WATCH_WAIT);
 	assert_int_equal(registry_watch_history(tok, "b", 1, &wm), WATCH_WAIT);
-	/* What was waited for arrives. */
-	put(&reg, tok, "b", PEER, PUT_CREATE);
+	/* Proposed is not enough; committed is. */
+	submit(&b);
+	assert_int_equal(registry_watch_history(tok, "b", 3, &wm), WATCH_WAIT);
+	assert_int_equal(commit_all(STORE_OK), 1);
 	assert_int_equal(registry_watch_history(tok, "b", 3, &wm),
 			 WATCH_FOUND);
 	assert_int_equal(wm.index, 3);
-	registry_free(&reg);
 }
 
 static void
 test_watch_tombstone_answers(void **state)
 {
-	struct registry reg;
 	struct watch_match wm;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = make_token(&reg, "t", 3);
+	tok = make_token("t", 3);
 	/* a at 2, rewritten at 3; b at 4; a deleted at 5 */
-	put(&reg, tok, "a", PEER, PUT_CREATE);
-	put(&reg, tok, "a", "a=http://10.0.0.5:2380", PUT_SET);
-	put(&reg, tok, "b", PEER, PUT_CREATE);
-	assert_int_equal(registry_delete_member(&reg, tok, "a"), REG_OK);
+	put("t", "a", PEER, PUT_CREATE);
+	put("t", "a", "a=http://10.0.0.5:2380", PUT_SET);
+	put("t", "b", PEER, PUT_CREATE);
+	del_member("t", "a");
 	assert_int_equal(registry_watch_history(tok, "a", 5, &wm),
 			 WATCH_FOUND);
 	assert_true(wm.deleted);
@@ -623,7 +1642,7 @@ test_watch_tombstone_answers(void **state)
 	assert_true(wm.deleted);
 	assert_int_equal(registry_watch_history(tok, NULL, 6, &wm), WATCH_WAIT);
 	/* Re-created, the member's new life answers later watches. */
-	put(&reg, tok, "a", PEER, PUT_CREATE); /* 6 */
+	put("t", "a", PEER, PUT_CREATE); /* 6 */
 	assert_int_equal(registry_watch_history(tok, "a", 6, &wm),
 			 WATCH_FOUND);
 	assert_int_equal(wm.index, 6);
@@ -632,42 +1651,56 @@ test_watch_tombstone_answers(void **state)
 			 WATCH_FOUND);
 	assert_int_equal(wm.index, 5);
 	assert_true(wm.deleted);
-	registry_free(&reg);
 }
 
-/* Deletes more members than the tombstone ring holds, leaving "keep" (2)
- * stored and "old" (created 3, deleted 4) forgotten. */
+/* Deletes `deletions` members, leaving "keep" (2) stored and "old"
+ * (created 3, deleted 4) the oldest deletion. */
 static struct token *
-churn(struct registry *reg)
+churn(int deletions)
 {
-	struct token *tok = make_token(reg, "t", 3);
+	struct token *tok = make_token("t", 3);
 	int i;
 
-	put(reg, tok, "keep", PEER, PUT_CREATE);
-	put(reg, tok, "old", PEER, PUT_CREATE);
-	assert_int_equal(registry_delete_member(reg, tok, "old"), REG_OK);
-	for (i = 0; i < REGISTRY_TOMBSTONES; i++) {
-		put(reg, tok, "x", PEER, PUT_CREATE);
-		assert_int_equal(registry_delete_member(reg, tok, "x"),
-				 REG_OK);
+	put("t", "keep", PEER, PUT_CREATE);
+	put("t", "old", PEER, PUT_CREATE);
+	del_member("t", "old");
+	for (i = 1; i < deletions; i++) {
+		put("t", "x", PEER, PUT_CREATE);
+		del_member("t", "x");
 	}
-	assert_int_equal(tok->ntombs, REGISTRY_TOMBSTONES);
-	assert_int_equal(reg->index, 4 + 2 * REGISTRY_TOMBSTONES);
+	assert_int_equal(reg.index, 2 + 2 * deletions);
 	return tok;
+}
+
+static void
+test_watch_history_kept_to_the_ring(void **state)
+{
+	struct watch_match wm;
+	struct token *tok;
+
+	(void)state;
+	/* As many deletions as the ring holds: none forgotten. */
+	tok = churn(REGISTRY_TOMBSTONES);
+	assert_int_equal(tok->ntombs, REGISTRY_TOMBSTONES);
+	assert_int_equal(tok->history_floor, 0);
+	assert_int_equal(registry_watch_history(tok, "old", 3, &wm),
+			 WATCH_FOUND);
+	assert_true(wm.deleted);
+	assert_int_equal(wm.index, 4);
 }
 
 static void
 test_watch_cleared(void **state)
 {
-	struct registry reg;
 	struct watch_match wm;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = churn(&reg);
-	/* "old"'s deletion (4) was forgotten: a watch from before it cannot
-	 * be answered truthfully. */
+	/* One deletion more than the ring holds: "old"'s (4) is gone. */
+	tok = churn(REGISTRY_TOMBSTONES + 1);
+	assert_int_equal(tok->ntombs, REGISTRY_TOMBSTONES);
+	assert_int_equal(tok->history_floor, 5);
+	/* A watch from before it cannot be answered truthfully. */
 	assert_int_equal(registry_watch_history(tok, "old", 3, &wm),
 			 WATCH_CLEARED);
 	assert_int_equal(registry_watch_history(tok, "old", 4, &wm),
@@ -677,19 +1710,20 @@ test_watch_cleared(void **state)
 			 WATCH_WAIT);
 	assert_int_equal(registry_watch_history(tok, "old", reg.index + 1, &wm),
 			 WATCH_WAIT);
-	registry_free(&reg);
+	assert_int_equal(registry_watch_history(tok, "x", 5, &wm),
+			 WATCH_FOUND);
+	assert_true(wm.deleted);
+	assert_int_equal(wm.index, 6);
 }
 
 static void
 test_watch_stored_answer_never_cleared(void **state)
 {
-	struct registry reg;
 	struct watch_match wm;
 	struct token *tok;
 
 	(void)state;
-	registry_init(&reg, 10);
-	tok = churn(&reg);
+	tok = churn(REGISTRY_TOMBSTONES + 1);
 	assert_int_equal(registry_watch_history(tok, "keep", 1, &wm),
 			 WATCH_FOUND);
 	assert_int_equal(wm.index, 2);
@@ -698,7 +1732,7 @@ test_watch_stored_answer_never_cleared(void **state)
 	assert_int_equal(wm.index, 2);
 	assert_string_equal(wm.node->id, "keep");
 	/* Rewritten now, "keep" still answers a since below the floor. */
-	put(&reg, tok, "keep", "keep=http://10.0.0.8:2380", PUT_SET);
+	put("t", "keep", "keep=http://10.0.0.8:2380", PUT_SET);
 	assert_int_equal(registry_watch_history(tok, "keep", 3, &wm),
 			 WATCH_FOUND);
 	assert_int_equal(wm.index, reg.index);
@@ -708,105 +1742,50 @@ test_watch_stored_answer_never_cleared(void **state)
 			 WATCH_FOUND);
 	assert_true(wm.deleted);
 	assert_int_equal(wm.index, reg.index - 1);
-	registry_free(&reg);
 }
 
-/* ---- restore ---- */
+/* ---- publish statistics ---- */
 
 static void
-test_restore(void **state)
+test_stats(void **state)
 {
-	struct registry reg;
-	struct recorder r = { .n = 0 };
-	struct token *tok;
-	struct member m;
-	char value[32];
-	const struct member *put_m;
+	struct req a = { .op = OP_PUT, .token = "t", .name = "a",
+			 .value = PEER, .mode = PUT_CREATE };
+	struct req b = a, c = a;
+	struct registry_stats s0;
 
 	(void)state;
-	registry_init(&reg, 10);
-	assert_int_equal(registry_subscribe(&reg, record, &r), 0);
-	tok = registry_restore_token(&reg, "t", 3, 10, 555);
-	assert_non_null(tok);
-	assert_int_equal(tok->size, 3);
-	assert_int_equal(tok->created_index, 10);
-	assert_int_equal(tok->created_at, 555);
-	assert_int_equal(reg.index, 10);
-	/* Storage yields members by id, not by creation. */
-	memset(&m, 0, sizeof(m));
-	strcpy(value, "c=http://10.0.0.3:2380");
-	m.value = value;
-	strcpy(m.id, "c");
-	m.created_index = 15;
-	m.modified_index = 20;
-	assert_int_equal(registry_restore_member(&reg, tok, &m), 0);
-	strcpy(m.id, "a");
-	m.created_index = 12;
-	m.modified_index = 30;
-	assert_int_equal(registry_restore_member(&reg, tok, &m), 0);
-	strcpy(m.id, "b");
-	m.created_index = 14;
-	m.modified_index = 14;
-	assert_int_equal(registry_restore_member(&reg, tok, &m), 0);
-	strcpy(m.id, "d");
-	m.created_index = 11;
-	m.modified_index = 11;
-	assert_int_equal(registry_restore_member(&reg, tok, &m), 0);
-	assert_int_equal(tok->nmembers, 4);
-	assert_int_equal(reg.nmembers, 4);
-	assert_string_equal(tok->members[0].id, "d");
-	assert_string_equal(tok->members[1].id, "a");
-	assert_string_equal(tok->members[2].id, "b");
-	assert_string_equal(tok->members[3].id, "c");
-	assert_int_equal(tok->members[1].modified_index, 30);
-	/* The index follows the largest seen, never going back. */
-	assert_int_equal(reg.index, 30);
-	registry_restore_index(&reg, 25);
-	assert_int_equal(reg.index, 30);
-	registry_restore_index(&reg, 40);
-	assert_int_equal(reg.index, 40);
-	/* The registry keeps its own copy of each value. */
-	value[0] = 'X';
-	assert_string_equal(tok->members[3].value, "c=http://10.0.0.3:2380");
-	assert_int_equal(r.n, 0);
-	/* After restore, changes continue from the index. */
-	put_m = put(&reg, tok, "e", PEER, PUT_CREATE);
-	assert_int_equal(put_m->created_index, 41);
-	assert_string_equal(tok->members[4].id, "e");
-	assert_int_equal(r.n, 1);
-	registry_free(&reg);
+	make_token("t", 3);
+	s0 = reg.stats;
+	assert_int_equal(s0.batches, 1);
+	assert_int_equal(s0.changes, 1);
+	b.name = "b";
+	c.name = "c";
+	submit(&a);
+	submit(&b);
+	submit(&c);
+	assert_int_equal(reg.stats.batches, s0.batches);
+	assert_int_equal(commit_all(STORE_OK), 3);
+	assert_int_equal(reg.stats.batches, s0.batches + 1);
+	assert_int_equal(reg.stats.changes, s0.changes + 3);
+	assert_true(reg.stats.publish_sum >= s0.publish_sum);
+	assert_true(reg.stats.publish_max >= 0);
+	assert_true(reg.stats.publish_max < 2.5);
+	/* Every publish was under the largest bound: counted there. */
+	assert_int_equal(reg.stats.publish_le[STORE_LATENCY_BUCKETS - 1],
+			 reg.stats.batches);
+	assert_true(reg.stats.publish_le[0] <= reg.stats.batches);
+	assert_int_equal(reg.publish_started_ns, 0);
+	/* A failed commit publishes no change. */
+	a.name = "d";
+	submit(&a);
+	assert_int_equal(commit_all(STORE_FULL), 1);
+	assert_int_equal(reg.stats.changes, s0.changes + 3);
 }
 
-static void
-test_restore_rejects(void **state)
-{
-	struct registry reg;
-	struct token *tok;
-	struct member m;
-	char value[] = "m=http://10.0.0.1:2380";
+/* ---- many tokens, big tokens ---- */
 
-	(void)state;
-	registry_init(&reg, 10);
-	tok = registry_restore_token(&reg, "t", 3, 5, 0);
-	/* Restoring a token twice gives the one token. */
-	assert_ptr_equal(registry_restore_token(&reg, "t", 3, 5, 0), tok);
-	assert_int_equal(reg.ntokens, 1);
-	memset(&m, 0, sizeof(m));
-	m.value = value;
-	m.created_index = m.modified_index = 6;
-	strcpy(m.id, "m1");
-	assert_int_equal(registry_restore_member(&reg, tok, &m), 0);
-	assert_int_equal(registry_restore_member(&reg, tok, &m), -1);
-	strcpy(m.id, "Bad");
-	assert_int_equal(registry_restore_member(&reg, tok, &m), -1);
-	assert_int_equal(tok->nmembers, 1);
-	assert_int_equal(reg.nmembers, 1);
-	registry_free(&reg);
-}
-
-/* ---- iteration ---- */
-
-#define MANY_TOKENS 1500 /* more than the 1024 initial buckets */
+#define MANY_TOKENS 1500
 
 static void
 count_token(const struct token *tok, void *arg)
@@ -823,109 +1802,156 @@ static void
 test_foreach_many_tokens(void **state)
 {
 	static unsigned char seen[MANY_TOKENS];
-	struct registry reg;
-	char name[16];
+	static char names[MANY_TOKENS][16];
+	static struct req q[MANY_TOKENS];
 	unsigned i;
 
 	(void)state;
-	registry_init(&reg, 10);
+	memset(q, 0, sizeof(q));
 	for (i = 0; i < MANY_TOKENS; i++) {
-		snprintf(name, sizeof(name), "t%u", i);
-		make_token(&reg, name, 3);
+		snprintf(names[i], sizeof(names[i]), "t%u", i);
+		q[i].op = OP_CREATE;
+		q[i].token = names[i];
+		q[i].size = 3;
+		submit(&q[i]);
 	}
+	assert_int_equal(commit_all(STORE_OK), MANY_TOKENS);
 	assert_int_equal(reg.ntokens, MANY_TOKENS);
-	assert_true(reg.nbuckets > 1024);
+	assert_int_equal(reg.tokens.count, MANY_TOKENS);
+	assert_true(reg.tokens.nbuckets >= 1024);
 	memset(seen, 0, sizeof(seen));
 	registry_foreach_token(&reg, count_token, seen);
 	for (i = 0; i < MANY_TOKENS; i++) {
+		assert_int_equal(q[i].status, REG_OK);
+		assert_int_equal(q[i].first, i + 1);
 		assert_int_equal(seen[i], 1);
-		snprintf(name, sizeof(name), "t%u", i);
-		assert_non_null(registry_find_token(&reg, name));
+		assert_non_null(registry_find_token(&reg, names[i]));
 	}
 	/* Deletion still finds each token after the table grew. */
+	memset(q, 0, sizeof(q));
 	for (i = 0; i < MANY_TOKENS; i += 2) {
-		snprintf(name, sizeof(name), "t%u", i);
-		assert_int_equal(registry_delete_token(&reg, name), REG_OK);
+		q[i].op = OP_DELETE;
+		q[i].token = names[i];
+		submit(&q[i]);
 	}
+	assert_int_equal(commit_all(STORE_OK), MANY_TOKENS / 2);
 	assert_int_equal(reg.ntokens, MANY_TOKENS / 2);
 	memset(seen, 0, sizeof(seen));
 	registry_foreach_token(&reg, count_token, seen);
 	for (i = 0; i < MANY_TOKENS; i++)
 		assert_int_equal(seen[i], i % 2);
-	registry_free(&reg);
 }
 
-/* Big tokens find members through an id index; it must stay right while
- * members come and go in the middle and after a restore. */
+#define BIG 1200
+
+/* Big tokens find members through the id table; it must stay right while
+ * members come and go in the middle. */
 static void
-test_big_token_index(void **state)
+test_big_token(void **state)
 {
-	struct registry reg;
+	static char ids[BIG][16];
+	static struct req q[BIG];
+	struct req again = { .op = OP_PUT, .token = "big", .name = "m1",
+			     .value = PEER, .mode = PUT_CREATE };
 	struct token *tok;
-	char id[16];
 	int i;
 
 	(void)state;
-	registry_init(&reg, 1000);
-	tok = make_token(&reg, "big", 1000);
-	for (i = 0; i < 200; i++) {
-		snprintf(id, sizeof(id), "m%d", i);
-		put(&reg, tok, id, PEER, PUT_CREATE);
+	reg.max_members = 2000;
+	tok = make_token("big", 1000);
+	memset(q, 0, sizeof(q));
+	for (i = 0; i < BIG; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "m%d", i);
+		q[i].op = OP_PUT;
+		q[i].token = "big";
+		q[i].name = ids[i];
+		q[i].value = PEER;
+		q[i].mode = PUT_CREATE;
+		submit(&q[i]);
 	}
-	for (i = 0; i < 200; i += 3) {
-		snprintf(id, sizeof(id), "m%d", i);
-		assert_int_equal(registry_delete_member(&reg, tok, id), REG_OK);
+	assert_int_equal(commit_all(STORE_OK), BIG);
+	assert_int_equal(tok->nmembers, BIG);
+	assert_int_equal(token_cluster_size(tok), 1000);
+	assert_true(token_is_full(tok));
+	for (i = 0; i < BIG; i++) {
+		assert_int_equal(q[i].status, REG_OK);
+		assert_string_equal(tok->members[i]->id, ids[i]);
 	}
-	for (i = 0; i < 200; i++) {
-		const struct member *m;
+	memset(q, 0, sizeof(q));
+	for (i = 0; i < BIG; i += 3) {
+		q[i].op = OP_DEL_MEMBER;
+		q[i].token = "big";
+		q[i].name = ids[i];
+		submit(&q[i]);
+	}
+	assert_int_equal(commit_all(STORE_OK), BIG / 3);
+	assert_int_equal(tok->nmembers, BIG - BIG / 3);
+	assert_int_equal(reg.nmembers, BIG - BIG / 3);
+	for (i = 0; i < BIG; i++) {
+		const struct member *m = token_find_member(tok, ids[i]);
 
-		snprintf(id, sizeof(id), "m%d", i);
-		m = token_find_member(tok, id);
 		if (i % 3 == 0) {
 			assert_null(m);
 		} else {
 			assert_non_null(m);
-			assert_string_equal(m->id, id);
+			assert_string_equal(m->id, ids[i]);
 		}
 	}
-	/* A create of an existing one is still refused through the index. */
-	assert_int_equal(registry_put_member(&reg, tok, "m1", PEER, PUT_CREATE,
-					     NULL),
-			 REG_EXISTS);
-	assert_null(token_find_member(tok, "m200"));
-	registry_free(&reg);
+	/* Still in creation order after deletions in the middle. */
+	for (i = 1; i < (int)tok->nmembers; i++)
+		assert_true(tok->members[i - 1]->created_index <
+			    tok->members[i]->created_index);
+	/* A create of an existing one is still refused through the table. */
+	assert_int_equal(at_once(again), REG_EXISTS);
+	assert_null(token_find_member(tok, "m1200"));
+	/* Deleting the big token frees it all. */
+	del_token("big");
+	assert_int_equal(reg.nmembers, 0);
 }
 
 int
 main(void)
 {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_name),
-		cmocka_unit_test(test_create_token),
-		cmocka_unit_test(test_create_token_rejects),
-		cmocka_unit_test(test_index_order),
-		cmocka_unit_test(test_members_ordered_by_created_index),
-		cmocka_unit_test(test_put_create_existing),
-		cmocka_unit_test(test_put_update_missing),
-		cmocka_unit_test(test_put_set_overwrites),
-		cmocka_unit_test(test_put_invalid_id),
-		cmocka_unit_test(test_max_members_full),
-		cmocka_unit_test(test_cluster_size_and_full),
-		cmocka_unit_test(test_delete_member),
-		cmocka_unit_test(test_delete_token),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_failures_announce_nothing),
-		cmocka_unit_test(test_subscribe_many),
-		cmocka_unit_test(test_watch_found_at_once),
-		cmocka_unit_test(test_watch_waits_for_future),
-		cmocka_unit_test(test_watch_tombstone_answers),
-		cmocka_unit_test(test_watch_cleared),
-		cmocka_unit_test(test_watch_stored_answer_never_cleared),
-		cmocka_unit_test(test_restore),
-		cmocka_unit_test(test_restore_rejects),
-		cmocka_unit_test(test_foreach_many_tokens),
-		cmocka_unit_test(test_big_token_index),
+		T(test_token_create),
+		T(test_token_create_rejects),
+		T(test_token_size),
+		T(test_nothing_visible_before_commit),
+		T(test_events_in_commit_order),
+		T(test_subscribe_many),
+		T(test_put_create_existing),
+		T(test_put_update_missing),
+		T(test_put_set_overwrites),
+		T(test_put_invalid),
+		T(test_max_members_counts_pending),
+		T(test_cluster_size_and_full),
+		T(test_failed_commit_leaves_no_trace),
+		T(test_failed_token_delete_keeps_all),
+		T(test_concurrent_create_waits_then_exists),
+		T(test_concurrent_create_first_fails),
+		T(test_waiting_in_arrival_order),
+		T(test_token_delete_waits),
+		T(test_members_ordered_by_created_index),
+		T(test_members_ordered_when_loaded),
+		T(test_token_delete_drops_aliases_and_members),
+		T(test_alias_set_move_delete),
+		T(test_alias_pending),
+		T(test_import),
+		T(test_import_waits_for_token),
+		T(test_sync),
+		T(test_watch_found_at_once),
+		T(test_watch_waits_for_future),
+		T(test_watch_tombstone_answers),
+		T(test_watch_history_kept_to_the_ring),
+		T(test_watch_cleared),
+		T(test_watch_stored_answer_never_cleared),
+		T(test_stats),
+		T(test_foreach_many_tokens),
+		T(test_big_token),
 	};
+#undef T
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
