@@ -43,7 +43,9 @@ node_free(struct dns_node *n)
 	for (i = 0; i < n->nsets; i++)
 		rrset_free(&n->sets[i]);
 	free(n->sets);
-	free(n->referral.wire);
+	if (n->referral != NULL)
+		free(n->referral->wire);
+	free(n->referral);
 	free(n);
 }
 

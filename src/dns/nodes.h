@@ -80,7 +80,7 @@ struct dns_node {
 	uint8_t dirty;		      /* listed in the batch's dirty nodes */
 	uint8_t fresh;		      /* made in the batch under way: queries
 					 do not see it before it settles */
-	struct dns_chunk referral;    /* is_cut: the NS and glue */
+	struct dns_chunk *referral;   /* is_cut: the NS and glue */
 	uint8_t name_len;
 	uint8_t name[];		      /* lower-case wire */
 };

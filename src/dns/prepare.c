@@ -78,25 +78,16 @@ find_name(const struct dns_data *d, const uint8_t *name, size_t len)
 	return z ? dns_node_find(z, name, len) : NULL;
 }
 
-/* Appends the A and AAAA records of the name at `at` in the message
- * (uncompressed, within limit), once per answer: two SRV records of one
- * member share its target. */
+/* Appends the A and AAAA records of node n, owned by a pointer to `ptr`
+ * (or n's whole name when ptr is 0), once per message: two SRV records of
+ * one member share its target. */
 static void
-add_addresses(struct dns_data *d, struct msg *m, size_t at, size_t limit)
+put_addresses(struct dns_data *d, struct msg *m, struct dns_node *n,
+	      size_t ptr)
 {
 	static const uint16_t types[] = { TYPE_A, TYPE_AAAA };
-	uint8_t name[DNS_NAME_MAX];
-	size_t len = 0, i;
-	struct dns_node *n;
+	size_t i;
 
-	while (at + len < limit && m->b[at + len] != 0 &&
-	       len + m->b[at + len] + 2u <= DNS_NAME_MAX)
-		len += m->b[at + len] + 1u;
-	if (at + len >= limit || m->b[at + len] != 0)
-		return; /* not a whole name inside the rdata */
-	memcpy(name, m->b + at, ++len);
-	dns_name_lower(name, len);
-	n = (struct dns_node *)find_name(d, name, len);
 	if (n == NULL || n->mark == d->mark)
 		return;
 	n->mark = d->mark;
@@ -106,9 +97,28 @@ add_addresses(struct dns_data *d, struct msg *m, size_t at, size_t limit)
 
 		for (rr = set ? set->head : NULL; rr != NULL; rr = rr->next)
 			if (rr->refs > 0)
-				put_rr(m, at <= PTR_MAX ? at : 0, name, len,
-				       types[i], rr);
+				put_rr(m, ptr, n->name, n->name_len, types[i],
+				       rr);
 	}
+}
+
+/* The addresses of the name at `at` in the message (uncompressed, within
+ * limit), pointing at it. */
+static void
+add_addresses(struct dns_data *d, struct msg *m, size_t at, size_t limit)
+{
+	uint8_t name[DNS_NAME_MAX];
+	size_t len = 0;
+
+	while (at + len < limit && m->b[at + len] != 0 &&
+	       len + m->b[at + len] + 2u <= DNS_NAME_MAX)
+		len += m->b[at + len] + 1u;
+	if (at + len >= limit || m->b[at + len] != 0)
+		return; /* not a whole name inside the rdata */
+	memcpy(name, m->b + at, ++len);
+	dns_name_lower(name, len);
+	put_addresses(d, m, (struct dns_node *)find_name(d, name, len),
+		      at <= PTR_MAX ? at : 0);
 }
 
 /* Walks the answer records (each owned by a 2-byte pointer) and adds the
@@ -182,57 +192,39 @@ prepare_rrset(struct dns_data *d, const struct dns_node *n,
 
 /* ---- referrals ---- */
 
-static void
-chunk_put(struct dns_chunk *c, const struct msg *m)
-{
-	c->wire = xrealloc(c->wire, m->len);
-	memcpy(c->wire, m->b, m->len);
-	c->len = m->len;
-}
-
 /* The NS records of a cut with their glue, uncompressed: they follow any
- * question. */
+ * question, so nothing in them can point at it. */
 static void
 prepare_referral(struct dns_data *d, struct dns_node *n)
 {
 	const struct dns_rrset *ns = dns_node_rrset(n, TYPE_NS);
 	struct msg m = { d->scratch, 0, 0, 0 };
+	struct dns_chunk *c;
 	const struct dns_rr *rr;
-	size_t o;
 
-	free(n->referral.wire);
-	memset(&n->referral, 0, sizeof(n->referral));
+	if (n->referral == NULL)
+		n->referral = xcalloc(1, sizeof(*n->referral));
+	c = n->referral;
 	for (rr = ns->head; rr != NULL; rr = rr->next)
 		put_rr(&m, 0, n->name, n->name_len, TYPE_NS, rr);
-	n->referral.nscount = m.count;
-	n->referral.noadd_len = m.len;
+	c->nscount = m.count;
+	c->noadd_len = m.len;
 	d->mark++;
 	m.count = 0;
-	for (o = 0; o < n->referral.noadd_len;) {
-		size_t rdata = o + n->name_len + 10;
-		size_t rdlen = dns_get16(m.b + rdata - 2);
+	for (rr = ns->head; rr != NULL; rr = rr->next) {
 		uint8_t name[DNS_NAME_MAX];
-		size_t end = rdata, len;
-		struct dns_node *t;
-		const struct dns_rrset *set;
-		static const uint16_t types[] = { TYPE_A, TYPE_AAAA };
-		size_t i;
+		size_t o = 0, len = dns_read_name(rr->rdata, rr->rdlen, &o,
+						  name);
 
-		o = rdata + rdlen;
-		len = dns_read_name(m.b, rdata + rdlen, &end, name);
-		t = len ? (struct dns_node *)find_name(d, name, len) : NULL;
-		if (t == NULL || t->mark == d->mark)
-			continue;
-		t->mark = d->mark;
-		for (i = 0; i < 2; i++) {
-			set = dns_node_rrset(t, types[i]);
-			for (rr = set ? set->head : NULL; rr; rr = rr->next)
-				put_rr(&m, 0, t->name, t->name_len, types[i],
-				       rr);
-		}
+		if (len > 0)
+			put_addresses(d, &m, (struct dns_node *)find_name(
+						     d, name, len), 0);
 	}
-	n->referral.arcount = m.count;
-	chunk_put(&n->referral, &m);
+	c->arcount = m.count;
+	free(c->wire);
+	c->wire = xmalloc(m.len ? m.len : 1);
+	memcpy(c->wire, m.b, m.len);
+	c->len = m.len;
 }
 
 void

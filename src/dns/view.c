@@ -290,6 +290,10 @@ dns_view_reload(struct dns_view *v, char *err)
 
 	if (vd == NULL)
 		return -1;
+	/* Commits end before the loop turns, so no batch is open here; if
+	 * one were, its records go with the old data and the new build has
+	 * the registry as it is. */
+	v->batch.ntouched = v->batch.ndirty = 0;
 	view_data_free(v->vd);
 	v->vd = vd;
 	for (i = 0; v->on_change != NULL && i < vd->data.nzones; i++)
@@ -322,7 +326,7 @@ find_cut(const struct dns_zone *z, const uint8_t *qname, uint16_t qtype)
 		const struct dns_node *n = dns_node_find(z, up,
 							 dns_name_len(up));
 
-		if (n != NULL && n->is_cut)
+		if (n != NULL && n->is_cut && n->referral != NULL)
 			return n;
 	}
 	return NULL;
@@ -343,7 +347,7 @@ dns_view_lookup(const struct dns_view *v, const uint8_t *qname,
 	out->zone = z;
 	if (z->has_cuts && (n = find_cut(z, qname, qtype)) != NULL) {
 		out->kind = LOOKUP_REFERRAL;
-		out->chunk = &n->referral;
+		out->chunk = n->referral;
 		return;
 	}
 	n = dns_node_find(z, qname, dns_name_len(qname));
