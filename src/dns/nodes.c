@@ -347,14 +347,9 @@ dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 		n = node_ensure(d, b, z, owner, len);
 	set = rrset_ensure(n, type);
 	rr = rr_find(set, rdata, rdlen);
-	if (rr == NULL) {
-		rr = rr_append(set, ttl, rdata, rdlen);
-		if (b->journaling) {
-			touch(b, n, type, rr); /* was_live 0: it is new */
-		}
-	} else {
-		touch(b, n, type, rr);
-	}
+	if (rr == NULL)
+		rr = rr_append(set, ttl, rdata, rdlen); /* refs 0: not live */
+	touch(b, n, type, rr);
 	rr->refs++;
 	dns_mark_dirty(b, n, set);
 	return 0;
