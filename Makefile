@@ -1,5 +1,6 @@
 # srvgate -- make builds, make run serves, make test tests.
 # SANITIZE=1 builds with AddressSanitizer and UBSan (into build-san/).
+# make test TESTS="unit e2e/dns.sh" runs only those tests (tests/run).
 #
 # Sources live in src/<subsystem>/; include/ has the headers that cross
 # subsystems, private headers sit beside their .c (found by #include "x.h").
@@ -27,6 +28,9 @@ OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BIN     := $(BUILD)/srvgate
+# The fsync-delaying LD_PRELOAD shim of the tests; never sanitized (it is
+# preloaded ahead of the ASan runtime).
+SHIM    := $(BUILD)/slowsync.so
 # Unit tests reach into every subsystem's private headers.
 UNIT_INC := $(addprefix -I,$(sort $(wildcard src/*/)))
 
@@ -44,9 +48,16 @@ $(BUILD)/obj/%.o: src/%.c
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
+# Unit tests link against an archive, so each pulls in only the objects
+# it needs.
+LIB     := $(BUILD)/libsrvgate.a
+$(LIB): $(LIBOBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(UNIT_INC) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(UNIT_INC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d) $(UNIT:=.d)
 
@@ -57,10 +68,16 @@ run:
 
 unit: $(UNIT)
 
+$(SHIM): tests/shim/slowsync.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
 test:
 	@scripts/install-deps test
-	@$(MAKE) --no-print-directory all unit
-	@SRVGATE_BIN=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
+	@$(MAKE) --no-print-directory all unit $(SHIM)
+	@SANITIZE=$(if $(filter 1,$(SANITIZE)),1,0) TESTS="$(TESTS)" \
+		SLOWSYNC_SO=$(abspath $(SHIM)) SRVGATE_BIN=$(abspath $(BIN)) \
+		UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin

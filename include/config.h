@@ -21,6 +21,7 @@ struct config {
 	struct config_list dns_listen;
 	char zone[256];
 	char data_dir[1024];
+	uint64_t max_db_size;	   /* the LMDB map grows up to this */
 	char zones_dir[1024];
 	char public_url[512];
 	char admin_token[256];
@@ -41,6 +42,7 @@ struct config {
 	char ns_address[128];
 	char soa_email[256];
 	char srv_name[64];
+	unsigned max_published;	   /* peers one token publishes in DNS */
 	unsigned record_ttl;
 	unsigned negative_ttl;
 	unsigned edns_buffer;

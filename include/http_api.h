@@ -12,14 +12,14 @@ struct evbuffer;
 struct event_base;
 struct http_api;
 struct registry;
-struct storage;
+struct store;
 
 /* Extra Prometheus text from other modules (the DNS server, say). */
 typedef void (*metrics_fn)(struct evbuffer *out, void *arg);
 
 int http_api_start(struct http_api **out, struct event_base *base,
 		   const struct config *cfg, struct registry *reg,
-		   struct storage *st, char *err);
+		   struct store *st, char *err);
 void http_api_add_metrics(struct http_api *api, metrics_fn fn, void *arg);
 /* Stops accepting and answers open watches; requests under way finish. */
 void http_api_drain(struct http_api *api);

@@ -1,9 +1,16 @@
-/* registry.h -- discovery tokens and their members: pure data, no I/O.
+/* registry.h -- discovery tokens and their members, as committed.
  *
- * The registry is the one source of truth the HTTP API, the DNS view and
- * storage all work from. Every change bumps one store-wide index (as etcd's
- * v2 store does) and is announced to listeners through registry events, which
- * is the only way other modules learn of it.
+ * The registry holds only what the store has made durable: it changes
+ * through the store's stream of committed changes (registry_apply), and it
+ * tells its listeners (the DNS view, watches, listings) of each change
+ * after applying it. Writers never touch it directly: they submit a
+ * request, whose plan turns it into a proposal of changes checked against
+ * the committed state, and they learn the outcome once the store settles
+ * it. A request that touches a key with a change still on its way to disk
+ * waits and is planned again once that change is settled, so every check
+ * sees the state its changes will apply to.
+ *
+ * The registry knows nothing of HTTP, gRPC or DNS.
  */
 #ifndef SRVGATE_REGISTRY_H
 #define SRVGATE_REGISTRY_H
@@ -11,21 +18,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REGISTRY_NAME_MAX 63 /* tokens and member ids are DNS labels */
+#include "htable.h"
+#include "store.h"
+
+#define REGISTRY_NAME_MAX STORE_NAME_MAX
 #define REGISTRY_TOMBSTONES 64 /* deletions kept per token for watches */
 
 enum registry_status {
 	REG_OK = 0,
-	REG_NOT_FOUND,	/* no such token or member */
-	REG_EXISTS,	/* create of something that exists */
-	REG_FULL,	/* token holds max_members already */
-	REG_INVALID,	/* a name or size that is not allowed */
+	REG_NOT_FOUND,	 /* no such token, member or alias */
+	REG_EXISTS,	 /* create of something that exists */
+	REG_FULL,	 /* the token holds max_members already */
+	REG_INVALID,	 /* a name, size or value that is not allowed */
+	REG_CONFLICT,	 /* exists with other contents (import without force) */
+	REG_BUSY,	 /* a key has an unsettled change: planned again later */
+	REG_NO_SPACE,	 /* the store is full (507) */
+	REG_UNAVAILABLE, /* the store cannot write now (503) */
+	REG_STORE_FAILED /* the store failed otherwise (500) */
 };
 
-/* How a member was last written; etcd reports it as the event's action. */
-enum member_action { ACTION_CREATE, ACTION_SET, ACTION_UPDATE, ACTION_DELETE };
-
 struct member {
+	struct hnode node; /* in the token's by_id table */
 	char id[REGISTRY_NAME_MAX + 1];
 	char *value;
 	char *clients; /* client URLs, comma separated, from `sync`; or NULL */
@@ -41,71 +54,113 @@ struct tombstone {
 };
 
 struct token {
+	struct hnode node; /* in the registry's tokens table */
 	char name[REGISTRY_NAME_MAX + 1];
 	unsigned size;
 	uint64_t created_index; /* of the token and its _config/size key */
+	uint64_t modified_index; /* of _config/size */
 	int64_t created_at;	/* unix seconds, for garbage collection */
-	struct member *members; /* ordered by created_index */
+	struct member **members; /* ordered by created_index */
 	size_t nmembers, members_cap;
-	uint32_t *id_index;	/* big tokens: id hash -> position + 1 */
-	size_t id_index_cap;
-	struct tombstone tombs[REGISTRY_TOMBSTONES]; /* ring */
+	struct htable by_id;
+	struct tombstone *tombs; /* ring of REGISTRY_TOMBSTONES, made on the
+				    first deletion */
 	size_t ntombs, tomb_next;
 	uint64_t history_floor; /* deletions below this were forgotten */
-	struct token *hash_next;
+};
+
+/* Another name the token's records are published under. */
+struct alias {
+	struct hnode node;
+	char name[REGISTRY_NAME_MAX + 1];
+	char token[REGISTRY_NAME_MAX + 1];
 };
 
 enum registry_event_type {
 	EV_TOKEN_CREATED,
 	EV_TOKEN_UPDATED, /* its size changed */
-	EV_TOKEN_DELETED,
+	EV_TOKEN_DELETED, /* the token whole, one last time */
 	EV_ALIAS_SET,	  /* alias names the token now */
 	EV_ALIAS_DELETED,
 	EV_MEMBER_SET,	   /* created or overwritten; member is the new state */
 	EV_MEMBER_DELETED, /* member is the state before deletion */
+	EV_BATCH_END,	   /* the end of one commit: views publish now */
 };
 
 struct registry_event {
 	enum registry_event_type type;
-	const struct token *token;
-	const struct member *member; /* NULL for token events */
-	const char *alias;	     /* for alias events */
+	const struct token *token;   /* NULL for EV_BATCH_END */
+	const struct member *member; /* member events */
+	const char *alias;	     /* alias events */
 	uint64_t index;
-};
-
-/* Another name the token's records are published under. */
-struct alias {
-	char name[REGISTRY_NAME_MAX + 1];
-	char token[REGISTRY_NAME_MAX + 1];
 };
 
 typedef void (*registry_listener_fn)(const struct registry_event *ev,
 				     void *arg);
 
-struct registry_listener {
-	registry_listener_fn fn;
-	void *arg;
-};
-
 #define REGISTRY_MAX_LISTENERS 8
 
+struct registry;
+struct registry_request;
+
+/* The outcome of a request. */
+struct registry_result {
+	enum registry_status status;
+	const char *error;	      /* the store's words, for store errors */
+	const struct change *changes; /* as committed, with their indexes */
+	size_t nchanges;
+	uint64_t index; /* the registry's index after it */
+};
+
+/* Turns a request into changes (proposal_add or the plan_* helpers below)
+ * against the committed state. Returns REG_OK to submit them, an error to
+ * answer with, or REG_BUSY to be planned again later. */
+typedef enum registry_status (*registry_plan_fn)(
+	struct registry *reg, struct registry_request *req,
+	struct proposal *p);
+/* Called once, perhaps before registry_submit returns. */
+typedef void (*registry_done_fn)(struct registry_request *req,
+				 const struct registry_result *res);
+
+struct registry_request {
+	registry_plan_fn plan;
+	registry_done_fn done;
+	void *arg;
+	struct registry_request *next; /* while waiting */
+};
+
 struct registry {
-	struct token **buckets;
-	size_t nbuckets;
+	struct htable tokens;
+	struct htable aliases;
 	size_t ntokens;
 	size_t nmembers; /* across all tokens */
 	uint64_t index;	 /* the store-wide index, as X-Etcd-Index */
 	unsigned max_members;
-	struct registry_listener listeners[REGISTRY_MAX_LISTENERS];
+	struct store *store;
+	struct { registry_listener_fn fn; void *arg; }
+		listeners[REGISTRY_MAX_LISTENERS];
 	size_t nlisteners;
-	struct alias *aliases;
-	size_t naliases;
+	struct htable pending; /* keys with unsettled changes */
+	struct registry_request *waiting, **waiting_tail;
+	size_t nwaiting;
+	/* How long each commit held the loop while it was applied and
+	 * published (the registry, then every view). */
+	struct registry_stats {
+		uint64_t batches, changes;
+		double publish_sum, publish_max; /* seconds */
+		uint64_t publish_le[STORE_LATENCY_BUCKETS];
+	} stats;
+	uint64_t publish_started_ns; /* 0: no commit being applied */
 };
 
 void registry_init(struct registry *reg, unsigned max_members);
+/* Where proposals go; set before the first registry_submit. */
+void registry_set_store(struct registry *reg, struct store *st);
 void registry_free(struct registry *reg);
 int registry_subscribe(struct registry *reg, registry_listener_fn fn,
 		       void *arg);
+/* The sink a store reports committed changes to. */
+struct store_sink registry_sink(struct registry *reg);
 
 /* Names: [a-z0-9] then up to 62 of [a-z0-9-], so each is a DNS label. */
 int registry_valid_name(const char *name);
@@ -116,47 +171,44 @@ struct member *token_find_member(const struct token *tok, const char *id);
 /* The members etcd forms its cluster from: the first `size` by index. */
 size_t token_cluster_size(const struct token *tok);
 int token_is_full(const struct token *tok);
-
-enum registry_status registry_create_token(struct registry *reg,
-					   const char *name, unsigned size,
-					   int64_t created_at,
-					   struct token **out);
-enum registry_status registry_delete_token(struct registry *reg,
-					   const char *name);
-
-enum put_mode { PUT_SET, PUT_CREATE, PUT_UPDATE };
-enum registry_status registry_put_member(struct registry *reg,
-					 struct token *tok, const char *id,
-					 const char *value, enum put_mode mode,
-					 const struct member **out);
-enum registry_status registry_delete_member(struct registry *reg,
-					    struct token *tok, const char *id);
-
-/* For migration: a member with client URLs (either may be NULL: none). */
-enum registry_status registry_sync_member(struct registry *reg,
-					  struct token *tok, const char *id,
-					  const char *value,
-					  const char *clients);
-enum registry_status registry_set_size(struct registry *reg,
-				       struct token *tok, unsigned size);
-
-/* Aliases: one name may point at one token; a token may have many. */
-enum registry_status registry_set_alias(struct registry *reg,
-					const char *name, const char *token);
-enum registry_status registry_delete_alias(struct registry *reg,
-					   const char *name);
 const struct alias *registry_find_alias(const struct registry *reg,
 					const char *name);
 
-/* Restores stored state without events; the index follows the largest seen. */
-struct token *registry_restore_token(struct registry *reg, const char *name,
-				     unsigned size, uint64_t created_index,
-				     int64_t created_at);
-int registry_restore_member(struct registry *reg, struct token *tok,
-			    const struct member *m);
-void registry_restore_index(struct registry *reg, uint64_t index);
-int registry_restore_alias(struct registry *reg, const char *name,
-			   const char *token);
+/* ---- writing ---- */
+
+void registry_submit(struct registry *reg, struct registry_request *req);
+
+/* Plan helpers: each checks against the committed state, returns REG_BUSY
+ * when a key it touches has an unsettled change, and adds its changes. */
+enum put_mode { PUT_SET, PUT_CREATE, PUT_UPDATE };
+enum registry_status plan_token_create(struct registry *reg,
+				       struct proposal *p, const char *name,
+				       unsigned size, int64_t created_at);
+/* Deletes the token, its members and the aliases that point at it. */
+enum registry_status plan_token_delete(struct registry *reg,
+				       struct proposal *p, const char *name);
+enum registry_status plan_token_size(struct registry *reg, struct proposal *p,
+				     const char *name, unsigned size);
+/* etcd's PUT: keeps the client URLs that `sync` stored. */
+enum registry_status plan_member_put(struct registry *reg, struct proposal *p,
+				     const char *token, const char *id,
+				     const char *value, enum put_mode mode);
+/* `sync`: sets the value and the client URLs (NULL: none). */
+enum registry_status plan_member_sync(struct registry *reg,
+				      struct proposal *p, const char *token,
+				      const char *id, const char *value,
+				      const char *clients);
+enum registry_status plan_member_delete(struct registry *reg,
+					struct proposal *p, const char *token,
+					const char *id);
+enum registry_status plan_alias_set(struct registry *reg, struct proposal *p,
+				    const char *name, const char *token);
+enum registry_status plan_alias_delete(struct registry *reg,
+				       struct proposal *p, const char *name);
+/* REG_BUSY when the token, or any member or alias of it, is unsettled. */
+enum registry_status plan_claim_token(struct registry *reg, const char *name);
+
+/* ---- reading ---- */
 
 /* What a watch on a token (or one member of it) sees from `since` on. */
 enum watch_result { WATCH_FOUND, WATCH_WAIT, WATCH_CLEARED };
@@ -173,6 +225,9 @@ enum watch_result registry_watch_history(const struct token *tok,
 
 typedef void (*registry_token_fn)(const struct token *tok, void *arg);
 void registry_foreach_token(const struct registry *reg, registry_token_fn fn,
+			    void *arg);
+typedef void (*registry_alias_fn)(const struct alias *a, void *arg);
+void registry_foreach_alias(const struct registry *reg, registry_alias_fn fn,
 			    void *arg);
 
 #endif

@@ -26,6 +26,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 uint64_t now_monotonic_ms(void);
+uint64_t now_monotonic_ns(void);
 /* A duration in milliseconds as the struct timeval libevent timers take. */
 struct timeval timeval_from_ms(uint64_t ms);
 int64_t now_unix(void);

@@ -7,13 +7,13 @@
 #include <string.h>
 
 #include "config.h"
-#include "dns_server.h"
-#include "dns_view.h"
+#include "dns.h"
+#include "gc.h"
+#include "htable.h"
 #include "http_api.h"
 #include "listener.h"
-#include "xfr.h"
 #include "registry.h"
-#include "storage.h"
+#include "store.h"
 
 #define DRAIN_POLL_MS 50
 #define DRAIN_MAX_MS 5000
@@ -22,12 +22,13 @@ struct server {
 	const struct config *cfg;
 	struct event_base *base;
 	struct registry reg;
-	struct storage *st;
+	struct store *st;
+	struct gc *gc;
 	struct http_api *http;
 	struct dns_view *view;
 	struct dns_server *dns;
 	struct xfr *xfr;
-	struct event *sigterm, *sigint, *sighup, *gc_timer, *drain_timer;
+	struct event *sigterm, *sigint, *sighup, *drain_timer;
 	uint64_t drain_started;
 	int draining;
 };
@@ -53,7 +54,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(s->base);
 		return;
 	}
-	if (!storage_busy(s->st) && http_api_connections(s->http) == 0 &&
+	if (!store_busy(s->st) && http_api_connections(s->http) == 0 &&
 	    s->draining++ > 2) {
 		event_base_loopbreak(s->base);
 		return;
@@ -92,66 +93,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 			 dns_view_answer_count(s->view));
 }
 
-/* ---- garbage collection of tokens that never filled ---- */
-
-struct gc_scan {
-	int64_t cutoff;
-	char (*names)[REGISTRY_NAME_MAX + 1];
-	size_t n, cap;
-};
-
-static void
-gc_collect(const struct token *tok, void *arg)
-{
-	struct gc_scan *g = arg;
-
-	if (token_is_full(tok) || tok->created_at > g->cutoff)
-		return;
-	if (g->n == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 64;
-		g->names = xrealloc(g->names, g->cap * sizeof(*g->names));
-	}
-	strcpy(g->names[g->n++], tok->name);
-}
-
-static void
-on_gc(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *s = arg;
-	struct gc_scan g = { now_unix() -
-				     (int64_t)(s->cfg->gc_unfilled_ms / 1000),
-			     NULL, 0, 0 };
-	size_t i;
-
-	(void)fd;
-	(void)what;
-	registry_foreach_token(&s->reg, gc_collect, &g);
-	for (i = 0; i < g.n; i++)
-		registry_delete_token(&s->reg, g.names[i]);
-	if (g.n > 0)
-		log_info("gc: deleted %zu tokens that did not fill within "
-			 "%llus", g.n,
-			 (unsigned long long)(s->cfg->gc_unfilled_ms / 1000));
-	free(g.names);
-}
-
-static void
-start_gc(struct server *s)
-{
-	uint64_t every = s->cfg->gc_unfilled_ms / 10;
-	struct timeval tv;
-
-	if (s->cfg->gc_unfilled_ms == 0)
-		return;
-	if (every > 60000)
-		every = 60000;
-	if (every < 100)
-		every = 100;
-	tv = timeval_from_ms(every);
-	s->gc_timer = event_new(s->base, -1, EV_PERSIST, on_gc, s);
-	evtimer_add(s->gc_timer, &tv);
-}
-
 static void
 free_event(struct event *ev)
 {
@@ -162,16 +103,18 @@ free_event(struct event *ev)
 static void
 server_free(struct server *s)
 {
+	/* The store first: its last commits settle into modules that are
+	 * still there. */
+	store_close(s->st);
 	free_event(s->sigterm);
 	free_event(s->sigint);
 	free_event(s->sighup);
-	free_event(s->gc_timer);
 	free_event(s->drain_timer);
+	gc_free(s->gc);
 	http_api_free(s->http);
 	dns_server_free(s->dns);
 	xfr_free(s->xfr);
 	dns_view_free(s->view);
-	storage_close(s->st);
 	registry_free(&s->reg);
 	if (s->base != NULL)
 		event_base_free(s->base);
@@ -185,19 +128,35 @@ start_dns(struct server *s, char *err)
 		c->zone, c->zones_dir, c->ns_name, c->ns_address, c->soa_email,
 		c->srv_name,
 		c->record_ttl, c->negative_ttl, c->ixfr_journal,
+		c->max_published,
 	};
 	struct dns_server_config dc = {
 		c->dns_listen.items, c->dns_listen.n, (uint16_t)c->edns_buffer,
-		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections,
-		xfr_answer_tcp, NULL, xfr_answer_signed,
+		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections, NULL,
 	};
 
-	s->view = dns_view_new(&vc, &s->reg, s->base, err);
+	s->view = dns_view_new(&vc, &s->reg, err);
 	if (s->view == NULL ||
 	    xfr_new(&s->xfr, s->base, c, s->view, err) != 0)
 		return -1;
-	dc.xfr_arg = s->xfr;
+	dc.xfr = s->xfr;
 	return dns_server_start(&s->dns, s->base, &dc, s->view, err);
+}
+
+/* The registry is filled from the store before any view is made, so
+ * every view starts from the durable state. */
+static int
+open_store(struct server *s, char *err)
+{
+	struct store_lmdb_config lc = { s->cfg->data_dir, s->cfg->max_db_size };
+	struct store_sink sink;
+
+	registry_init(&s->reg, s->cfg->max_members);
+	sink = registry_sink(&s->reg);
+	if (store_lmdb_open(&s->st, &lc, s->base, &sink, err) != 0)
+		return -1;
+	registry_set_store(&s->reg, s->st);
+	return store_load(s->st, err);
 }
 
 static int
@@ -211,10 +170,7 @@ server_setup(struct server *s, char *err)
 	event_config_free(ec);
 	if (s->base == NULL)
 		return fail(err, "cannot create the event loop");
-	registry_init(&s->reg, s->cfg->max_members);
-	if (storage_open(&s->st, s->cfg->data_dir, s->base, err) != 0 ||
-	    storage_load(s->st, &s->reg, err) != 0 ||
-	    storage_attach(s->st, &s->reg) != 0)
+	if (open_store(s, err) != 0)
 		return -1;
 	if (start_dns(s, err) != 0)
 		return -1;
@@ -222,6 +178,7 @@ server_setup(struct server *s, char *err)
 		return -1;
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
+	http_api_add_metrics(s->http, dns_view_metrics, s->view);
 	s->sigterm = evsignal_new(s->base, SIGTERM, on_stop_signal, s);
 	s->sigint = evsignal_new(s->base, SIGINT, on_stop_signal, s);
 	s->sighup = evsignal_new(s->base, SIGHUP, on_hup, s);
@@ -229,7 +186,7 @@ server_setup(struct server *s, char *err)
 	event_add(s->sigterm, NULL);
 	event_add(s->sigint, NULL);
 	event_add(s->sighup, NULL);
-	start_gc(s);
+	s->gc = gc_start(s->base, &s->reg, s->cfg->gc_unfilled_ms);
 	return 0;
 }
 
@@ -242,6 +199,7 @@ server_run(const struct config *cfg, char *err)
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	log_threshold = (enum log_level)cfg->log_level;
+	hash_init();
 	signal(SIGPIPE, SIG_IGN);
 	listener_raise_fd_limit();
 	if (server_setup(&s, err) == 0) {

@@ -38,6 +38,9 @@ static const struct flag flags[] = {
 	  "zone that tokens are published under [discovery.internal]" },
 	{ "data-dir", K_STRING, F(data_dir), 0, 0,
 	  "directory of the durable state [./data]" },
+	{ "max-db-size", K_SIZE, U(max_db_size), 1 << 20, 1ull << 40,
+	  "largest the data file may grow; when full, writes get 507 and "
+	  "deletions still work [16G]" },
 	{ "zones-dir", K_STRING, F(zones_dir), 0, 0,
 	  "directory of static zone files [./zones]" },
 	{ "public-url", K_STRING, F(public_url), 0, 0,
@@ -81,6 +84,9 @@ static const struct flag flags[] = {
 	{ "srv-name", K_STRING, F(srv_name), 0, 0,
 	  "also publish _etcd-server[-ssl]-NAME._tcp (etcd's "
 	  "--discovery-srv-name) [empty]" },
+	{ "max-published", K_UINT, U(max_published), 1, 1000,
+	  "peers (the first by registration) one token publishes in DNS; "
+	  "bounds an answer and a rebuild [64]" },
 	{ "record-ttl", K_UINT, U(record_ttl), 0, 604800,
 	  "TTL of the records made from registrations, seconds [60]" },
 	{ "negative-ttl", K_UINT, U(negative_ttl), 0, 86400,
@@ -117,6 +123,8 @@ config_defaults(struct config *cfg)
 	strcpy(cfg->zone, "discovery.internal");
 	strcpy(cfg->data_dir, "./data");
 	strcpy(cfg->zones_dir, "./zones");
+	cfg->max_db_size = 16ull << 30;
+	cfg->max_published = 64;
 	cfg->max_size = 1000;
 	cfg->max_members = 1000;
 	cfg->max_body_bytes = 65536;

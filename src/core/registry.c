@@ -1,19 +1,38 @@
-/* registry.c -- discovery tokens and their members: pure data, no I/O. */
+/* registry.c -- the committed state: tokens, members, aliases, and the
+ * changes that the store's stream applies to them (see registry.h).
+ * Writing (requests, plans, unsettled keys) is in registry_write.c. */
 #include "registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry_internal.h"
 #include "util.h"
 
 void
 registry_init(struct registry *reg, unsigned max_members)
 {
 	memset(reg, 0, sizeof(*reg));
-	reg->nbuckets = 1024;
-	reg->buckets = xcalloc(reg->nbuckets, sizeof(*reg->buckets));
+	htable_init(&reg->tokens);
+	htable_init(&reg->aliases);
+	htable_init(&reg->pending);
+	reg->waiting_tail = &reg->waiting;
 	reg->max_members = max_members;
+}
+
+void
+registry_set_store(struct registry *reg, struct store *st)
+{
+	reg->store = st;
+}
+
+static void
+member_free(struct member *m)
+{
+	free(m->value);
+	free(m->clients);
+	free(m);
 }
 
 static void
@@ -21,34 +40,33 @@ token_free(struct token *tok)
 {
 	size_t i;
 
-	for (i = 0; i < tok->nmembers; i++) {
-		free(tok->members[i].value);
-		free(tok->members[i].clients);
-	}
-	for (i = 0; i < tok->ntombs; i++) {
+	for (i = 0; i < tok->nmembers; i++)
+		member_free(tok->members[i]);
+	for (i = 0; i < tok->ntombs; i++)
 		free(tok->tombs[i].prev.value);
-		free(tok->tombs[i].prev.clients);
-	}
+	free(tok->tombs);
 	free(tok->members);
-	free(tok->id_index);
+	htable_free(&tok->by_id);
 	free(tok);
 }
 
 void
 registry_free(struct registry *reg)
 {
-	size_t i;
+	struct hnode *n, *next;
+	size_t pos;
 
-	for (i = 0; i < reg->nbuckets; i++) {
-		struct token *tok = reg->buckets[i], *next;
-
-		for (; tok != NULL; tok = next) {
-			next = tok->hash_next;
-			token_free(tok);
-		}
+	for (n = htable_first(&reg->tokens, &pos); n != NULL; n = next) {
+		next = htable_next(&reg->tokens, n, &pos);
+		token_free(container_of(n, struct token, node));
 	}
-	free(reg->buckets);
-	free(reg->aliases);
+	for (n = htable_first(&reg->aliases, &pos); n != NULL; n = next) {
+		next = htable_next(&reg->aliases, n, &pos);
+		free(container_of(n, struct alias, node));
+	}
+	registry_pending_free(reg);
+	htable_free(&reg->tokens);
+	htable_free(&reg->aliases);
 	memset(reg, 0, sizeof(*reg));
 }
 
@@ -64,22 +82,15 @@ registry_subscribe(struct registry *reg, registry_listener_fn fn, void *arg)
 }
 
 static void
-announce_alias(struct registry *reg, enum registry_event_type type,
-	       const struct token *tok, const struct member *m,
-	       const char *alias)
+announce(struct registry *reg, enum registry_event_type type,
+	 const struct token *tok, const struct member *m, const char *alias,
+	 uint64_t index)
 {
-	struct registry_event ev = { type, tok, m, alias, reg->index };
+	struct registry_event ev = { type, tok, m, alias, index };
 	size_t i;
 
 	for (i = 0; i < reg->nlisteners; i++)
 		reg->listeners[i].fn(&ev, reg->listeners[i].arg);
-}
-
-static void
-announce(struct registry *reg, enum registry_event_type type,
-	 const struct token *tok, const struct member *m)
-{
-	announce_alias(reg, type, tok, m, NULL);
 }
 
 int
@@ -100,85 +111,51 @@ registry_valid_name(const char *name)
 	return 1;
 }
 
+/* ---- finding ---- */
+
 struct token *
 registry_find_token(const struct registry *reg, const char *name)
 {
-	struct token *tok = reg->buckets[hash_string(name) % reg->nbuckets];
+	uint64_t h = hash_str(name);
+	struct hnode *n;
 
-	for (; tok != NULL; tok = tok->hash_next)
-		if (strcmp(tok->name, name) == 0)
+	for (n = htable_chain(&reg->tokens, h); n != NULL; n = n->next) {
+		struct token *tok = container_of(n, struct token, node);
+
+		if (n->hash == h && strcmp(tok->name, name) == 0)
 			return tok;
+	}
 	return NULL;
 }
-
-/* Small tokens (etcd's usual 3 to 9) are scanned; big ones get a hash
- * from member id to position, so a registration stays O(1). */
-#define INDEX_FROM 16
 
 struct member *
 token_find_member(const struct token *tok, const char *id)
 {
-	size_t i, mask = tok->id_index_cap - 1;
+	uint64_t h = hash_str(id);
+	struct hnode *n;
 
-	if (tok->id_index == NULL) {
-		for (i = 0; i < tok->nmembers; i++)
-			if (strcmp(tok->members[i].id, id) == 0)
-				return &tok->members[i];
-		return NULL;
-	}
-	for (i = hash_string(id) & mask; tok->id_index[i] != 0;
-	     i = (i + 1) & mask) {
-		struct member *m = &tok->members[tok->id_index[i] - 1];
+	for (n = htable_chain(&tok->by_id, h); n != NULL; n = n->next) {
+		struct member *m = container_of(n, struct member, node);
 
-		if (strcmp(m->id, id) == 0)
+		if (n->hash == h && strcmp(m->id, id) == 0)
 			return m;
 	}
 	return NULL;
 }
 
-static void
-index_insert(struct token *tok, size_t pos)
+const struct alias *
+registry_find_alias(const struct registry *reg, const char *name)
 {
-	size_t mask = tok->id_index_cap - 1,
-	       i = hash_string(tok->members[pos].id) & mask;
+	uint64_t h = hash_str(name);
+	struct hnode *n;
 
-	while (tok->id_index[i] != 0)
-		i = (i + 1) & mask;
-	tok->id_index[i] = (uint32_t)pos + 1;
-}
+	for (n = htable_chain(&reg->aliases, h); n != NULL; n = n->next) {
+		const struct alias *a = container_of(n, struct alias, node);
 
-/* Positions move when members come and go in the middle: start afresh. */
-static void
-index_rebuild(struct token *tok)
-{
-	size_t i;
-
-	if (tok->nmembers < INDEX_FROM) {
-		free(tok->id_index);
-		tok->id_index = NULL;
-		tok->id_index_cap = 0;
-		return;
+		if (n->hash == h && strcmp(a->name, name) == 0)
+			return a;
 	}
-	if (tok->id_index_cap < 2 * tok->nmembers) {
-		tok->id_index_cap = 64;
-		while (tok->id_index_cap < 4 * tok->nmembers)
-			tok->id_index_cap *= 2;
-		free(tok->id_index);
-		tok->id_index = xmalloc(tok->id_index_cap * sizeof(uint32_t));
-	}
-	memset(tok->id_index, 0, tok->id_index_cap * sizeof(uint32_t));
-	for (i = 0; i < tok->nmembers; i++)
-		index_insert(tok, i);
-}
-
-/* After an append: one more entry, unless the table is getting full. */
-static void
-index_appended(struct token *tok)
-{
-	if (tok->id_index != NULL && tok->id_index_cap >= 2 * tok->nmembers)
-		index_insert(tok, tok->nmembers - 1);
-	else if (tok->nmembers >= INDEX_FROM)
-		index_rebuild(tok);
+	return NULL;
 }
 
 size_t
@@ -193,262 +170,251 @@ token_is_full(const struct token *tok)
 	return tok->nmembers >= tok->size;
 }
 
+void
+registry_foreach_token(const struct registry *reg, registry_token_fn fn,
+		       void *arg)
+{
+	struct hnode *n;
+	size_t pos;
+
+	for (n = htable_first(&reg->tokens, &pos); n != NULL;
+	     n = htable_next(&reg->tokens, n, &pos))
+		fn(container_of(n, struct token, node), arg);
+}
+
+void
+registry_foreach_alias(const struct registry *reg, registry_alias_fn fn,
+		       void *arg)
+{
+	struct hnode *n;
+	size_t pos;
+
+	for (n = htable_first(&reg->aliases, &pos); n != NULL;
+	     n = htable_next(&reg->aliases, n, &pos))
+		fn(container_of(n, struct alias, node), arg);
+}
+
+/* ---- applying committed changes ---- */
+
 static void
-grow_buckets(struct registry *reg)
+apply_token_put(struct registry *reg, const struct change *c)
 {
-	size_t n = reg->nbuckets * 2, i;
-	struct token **b = xcalloc(n, sizeof(*b));
+	struct token *tok = registry_find_token(reg, c->token);
 
-	for (i = 0; i < reg->nbuckets; i++) {
-		struct token *tok = reg->buckets[i], *next;
-
-		for (; tok != NULL; tok = next) {
-			size_t h = hash_string(tok->name) % n;
-
-			next = tok->hash_next;
-			tok->hash_next = b[h];
-			b[h] = tok;
-		}
+	if (tok != NULL) {
+		tok->size = c->size;
+		tok->modified_index = c->index;
+		announce(reg, EV_TOKEN_UPDATED, tok, NULL, NULL, c->index);
+		return;
 	}
-	free(reg->buckets);
-	reg->buckets = b;
-	reg->nbuckets = n;
-}
-
-static struct token *
-insert_token(struct registry *reg, const char *name, unsigned size,
-	     uint64_t created_index, int64_t created_at)
-{
-	struct token *tok = xcalloc(1, sizeof(*tok));
-	size_t h;
-
-	if (reg->ntokens >= reg->nbuckets)
-		grow_buckets(reg);
-	strcpy(tok->name, name);
-	tok->size = size;
-	tok->created_index = created_index;
-	tok->created_at = created_at;
-	h = hash_string(name) % reg->nbuckets;
-	tok->hash_next = reg->buckets[h];
-	reg->buckets[h] = tok;
+	tok = xcalloc(1, sizeof(*tok));
+	snprintf(tok->name, sizeof(tok->name), "%s", c->token);
+	tok->size = c->size;
+	tok->created_index = c->created_index ? c->created_index : c->index;
+	tok->modified_index = c->index;
+	tok->created_at = c->created_at;
+	htable_init(&tok->by_id);
+	htable_insert(&reg->tokens, &tok->node, hash_str(tok->name));
 	reg->ntokens++;
-	return tok;
+	announce(reg, EV_TOKEN_CREATED, tok, NULL, NULL, c->index);
 }
 
-enum registry_status
-registry_create_token(struct registry *reg, const char *name, unsigned size,
-		      int64_t created_at, struct token **out)
+static void
+apply_alias_del(struct registry *reg, const char *name, uint64_t index)
 {
+	struct alias *a = (struct alias *)registry_find_alias(reg, name);
 	struct token *tok;
 
-	if (!registry_valid_name(name) || size == 0)
-		return REG_INVALID;
-	if (registry_find_token(reg, name) != NULL)
-		return REG_EXISTS;
-	reg->index++;
-	tok = insert_token(reg, name, size, reg->index, created_at);
-	announce(reg, EV_TOKEN_CREATED, tok, NULL);
-	if (out != NULL)
-		*out = tok;
-	return REG_OK;
+	if (a == NULL)
+		return;
+	htable_remove(&reg->aliases, &a->node);
+	tok = registry_find_token(reg, a->token);
+	if (tok != NULL)
+		announce(reg, EV_ALIAS_DELETED, tok, NULL, a->name, index);
+	free(a);
 }
 
-static void drop_aliases_of(struct registry *reg, const char *token);
+struct alias_scan {
+	const char *token;
+	char (*names)[REGISTRY_NAME_MAX + 1];
+	size_t n;
+};
 
-enum registry_status
-registry_delete_token(struct registry *reg, const char *name)
+static void
+collect_alias(const struct alias *a, void *arg)
 {
-	struct token **pp = &reg->buckets[hash_string(name) % reg->nbuckets];
+	struct alias_scan *s = arg;
 
-	for (; *pp != NULL; pp = &(*pp)->hash_next) {
-		struct token *tok = *pp;
-
-		if (strcmp(tok->name, name) != 0)
-			continue;
-		drop_aliases_of(reg, name);
-		reg->index++;
-		/* Listeners see the token whole one last time. */
-		announce(reg, EV_TOKEN_DELETED, tok, NULL);
-		*pp = tok->hash_next;
-		reg->ntokens--;
-		reg->nmembers -= tok->nmembers;
-		token_free(tok);
-		return REG_OK;
+	if (strcmp(a->token, s->token) == 0) {
+		s->names = xrealloc(s->names, (s->n + 1) * sizeof(*s->names));
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", a->name);
 	}
-	return REG_NOT_FOUND;
 }
 
-static struct member *
-append_member(struct token *tok, const char *id)
+static void
+apply_token_del(struct registry *reg, const struct change *c)
 {
-	struct member *m;
+	struct token *tok = registry_find_token(reg, c->token);
+	struct alias_scan s = { c->token, NULL, 0 };
+	size_t i;
+
+	if (tok == NULL)
+		return;
+	/* Aliases go with the token; a store that deleted them explicitly
+	 * before has left none here. */
+	registry_foreach_alias(reg, collect_alias, &s);
+	for (i = 0; i < s.n; i++)
+		apply_alias_del(reg, s.names[i], c->index);
+	free(s.names);
+	announce(reg, EV_TOKEN_DELETED, tok, NULL, NULL, c->index);
+	htable_remove(&reg->tokens, &tok->node);
+	reg->ntokens--;
+	reg->nmembers -= tok->nmembers;
+	token_free(tok);
+}
+
+/* Members stay ordered by created_index: appends are the rule, a store
+ * that loads members in another order pays an insertion. */
+static void
+insert_member(struct token *tok, struct member *m)
+{
+	size_t at = tok->nmembers;
 
 	if (tok->nmembers == tok->members_cap) {
 		tok->members_cap = tok->members_cap ? tok->members_cap * 2 : 4;
 		tok->members = xrealloc(tok->members,
-					tok->members_cap * sizeof(*m));
+					tok->members_cap * sizeof(*tok->members));
 	}
-	m = &tok->members[tok->nmembers++];
-	memset(m, 0, sizeof(*m));
-	strcpy(m->id, id);
-	return m;
+	while (at > 0 && tok->members[at - 1]->created_index > m->created_index)
+		at--;
+	memmove(&tok->members[at + 1], &tok->members[at],
+		(tok->nmembers - at) * sizeof(*tok->members));
+	tok->members[at] = m;
+	tok->nmembers++;
+	htable_insert(&tok->by_id, &m->node, hash_str(m->id));
 }
 
-static enum registry_status
-put_member(struct registry *reg, struct token *tok, const char *id,
-	   const char *value, const char *clients, enum put_mode mode,
-	   const struct member **out)
+static void
+apply_member_put(struct registry *reg, const struct change *c)
 {
-	struct member *m = token_find_member(tok, id);
+	struct token *tok = registry_find_token(reg, c->token);
+	struct member *m;
 
-	if (!registry_valid_name(id))
-		return REG_INVALID;
-	if (m != NULL && mode == PUT_CREATE)
-		return REG_EXISTS;
-	if (m == NULL && mode == PUT_UPDATE)
-		return REG_NOT_FOUND;
-	if (m == NULL && tok->nmembers >= reg->max_members)
-		return REG_FULL;
-	reg->index++;
+	if (tok == NULL) {
+		log_debug("registry: member %s of unknown token %s ignored",
+			  c->name, c->token);
+		return;
+	}
+	m = token_find_member(tok, c->name);
 	if (m == NULL) {
-		m = append_member(tok, id);
-		m->created_index = reg->index;
+		m = xcalloc(1, sizeof(*m));
+		snprintf(m->id, sizeof(m->id), "%s", c->name);
+		m->created_index = c->created_index ? c->created_index :
+						      c->index;
+		insert_member(tok, m);
 		reg->nmembers++;
-		index_appended(tok);
 	} else {
 		free(m->value);
 		free(m->clients);
 	}
-	m->value = xstrdup(value);
-	m->clients = clients ? xstrdup(clients) : NULL;
-	m->modified_index = reg->index;
-	m->action = mode == PUT_CREATE ? ACTION_CREATE :
-		    mode == PUT_UPDATE ? ACTION_UPDATE : ACTION_SET;
-	announce(reg, EV_MEMBER_SET, tok, m);
-	if (out != NULL)
-		*out = m;
-	return REG_OK;
+	m->value = xstrdup(c->value ? c->value : "");
+	m->clients = c->clients ? xstrdup(c->clients) : NULL;
+	m->modified_index = c->index;
+	m->action = c->action;
+	announce(reg, EV_MEMBER_SET, tok, m, NULL, c->index);
 }
 
-enum registry_status
-registry_put_member(struct registry *reg, struct token *tok, const char *id,
-		    const char *value, enum put_mode mode,
-		    const struct member **out)
-{
-	struct member *m = token_find_member(tok, id);
-
-	/* etcd's PUT does not know client URLs: keep what sync stored. */
-	return put_member(reg, tok, id, value, m ? m->clients : NULL, mode,
-			  out);
-}
-
-enum registry_status
-registry_sync_member(struct registry *reg, struct token *tok, const char *id,
-		     const char *value, const char *clients)
-{
-	return put_member(reg, tok, id, value, clients, PUT_SET, NULL);
-}
-
-enum registry_status
-registry_set_size(struct registry *reg, struct token *tok, unsigned size)
-{
-	if (size == 0)
-		return REG_INVALID;
-	reg->index++;
-	tok->size = size;
-	announce(reg, EV_TOKEN_UPDATED, tok, NULL);
-	return REG_OK;
-}
-
-/* Keeps the deleted member for watches, forgetting the oldest when full. */
-static void
+/* Keeps the deleted member for watches, forgetting the oldest when full.
+ * The ring is made on a token's first deletion: most tokens never have
+ * one, and 64 tombstones each would cost more than the token. */
+static struct tombstone *
 remember_tombstone(struct token *tok, struct member *m, uint64_t index)
 {
-	struct tombstone *t = &tok->tombs[tok->tomb_next];
+	struct tombstone *t;
 
+	if (tok->tombs == NULL)
+		tok->tombs = xcalloc(REGISTRY_TOMBSTONES, sizeof(*tok->tombs));
+	t = &tok->tombs[tok->tomb_next];
 	if (tok->ntombs == REGISTRY_TOMBSTONES) {
 		tok->history_floor = t->deleted_index + 1;
 		free(t->prev.value);
 	} else {
 		tok->ntombs++;
 	}
-	free(t->prev.clients);
 	t->prev = *m;
+	t->prev.value = m->value;
 	t->prev.clients = NULL; /* tombstones keep what watches report */
 	t->deleted_index = index;
-	free(m->clients);
+	m->value = NULL;
 	tok->tomb_next = (tok->tomb_next + 1) % REGISTRY_TOMBSTONES;
+	return t;
 }
 
-enum registry_status
-registry_delete_member(struct registry *reg, struct token *tok, const char *id)
+static void
+apply_member_del(struct registry *reg, const struct change *c)
 {
-	struct member *m = token_find_member(tok, id);
+	struct token *tok = registry_find_token(reg, c->token);
+	struct member *m = tok ? token_find_member(tok, c->name) : NULL;
 	struct tombstone *t;
-	size_t at;
+	size_t at = 0;
 
 	if (m == NULL)
-		return REG_NOT_FOUND;
-	reg->index++;
-	remember_tombstone(tok, m, reg->index);
-	at = (size_t)(m - tok->members);
-	memmove(m, m + 1, (tok->nmembers - at - 1) * sizeof(*m));
+		return;
+	while (tok->members[at] != m)
+		at++;
+	memmove(&tok->members[at], &tok->members[at + 1],
+		(tok->nmembers - at - 1) * sizeof(*tok->members));
 	tok->nmembers--;
 	reg->nmembers--;
-	if (tok->id_index != NULL)
-		index_rebuild(tok);
-	t = &tok->tombs[(tok->tomb_next + REGISTRY_TOMBSTONES - 1) %
-			REGISTRY_TOMBSTONES];
-	announce(reg, EV_MEMBER_DELETED, tok, &t->prev);
-	return REG_OK;
+	htable_remove(&tok->by_id, &m->node);
+	t = remember_tombstone(tok, m, c->index);
+	member_free(m);
+	announce(reg, EV_MEMBER_DELETED, tok, &t->prev, NULL, c->index);
 }
 
-struct token *
-registry_restore_token(struct registry *reg, const char *name, unsigned size,
-		       uint64_t created_index, int64_t created_at)
+static void
+apply_alias_put(struct registry *reg, const struct change *c)
 {
-	struct token *tok = registry_find_token(reg, name);
+	struct alias *a = (struct alias *)registry_find_alias(reg, c->name);
+	struct token *tok = registry_find_token(reg, c->token);
 
+	if (a != NULL && strcmp(a->token, c->token) == 0)
+		return;
+	if (a != NULL)
+		apply_alias_del(reg, c->name, c->index);
 	if (tok == NULL)
-		tok = insert_token(reg, name, size, created_index, created_at);
-	registry_restore_index(reg, created_index);
-	return tok;
-}
-
-int
-registry_restore_member(struct registry *reg, struct token *tok,
-			const struct member *src)
-{
-	struct member *m;
-	size_t at;
-
-	if (!registry_valid_name(src->id) || token_find_member(tok, src->id))
-		return -1;
-	append_member(tok, src->id);
-	/* Storage yields members by id; etcd's order is by creation. */
-	at = tok->nmembers - 1;
-	while (at > 0 && tok->members[at - 1].created_index > src->created_index)
-		at--;
-	m = &tok->members[at];
-	memmove(m + 1, m, (tok->nmembers - 1 - at) * sizeof(*m));
-	*m = *src;
-	m->value = xstrdup(src->value);
-	m->clients = src->clients ? xstrdup(src->clients) : NULL;
-	reg->nmembers++;
-	if (at + 1 == tok->nmembers)
-		index_appended(tok);
-	else if (tok->nmembers >= INDEX_FROM)
-		index_rebuild(tok);
-	registry_restore_index(reg, m->modified_index);
-	return 0;
+		return;
+	a = xcalloc(1, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", c->name);
+	snprintf(a->token, sizeof(a->token), "%s", c->token);
+	htable_insert(&reg->aliases, &a->node, hash_str(a->name));
+	announce(reg, EV_ALIAS_SET, tok, NULL, a->name, c->index);
 }
 
 void
-registry_restore_index(struct registry *reg, uint64_t index)
+registry_apply(struct registry *reg, const struct change *c)
+{
+	switch (c->kind) {
+	case CHANGE_TOKEN_PUT: apply_token_put(reg, c); break;
+	case CHANGE_TOKEN_DEL: apply_token_del(reg, c); break;
+	case CHANGE_MEMBER_PUT: apply_member_put(reg, c); break;
+	case CHANGE_MEMBER_DEL: apply_member_del(reg, c); break;
+	case CHANGE_ALIAS_PUT: apply_alias_put(reg, c); break;
+	case CHANGE_ALIAS_DEL: apply_alias_del(reg, c->name, c->index); break;
+	}
+	if (c->index > reg->index)
+		reg->index = c->index;
+}
+
+void
+registry_batch_end(struct registry *reg, uint64_t index)
 {
 	if (index > reg->index)
 		reg->index = index;
+	announce(reg, EV_BATCH_END, NULL, NULL, NULL, reg->index);
 }
+
+/* ---- watch history ---- */
 
 static void
 consider(struct watch_match *best, int *found, const struct member *node,
@@ -471,7 +437,7 @@ registry_watch_history(const struct token *tok, const char *member_id,
 	size_t i;
 
 	for (i = 0; i < tok->nmembers; i++) {
-		const struct member *m = &tok->members[i];
+		const struct member *m = tok->members[i];
 
 		if (member_id != NULL && strcmp(m->id, member_id) != 0)
 			continue;
@@ -494,114 +460,4 @@ registry_watch_history(const struct token *tok, const char *member_id,
 				 ACTION_DELETE, 1);
 	}
 	return found ? WATCH_FOUND : WATCH_WAIT;
-}
-
-/* ---- aliases ---- */
-
-const struct alias *
-registry_find_alias(const struct registry *reg, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < reg->naliases; i++)
-		if (strcmp(reg->aliases[i].name, name) == 0)
-			return &reg->aliases[i];
-	return NULL;
-}
-
-static void
-add_alias(struct registry *reg, const char *name, const char *token)
-{
-	struct alias *a;
-
-	reg->aliases = xrealloc(reg->aliases,
-				(reg->naliases + 1) * sizeof(*a));
-	a = &reg->aliases[reg->naliases++];
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	snprintf(a->token, sizeof(a->token), "%s", token);
-}
-
-static void
-remove_alias(struct registry *reg, const struct alias *a)
-{
-	size_t at = (size_t)(a - reg->aliases);
-
-	memmove(&reg->aliases[at], &reg->aliases[at + 1],
-		(reg->naliases - at - 1) * sizeof(*a));
-	reg->naliases--;
-}
-
-enum registry_status
-registry_delete_alias(struct registry *reg, const char *name)
-{
-	const struct alias *a = registry_find_alias(reg, name);
-	struct token *tok;
-	char alias[REGISTRY_NAME_MAX + 1];
-
-	if (a == NULL)
-		return REG_NOT_FOUND;
-	tok = registry_find_token(reg, a->token);
-	snprintf(alias, sizeof(alias), "%s", name);
-	remove_alias(reg, a);
-	reg->index++;
-	if (tok != NULL)
-		announce_alias(reg, EV_ALIAS_DELETED, tok, NULL, alias);
-	return REG_OK;
-}
-
-enum registry_status
-registry_set_alias(struct registry *reg, const char *name, const char *token)
-{
-	struct token *tok = registry_find_token(reg, token);
-	const struct alias *a = registry_find_alias(reg, name);
-
-	if (!registry_valid_name(name) || registry_find_token(reg, name))
-		return REG_INVALID; /* a token's own name cannot be an alias */
-	if (tok == NULL)
-		return REG_NOT_FOUND;
-	if (a != NULL && strcmp(a->token, token) == 0)
-		return REG_OK;
-	if (a != NULL)
-		registry_delete_alias(reg, name);
-	add_alias(reg, name, token);
-	reg->index++;
-	announce_alias(reg, EV_ALIAS_SET, tok, NULL, name);
-	return REG_OK;
-}
-
-static void
-drop_aliases_of(struct registry *reg, const char *token)
-{
-	size_t i = 0;
-
-	while (i < reg->naliases)
-		if (strcmp(reg->aliases[i].token, token) == 0)
-			registry_delete_alias(reg, reg->aliases[i].name);
-		else
-			i++;
-}
-
-int
-registry_restore_alias(struct registry *reg, const char *name,
-		       const char *token)
-{
-	if (!registry_valid_name(name) || !registry_valid_name(token) ||
-	    registry_find_alias(reg, name) != NULL)
-		return -1;
-	add_alias(reg, name, token);
-	return 0;
-}
-
-void
-registry_foreach_token(const struct registry *reg, registry_token_fn fn,
-		       void *arg)
-{
-	size_t i;
-
-	for (i = 0; i < reg->nbuckets; i++) {
-		const struct token *tok = reg->buckets[i];
-
-		for (; tok != NULL; tok = tok->hash_next)
-			fn(tok, arg);
-	}
 }

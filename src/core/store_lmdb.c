@@ -1,15 +1,21 @@
-/* storage.c -- durable registry state in LMDB, written by group commit.
+/* store_lmdb.c -- the embedded store: LMDB in one data dir, written by a
+ * writer thread in group commits.
  *
- * Keys: "i" holds the store index, "t/<token>" a token's size and creation,
- * "m/<token>/<id>" one member. Values are small JSON objects so that
- * `mdb_dump -p` shows an operator what is stored.
+ * Proposals that arrive while a commit is on its way to disk gather into
+ * the next batch, so many registrations share one fsync. The writer gives
+ * every change its index, commits the batch in one transaction and hands
+ * it back to the loop through an eventfd; the loop then reports the
+ * committed changes to the sink, and only then are they visible anywhere.
+ *
+ * When the map is full it grows, up to --max-db-size. At the ceiling the
+ * batch is retried one proposal at a time so that what fits still commits;
+ * proposals that only delete may use a reserve above the ceiling, so space
+ * can always be freed. Records: lmdb_records.c.
  */
-#include "storage.h"
+#include "store.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <lmdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,183 +23,243 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "registry.h"
+#include "lmdb_internal.h"
 
-#define MAP_SIZE (4ULL << 30) /* address space only; the file grows as used */
-#define RETRY_MS 1000
-
-const double storage_latency_bounds[STORAGE_LATENCY_BUCKETS] = {
-	0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
-	0.05,	0.1,   0.25,  0.5,   1.0,  2.5,
-};
-
-enum op_kind { OP_PUT, OP_DEL, OP_DEL_PREFIX };
-
-struct op {
-	enum op_kind kind;
-	char *key;
-	char *val;
-};
-
-struct waiter {
-	storage_done_fn fn;
-	void *arg;
-};
+#define MIN_MAP (64ull << 20)
+enum { PROBE_NONE, PROBE_SMALL, PROBE_BIG };
 
 struct batch {
-	struct op *ops;
-	size_t nops, ops_cap;
-	struct waiter *waiters;
-	size_t nwaiters, waiters_cap;
-	uint64_t index; /* store index after the batch */
-	int ok;		/* set by the writer */
-	double seconds; /* commit time, set by the writer */
-	char error[ERRBUF_SIZE];
+	struct proposal *head, **tail;
+	int probe;	   /* write the health record too */
+	int probe_ok;	   /* set by the writer */
+	char probe_why[ERRBUF_SIZE];
+	uint64_t index;	   /* the store index after it */
+	uint64_t map_bytes, used_bytes; /* the file after it */
+	double seconds;	   /* commit time, set by the writer */
+	size_t nchanges;
+	int failed;	   /* some proposal failed */
+	int any_ok;	   /* some proposal committed */
+	int full;	   /* writes are refused for want of space */
 };
 
-struct storage {
-	MDB_env *env;
-	MDB_dbi dbi;
-	int lock_fd;
-	int wake_fd; /* writer -> loop */
-	struct event *wake_ev, *kick_ev, *retry_ev;
-	struct registry *reg;
-	struct batch *pending;	/* gathering writes */
-	struct batch *inflight; /* handed to the writer, not yet finished */
+struct lmdb_store {
+	struct store base; /* first: the store functions get this */
+	struct lmdb_env db;
+	uint64_t max_bytes, reserve_bytes;
+	uint64_t index; /* last committed; the writer's while a batch is out */
+	/* The last write (other than a deletion) was refused for want of
+	 * space; the writer's, copied into each batch for the loop. */
+	int space_refused;
+	int wake_fd;	/* writer -> loop */
+	struct event *wake_ev, *kick_ev;
+	struct batch *pending;	/* gathering proposals */
+	struct batch *inflight; /* handed to the writer, not yet back */
 	pthread_t thread;
+	int thread_started;
 	pthread_mutex_t mu; /* guards the three fields below */
 	pthread_cond_t cv;
-	struct batch *to_write; /* the writer takes it from here */
-	struct batch *written;	/* and puts it here when committed */
+	struct batch *to_write;
+	struct batch *written;
 	int stopping;
-	struct storage_stats stats;
+	struct store_stats stats;
 };
 
 static struct batch *
 batch_new(void)
 {
-	return xcalloc(1, sizeof(struct batch));
-}
+	struct batch *b = xcalloc(1, sizeof(*b));
 
-static void
-batch_free(struct batch *b)
-{
-	size_t i;
-
-	for (i = 0; i < b->nops; i++) {
-		free(b->ops[i].key);
-		free(b->ops[i].val);
-	}
-	free(b->ops);
-	free(b->waiters);
-	free(b);
+	b->tail = &b->head;
+	return b;
 }
 
 static int
 batch_empty(const struct batch *b)
 {
-	return b->nops == 0;
-}
-
-static void
-batch_add_op(struct batch *b, enum op_kind kind, char *key, char *val)
-{
-	if (b->nops == b->ops_cap) {
-		b->ops_cap = b->ops_cap ? b->ops_cap * 2 : 16;
-		b->ops = xrealloc(b->ops, b->ops_cap * sizeof(*b->ops));
-	}
-	b->ops[b->nops].kind = kind;
-	b->ops[b->nops].key = key;
-	b->ops[b->nops].val = val;
-	b->nops++;
-}
-
-static void
-batch_add_waiter(struct batch *b, storage_done_fn fn, void *arg)
-{
-	if (b->nwaiters == b->waiters_cap) {
-		b->waiters_cap = b->waiters_cap ? b->waiters_cap * 2 : 16;
-		b->waiters = xrealloc(b->waiters,
-				      b->waiters_cap * sizeof(*b->waiters));
-	}
-	b->waiters[b->nwaiters].fn = fn;
-	b->waiters[b->nwaiters].arg = arg;
-	b->nwaiters++;
+	return b->head == NULL && !b->probe;
 }
 
 /* ---- the writer thread ---- */
 
 static int
-apply_op(MDB_txn *txn, MDB_dbi dbi, const struct op *op)
+space_error(int rc)
 {
-	MDB_val k = { strlen(op->key), op->key }, v;
-	MDB_cursor *cur;
-	int rc;
-
-	if (op->kind == OP_PUT) {
-		v.mv_size = strlen(op->val);
-		v.mv_data = op->val;
-		return mdb_put(txn, dbi, &k, &v, 0);
-	}
-	if (op->kind == OP_DEL) {
-		rc = mdb_del(txn, dbi, &k, NULL);
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0)
-		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size >= strlen(op->key) &&
-	       memcmp(k.mv_data, op->key, strlen(op->key)) == 0) {
-		rc = mdb_cursor_del(cur, 0);
-		if (rc == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-		if (rc == 0)
-			continue;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT;
 }
 
-static void
-commit_batch(struct storage *st, struct batch *b)
+/* One transaction for the proposals from..to (to excluded). Indexes are
+ * given out from st->index on, and kept only if the commit succeeds. */
+static int
+commit_range(struct lmdb_store *st, struct proposal *from,
+	     struct proposal *to, int probe)
 {
-	char index[24];
-	MDB_val k = { 1, "i" }, v = { 0, index };
-	struct timespec t0, t1;
-	MDB_txn *txn;
+	uint64_t index = st->index;
+	struct proposal *p;
+	MDB_txn *txn = NULL; /* mdb_txn_begin sets it only on success */
 	size_t i;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	for (i = 0; rc == 0 && i < b->nops; i++)
-		rc = apply_op(txn, st->dbi, &b->ops[i]);
-	if (rc == 0) {
-		v.mv_size = (size_t)snprintf(index, sizeof(index), "%llu",
-					     (unsigned long long)b->index);
-		rc = mdb_put(txn, st->dbi, &k, &v, 0);
-	}
+	rc = mdb_txn_begin(st->db.env, NULL, 0, &txn);
+	for (p = from; rc == 0 && p != to; p = p->next)
+		for (i = 0; rc == 0 && i < p->n; i++) {
+			p->changes[i].index = ++index;
+			rc = lmdb_write_change(&st->db, txn, &p->changes[i]);
+		}
+	if (rc == 0 && probe)
+		rc = lmdb_write_probe(&st->db, txn, probe == PROBE_BIG);
+	if (rc == 0)
+		rc = lmdb_write_index(&st->db, txn, index);
 	if (rc == 0)
 		rc = mdb_txn_commit(txn); /* fsyncs: durable on return */
 	else if (txn != NULL)
 		mdb_txn_abort(txn);
+	if (rc == 0)
+		st->index = index;
+	return rc;
+}
+
+/* Doubles the map toward the ceiling; 0 when it grew. */
+static int
+grow_map(struct lmdb_store *st, uint64_t ceiling)
+{
+	uint64_t size = st->db.map_bytes * 2;
+
+	if (st->db.map_bytes >= ceiling)
+		return -1;
+	if (size > ceiling)
+		size = ceiling;
+	if (mdb_env_set_mapsize(st->db.env, size) != 0)
+		return -1;
+	st->db.map_bytes = size;
+	log_info("storage: map grown to %llu MiB",
+		 (unsigned long long)(size >> 20));
+	return 0;
+}
+
+/* Notes whether writes fit: a refused write sets it, a committed write
+ * (not a deletion, which may use the reserve) clears it. */
+static void
+note_space(struct lmdb_store *st, const struct proposal *p, int rc)
+{
+	if (rc != 0 && space_error(rc))
+		st->space_refused = 1;
+	else if (rc == 0 && !proposal_only_deletes(p))
+		st->space_refused = 0;
+}
+
+static void
+settle(struct proposal *p, int rc)
+{
+	p->status = rc == 0 ? STORE_OK :
+		    space_error(rc) ? STORE_FULL : STORE_FAILED;
+	if (rc == MDB_MAP_FULL)
+		snprintf(p->error, sizeof(p->error), "the data file reached "
+			 "--max-db-size; delete tokens or raise the limit");
+	else if (rc != 0)
+		snprintf(p->error, sizeof(p->error), "%s", mdb_strerror(rc));
+}
+
+/* A deletion at the ceiling gets the reserve, then the ceiling returns.
+ * LMDB reuses freed pages only two transactions later, so one more small
+ * commit follows; without it the next write would find no room yet. */
+static int
+commit_deletion(struct lmdb_store *st, struct proposal *p)
+{
+	int rc;
+
+	if (mdb_env_set_mapsize(st->db.env,
+				st->max_bytes + st->reserve_bytes) != 0)
+		return MDB_MAP_FULL;
+	rc = commit_range(st, p, p->next, 0);
+	if (rc == 0)
+		commit_range(st, NULL, NULL, 0);
+	mdb_env_set_mapsize(st->db.env, st->max_bytes);
+	lmdb_env_refresh_size(&st->db);
+	return rc;
+}
+
+/* The batch would not commit whole: each proposal on its own. */
+static void
+commit_one_by_one(struct lmdb_store *st, struct batch *b)
+{
+	struct proposal *p;
+	int rc;
+
+	for (p = b->head; p != NULL; p = p->next) {
+		rc = commit_range(st, p, p->next, 0);
+		if (rc == MDB_MAP_FULL && grow_map(st, st->max_bytes) == 0)
+			rc = commit_range(st, p, p->next, 0);
+		if (rc == MDB_MAP_FULL && proposal_only_deletes(p))
+			rc = commit_deletion(st, p);
+		settle(p, rc);
+		note_space(st, p, rc);
+		b->failed |= rc != 0;
+		b->any_ok |= rc == 0;
+	}
+}
+
+static void
+commit_probe(struct lmdb_store *st, struct batch *b)
+{
+	/* A small probe fits in freed pages where a member may not: after a
+	 * write was refused for space, the probe is as big as a member can
+	 * be, and health returns only when that fits. */
+	int big = st->space_refused;
+	int rc = commit_range(st, NULL, NULL, big ? PROBE_BIG : PROBE_SMALL);
+
+	if (rc == 0 && big)
+		st->space_refused = 0;
+	b->probe_ok = rc == 0;
+	if (rc == MDB_MAP_FULL)
+		snprintf(b->probe_why, sizeof(b->probe_why),
+			 "storage is full (--max-db-size %llu MiB): writes "
+			 "get 507; delete tokens or raise the limit",
+			 (unsigned long long)(st->max_bytes >> 20));
+	else if (rc != 0)
+		snprintf(b->probe_why, sizeof(b->probe_why),
+			 "storage is not writable: %s", mdb_strerror(rc));
+}
+
+static void
+commit_batch(struct lmdb_store *st, struct batch *b)
+{
+	struct timespec t0, t1;
+	struct proposal *p;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (b->head != NULL) {
+		do
+			rc = commit_range(st, b->head, NULL, 0);
+		while (rc == MDB_MAP_FULL && grow_map(st, st->max_bytes) == 0);
+		if (rc == 0) {
+			for (p = b->head; p != NULL; p = p->next) {
+				settle(p, 0);
+				note_space(st, p, 0);
+			}
+			b->any_ok = 1;
+		} else {
+			commit_one_by_one(st, b);
+		}
+	}
+	if (b->probe)
+		commit_probe(st, b);
+	b->index = st->index;
+	b->full = st->space_refused;
+	lmdb_env_refresh_size(&st->db);
+	b->map_bytes = st->db.map_bytes;
+	b->used_bytes = st->db.used_bytes;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	b->seconds = (double)(t1.tv_sec - t0.tv_sec) +
 		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	b->ok = rc == 0;
-	if (rc != 0)
-		snprintf(b->error, sizeof(b->error), "%s", mdb_strerror(rc));
 }
 
 static void *
 writer_main(void *arg)
 {
-	struct storage *st = arg;
+	struct lmdb_store *st = arg;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&st->mu);
@@ -220,12 +286,11 @@ writer_main(void *arg)
 /* ---- the event loop side ---- */
 
 static void
-submit(struct storage *st)
+hand_to_writer(struct lmdb_store *st)
 {
 	if (st->inflight != NULL || batch_empty(st->pending))
 		return;
 	st->inflight = st->pending;
-	st->inflight->index = st->reg != NULL ? st->reg->index : 0;
 	st->pending = batch_new();
 	pthread_mutex_lock(&st->mu);
 	st->to_write = st->inflight;
@@ -238,52 +303,62 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	submit(arg);
-}
-
-/* A failed batch's writes go again with the next one: what the registry
- * holds must reach the disk, even though its waiters were told it failed. */
-static void
-requeue(struct storage *st, struct batch *b)
-{
-	struct batch *next = st->pending;
-	size_t i;
-
-	st->pending = batch_new();
-	for (i = 0; i < b->nops; i++)
-		batch_add_op(st->pending, b->ops[i].kind, b->ops[i].key,
-			     b->ops[i].val);
-	for (i = 0; i < next->nops; i++)
-		batch_add_op(st->pending, next->ops[i].kind, next->ops[i].key,
-			     next->ops[i].val);
-	for (i = 0; i < next->nwaiters; i++)
-		batch_add_waiter(st->pending, next->waiters[i].fn,
-				 next->waiters[i].arg);
-	b->nops = 0;
-	next->nops = 0;
-	batch_free(next);
+	hand_to_writer(arg);
 }
 
 static void
-record_commit(struct storage *st, const struct batch *b)
+record_commit(struct lmdb_store *st, const struct batch *b)
 {
+	struct store_stats *s = &st->stats;
+	const struct proposal *p;
 	size_t i;
 
-	st->stats.commits++;
-	st->stats.ops += b->nops;
-	st->stats.latency_sum += b->seconds;
-	for (i = 0; i < STORAGE_LATENCY_BUCKETS; i++)
-		if (b->seconds <= storage_latency_bounds[i])
-			st->stats.latency_le[i]++;
+	s->commits++;
+	s->failures += (uint64_t)b->failed;
+	s->map_bytes = b->map_bytes;
+	s->used_bytes = b->used_bytes;
+	for (p = b->head; p != NULL; p = p->next)
+		if (p->status == STORE_OK)
+			s->changes += p->n;
+	s->latency_sum += b->seconds;
+	for (i = 0; i < STORE_LATENCY_BUCKETS; i++)
+		if (b->seconds <= store_latency_bounds[i])
+			s->latency_le[i]++;
+}
+
+/* A batch came back: its committed changes go to the sink in order, then
+ * every proposal is settled. */
+static void
+deliver(struct lmdb_store *st, struct batch *b)
+{
+	const struct store_sink *sink = &st->base.sink;
+	struct proposal *p, *next;
+	size_t i;
+
+	record_commit(st, b);
+	for (p = b->head; p != NULL; p = p->next)
+		for (i = 0; p->status == STORE_OK && i < p->n; i++)
+			sink->apply(sink->arg, &p->changes[i]);
+	if (b->any_ok)
+		sink->batch_end(sink->arg, b->index);
+	for (p = b->head; p != NULL; p = next) {
+		next = p->next;
+		if (p->status != STORE_OK)
+			log_warn("storage: write refused: %s", p->error);
+		sink->settled(sink->arg, p);
+	}
+	st->stats.full = b->full;
+	if (b->probe)
+		store_probe_done(&st->base, b->probe_ok, b->probe_why);
+	free(b);
 }
 
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct storage *st = arg;
+	struct lmdb_store *st = arg;
 	struct batch *b;
 	uint64_t n;
-	size_t i;
 
 	(void)what;
 	if (read(fd, &n, sizeof(n)) < 0)
@@ -295,429 +370,72 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	if (b == NULL)
 		return;
 	st->inflight = NULL;
-	record_commit(st, b);
-	if (!b->ok) {
-		struct timeval tv = timeval_from_ms(RETRY_MS);
-
-		st->stats.failures++;
-		log_error("storage: commit of %zu writes failed: %s; retrying",
-			  b->nops, b->error);
-		requeue(st, b);
-		evtimer_add(st->retry_ev, &tv);
-	}
-	for (i = 0; i < b->nwaiters; i++)
-		b->waiters[i].fn(b->ok, b->waiters[i].arg);
-	batch_free(b);
-	if (evtimer_pending(st->retry_ev, NULL) == 0)
-		submit(st);
+	deliver(st, b);
+	hand_to_writer(st);
 }
 
 static void
-queue_op(struct storage *st, enum op_kind kind, char *key, char *val)
+lmdb_submit(struct store *base, struct proposal *p)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base;
+
 	if (batch_empty(st->pending))
 		event_active(st->kick_ev, 0, 0);
-	batch_add_op(st->pending, kind, key, val);
+	p->next = NULL;
+	*st->pending->tail = p;
+	st->pending->tail = &p->next;
 }
 
-void
-storage_after_commit(struct storage *st, storage_done_fn fn, void *arg)
+static void
+lmdb_probe(struct store *base)
 {
-	if (!batch_empty(st->pending))
-		batch_add_waiter(st->pending, fn, arg);
-	else if (st->inflight != NULL)
-		batch_add_waiter(st->inflight, fn, arg);
-	else
-		fn(1, arg);
+	struct lmdb_store *st = (struct lmdb_store *)base;
+
+	if (batch_empty(st->pending))
+		event_active(st->kick_ev, 0, 0);
+	st->pending->probe = 1;
 }
 
-void
-storage_probe(struct storage *st, storage_done_fn fn, void *arg)
+static int
+lmdb_busy(const struct store *base)
 {
-	char stamp[24];
+	const struct lmdb_store *st = (const struct lmdb_store *)base;
 
-	snprintf(stamp, sizeof(stamp), "%lld", (long long)now_unix());
-	queue_op(st, OP_PUT, xstrdup("h"), xstrdup(stamp));
-	batch_add_waiter(st->pending, fn, arg);
-}
-
-int
-storage_busy(const struct storage *st)
-{
 	return st->inflight != NULL || !batch_empty(st->pending);
 }
 
-const struct storage_stats *
-storage_stats(const struct storage *st)
-{
-	return &st->stats;
-}
-
-/* ---- records ---- */
-
-static char *
-key_printf(const char *fmt, const char *a, const char *b)
-{
-	size_t n = strlen(fmt) + strlen(a) + (b ? strlen(b) : 0);
-	char *k = xmalloc(n);
-
-	snprintf(k, n, fmt, a, b);
-	return k;
-}
-
-static const char *action_names[] = { "create", "set", "update", "delete" };
-
-static char *
-token_record(const struct token *tok)
-{
-	json_t *o = json_pack("{s:i, s:I, s:I}", "size", (int)tok->size,
-			      "created", (json_int_t)tok->created_index,
-			      "at", (json_int_t)tok->created_at);
-	char *s = json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return s;
-}
-
-static char *
-alias_record(const char *token)
-{
-	json_t *o = json_pack("{s:s}", "token", token);
-	char *s = json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return s;
-}
-
-static char *
-member_record(const struct member *m)
-{
-	json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "value", m->value,
-			      "created", (json_int_t)m->created_index,
-			      "modified", (json_int_t)m->modified_index,
-			      "action", action_names[m->action]);
-	char *s;
-
-	if (m->clients != NULL)
-		json_object_set_new(o, "clients", json_string(m->clients));
-	s = json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return s;
-}
-
 static void
-on_registry_event(const struct registry_event *ev, void *arg)
+lmdb_stats(const struct store *base, struct store_stats *out)
 {
-	struct storage *st = arg;
-	const char *tok = ev->token->name;
+	const struct lmdb_store *st = (const struct lmdb_store *)base;
 
-	switch (ev->type) {
-	case EV_TOKEN_CREATED:
-	case EV_TOKEN_UPDATED:
-		queue_op(st, OP_PUT, key_printf("t/%s", tok, NULL),
-			 token_record(ev->token));
-		break;
-	case EV_ALIAS_SET:
-		queue_op(st, OP_PUT, key_printf("a/%s", ev->alias, NULL),
-			 alias_record(tok));
-		break;
-	case EV_ALIAS_DELETED:
-		queue_op(st, OP_DEL, key_printf("a/%s", ev->alias, NULL), NULL);
-		break;
-	case EV_TOKEN_DELETED:
-		queue_op(st, OP_DEL, key_printf("t/%s", tok, NULL), NULL);
-		queue_op(st, OP_DEL_PREFIX, key_printf("m/%s/", tok, NULL),
-			 NULL);
-		break;
-	case EV_MEMBER_SET:
-		queue_op(st, OP_PUT, key_printf("m/%s/%s", tok, ev->member->id),
-			 member_record(ev->member));
-		break;
-	case EV_MEMBER_DELETED:
-		queue_op(st, OP_DEL, key_printf("m/%s/%s", tok, ev->member->id),
-			 NULL);
-		break;
-	}
-}
-
-int
-storage_attach(struct storage *st, struct registry *reg)
-{
-	st->reg = reg;
-	return registry_subscribe(reg, on_registry_event, st);
+	*out = st->stats;
+	out->max_bytes = st->max_bytes;
 }
 
 static int
-parse_action(const char *s)
+lmdb_load(struct store *base, char *err)
 {
-	int i;
+	struct lmdb_store *st = (struct lmdb_store *)base;
 
-	for (i = 0; i < 4; i++)
-		if (strcmp(s, action_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-static int
-load_token(struct registry *reg, const char *name, json_t *o, char *err)
-{
-	json_int_t size, created, at;
-
-	if (json_unpack(o, "{s:I, s:I, s:I}", "size", &size, "created",
-			&created, "at", &at) != 0 || size < 1 || size > 1000000 ||
-	    created < 0 || !registry_valid_name(name))
-		return fail(err, "bad token record for '%s'", name);
-	registry_restore_token(reg, name, (unsigned)size, (uint64_t)created,
-			       at);
+	if (lmdb_load_all(&st->db, &st->base.sink, &st->index, err) != 0)
+		return -1;
+	st->base.sink.batch_end(st->base.sink.arg, st->index);
 	return 0;
-}
-
-static int
-load_member(struct registry *reg, const char *path, json_t *o, char *err)
-{
-	char name[REGISTRY_NAME_MAX + 1];
-	const char *slash = strchr(path, '/'), *value, *action, *clients = NULL;
-	struct member m;
-	struct token *tok;
-	json_int_t created, modified;
-	int act;
-
-	if (slash == NULL || (size_t)(slash - path) > REGISTRY_NAME_MAX ||
-	    strlen(slash + 1) > REGISTRY_NAME_MAX)
-		return fail(err, "bad member key 'm/%s'", path);
-	memcpy(name, path, (size_t)(slash - path));
-	name[slash - path] = '\0';
-	tok = registry_find_token(reg, name);
-	if (json_unpack(o, "{s:s, s:I, s:I, s:s, s?s}", "value", &value,
-			"created", &created, "modified", &modified, "action",
-			&action, "clients", &clients) != 0 ||
-	    (act = parse_action(action)) < 0 ||
-	    created < 0 || modified < created)
-		return fail(err, "bad member record 'm/%s'", path);
-	if (tok == NULL)
-		return fail(err, "member 'm/%s' has no token", path);
-	memset(&m, 0, sizeof(m));
-	strcpy(m.id, slash + 1);
-	m.value = (char *)value;
-	m.clients = (char *)clients;
-	m.created_index = (uint64_t)created;
-	m.modified_index = (uint64_t)modified;
-	m.action = (enum member_action)act;
-	if (registry_restore_member(reg, tok, &m) != 0)
-		return fail(err, "bad member 'm/%s'", path);
-	return 0;
-}
-
-static int
-load_alias(struct registry *reg, const char *name, json_t *o, char *err)
-{
-	const char *token;
-
-	if (json_unpack(o, "{s:s}", "token", &token) != 0 ||
-	    registry_restore_alias(reg, name, token) != 0)
-		return fail(err, "bad alias record 'a/%s'", name);
-	return 0;
-}
-
-static int
-load_record(struct registry *reg, const MDB_val *k, const MDB_val *v,
-	    char *err)
-{
-	char key[2 * REGISTRY_NAME_MAX + 8];
-	json_error_t jerr;
-	json_t *o;
-	int rc = 0;
-
-	if (k->mv_size >= sizeof(key))
-		return fail(err, "unknown key of %zu bytes", k->mv_size);
-	memcpy(key, k->mv_data, k->mv_size);
-	key[k->mv_size] = '\0';
-	if (strcmp(key, "i") == 0 || strcmp(key, "h") == 0) {
-		uint64_t index;
-		char num[24];
-
-		if (strcmp(key, "h") == 0)
-			return 0;
-		if (v->mv_size >= sizeof(num))
-			return fail(err, "bad index record");
-		memcpy(num, v->mv_data, v->mv_size);
-		num[v->mv_size] = '\0';
-		if (parse_uint(num, 0, UINT64_MAX / 2, &index) != 0)
-			return fail(err, "bad index record '%s'", num);
-		registry_restore_index(reg, index);
-		return 0;
-	}
-	o = json_loadb(v->mv_data, v->mv_size, 0, &jerr);
-	if (o == NULL)
-		return fail(err, "record '%s': %s", key, jerr.text);
-	if (strncmp(key, "t/", 2) == 0)
-		rc = load_token(reg, key + 2, o, err);
-	else if (strncmp(key, "a/", 2) == 0)
-		rc = load_alias(reg, key + 2, o, err);
-	else if (strncmp(key, "m/", 2) == 0)
-		rc = load_member(reg, key + 2, o, err);
-	else
-		rc = fail(err, "unknown record '%s'", key);
-	json_decref(o);
-	return rc;
-}
-
-int
-storage_load(struct storage *st, struct registry *reg, char *err)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return fail(err, "storage: %s", mdb_strerror(rc));
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		return fail(err, "storage: %s", mdb_strerror(rc));
-	}
-	/* "a/" < "i" < "m/" < "t/" in key order: tokens come after their
-	 * members, so read tokens first. */
-	k.mv_size = 2;
-	k.mv_data = "t/";
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		if (load_record(reg, &k, &v, err) != 0)
-			goto corrupt;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= 2 && memcmp(k.mv_data, "t/", 2) == 0)
-			break;
-		if (load_record(reg, &k, &v, err) != 0)
-			goto corrupt;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return 0;
-corrupt:
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return -1;
 }
 
 /* ---- open and close ---- */
 
-/* mkdir -p: a fresh --data-dir may be several levels deep. */
-static int
-make_dirs(const char *dir)
-{
-	char path[4096];
-	size_t i, n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(path, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0750) != 0 && errno != EEXIST)
-			return -1;
-		path[i] = dir[i];
-	}
-	return 0;
-}
-
-static int
-lock_dir(struct storage *st, const char *dir, char *err)
-{
-	char path[4096];
-
-	if (make_dirs(dir) != 0)
-		return fail(err, "cannot create data dir %s: %s", dir,
-			    strerror(errno));
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (st->lock_fd < 0)
-		return fail(err, "cannot open %s: %s", path, strerror(errno));
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0)
-		return fail(err,
-			    "data dir %s is in use by another srvgate "
-			    "(lock %s is held)",
-			    dir, path);
-	return 0;
-}
-
-static int
-open_env(struct storage *st, const char *dir, char *err)
-{
-	MDB_txn *txn;
-	int rc;
-
-	rc = mdb_env_create(&st->env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(st->env, MAP_SIZE);
-	if (rc == 0)
-		rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0640);
-	if (rc == 0)
-		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	if (rc == 0) {
-		rc = mdb_dbi_open(txn, NULL, 0, &st->dbi);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-	}
-	if (rc != 0)
-		return fail(err, "cannot open LMDB in %s: %s", dir,
-			    mdb_strerror(rc));
-	return 0;
-}
-
-int
-storage_open(struct storage **out, const char *dir, struct event_base *base,
-	     char *err)
-{
-	struct storage *st = xcalloc(1, sizeof(*st));
-
-	st->lock_fd = st->wake_fd = -1;
-	pthread_mutex_init(&st->mu, NULL);
-	pthread_cond_init(&st->cv, NULL);
-	st->pending = batch_new();
-	if (lock_dir(st, dir, err) != 0 || open_env(st, dir, err) != 0)
-		goto fail;
-	st->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (st->wake_fd < 0) {
-		fail(err, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
-	st->wake_ev = event_new(base, st->wake_fd, EV_READ | EV_PERSIST,
-				wake_cb, st);
-	st->kick_ev = event_new(base, -1, 0, kick_cb, st);
-	st->retry_ev = evtimer_new(base, kick_cb, st);
-	event_add(st->wake_ev, NULL);
-	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
-		fail(err, "cannot start the storage writer thread");
-		goto fail;
-	}
-	*out = st;
-	return 0;
-fail:
-	st->thread = 0;
-	storage_close(st);
-	return -1;
-}
-
 /* Runs the outstanding commits to the end, without the event loop. */
 static void
-drain(struct storage *st)
+drain(struct lmdb_store *st)
 {
 	int rounds;
 
 	for (rounds = 0; rounds < 100; rounds++) {
 		struct pollfd p = { st->wake_fd, POLLIN, 0 };
 
-		submit(st);
+		hand_to_writer(st);
 		if (st->inflight == NULL)
 			return;
 		if (poll(&p, 1, 10000) <= 0)
@@ -726,12 +444,72 @@ drain(struct storage *st)
 	}
 }
 
-void
-storage_close(struct storage *st)
+static void lmdb_close(struct store *base);
+
+static const struct store_ops lmdb_ops = {
+	"lmdb", lmdb_load, lmdb_submit, lmdb_probe, lmdb_busy, lmdb_stats,
+	lmdb_close,
+};
+
+static int
+start_writer(struct lmdb_store *st, struct event_base *base, char *err)
 {
-	if (st == NULL)
-		return;
-	if (st->thread) {
+	st->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st->wake_fd < 0)
+		return fail(err, "eventfd: %s", strerror(errno));
+	st->wake_ev = event_new(base, st->wake_fd, EV_READ | EV_PERSIST,
+				wake_cb, st);
+	st->kick_ev = event_new(base, -1, 0, kick_cb, st);
+	event_add(st->wake_ev, NULL);
+	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
+		return fail(err, "cannot start the storage writer thread");
+	st->thread_started = 1;
+	return 0;
+}
+
+int
+store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
+		struct event_base *base, const struct store_sink *sink,
+		char *err)
+{
+	struct lmdb_store *st = xcalloc(1, sizeof(*st));
+
+	st->base.ops = &lmdb_ops;
+	st->base.sink = *sink;
+	st->wake_fd = -1;
+	st->max_bytes = cfg->max_bytes;
+	/* Room that only deletions may use: 1/64 of the limit, 1-64 MiB. */
+	st->reserve_bytes = cfg->max_bytes / 64;
+	if (st->reserve_bytes < (1u << 20))
+		st->reserve_bytes = 1u << 20;
+	if (st->reserve_bytes > (64u << 20))
+		st->reserve_bytes = 64u << 20;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	st->pending = batch_new();
+	if (lmdb_env_open(&st->db, cfg->dir, MIN_MAP, cfg->max_bytes, err) ||
+	    start_writer(st, base, err) != 0) {
+		lmdb_close(&st->base);
+		return -1;
+	}
+	st->stats.map_bytes = st->db.map_bytes;
+	st->stats.used_bytes = st->db.used_bytes;
+	if (st->db.used_bytes > st->max_bytes) {
+		log_warn("storage: %s/data.mdb holds %llu MiB, more than "
+			 "--max-db-size: writes get 507 until tokens are "
+			 "deleted", cfg->dir,
+			 (unsigned long long)(st->db.used_bytes >> 20));
+	}
+	*out = &st->base;
+	return 0;
+}
+
+static void
+lmdb_close(struct store *base)
+{
+	struct lmdb_store *st = (struct lmdb_store *)base;
+
+	if (st->thread_started) {
 		drain(st);
 		pthread_mutex_lock(&st->mu);
 		st->stopping = 1;
@@ -743,15 +521,10 @@ storage_close(struct storage *st)
 		event_free(st->wake_ev);
 	if (st->kick_ev)
 		event_free(st->kick_ev);
-	if (st->retry_ev)
-		event_free(st->retry_ev);
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
-	if (st->env)
-		mdb_env_close(st->env);
-	if (st->lock_fd >= 0)
-		close(st->lock_fd);
-	batch_free(st->pending);
+	lmdb_env_close(&st->db);
+	free(st->pending);
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	free(st);

@@ -1,8 +1,9 @@
-/* http_admin.c -- /_admin/: what the migration tools need beyond etcd's
+/* admin.c -- /_admin/: what the migration tools need beyond etcd's
  * protocol. Tokens are read and written whole, as JSON:
  *   {"token":"t","size":3,"members":[{"id":"a","value":"n=url",
  *    "clients":"url,url"}],"aliases":["prod"]}
- * Writes need --admin-token when the server has one.
+ * Writes need --admin-token when the server has one. What a write changes
+ * is decided in the core (import.h); this file parses and answers.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -12,27 +13,36 @@
 
 #include "config.h"
 #include "http_internal.h"
-#include "keypath.h"
+#include "import.h"
 #include "peers.h"
-#include "registry.h"
 
 #define TOKENS_PATH "/_admin/tokens/"
 #define ALIASES_PATH "/_admin/aliases/"
 
-/* One member as a request describes it. */
-struct wanted {
-	const char *id, *value, *clients;
+struct alias_names {
+	const char *token;
+	json_t *names;
 };
 
-static char *
-token_json(const struct registry *reg, const struct token *tok)
+static void
+add_alias_name(const struct alias *a, void *arg)
 {
-	json_t *members = json_array(), *aliases = json_array(), *o;
+	struct alias_names *an = arg;
+
+	if (strcmp(a->token, an->token) == 0)
+		json_array_append_new(an->names, json_string(a->name));
+}
+
+static char *
+token_json(const struct registry *reg, const struct token *tok, int changed)
+{
+	json_t *members = json_array(), *o;
+	struct alias_names an = { tok->name, json_array() };
 	char *s;
 	size_t i;
 
 	for (i = 0; i < tok->nmembers; i++) {
-		const struct member *m = &tok->members[i];
+		const struct member *m = tok->members[i];
 
 		o = json_pack("{s:s, s:s, s:I, s:I}", "id", m->id, "value",
 			      m->value, "createdIndex",
@@ -43,14 +53,11 @@ token_json(const struct registry *reg, const struct token *tok)
 					    json_string(m->clients));
 		json_array_append_new(members, o);
 	}
-	for (i = 0; i < reg->naliases; i++)
-		if (strcmp(reg->aliases[i].token, tok->name) == 0)
-			json_array_append_new(aliases,
-					      json_string(reg->aliases[i].name));
-	o = json_pack("{s:s, s:i, s:I, s:o, s:o}", "token", tok->name, "size",
-		      (int)tok->size, "createdIndex",
+	registry_foreach_alias(reg, add_alias_name, &an);
+	o = json_pack("{s:s, s:i, s:I, s:o, s:o, s:b}", "token", tok->name,
+		      "size", (int)tok->size, "createdIndex",
 		      (json_int_t)tok->created_index, "members", members,
-		      "aliases", aliases);
+		      "aliases", an.names, "changed", changed);
 	s = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	return s;
@@ -59,8 +66,8 @@ token_json(const struct registry *reg, const struct token *tok)
 static void
 bad_request(struct http_api *api, struct evhttp_request *req, const char *why)
 {
-	http_respond_error(api, req, R_ADMIN, 400, ETCD_INVALID_FIELD,
-			   "Invalid field", why);
+	http_send_error(api, req, R_ADMIN, 400, ETCD_INVALID_FIELD,
+			"Invalid field", why);
 }
 
 static json_t *
@@ -78,12 +85,31 @@ read_body(struct evhttp_request *req, char *err)
 	return o;
 }
 
-/* Checks the request's size and members; fills want (at most max). */
 static int
-parse_wanted(json_t *body, unsigned max_members, unsigned *size,
-	     struct wanted *want, size_t *n, char *err)
+parse_member(json_t *m, size_t i, struct wanted_member *w, char *err)
 {
 	struct peer_url peers[PEERS_MAX];
+	const char *id, *value, *clients = NULL;
+
+	if (json_unpack(m, "{s:s, s:s, s?s}", "id", &id, "value", &value,
+			"clients", &clients) != 0)
+		return fail(err, "member %zu needs \"id\" and \"value\" "
+			    "strings", i);
+	if (!registry_valid_name(id))
+		return fail(err, "member id '%s' is not [a-z0-9-]", id);
+	if (peers_parse(value, peers, PEERS_MAX, err) < 0)
+		return -1;
+	strcpy(w->id, id);
+	w->value = xstrdup(value);
+	w->clients = clients ? xstrdup(clients) : NULL;
+	return 0;
+}
+
+/* Reads the request's size and members into s. */
+static int
+parse_spec(json_t *body, unsigned max_members, struct token_spec *s,
+	   char *err)
+{
 	json_t *members, *m;
 	json_int_t sz = 0;
 	size_t i;
@@ -93,139 +119,85 @@ parse_wanted(json_t *body, unsigned max_members, unsigned *size,
 		return fail(err, "want {\"size\":N,\"members\":[...]}");
 	if (json_array_size(members) > max_members)
 		return fail(err, "more than %u members", max_members);
+	s->members = xcalloc(json_array_size(members) + 1,
+			     sizeof(*s->members));
 	json_array_foreach(members, i, m) {
-		struct wanted *w = &want[i];
-
-		w->clients = NULL;
-		if (json_unpack(m, "{s:s, s:s, s?s}", "id", &w->id, "value",
-				&w->value, "clients", &w->clients) != 0)
-			return fail(err, "member %zu needs \"id\" and "
-				    "\"value\" strings", i);
-		if (!registry_valid_name(w->id))
-			return fail(err, "member id '%s' is not [a-z0-9-]",
-				    w->id);
-		if (peers_parse(w->value, peers, PEERS_MAX, err) < 0)
+		if (parse_member(m, i, &s->members[i], err) != 0)
 			return -1;
+		s->n = i + 1;
 	}
-	*n = json_array_size(members);
 	if (sz < 0 || sz > 1000000)
 		return fail(err, "bad size");
-	*size = sz > 0 ? (unsigned)sz : (unsigned)*n;
-	if (*size == 0)
+	s->size = sz > 0 ? (unsigned)sz : (unsigned)s->n;
+	if (s->size == 0)
 		return fail(err, "size must be at least 1");
 	return 0;
 }
 
-static int
-same_token(const struct token *tok, unsigned size, const struct wanted *w,
-	   size_t n)
-{
-	size_t i;
+/* ---- PUT /_admin/tokens/<token>?mode=import|sync ---- */
 
-	if (tok->size != size || tok->nmembers != n)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (strcmp(tok->members[i].id, w[i].id) != 0 ||
-		    strcmp(tok->members[i].value, w[i].value) != 0)
-			return 0;
-	return 1;
+struct admin_write {
+	struct registry_request rr;
+	struct http_api *api;
+	struct evhttp_request *req;
+	struct token_spec spec;
+	int sync;
+	char alias[REGISTRY_NAME_MAX + 1];
+	int del;
+};
+
+static enum registry_status
+plan_token(struct registry *reg, struct registry_request *rr,
+	   struct proposal *p)
+{
+	struct admin_write *w = rr->arg;
+
+	return w->sync ? plan_sync(reg, p, &w->spec) :
+			 plan_import(reg, p, &w->spec);
 }
 
-/* Copies of the aliases that point at token (the caller frees them). */
-static struct alias *
-aliases_of(const struct registry *reg, const char *token, size_t *n)
+static void
+token_done(struct registry_request *rr, const struct registry_result *res)
 {
-	struct alias *out = xcalloc(reg->naliases + 1, sizeof(*out));
-	size_t i;
+	struct admin_write *w = rr->arg;
+	const struct token *tok = registry_find_token(w->api->reg,
+						      w->spec.token);
 
-	*n = 0;
-	for (i = 0; i < reg->naliases; i++)
-		if (strcmp(reg->aliases[i].token, token) == 0)
-			out[(*n)++] = reg->aliases[i];
-	return out;
+	if (res->status == REG_OK && tok != NULL)
+		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
+			  token_json(w->api->reg, tok, res->nchanges > 0));
+	else if (res->status == REG_CONFLICT)
+		http_send_status(w->api, w->req, R_ADMIN, res,
+				 "the token exists here with other members "
+				 "or size; use --force to replace it");
+	else
+		http_send_status(w->api, w->req, R_ADMIN, res, w->spec.token);
+	token_spec_free(&w->spec);
+	free(w);
 }
 
-/* import: the token as it was elsewhere, members in their order. Deleting
- * the token drops its aliases; --force replaces what the token holds, not
- * the names an operator published it under, so they are set again. */
-static int
-import_token(struct http_api *api, const char *name, unsigned size,
-	     const struct wanted *w, size_t n, int force, char *err)
+static struct admin_write *
+admin_write_new(struct http_api *api, struct evhttp_request *req,
+		registry_plan_fn plan, registry_done_fn done)
 {
-	struct token *tok = registry_find_token(api->reg, name);
-	struct alias *aliases;
-	size_t i, naliases;
+	struct admin_write *w = xcalloc(1, sizeof(*w));
 
-	if (tok != NULL && same_token(tok, size, w, n))
-		return 0;
-	if (tok != NULL && !force)
-		return fail(err, "token %s exists here with other members or "
-			    "size; use --force to replace it", name);
-	aliases = aliases_of(api->reg, name, &naliases);
-	if (tok != NULL)
-		registry_delete_token(api->reg, name);
-	if (registry_create_token(api->reg, name, size, now_unix(), &tok)) {
-		free(aliases);
-		return fail(err, "cannot create token %s", name);
-	}
-	for (i = 0; i < n; i++)
-		registry_sync_member(api->reg, tok, w[i].id, w[i].value,
-				     w[i].clients);
-	for (i = 0; i < naliases; i++)
-		registry_set_alias(api->reg, aliases[i].name, name);
-	free(aliases);
-	return 0;
-}
-
-static int
-differs(const char *a, const char *b)
-{
-	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
-}
-
-/* sync: the running cluster's members, all of them published. */
-static int
-sync_token(struct http_api *api, const char *name, const struct wanted *w,
-	   size_t n, char *err)
-{
-	struct token *tok = registry_find_token(api->reg, name);
-	size_t i, j;
-
-	if (tok == NULL)
-		return fail(err, "no token %s", name);
-	for (i = 0; i < n; i++) {
-		const struct member *m = token_find_member(tok, w[i].id);
-
-		if (m == NULL || differs(m->value, w[i].value) ||
-		    differs(m->clients, w[i].clients))
-			registry_sync_member(api->reg, tok, w[i].id,
-					     w[i].value, w[i].clients);
-	}
-	for (i = 0; i < tok->nmembers;) {
-		for (j = 0; j < n && strcmp(tok->members[i].id, w[j].id); j++)
-			;
-		if (j == n)
-			registry_delete_member(api->reg, tok,
-					       tok->members[i].id);
-		else
-			i++;
-	}
-	if (tok->size != (n > 0 ? n : 1))
-		registry_set_size(api->reg, tok, n > 0 ? (unsigned)n : 1);
-	return 0;
+	w->rr.plan = plan;
+	w->rr.done = done;
+	w->rr.arg = w;
+	w->api = api;
+	w->req = req;
+	return w;
 }
 
 static void
 put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 {
+	struct admin_write *w;
 	const char *mode;
-	struct wanted *want;
 	struct params p;
-	unsigned size;
 	errbuf_t err;
 	json_t *body;
-	size_t n = 0;
-	int rc;
 
 	if (!registry_valid_name(name)) {
 		bad_request(api, req, "token names are [a-z0-9-], at most 63");
@@ -237,24 +209,19 @@ put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 	}
 	http_params_read(req, &p);
 	mode = http_param(&p, "mode");
-	want = xcalloc(api->cfg->max_members + 1, sizeof(*want));
-	rc = parse_wanted(body, api->cfg->max_members, &size, want, &n, err);
-	if (rc == 0 && mode != NULL && strcmp(mode, "sync") == 0)
-		rc = sync_token(api, name, want, n, err);
-	else if (rc == 0 && (mode == NULL || strcmp(mode, "import") == 0))
-		rc = import_token(api, name, size, want, n,
-				  http_param_true(&p, "force"), err);
-	else if (rc == 0)
-		rc = fail(err, "mode must be import or sync");
-	if (rc != 0)
-		http_respond_error(api, req, R_ADMIN,
-				   strstr(err, "exists here") ? 409 : 400,
-				   ETCD_INVALID_FIELD, "Invalid field", err);
-	else
-		http_respond(api, req, R_ADMIN, 200, HTTP_JSON,
-			     token_json(api->reg,
-					registry_find_token(api->reg, name)));
-	free(want);
+	w = admin_write_new(api, req, plan_token, token_done);
+	strcpy(w->spec.token, name);
+	w->spec.force = http_param_true(&p, "force");
+	w->sync = mode != NULL && strcmp(mode, "sync") == 0;
+	if ((mode != NULL && !w->sync && strcmp(mode, "import") != 0 &&
+	     fail(err, "mode must be import or sync")) ||
+	    parse_spec(body, api->cfg->max_members, &w->spec, err) != 0) {
+		bad_request(api, req, err);
+		token_spec_free(&w->spec);
+		free(w);
+	} else {
+		registry_submit(api->reg, &w->rr);
+	}
 	json_decref(body);
 	http_params_clear(&p);
 }
@@ -267,16 +234,48 @@ handle_tokens(struct http_api *api, struct evhttp_request *req,
 	const struct token *tok = registry_find_token(api->reg, name);
 
 	if (method == EVHTTP_REQ_GET && tok != NULL)
-		http_respond(api, req, R_ADMIN, 200, HTTP_JSON,
-			     token_json(api->reg, tok));
+		http_send(api, req, R_ADMIN, 200, HTTP_JSON,
+			  token_json(api->reg, tok, 0));
 	else if (method == EVHTTP_REQ_GET)
-		http_respond_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
-				   "Key not found", name);
+		http_send_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
+				"Key not found", name);
 	else if (method == EVHTTP_REQ_PUT && http_authorized(api, req, R_ADMIN))
 		put_token(api, req, name);
 	else if (method != EVHTTP_REQ_PUT)
-		http_respond_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
-				   "Method Not Allowed", "use GET or PUT");
+		http_send_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
+				"Method Not Allowed", "use GET or PUT");
+}
+
+/* ---- /_admin/aliases/<name> ---- */
+
+static enum registry_status
+plan_alias(struct registry *reg, struct registry_request *rr,
+	   struct proposal *p)
+{
+	struct admin_write *w = rr->arg;
+
+	return w->del ? plan_alias_delete(reg, p, w->alias) :
+			plan_alias_set(reg, p, w->alias, w->spec.token);
+}
+
+static void
+alias_done(struct registry_request *rr, const struct registry_result *res)
+{
+	struct admin_write *w = rr->arg;
+
+	if (res->status == REG_OK)
+		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
+			  xstrdup("{\"ok\":true}"));
+	else if (res->status == REG_NOT_FOUND)
+		http_send_status(w->api, w->req, R_ADMIN, res,
+				 "no such token or alias");
+	else if (res->status == REG_INVALID)
+		http_send_status(w->api, w->req, R_ADMIN, res,
+				 "alias names are [a-z0-9-], at most 63, and "
+				 "not a token's name");
+	else
+		http_send_status(w->api, w->req, R_ADMIN, res, w->alias);
+	free(w);
 }
 
 static void
@@ -284,38 +283,38 @@ handle_aliases(struct http_api *api, struct evhttp_request *req,
 	       const char *name)
 {
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
-	enum registry_status rs;
 	const char *token = NULL;
+	struct admin_write *w;
 	errbuf_t err;
-	json_t *body;
+	json_t *body = NULL;
 
 	if (!http_authorized(api, req, R_ADMIN))
 		return;
-	if (method == EVHTTP_REQ_DELETE) {
-		rs = registry_delete_alias(api->reg, name);
-	} else if (method == EVHTTP_REQ_PUT) {
-		if ((body = read_body(req, err)) == NULL ||
-		    json_unpack(body, "{s:s}", "token", &token) != 0) {
-			json_decref(body);
-			bad_request(api, req, "want {\"token\":\"<token>\"}");
-			return;
-		}
-		rs = registry_set_alias(api->reg, name, token);
-		json_decref(body);
-	} else {
-		http_respond_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
-				   "Method Not Allowed", "use PUT or DELETE");
+	if (method != EVHTTP_REQ_DELETE && method != EVHTTP_REQ_PUT) {
+		http_send_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
+				"Method Not Allowed", "use PUT or DELETE");
 		return;
 	}
-	if (rs == REG_OK)
-		http_respond(api, req, R_ADMIN, 200, HTTP_JSON,
-			     xstrdup("{\"ok\":true}"));
-	else if (rs == REG_NOT_FOUND)
-		http_respond_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
-				   "Key not found", "no such token or alias");
-	else
-		bad_request(api, req, "alias names are [a-z0-9-], at most 63, "
-			    "and not a token's name");
+	if (method == EVHTTP_REQ_PUT &&
+	    ((body = read_body(req, err)) == NULL ||
+	     json_unpack(body, "{s:s}", "token", &token) != 0 ||
+	     strlen(token) > REGISTRY_NAME_MAX)) {
+		json_decref(body);
+		bad_request(api, req, "want {\"token\":\"<token>\"}");
+		return;
+	}
+	if (strlen(name) > REGISTRY_NAME_MAX) {
+		json_decref(body);
+		bad_request(api, req, "alias names are at most 63 long");
+		return;
+	}
+	w = admin_write_new(api, req, plan_alias, alias_done);
+	strcpy(w->alias, name);
+	w->del = method == EVHTTP_REQ_DELETE;
+	if (token != NULL)
+		strcpy(w->spec.token, token);
+	json_decref(body);
+	registry_submit(api->reg, &w->rr);
 }
 
 void
@@ -327,6 +326,6 @@ http_admin_handle(struct http_api *api, struct evhttp_request *req,
 	else if (strncmp(path, ALIASES_PATH, strlen(ALIASES_PATH)) == 0)
 		handle_aliases(api, req, path + strlen(ALIASES_PATH));
 	else
-		http_respond_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
-				   "Key not found", path);
+		http_send_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
+				"Key not found", path);
 }

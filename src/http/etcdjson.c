@@ -93,7 +93,7 @@ etcdjson_token_dir(const struct token *tok, int pretty)
 
 	for (i = 0; i < tok->nmembers; i++)
 		json_array_append_new(nodes,
-				      member_node(tok->name, &tok->members[i]));
+				      member_node(tok->name, tok->members[i]));
 	return dump(json_pack("{s:s, s:{s:o, s:b, s:o, s:I, s:I}}", "action",
 			      "get", "node", "key", key_of(tok->name, NULL),
 			      "dir", 1, "nodes", nodes, "modifiedIndex",

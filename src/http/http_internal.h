@@ -1,5 +1,5 @@
-/* http_internal.h -- what the HTTP API's files share: the server state and
- * the ways to answer. Not for use outside src/http_*.c. */
+/* http_internal.h -- what the HTTP front end's files share: the server
+ * state and the ways to answer. Not for use outside src/http/. */
 #ifndef SRVGATE_HTTP_INTERNAL_H
 #define SRVGATE_HTTP_INTERNAL_H
 
@@ -8,10 +8,10 @@
 
 #include "etcdjson.h"
 #include "http_api.h"
+#include "registry.h"
 
 struct evhttp_request;
-struct token;
-struct registry;
+struct store;
 
 enum route {
 	R_NEW, R_TOKEN, R_MEMBER, R_CONFIG, R_WATCH, R_HEALTH, R_METRICS,
@@ -24,7 +24,7 @@ struct http_api {
 	struct event_base *base;
 	const struct config *cfg;
 	struct registry *reg;
-	struct storage *st;
+	struct store *st;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct conn_table *conns;
@@ -41,20 +41,27 @@ struct http_api {
 extern const char *const HTTP_JSON;
 extern const char *const HTTP_TEXT;
 
+/* ---- reply.c: answering ---- */
+
 /* Answers now; body is malloc'd and taken over. */
-void http_send_now(struct http_api *api, struct evhttp_request *req,
-		   enum route route, int code, const char *ctype, char *body,
-		   uint64_t index);
-/* Answers once everything done so far is durable. */
-void http_respond(struct http_api *api, struct evhttp_request *req,
-		  enum route route, int code, const char *ctype, char *body);
-void http_respond_error(struct http_api *api, struct evhttp_request *req,
-			enum route route, int code, enum etcd_error ecode,
-			const char *message, const char *cause);
-/* 1 when the request may write beyond etcd's protocol (--admin-token);
- * otherwise it has been answered 401. */
+void http_send(struct http_api *api, struct evhttp_request *req,
+	       enum route route, int code, const char *ctype, char *body);
+void http_send_error(struct http_api *api, struct evhttp_request *req,
+		     enum route route, int code, enum etcd_error ecode,
+		     const char *message, const char *cause);
+/* The answer to a registry error, chosen in this one place. cause says
+ * what failed; a store error adds the store's own words. */
+void http_send_status(struct http_api *api, struct evhttp_request *req,
+		      enum route route, const struct registry_result *res,
+		      const char *cause);
+/* 1 when the request carries the admin token; otherwise it has been
+ * answered 401. */
 int http_authorized(struct http_api *api, struct evhttp_request *req,
 		    enum route route);
+/* 1 when the client may write now; otherwise it has been answered 429. */
+int http_rate_ok(struct http_api *api, struct evhttp_request *req,
+		 enum route route);
+const char *http_client_addr(struct evhttp_request *req);
 
 /* Query and form parameters; a form field wins over the query. */
 struct params {
@@ -66,14 +73,23 @@ void http_params_clear(struct params *p);
 const char *http_param(const struct params *p, const char *name);
 int http_param_true(const struct params *p, const char *name);
 
-/* Token listings as JSON, rendered once per change (http_cache.c).
- * get returns a malloc'd copy. */
-struct listing_cache *listing_cache_new(struct registry *reg);
-char *listing_cache_get(struct listing_cache *c, const struct token *tok);
-void listing_cache_free(struct listing_cache *c);
+/* ---- v2.c: etcd's v2 discovery protocol and /new ---- */
+void http_v2_new(struct http_api *api, struct evhttp_request *req);
+void http_v2_key(struct http_api *api, struct evhttp_request *req,
+		 const char *path);
 
-/* /_admin/...: the migration tools' API (http_admin.c). */
+/* ---- admin.c: /_admin/, the migration tools' API ---- */
 void http_admin_handle(struct http_api *api, struct evhttp_request *req,
 		       const char *path);
+
+/* ---- metrics.c: /health and /metrics ---- */
+void http_health(struct http_api *api, struct evhttp_request *req);
+void http_metrics(struct http_api *api, struct evhttp_request *req);
+
+/* ---- cache.c: token listings as JSON, rendered once per change ---- */
+struct listing_cache *listing_cache_new(struct registry *reg);
+/* A malloc'd copy of the listing. */
+char *listing_cache_get(struct listing_cache *c, const struct token *tok);
+void listing_cache_free(struct listing_cache *c);
 
 #endif

@@ -8,11 +8,9 @@
 #include <string.h>
 
 #include "etcdjson.h"
+#include "htable.h"
 #include "registry.h"
-#include "storage.h"
 #include "util.h"
-
-#define HUB_BUCKETS 4096
 
 struct watch {
 	struct watch_hub *hub;
@@ -23,77 +21,74 @@ struct watch {
 	uint64_t since;
 	struct event *closed_ev; /* the client hung up */
 	struct event *timer;
+	struct watch_group *group;
 	struct watch *prev, *next;
 };
 
-/* A watch that matched, waiting for its change to be durable. */
-struct fired {
-	struct watch_hub *hub;
-	struct evhttp_request *req;
-	char *body;
+/* The watches of one token. */
+struct watch_group {
+	struct hnode node;
+	char token[REGISTRY_NAME_MAX + 1];
+	struct watch *head;
 };
 
 struct watch_hub {
 	struct event_base *base;
-	struct storage *st;
 	uint64_t timeout_ms;
 	watch_send_fn send;
 	void *send_arg;
-	struct watch *buckets[HUB_BUCKETS];
+	struct htable groups;
 	size_t count;
 };
 
-static size_t
-bucket_of(const char *token)
+static struct watch_group *
+find_group(const struct watch_hub *hub, const char *token)
 {
-	return hash_string(token) % HUB_BUCKETS;
+	uint64_t h = hash_str(token);
+	struct hnode *n;
+
+	for (n = htable_chain(&hub->groups, h); n != NULL; n = n->next) {
+		struct watch_group *g = container_of(n, struct watch_group,
+						     node);
+
+		if (n->hash == h && strcmp(g->token, token) == 0)
+			return g;
+	}
+	return NULL;
 }
 
 static void
 unlink_watch(struct watch *w)
 {
 	struct watch_hub *hub = w->hub;
+	struct watch_group *g = w->group;
 
 	if (w->prev != NULL)
 		w->prev->next = w->next;
 	else
-		hub->buckets[bucket_of(w->token)] = w->next;
+		g->head = w->next;
 	if (w->next != NULL)
 		w->next->prev = w->prev;
+	if (g->head == NULL) {
+		htable_remove(&hub->groups, &g->node);
+		free(g);
+	}
 	event_free(w->closed_ev);
 	event_free(w->timer);
 	hub->count--;
 	free(w);
 }
 
-static void
-on_durable(int ok, void *arg)
-{
-	struct fired *f = arg;
-
-	if (ok) {
-		f->hub->send(f->hub->send_arg, f->req, 200, f->body);
-	} else {
-		free(f->body);
-		f->hub->send(f->hub->send_arg, f->req, 500,
-			     etcdjson_error(ETCD_RAFT_INTERNAL,
-					    "Raft Internal Error",
-					    "storage commit failed", 0));
-	}
-	free(f);
-}
-
-/* Answers w with body once what it reports is on disk. */
+/* Answers w with body: what it reports is durable already, since the
+ * registry announces only committed changes. */
 static void
 fire(struct watch *w, char *body)
 {
-	struct fired *f = xmalloc(sizeof(*f));
+	struct watch_hub *hub = w->hub;
+	struct evhttp_request *req = w->req;
 
-	f->hub = w->hub;
-	f->req = w->req;
-	f->body = body;
 	unlink_watch(w);
-	storage_after_commit(f->hub->st, on_durable, f);
+	hub->send(hub->send_arg, req, 200, body);
 }
 
 static void
@@ -125,7 +120,7 @@ watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	evutil_socket_t fd = bufferevent_getfd(
 		evhttp_connection_get_bufferevent(evcon));
-	size_t b = bucket_of(token);
+	struct watch_group *g = find_group(hub, token);
 
 	w->hub = hub;
 	w->req = req;
@@ -141,10 +136,16 @@ watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 
 		evtimer_add(w->timer, &tv);
 	}
-	w->next = hub->buckets[b];
+	if (g == NULL) {
+		g = xcalloc(1, sizeof(*g));
+		snprintf(g->token, sizeof(g->token), "%s", token);
+		htable_insert(&hub->groups, &g->node, hash_str(token));
+	}
+	w->group = g;
+	w->next = g->head;
 	if (w->next != NULL)
 		w->next->prev = w;
-	hub->buckets[b] = w;
+	g->head = w;
 	hub->count++;
 }
 
@@ -158,13 +159,17 @@ static void
 on_registry_event(const struct registry_event *ev, void *arg)
 {
 	struct watch_hub *hub = arg;
-	struct watch *w = hub->buckets[bucket_of(ev->token->name)], *next;
+	struct watch_group *g;
+	struct watch *w, *next;
 	const struct member *m = ev->member;
 
-	for (; w != NULL; w = next) {
+	if (ev->type == EV_BATCH_END ||
+	    (g = find_group(hub, ev->token->name)) == NULL)
+		return;
+	/* A group goes with its last watch: stop before touching it then. */
+	for (w = g->head; w != NULL; w = next) {
 		next = w->next;
-		if (strcmp(w->token, ev->token->name) != 0 ||
-		    ev->index < w->since)
+		if (ev->index < w->since)
 			continue;
 		switch (ev->type) {
 		case EV_MEMBER_SET:
@@ -185,6 +190,7 @@ on_registry_event(const struct registry_event *ev, void *arg)
 		case EV_TOKEN_UPDATED: /* _config is hidden from watches */
 		case EV_ALIAS_SET:
 		case EV_ALIAS_DELETED:
+		case EV_BATCH_END:
 			break;
 		}
 	}
@@ -192,13 +198,12 @@ on_registry_event(const struct registry_event *ev, void *arg)
 
 struct watch_hub *
 watch_hub_new(struct event_base *base, struct registry *reg,
-	      struct storage *st, uint64_t timeout_ms, watch_send_fn send,
-	      void *send_arg)
+	      uint64_t timeout_ms, watch_send_fn send, void *send_arg)
 {
 	struct watch_hub *hub = xcalloc(1, sizeof(*hub));
 
 	hub->base = base;
-	hub->st = st;
+	htable_init(&hub->groups);
 	hub->timeout_ms = timeout_ms;
 	hub->send = send;
 	hub->send_arg = send_arg;
@@ -212,11 +217,11 @@ watch_hub_new(struct event_base *base, struct registry *reg,
 void
 watch_hub_end_all(struct watch_hub *hub)
 {
-	size_t i;
+	struct hnode *n;
+	size_t pos;
 
-	for (i = 0; i < HUB_BUCKETS; i++)
-		while (hub->buckets[i] != NULL)
-			end_empty(hub->buckets[i]);
+	while ((n = htable_first(&hub->groups, &pos)) != NULL)
+		end_empty(container_of(n, struct watch_group, node)->head);
 }
 
 size_t
@@ -231,5 +236,6 @@ watch_hub_free(struct watch_hub *hub)
 	if (hub == NULL)
 		return;
 	watch_hub_end_all(hub);
+	htable_free(&hub->groups);
 	free(hub);
 }

@@ -1,8 +1,8 @@
 /* watch.h -- long-poll watches (`?wait=true`) on tokens and members.
  *
  * A watch is an HTTP request held open until a registry change matches it.
- * The hub learns of changes from registry events and answers a watch only
- * after the change is on disk, so no client sees what a crash could undo.
+ * The hub learns of changes from registry events, which announce only
+ * committed changes, so no client sees what a crash could undo.
  */
 #ifndef SRVGATE_WATCH_H
 #define SRVGATE_WATCH_H
@@ -13,7 +13,6 @@
 struct event_base;
 struct evhttp_request;
 struct registry;
-struct storage;
 struct watch_hub;
 
 /* How the hub answers a request; body is malloc'd and taken over. */
@@ -21,8 +20,8 @@ typedef void (*watch_send_fn)(void *arg, struct evhttp_request *req,
 			      int code, char *body);
 
 struct watch_hub *watch_hub_new(struct event_base *base, struct registry *reg,
-				struct storage *st, uint64_t timeout_ms,
-				watch_send_fn send, void *send_arg);
+				uint64_t timeout_ms, watch_send_fn send,
+				void *send_arg);
 /* Holds req until a change at or after `since`: to one member (member set),
  * to any member (recursive), or to the token itself (its deletion). The
  * caller has looked in the history already. */

@@ -162,7 +162,7 @@ delete_alias(struct fx *f, const char *name)
 static void
 new_view(struct fx *f)
 {
-	errbuf_t err = "";
+	char err[256] = "";
 
 	f->view = dns_view_new(&f->cfg, &f->reg, err);
 	if (f->view == NULL)
@@ -1121,7 +1121,7 @@ test_duplicate_urls_at_build(void **state)
 {
 	struct fx *f = *state;
 	struct token *tok = make_token(f, "dup", 3);
-	errbuf_t err = "";
+	char err[256] = "";
 	struct resp r;
 
 	put_member(f, tok, "a", "a=https://etcd.example.com:2380");
@@ -1234,7 +1234,7 @@ static void
 test_token_zone_file(void **state)
 {
 	struct fx *f = *state;
-	errbuf_t err = "";
+	char err[256] = "";
 	struct resp r;
 
 	write_file(f, ZONE ".zone",
@@ -1283,7 +1283,7 @@ test_duplicate_urls_journal(void **state)
 	struct fx *f = *state;
 	struct token *tok = make_token(f, "dup", 3);
 	const struct journal_entry *e;
-	errbuf_t err = "";
+	char err[256] = "";
 	uint32_t from;
 
 	put_member(f, tok, "a", "a=https://etcd.example.com:2380");
@@ -1443,7 +1443,7 @@ static void
 test_reload_broken_keeps_old(void **state)
 {
 	struct fx *f = *state;
-	errbuf_t err = "";
+	char err[256] = "";
 	struct resp r;
 
 	write_file(f, STATIC_ZONE,
@@ -1465,7 +1465,7 @@ static void
 test_reload_good(void **state)
 {
 	struct fx *f = *state;
-	errbuf_t err = "";
+	char err[256] = "";
 	struct resp r;
 
 	write_file(f, STATIC_ZONE,
@@ -1492,7 +1492,7 @@ static void
 test_reload_outside_zone(void **state)
 {
 	struct fx *f = *state;
-	errbuf_t err = "";
+	char err[256] = "";
 
 	write_file(f, STATIC_ZONE,
 		   "$ORIGIN static.test.\n"

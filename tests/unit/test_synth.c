@@ -123,7 +123,7 @@ static int
 setup_with(void **state, unsigned max_published)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	errbuf_t err = "";
+	char err[256] = "";
 
 	assert_non_null(f);
 	registry_init(&f->reg, 100000);
