@@ -44,8 +44,6 @@ int parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 /* Prints an address as "1.2.3.4" or "::1" (no port). */
 void format_addr(const struct sockaddr *sa, char *out, size_t outlen);
 
-/* FNV-1a of a string: the hash of every name table in srvgate. */
-uint32_t hash_string(const char *s);
 
 /* Fills buf with len random bytes from the kernel's CSPRNG. */
 int random_bytes(void *buf, size_t len);

@@ -217,18 +217,6 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 		snprintf(out, outlen, "?");
 }
 
-uint32_t
-hash_string(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 int
 random_bytes(void *buf, size_t len)
 {

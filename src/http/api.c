@@ -112,7 +112,8 @@ http_api_start(struct http_api **out, struct event_base *base,
 	api->http = evhttp_new(base);
 	api->conns = conn_table_new(base, cfg->max_connections,
 				    cfg->idle_timeout_ms);
-	api->limiter = ratelimit_new(cfg->rate_limit, cfg->rate_burst);
+	api->limiter = ratelimit_new(&(struct ratelimit_config){
+		cfg->rate_limit, cfg->rate_burst, 32, 64, 65536 });
 	api->listings = listing_cache_new(reg);
 	api->watches = watch_hub_new(base, reg, cfg->watch_timeout_ms,
 				     watch_send, api);

@@ -1,102 +1,181 @@
-/* ratelimit.c -- a token bucket per client address.
+/* ratelimit.c -- a token bucket per client network.
  *
- * Buckets live in a fixed table; a full table forgets buckets that have
- * refilled, since those carry no state worth keeping.
+ * Buckets live in the SipHash-keyed hash table, so no client can choose
+ * addresses that pile into one chain; when the table holds max_clients the
+ * least recently used bucket is forgotten. A flood of new addresses thus
+ * costs the flooder its own buckets' history, never another client's
+ * right to be answered.
  */
 #include "ratelimit.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "htable.h"
 #include "util.h"
 
-#define RL_SLOTS 65536
-#define RL_PROBES 16
-
 struct bucket {
-	char addr[48];
+	struct hnode node;
+	struct bucket *newer, *older; /* the LRU list */
+	uint8_t key[17];	      /* family byte and masked address */
 	double tokens;
 	uint64_t last_ms;
 };
 
 struct ratelimit {
-	unsigned rate, burst;
-	struct bucket *slots;
+	struct ratelimit_config cfg;
+	struct htable buckets;
+	struct bucket *newest, *oldest;
+	size_t count;
 };
 
 struct ratelimit *
-ratelimit_new(unsigned rate, unsigned burst)
+ratelimit_new(const struct ratelimit_config *cfg)
 {
 	struct ratelimit *rl = xcalloc(1, sizeof(*rl));
 
-	rl->rate = rate;
-	rl->burst = burst ? burst : 1;
-	if (rate > 0)
-		rl->slots = xcalloc(RL_SLOTS, sizeof(*rl->slots));
+	rl->cfg = *cfg;
+	if (rl->cfg.burst == 0)
+		rl->cfg.burst = 1;
+	if (rl->cfg.max_clients == 0)
+		rl->cfg.max_clients = 65536;
+	htable_init(&rl->buckets);
 	return rl;
 }
 
+/* The client's network: the address with the bits past the prefix off. */
 static void
-refill(const struct ratelimit *rl, struct bucket *b, uint64_t now_ms)
+client_key(const struct ratelimit *rl, const char *addr, uint8_t key[17])
 {
-	if (now_ms > b->last_ms) {
-		b->tokens += (double)(now_ms - b->last_ms) * rl->rate / 1000.0;
-		if (b->tokens > rl->burst)
-			b->tokens = rl->burst;
-		b->last_ms = now_ms;
+	unsigned bits, i;
+
+	memset(key, 0, 17);
+	if (inet_pton(AF_INET, addr, key + 1) == 1) {
+		key[0] = 4;
+		bits = rl->cfg.v4_prefix;
+	} else if (inet_pton(AF_INET6, addr, key + 1) == 1) {
+		key[0] = 6;
+		bits = rl->cfg.v6_prefix;
+	} else {
+		key[0] = 0; /* not an address: a hash of the text */
+		snprintf((char *)key + 1, 16, "%s", addr);
+		return;
+	}
+	for (i = 0; i < 16; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ?
+			bits - 8 * i : 0;
+
+		key[1 + i] &= (uint8_t)(0xFF00u >> keep);
 	}
 }
 
-/* The slot for addr: its own, an empty one, or a refilled one to reuse. */
-static struct bucket *
-find_slot(struct ratelimit *rl, const char *addr, uint64_t now_ms)
+static void
+lru_unlink(struct ratelimit *rl, struct bucket *b)
 {
-	uint32_t h = hash_string(addr);
-	struct bucket *reuse = NULL;
-	int i;
+	if (b->newer != NULL)
+		b->newer->older = b->older;
+	else
+		rl->newest = b->older;
+	if (b->older != NULL)
+		b->older->newer = b->newer;
+	else
+		rl->oldest = b->newer;
+}
 
-	for (i = 0; i < RL_PROBES; i++) {
-		struct bucket *b = &rl->slots[(h + (uint32_t)i) % RL_SLOTS];
+static void
+lru_push(struct ratelimit *rl, struct bucket *b)
+{
+	b->newer = NULL;
+	b->older = rl->newest;
+	if (rl->newest != NULL)
+		rl->newest->newer = b;
+	rl->newest = b;
+	if (rl->oldest == NULL)
+		rl->oldest = b;
+}
 
-		if (b->addr[0] == '\0' || strcmp(b->addr, addr) == 0)
+static struct bucket *
+find(const struct ratelimit *rl, const uint8_t key[17], uint64_t h)
+{
+	struct hnode *n;
+
+	for (n = htable_chain(&rl->buckets, h); n != NULL; n = n->next) {
+		struct bucket *b = container_of(n, struct bucket, node);
+
+		if (n->hash == h && memcmp(b->key, key, 17) == 0)
 			return b;
-		refill(rl, b, now_ms);
-		if (reuse == NULL && b->tokens >= rl->burst)
-			reuse = b;
 	}
-	if (reuse != NULL)
-		reuse->addr[0] = '\0';
-	return reuse;
+	return NULL;
+}
+
+static struct bucket *
+bucket_for(struct ratelimit *rl, const uint8_t key[17], uint64_t now_ms)
+{
+	uint64_t h = hash_bytes(key, 17);
+	struct bucket *b = find(rl, key, h);
+
+	if (b != NULL) {
+		lru_unlink(rl, b);
+		lru_push(rl, b);
+		return b;
+	}
+	if (rl->count == rl->cfg.max_clients) {
+		b = rl->oldest;
+		lru_unlink(rl, b);
+		htable_remove(&rl->buckets, &b->node);
+	} else {
+		b = xmalloc(sizeof(*b));
+		rl->count++;
+	}
+	memcpy(b->key, key, 17);
+	b->tokens = rl->cfg.burst;
+	b->last_ms = now_ms;
+	htable_insert(&rl->buckets, &b->node, h);
+	lru_push(rl, b);
+	return b;
 }
 
 int
 ratelimit_allow(struct ratelimit *rl, const char *addr, uint64_t now_ms)
 {
+	uint8_t key[17];
 	struct bucket *b;
 
-	if (rl->rate == 0)
+	if (rl->cfg.rate == 0)
 		return 1;
-	b = find_slot(rl, addr, now_ms);
-	if (b == NULL)
-		return 0; /* every nearby slot is busy: a flood, so refuse */
-	if (b->addr[0] == '\0') {
-		snprintf(b->addr, sizeof(b->addr), "%s", addr);
-		b->tokens = rl->burst;
+	client_key(rl, addr, key);
+	b = bucket_for(rl, key, now_ms);
+	if (now_ms > b->last_ms) {
+		b->tokens += (double)(now_ms - b->last_ms) * rl->cfg.rate / 1000.0;
+		if (b->tokens > rl->cfg.burst)
+			b->tokens = rl->cfg.burst;
 		b->last_ms = now_ms;
 	}
-	refill(rl, b, now_ms);
 	if (b->tokens < 1.0)
 		return 0;
 	b->tokens -= 1.0;
 	return 1;
 }
 
+size_t
+ratelimit_clients(const struct ratelimit *rl)
+{
+	return rl->count;
+}
+
 void
 ratelimit_free(struct ratelimit *rl)
 {
+	struct bucket *b, *next;
+
 	if (rl == NULL)
 		return;
-	free(rl->slots);
+	for (b = rl->newest; b != NULL; b = next) {
+		next = b->older;
+		free(b);
+	}
+	htable_free(&rl->buckets);
 	free(rl);
 }

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- parse_duration_ms ---- */
@@ -258,10 +259,18 @@ test_parse_sockaddr_rejects(void **state)
 
 /* ---- ratelimit ---- */
 
+static struct ratelimit *
+limiter(unsigned rate, unsigned burst)
+{
+	struct ratelimit_config c = { rate, burst, 32, 64, 1000 };
+
+	return ratelimit_new(&c);
+}
+
 static void
 test_ratelimit_burst(void **state)
 {
-	struct ratelimit *rl = ratelimit_new(1, 3);
+	struct ratelimit *rl = limiter(1, 3);
 
 	(void)state;
 	assert_true(ratelimit_allow(rl, "10.0.0.1", 1000));
@@ -278,7 +287,7 @@ test_ratelimit_burst(void **state)
 static void
 test_ratelimit_refill(void **state)
 {
-	struct ratelimit *rl = ratelimit_new(2, 2);
+	struct ratelimit *rl = limiter(2, 2);
 	int i;
 
 	(void)state;
@@ -301,7 +310,7 @@ test_ratelimit_refill(void **state)
 static void
 test_ratelimit_off(void **state)
 {
-	struct ratelimit *rl = ratelimit_new(0, 1);
+	struct ratelimit *rl = limiter(0, 1);
 	int i;
 
 	(void)state;
@@ -315,12 +324,52 @@ static void
 test_ratelimit_burst_zero(void **state)
 {
 	/* A burst of 0 would refuse everyone; it means 1. */
-	struct ratelimit *rl = ratelimit_new(1, 0);
+	struct ratelimit *rl = limiter(1, 0);
 
 	(void)state;
 	assert_true(ratelimit_allow(rl, "10.0.0.1", 0));
 	assert_false(ratelimit_allow(rl, "10.0.0.1", 0));
 	assert_true(ratelimit_allow(rl, "10.0.0.1", 1000));
+	ratelimit_free(rl);
+}
+
+/* Many addresses never lock out another: the oldest bucket is forgotten
+ * when the table is full, it never refuses a newcomer. */
+static void
+test_ratelimit_no_lockout(void **state)
+{
+	struct ratelimit *rl = limiter(1, 2);
+	char addr[32];
+	int i;
+
+	(void)state;
+	assert_true(ratelimit_allow(rl, "127.0.0.1", 1000));
+	for (i = 0; i < 5000; i++) {
+		snprintf(addr, sizeof(addr), "127.%d.%d.%d", i >> 16 & 255,
+			 i >> 8 & 255, i & 255);
+		assert_true(ratelimit_allow(rl, addr, 1000));
+	}
+	assert_true(ratelimit_clients(rl) <= 1000);
+	assert_true(ratelimit_allow(rl, "127.0.0.1", 1000));
+	ratelimit_free(rl);
+}
+
+/* One IPv6 host holds a whole /64: it is one client. */
+static void
+test_ratelimit_ipv6_prefix(void **state)
+{
+	struct ratelimit *rl = limiter(1, 2);
+
+	(void)state;
+	assert_true(ratelimit_allow(rl, "2001:db8:1:2::1", 1000));
+	assert_true(ratelimit_allow(rl, "2001:db8:1:2::ffff", 1000));
+	assert_false(ratelimit_allow(rl, "2001:db8:1:2:aaaa::7", 1000));
+	assert_true(ratelimit_allow(rl, "2001:db8:1:3::1", 1000));
+	/* IPv4 is per address. */
+	assert_true(ratelimit_allow(rl, "192.0.2.1", 1000));
+	assert_true(ratelimit_allow(rl, "192.0.2.1", 1000));
+	assert_false(ratelimit_allow(rl, "192.0.2.1", 1000));
+	assert_true(ratelimit_allow(rl, "192.0.2.2", 1000));
 	ratelimit_free(rl);
 }
 
@@ -342,6 +391,8 @@ main(void)
 		cmocka_unit_test(test_ratelimit_refill),
 		cmocka_unit_test(test_ratelimit_off),
 		cmocka_unit_test(test_ratelimit_burst_zero),
+		cmocka_unit_test(test_ratelimit_no_lockout),
+		cmocka_unit_test(test_ratelimit_ipv6_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
