@@ -51,6 +51,11 @@ htable_chain(const struct htable *t, uint64_t hash)
 	return t->buckets[hash & (t->nbuckets - 1)];
 }
 
+/* The entry of hash that match() says is key's, or NULL. */
+typedef int (*htable_match_fn)(const struct hnode *n, const void *key);
+struct hnode *htable_find(const struct htable *t, uint64_t hash,
+			  htable_match_fn match, const void *key);
+
 /* Every entry, in no order: `for (n = htable_first(t, &i); n; n =
  * htable_next(t, n, &i))`. Removing the current entry is allowed if the
  * next one was taken before. */

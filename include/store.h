@@ -71,6 +71,10 @@ struct proposal {
 struct proposal *proposal_new(void);
 /* Appends a copy of c (its strings copied too). */
 void proposal_add(struct proposal *p, const struct change *c);
+/* The same, with c's kind, token and name (NULL: none) set first. */
+void proposal_add_change(struct proposal *p, enum change_kind kind,
+			 const char *token, const char *name,
+			 struct change *c);
 /* 1 when it only removes data: such proposals may use the space kept
  * back for deletions when the store is full. */
 int proposal_only_deletes(const struct proposal *p);

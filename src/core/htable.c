@@ -154,6 +154,18 @@ htable_fit(struct htable *t)
 		rehash(t, n);
 }
 
+struct hnode *
+htable_find(const struct htable *t, uint64_t hash, htable_match_fn match,
+	    const void *key)
+{
+	struct hnode *n;
+
+	for (n = htable_chain(t, hash); n != NULL; n = n->next)
+		if (n->hash == hash && match(n, key))
+			return n;
+	return NULL;
+}
+
 static struct hnode *
 from_bucket(const struct htable *t, size_t *pos)
 {

@@ -43,16 +43,6 @@ same_token(const struct token *tok, const struct token_spec *s)
 }
 
 static void
-add(struct proposal *p, enum change_kind kind, const char *token,
-    const char *name, struct change *c)
-{
-	c->kind = kind;
-	snprintf(c->token, sizeof(c->token), "%s", token);
-	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
-	proposal_add(p, c);
-}
-
-static void
 add_member(struct proposal *p, const char *token,
 	   const struct wanted_member *w, uint64_t created_index)
 {
@@ -62,7 +52,7 @@ add_member(struct proposal *p, const char *token,
 	c.clients = w->clients;
 	c.action = ACTION_SET;
 	c.created_index = created_index;
-	add(p, CHANGE_MEMBER_PUT, token, w->id, &c);
+	proposal_add_change(p, CHANGE_MEMBER_PUT, token, w->id, &c);
 }
 
 struct alias_list {
@@ -109,12 +99,12 @@ plan_import(struct registry *reg, struct proposal *p,
 	}
 	c.size = s->size;
 	c.created_at = now_unix();
-	add(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
+	proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	for (i = 0; i < s->n; i++)
 		add_member(p, s->token, &s->members[i], 0);
 	for (i = 0; i < aliases.n; i++) {
 		memset(&c, 0, sizeof(c));
-		add(p, CHANGE_ALIAS_PUT, s->token, aliases.names[i], &c);
+		proposal_add_change(p, CHANGE_ALIAS_PUT, s->token, aliases.names[i], &c);
 	}
 	free(aliases.names);
 	return REG_OK;
@@ -155,14 +145,14 @@ plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s)
 	}
 	for (i = 0; i < tok->nmembers; i++)
 		if (!wanted(s, tok->members[i]->id))
-			add(p, CHANGE_MEMBER_DEL, s->token,
+			proposal_add_change(p, CHANGE_MEMBER_DEL, s->token,
 			    tok->members[i]->id, &c);
 	if (tok->size != size) {
 		memset(&c, 0, sizeof(c));
 		c.size = size;
 		c.created_at = tok->created_at;
 		c.created_index = tok->created_index;
-		add(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
+		proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	}
 	return REG_OK;
 }

@@ -113,49 +113,48 @@ registry_valid_name(const char *name)
 
 /* ---- finding ---- */
 
+static int
+is_token(const struct hnode *n, const void *name)
+{
+	return strcmp(container_of(n, struct token, node)->name, name) == 0;
+}
+
+static int
+is_member(const struct hnode *n, const void *id)
+{
+	return strcmp(container_of(n, struct member, node)->id, id) == 0;
+}
+
+static int
+is_alias(const struct hnode *n, const void *name)
+{
+	return strcmp(container_of(n, struct alias, node)->name, name) == 0;
+}
+
 struct token *
 registry_find_token(const struct registry *reg, const char *name)
 {
-	uint64_t h = hash_str(name);
-	struct hnode *n;
+	struct hnode *n = htable_find(&reg->tokens, hash_str(name), is_token,
+				      name);
 
-	for (n = htable_chain(&reg->tokens, h); n != NULL; n = n->next) {
-		struct token *tok = container_of(n, struct token, node);
-
-		if (n->hash == h && strcmp(tok->name, name) == 0)
-			return tok;
-	}
-	return NULL;
+	return n ? container_of(n, struct token, node) : NULL;
 }
 
 struct member *
 token_find_member(const struct token *tok, const char *id)
 {
-	uint64_t h = hash_str(id);
-	struct hnode *n;
+	struct hnode *n = htable_find(&tok->by_id, hash_str(id), is_member, id);
 
-	for (n = htable_chain(&tok->by_id, h); n != NULL; n = n->next) {
-		struct member *m = container_of(n, struct member, node);
-
-		if (n->hash == h && strcmp(m->id, id) == 0)
-			return m;
-	}
-	return NULL;
+	return n ? container_of(n, struct member, node) : NULL;
 }
 
 const struct alias *
 registry_find_alias(const struct registry *reg, const char *name)
 {
-	uint64_t h = hash_str(name);
-	struct hnode *n;
+	struct hnode *n = htable_find(&reg->aliases, hash_str(name), is_alias,
+				      name);
 
-	for (n = htable_chain(&reg->aliases, h); n != NULL; n = n->next) {
-		const struct alias *a = container_of(n, struct alias, node);
-
-		if (n->hash == h && strcmp(a->name, name) == 0)
-			return a;
-	}
-	return NULL;
+	return n ? container_of(n, struct alias, node) : NULL;
 }
 
 size_t

@@ -26,19 +26,19 @@ struct pending {
 	unsigned creates;
 };
 
+static int
+is_pending(const struct hnode *n, const void *key)
+{
+	return strcmp(container_of(n, struct pending, node)->key, key) == 0;
+}
+
 static struct pending *
 pending_find(const struct registry *reg, const char *key)
 {
-	uint64_t h = hash_str(key);
-	struct hnode *n;
+	struct hnode *n = htable_find(&reg->pending, hash_str(key), is_pending,
+				      key);
 
-	for (n = htable_chain(&reg->pending, h); n != NULL; n = n->next) {
-		struct pending *e = container_of(n, struct pending, node);
-
-		if (n->hash == h && strcmp(e->key, key) == 0)
-			return e;
-	}
-	return NULL;
+	return n ? container_of(n, struct pending, node) : NULL;
 }
 
 static int
@@ -270,16 +270,6 @@ registry_sink(struct registry *reg)
 
 /* ---- plans ---- */
 
-static void
-add_change(struct proposal *p, enum change_kind kind, const char *token,
-	   const char *name, struct change *c)
-{
-	c->kind = kind;
-	snprintf(c->token, sizeof(c->token), "%s", token);
-	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
-	proposal_add(p, c);
-}
-
 enum registry_status
 plan_token_create(struct registry *reg, struct proposal *p, const char *name,
 		  unsigned size, int64_t created_at)
@@ -298,7 +288,7 @@ plan_token_create(struct registry *reg, struct proposal *p, const char *name,
 		return REG_EXISTS;
 	c.size = size;
 	c.created_at = created_at;
-	add_change(p, CHANGE_TOKEN_PUT, name, NULL, &c);
+	proposal_add_change(p, CHANGE_TOKEN_PUT, name, NULL, &c);
 	return REG_OK;
 }
 
@@ -320,7 +310,7 @@ delete_alias_of(const struct alias *a, void *arg)
 	if (pending_has(ac->reg, "a", a->name, NULL))
 		ac->busy = 1;
 	else if (ac->p != NULL)
-		add_change(ac->p, CHANGE_ALIAS_DEL, a->token, a->name, &c);
+		proposal_add_change(ac->p, CHANGE_ALIAS_DEL, a->token, a->name, &c);
 }
 
 enum registry_status
@@ -346,7 +336,7 @@ plan_token_delete(struct registry *reg, struct proposal *p, const char *name)
 	if (registry_find_token(reg, name) == NULL)
 		return REG_NOT_FOUND;
 	registry_foreach_alias(reg, delete_alias_of, &ac);
-	add_change(p, CHANGE_TOKEN_DEL, name, NULL, &c);
+	proposal_add_change(p, CHANGE_TOKEN_DEL, name, NULL, &c);
 	return REG_OK;
 }
 
@@ -366,7 +356,7 @@ plan_token_size(struct registry *reg, struct proposal *p, const char *name,
 	c.size = size;
 	c.created_at = tok->created_at;
 	c.created_index = tok->created_index;
-	add_change(p, CHANGE_TOKEN_PUT, name, NULL, &c);
+	proposal_add_change(p, CHANGE_TOKEN_PUT, name, NULL, &c);
 	return REG_OK;
 }
 
@@ -405,7 +395,7 @@ plan_member(struct registry *reg, struct proposal *p, const char *token,
 	c.clients = (char *)(keep_clients ? (m ? m->clients : NULL) : clients);
 	c.action = action_of(mode);
 	c.created_index = m ? m->created_index : 0;
-	add_change(p, CHANGE_MEMBER_PUT, token, id, &c);
+	proposal_add_change(p, CHANGE_MEMBER_PUT, token, id, &c);
 	return REG_OK;
 }
 
@@ -436,7 +426,7 @@ plan_member_delete(struct registry *reg, struct proposal *p,
 	if ((tok = registry_find_token(reg, token)) == NULL ||
 	    token_find_member(tok, id) == NULL)
 		return REG_NOT_FOUND;
-	add_change(p, CHANGE_MEMBER_DEL, token, id, &c);
+	proposal_add_change(p, CHANGE_MEMBER_DEL, token, id, &c);
 	return REG_OK;
 }
 
@@ -460,7 +450,7 @@ plan_alias_set(struct registry *reg, struct proposal *p, const char *name,
 		return REG_OK; /* nothing to change */
 	if (a != NULL && pending_has(reg, "t", a->token, NULL))
 		return REG_BUSY;
-	add_change(p, CHANGE_ALIAS_PUT, token, name, &c);
+	proposal_add_change(p, CHANGE_ALIAS_PUT, token, name, &c);
 	return REG_OK;
 }
 
@@ -476,6 +466,6 @@ plan_alias_delete(struct registry *reg, struct proposal *p, const char *name)
 		return REG_NOT_FOUND;
 	if (pending_has(reg, "t", a->token, NULL))
 		return REG_BUSY;
-	add_change(p, CHANGE_ALIAS_DEL, a->token, name, &c);
+	proposal_add_change(p, CHANGE_ALIAS_DEL, a->token, name, &c);
 	return REG_OK;
 }

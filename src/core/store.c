@@ -44,6 +44,16 @@ proposal_add(struct proposal *p, const struct change *c)
 	to->clients = c->clients ? xstrdup(c->clients) : NULL;
 }
 
+void
+proposal_add_change(struct proposal *p, enum change_kind kind,
+		    const char *token, const char *name, struct change *c)
+{
+	c->kind = kind;
+	snprintf(c->token, sizeof(c->token), "%s", token);
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "");
+	proposal_add(p, c);
+}
+
 int
 proposal_only_deletes(const struct proposal *p)
 {
