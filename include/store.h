@@ -146,6 +146,7 @@ struct event_base;
 struct store_lmdb_config {
 	const char *dir;
 	uint64_t max_bytes; /* --max-db-size */
+	uint64_t min_bytes; /* the map's first size; 0: 64 MiB */
 };
 int store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 		    struct event_base *base, const struct store_sink *sink,

@@ -148,7 +148,8 @@ start_dns(struct server *s, char *err)
 static int
 open_store(struct server *s, char *err)
 {
-	struct store_lmdb_config lc = { s->cfg->data_dir, s->cfg->max_db_size };
+	struct store_lmdb_config lc = { s->cfg->data_dir, s->cfg->max_db_size,
+					0 };
 	struct store_sink sink;
 
 	registry_init(&s->reg, s->cfg->max_members);

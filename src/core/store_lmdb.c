@@ -487,7 +487,9 @@ store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	st->pending = batch_new();
-	if (lmdb_env_open(&st->db, cfg->dir, MIN_MAP, cfg->max_bytes, err) ||
+	if (lmdb_env_open(&st->db, cfg->dir,
+			  cfg->min_bytes ? cfg->min_bytes : MIN_MAP,
+			  cfg->max_bytes, err) ||
 	    start_writer(st, base, err) != 0) {
 		lmdb_close(&st->base);
 		return -1;

@@ -190,7 +190,8 @@ static int
 open_store(struct fixture *f, const char *dir, uint64_t max_bytes,
 	   struct sink_log *l, char *err)
 {
-	struct store_lmdb_config cfg = { dir, max_bytes };
+	/* The map starts at 1 MiB here, so that tests see it grow. */
+	struct store_lmdb_config cfg = { dir, max_bytes, 1u << 20 };
 	struct store_sink sink = log_sink(l);
 
 	return store_lmdb_open(&f->st, &cfg, f->base, &sink, err);
@@ -546,6 +547,33 @@ big_member(int i)
 	snprintf(id, sizeof(id), "m%d", i);
 	add_member(p, "big", id, value, NULL, 0, ACTION_CREATE);
 	return p;
+}
+
+/* The map starts small and doubles as data comes, up to the limit. */
+static void
+test_map_grows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats ss;
+	struct proposal *p;
+	errbuf_t err;
+	int i;
+
+	if (open_and_load(f, f->dir, 16u << 20, &f->log, err) != 0)
+		fail_msg("open: %s", err);
+	store_stats(f->st, &ss);
+	assert_int_equal(ss.map_bytes, 1u << 20);
+	p = proposal_new();
+	add_token(p, "big", 5000, 0, 0);
+	assert_int_equal(commit(f, p), STORE_OK);
+	for (i = 0; i < 3000; i++)
+		if (commit(f, big_member(i)) != STORE_OK)
+			fail_msg("member %d refused below the limit", i);
+	store_stats(f->st, &ss);
+	assert_true(ss.map_bytes >= (4u << 20));
+	assert_true(ss.map_bytes <= (16u << 20));
+	assert_true(ss.used_bytes > (3u << 20));
+	assert_false(ss.full);
 }
 
 /* Adds 1 KiB members to a new token "big" until the 1 MiB map is full;
@@ -977,6 +1005,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_commit_and_reload),
 		T(test_group_commit),
+		T(test_map_grows),
 		T(test_map_full),
 		T(test_health_while_full),
 		T(test_health_shared),
