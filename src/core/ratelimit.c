@@ -1,4 +1,4 @@
-/* ratelimit.c -- a token bucket per client network.
+/* ratelimit.c -- a token bucket per client network (HTTP and gRPC writes).
  *
  * Buckets live in the SipHash-keyed hash table, so no client can choose
  * addresses that pile into one chain; when the table holds max_clients the
