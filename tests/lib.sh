@@ -108,20 +108,52 @@ wait_for() {
 # SG_HTTP (base URL), SG_DNS_PORT, SG_PID, SG_DATA (data dir).
 # SG_HTTP_PORT, SG_DNS_PORT and SG_DATA stay set, so calling it again
 # restarts on the same ports and data; unset them for a second, separate
-# srvgate.
+# srvgate. SG_PRELOAD, when set, is srvgate's LD_PRELOAD (a shim).
 start_srvgate() {
 	sg_name=$1; shift
 	SG_HTTP_PORT=${SG_HTTP_PORT:-$(free_port)}
 	SG_DNS_PORT=${SG_DNS_PORT:-$(free_port)}
 	SG_DATA=${SG_DATA:-$TMP/$sg_name.data}
 	SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT
-	"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
-		--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
-		--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
-		>>"$TMP/$sg_name.log" 2>&1 &
+	if [ -n "${SG_PRELOAD:-}" ]; then
+		# ASan wants to come first among the libraries; a shim may go first.
+		echo "=== $(date +%T) LD_PRELOAD=$SG_PRELOAD" >>"$TMP/$sg_name.log"
+		env LD_PRELOAD="$SG_PRELOAD" \
+			ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+			"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
+			--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
+			--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+			>>"$TMP/$sg_name.log" 2>&1 &
+	else
+		"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
+			--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
+			--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+			>>"$TMP/$sg_name.log" 2>&1 &
+	fi
 	SG_PID=$!
 	PIDS="$PIDS $SG_PID"
-	wait_for curl -sf -m 1 "$SG_HTTP/health"
+	wait_for curl -sf -m "${SG_READY_SECS:-1}" "$SG_HTTP/health"
+}
+
+# The fsync-delaying shim (tests/shim/slowsync.c), built by make next to
+# the binary; make test exports SLOWSYNC_SO.
+SLOWSYNC_SO=${SLOWSYNC_SO:-$(dirname "$SRVGATE")/slowsync.so}
+
+# start_srvgate_slowsync NAME [flags...]: start_srvgate with the slowsync
+# shim preloaded: every fsync, fdatasync, msync and sync_file_range of a
+# file whose path contains SLOWSYNC_MATCH (default data.mdb) takes
+# SLOWSYNC_MS (default 3000) ms longer. Set those (and SLOWSYNC_LOG=1 to
+# have each delay logged) in the environment of the call. The readiness
+# probe (/health may commit) waits for a slow sync. Fails (returns 1, with
+# a FAIL) when the shim is not built.
+start_srvgate_slowsync() {
+	local secs=$(( ${SLOWSYNC_MS:-3000} / 1000 + 2 ))
+	if [ ! -f "$SLOWSYNC_SO" ]; then
+		fail "$1: the slowsync shim is built ($SLOWSYNC_SO; make \$(BUILD)/slowsync.so)"
+		return 1
+	fi
+	SG_PRELOAD=$SLOWSYNC_SO SG_READY_SECS=$secs WAIT_SECS=$((10 + 2 * secs)) \
+		start_srvgate "$@"
 }
 
 # wait_secs SECS CMD...: wait_for with a limit of SECS seconds.
