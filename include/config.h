@@ -48,6 +48,13 @@ struct config {
 	unsigned edns_buffer;
 	uint64_t dns_tcp_timeout_ms;
 	unsigned dns_tcp_max_connections;
+	unsigned dns_tcp_max_per_address;
+	uint64_t dns_tcp_message_ms; /* a whole TCP message, once begun */
+	unsigned edns_buffer_nocookie; /* UDP ceiling without a valid cookie */
+	char cookie_secret_file[1024];
+	unsigned rrl_rate;	   /* DNS responses per second; 0: off */
+	unsigned rrl_slip;
+	unsigned rrl_ipv4_prefix, rrl_ipv6_prefix;
 	/* transfers and NOTIFY */
 	struct config_list allow_transfer; /* CIDR[@KEYNAME] */
 	struct config_list tsig_keys;	   /* NAME:ALGORITHM:BASE64SECRET */

@@ -42,6 +42,9 @@ struct dns_view_config {
 	uint32_t neg_ttl;	/* SOA minimum of a generated token zone */
 	size_t journal_max;	/* differences kept for IXFR */
 	unsigned max_published;	/* members one token publishes, at most */
+	/* --data-dir: where the token zone's serial base is kept, so that
+	 * the serial never goes back across restarts; NULL: not kept */
+	const char *state_dir;
 };
 
 /* Loads the static zones, publishes every token and follows the
@@ -79,11 +82,23 @@ struct dns_server_config {
 	uint64_t tcp_idle_ms;	   /* a TCP client must send within this */
 	unsigned tcp_max_connections;
 	struct xfr *xfr; /* transfers and TSIG keys; NULL: neither */
+	/* hostile clients */
+	uint64_t tcp_message_ms;   /* to send a whole message, once begun */
+	unsigned tcp_max_per_address; /* an IPv4 address or IPv6 /64 */
+	uint16_t edns_buffer_nocookie; /* UDP ceiling without a cookie */
+	const char *cookie_secret_file; /* "" or NULL: a random secret */
+	unsigned rrl_rate;	   /* responses per second; 0: no RRL */
+	unsigned rrl_slip;
+	unsigned rrl_ipv4_prefix, rrl_ipv6_prefix;
 };
 
 int dns_server_start(struct dns_server **out, struct event_base *base,
 		     const struct dns_server_config *cfg,
 		     const struct dns_view *view, char *err);
+/* Reads --cookie-secret-file again (SIGHUP): a new secret makes cookies
+ * from now on and the one before still verifies. 1 when the secret
+ * changed, 0 when not, -1 with err (the secrets stay as they were). */
+int dns_server_reload_cookie_secret(struct dns_server *srv, char *err);
 /* Prometheus text for /metrics. */
 void dns_server_metrics(struct evbuffer *out, void *server);
 /* Stops listening; open TCP connections are closed. */

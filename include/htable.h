@@ -31,6 +31,9 @@ void hash_init(void);
 /* SipHash-2-4 of the bytes under the process key. */
 uint64_t hash_bytes(const void *p, size_t n);
 uint64_t hash_str(const char *s);
+/* SipHash-2-4 under an explicit 16-byte key (the key's two halves read
+ * little-endian, as the reference code does): DNS cookies (RFC 9018). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t n);
 
 void htable_init(struct htable *t);
 /* Frees the bucket array; the entries are the caller's. */
@@ -40,6 +43,9 @@ void htable_insert(struct htable *t, struct hnode *n, uint64_t hash);
 void htable_remove(struct htable *t, struct hnode *n);
 /* Shrinks a table that deletions left mostly empty (never during a walk). */
 void htable_fit(struct htable *t);
+/* Sizes the bucket array for n entries, so that inserting up to n never
+ * allocates (a preallocated pool on a path that may not allocate). */
+void htable_reserve(struct htable *t, size_t n);
 
 /* The first entry of hash's chain; walk on with htable_next. Entries of
  * other hashes share chains: compare n->hash, then the key. */

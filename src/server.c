@@ -91,6 +91,15 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_info("SIGHUP: reloaded %zu zones from %s (%zu answers)",
 			 dns_view_zone_count(s->view), s->cfg->zones_dir,
 			 dns_view_answer_count(s->view));
+	switch (dns_server_reload_cookie_secret(s->dns, err)) {
+	case -1:
+		log_error("SIGHUP: DNS cookie secret not changed: %s", err);
+		break;
+	case 1:
+		log_info("SIGHUP: new DNS cookie secret from %s (the previous "
+			 "one still verifies)", s->cfg->cookie_secret_file);
+		break;
+	}
 }
 
 static void
@@ -128,11 +137,20 @@ start_dns(struct server *s, char *err)
 		c->zone, c->zones_dir, c->ns_name, c->ns_address, c->soa_email,
 		c->srv_name,
 		c->record_ttl, c->negative_ttl, c->ixfr_journal,
-		c->max_published,
+		c->max_published, c->data_dir,
 	};
 	struct dns_server_config dc = {
-		c->dns_listen.items, c->dns_listen.n, (uint16_t)c->edns_buffer,
-		c->dns_tcp_timeout_ms, c->dns_tcp_max_connections, NULL,
+		.listen = c->dns_listen.items, .nlisten = c->dns_listen.n,
+		.edns_buffer = (uint16_t)c->edns_buffer,
+		.tcp_idle_ms = c->dns_tcp_timeout_ms,
+		.tcp_max_connections = c->dns_tcp_max_connections,
+		.tcp_message_ms = c->dns_tcp_message_ms,
+		.tcp_max_per_address = c->dns_tcp_max_per_address,
+		.edns_buffer_nocookie = (uint16_t)c->edns_buffer_nocookie,
+		.cookie_secret_file = c->cookie_secret_file,
+		.rrl_rate = c->rrl_rate, .rrl_slip = c->rrl_slip,
+		.rrl_ipv4_prefix = c->rrl_ipv4_prefix,
+		.rrl_ipv6_prefix = c->rrl_ipv6_prefix,
 	};
 
 	s->view = dns_view_new(&vc, &s->reg, err);

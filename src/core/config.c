@@ -97,6 +97,27 @@ static const struct flag flags[] = {
 	  "idle time before a DNS TCP connection is closed [10s]" },
 	{ "dns-tcp-max-connections", K_UINT, U(dns_tcp_max_connections), 1,
 	  1000000, "open DNS TCP connections at most [100]" },
+	{ "dns-tcp-max-per-address", K_UINT, U(dns_tcp_max_per_address), 1,
+	  1000000, "DNS TCP connections one address (IPv6: /64) may hold; "
+	  "the last quarter of the slots go to addresses holding none [8]" },
+	{ "dns-tcp-message-timeout", K_DURATION, U(dns_tcp_message_ms), 0, 0,
+	  "time a DNS TCP client has to send a whole message once begun, "
+	  "however it trickles [2s]" },
+	{ "edns-buffer-nocookie", K_UINT, U(edns_buffer_nocookie), 512, 4096,
+	  "largest UDP answer to a client without a valid DNS cookie, "
+	  "bytes [1232]" },
+	{ "cookie-secret-file", K_STRING, F(cookie_secret_file), 0, 0,
+	  "file with the DNS cookie secret (32 hex digits), re-read on "
+	  "SIGHUP; empty: random at start [empty]" },
+	{ "rrl-rate", K_UINT, U(rrl_rate), 0, 1000000,
+	  "DNS UDP responses per second per source prefix and response "
+	  "class; 0: no rate limiting (production: 200) [0]" },
+	{ "rrl-slip", K_UINT, U(rrl_slip), 0, 100,
+	  "every Nth rate-limited response goes out truncated; 0: none [2]" },
+	{ "rrl-ipv4-prefix", K_UINT, U(rrl_ipv4_prefix), 8, 32,
+	  "IPv4 prefix length that rate limiting groups sources by [24]" },
+	{ "rrl-ipv6-prefix", K_UINT, U(rrl_ipv6_prefix), 16, 128,
+	  "IPv6 prefix length that rate limiting groups sources by [56]" },
 	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
 	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
 	  "repeatable [none]" },
@@ -141,6 +162,12 @@ config_defaults(struct config *cfg)
 	cfg->edns_buffer = 1232;
 	cfg->dns_tcp_timeout_ms = 10000;
 	cfg->dns_tcp_max_connections = 100;
+	cfg->dns_tcp_max_per_address = 8;
+	cfg->dns_tcp_message_ms = 2000;
+	cfg->edns_buffer_nocookie = 1232;
+	cfg->rrl_slip = 2;
+	cfg->rrl_ipv4_prefix = 24;
+	cfg->rrl_ipv6_prefix = 56;
 	cfg->ixfr_journal = 1000;
 }
 

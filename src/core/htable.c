@@ -46,14 +46,15 @@ load64_le(const uint8_t *p)
 	return v;
 }
 
-uint64_t
-hash_bytes(const void *data, size_t n)
+/* SipHash-2-4 with the key k0 | k1 (each read little-endian). */
+static uint64_t
+siphash(uint64_t k0, uint64_t k1, const void *data, size_t n)
 {
 	const uint8_t *p = data, *end = p + (n & ~(size_t)7);
-	uint64_t v0 = sip_k0 ^ 0x736f6d6570736575ull;
-	uint64_t v1 = sip_k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = sip_k0 ^ 0x6c7967656e657261ull;
-	uint64_t v3 = sip_k1 ^ 0x7465646279746573ull;
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
+	uint64_t v3 = k1 ^ 0x7465646279746573ull;
 	uint64_t b = (uint64_t)n << 56, m;
 	size_t left = n & 7;
 
@@ -76,6 +77,18 @@ hash_bytes(const void *data, size_t n)
 	SIPROUND;
 	SIPROUND;
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t
+hash_bytes(const void *data, size_t n)
+{
+	return siphash(sip_k0, sip_k1, data, n);
+}
+
+uint64_t
+siphash24(const uint8_t key[16], const void *data, size_t n)
+{
+	return siphash(load64_le(key), load64_le(key + 8), data, n);
 }
 
 uint64_t
@@ -164,6 +177,17 @@ htable_find(const struct htable *t, uint64_t hash, htable_match_fn match,
 		if (n->hash == hash && match(n, key))
 			return n;
 	return NULL;
+}
+
+void
+htable_reserve(struct htable *t, size_t n)
+{
+	size_t want = t->nbuckets ? t->nbuckets : MIN_BUCKETS;
+
+	while (want < n)
+		want *= 2;
+	if (want != t->nbuckets)
+		rehash(t, want);
 }
 
 static struct hnode *

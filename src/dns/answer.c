@@ -1,7 +1,7 @@
 /* answer.c -- answering one DNS query, as one pipeline (NSD's query.c and
  * answer.c are the model): classify the query, look the name up, copy the
  * prepared answer or records, patch in the client's ID, flags and
- * question, and end with OPT. */
+ * question, and end with OPT (and our cookie, when the client sent one). */
 #include "answer.h"
 
 #include <string.h>
@@ -11,7 +11,9 @@
 #define TCP_MAX 65535
 
 /* The most the client can take: 512 without EDNS, its buffer with it, and
- * never more than ours. TCP takes a whole message. */
+ * never more than ours; without a valid cookie no more than what we give
+ * an address that may be spoofed (amplification). TCP takes a whole
+ * message. */
 static size_t
 payload_limit(const struct dns_answer_ctx *ctx, const struct dns_request *r,
 	      size_t cap)
@@ -24,72 +26,100 @@ payload_limit(const struct dns_answer_ctx *ctx, const struct dns_request *r,
 	else if (q->has_edns && q->edns_udp > DNS_UDP_DEFAULT)
 		limit = q->edns_udp < ctx->edns_buffer ? q->edns_udp :
 							  ctx->edns_buffer;
+	if (!r->over_tcp && r->cookie != COOKIE_VALID &&
+	    ctx->edns_buffer_nocookie >= DNS_UDP_DEFAULT &&
+	    limit > ctx->edns_buffer_nocookie)
+		limit = ctx->edns_buffer_nocookie;
 	if (limit > cap)
 		limit = cap;
 	return limit > r->reserve ? limit - r->reserve : 0;
 }
 
-/* Room for the OPT record we append to EDNS queries. */
+/* Room for the OPT record (and its COOKIE) we append to EDNS queries. */
 static size_t
-opt_room(const struct dns_query *q)
+opt_room(const struct dns_request *r)
 {
-	return q->has_edns ? 11 : 0;
+	if (!r->q.has_edns)
+		return 0;
+	return 11 + (r->cookie_answer_len ? 4 + r->cookie_answer_len : 0);
 }
 
-static size_t
-finish(const struct dns_answer_ctx *ctx, const struct dns_query *q,
-       uint8_t *out, size_t len, size_t cap, unsigned rcode)
+/* RFC 1034 3.7.1: an answer to QCLASS ANY cannot be authoritative (we
+ * might not know every class). */
+static uint16_t
+aa_flag(const struct dns_query *q)
 {
-	ctx->stats->rcodes[rcode < 24 ? rcode : 23]++;
-	if (q->has_edns)
-		dns_add_opt(out, &len, cap, ctx->edns_buffer, rcode, q->edns_do);
+	return q->qclass == CLASS_ANY ? 0 : FLAG_AA;
+}
+
+/* Appends OPT, with the requestor's cookie and ours when it sent one. */
+static size_t
+add_opt(const struct dns_answer_ctx *ctx, const struct dns_request *r,
+	uint8_t *out, size_t len, size_t cap, unsigned rcode)
+{
+	if (r->q.has_edns)
+		dns_add_opt_option(out, &len, cap, ctx->edns_buffer, rcode,
+				   r->q.edns_do, EDNS_OPT_COOKIE,
+				   r->cookie_answer_len ? r->cookie_answer :
+							  NULL,
+				   r->cookie_answer_len);
 	return len;
 }
 
 static size_t
-reply_error(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-	    const struct dns_query *q, uint8_t *out, size_t cap,
-	    unsigned rcode)
+finish(const struct dns_answer_ctx *ctx, struct dns_request *r, uint8_t *out,
+       size_t len, size_t cap, unsigned rcode)
 {
-	size_t len = dns_write_reply_head(out, pkt, q, 0, rcode);
+	ctx->stats->rcodes[rcode < 24 ? rcode : 23]++;
+	r->rcode = rcode;
+	return add_opt(ctx, r, out, len, cap, rcode);
+}
 
-	return finish(ctx, q, out, len, cap, rcode);
+static size_t
+reply_error(const struct dns_answer_ctx *ctx, struct dns_request *r,
+	    uint8_t *out, size_t cap, unsigned rcode)
+{
+	size_t len = dns_write_reply_head(out, r->pkt, &r->q, 0, rcode);
+
+	return finish(ctx, r, out, len, cap, rcode);
 }
 
 /* Too big for the client's buffer: header and question with TC. */
 static size_t
-reply_truncated(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-		const struct dns_query *q, uint8_t *out, size_t cap)
+reply_truncated(const struct dns_answer_ctx *ctx, struct dns_request *r,
+		uint8_t *out, size_t cap, unsigned rcode)
 {
-	size_t len = dns_write_reply_head(out, pkt, q, FLAG_AA | FLAG_TC, 0);
+	size_t len = dns_write_reply_head(out, r->pkt, &r->q,
+					  aa_flag(&r->q) | FLAG_TC, rcode);
 
 	ctx->stats->truncated++;
-	return finish(ctx, q, out, len, cap, RCODE_NOERROR);
+	return finish(ctx, r, out, len, cap, rcode);
 }
 
 static size_t
-encode_answer(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-	      const struct dns_query *q, const struct dns_answer *a,
-	      uint8_t *out, size_t cap, size_t limit)
+encode_answer(const struct dns_answer_ctx *ctx, struct dns_request *r,
+	      const struct dns_answer *a, uint8_t *out, size_t cap,
+	      size_t limit)
 {
+	const struct dns_query *q = &r->q;
 	size_t len = a->len;
 
-	if (len + opt_room(q) > limit) {
+	if (len + opt_room(r) > limit) {
 		/* Additional data is optional: drop it before truncating. */
-		if (a->noadd_len + opt_room(q) > limit)
-			return reply_truncated(ctx, pkt, q, out, cap);
+		if (a->noadd_len + opt_room(r) > limit)
+			return reply_truncated(ctx, r, out, cap, RCODE_NOERROR);
 		len = a->noadd_len;
 	}
 	memcpy(out, a->wire, len);
 	dns_put16(out, q->id);
-	dns_put16(out + 2, (uint16_t)(FLAG_QR | FLAG_AA |
+	dns_put16(out + 2, (uint16_t)(FLAG_QR | aa_flag(q) |
 				      (q->flags & (0x7800 | FLAG_RD | FLAG_CD))));
 	if (len == a->noadd_len)
 		dns_put16(out + 10, 0);
 	/* The client's question, so its letter case and type come back. */
-	memcpy(out + DNS_HEADER_SIZE, pkt + DNS_HEADER_SIZE,
+	memcpy(out + DNS_HEADER_SIZE, r->pkt + DNS_HEADER_SIZE,
 	       q->question_end - DNS_HEADER_SIZE);
-	return finish(ctx, q, out, len, cap, RCODE_NOERROR);
+	return finish(ctx, r, out, len, cap, RCODE_NOERROR);
 }
 
 /* Where the zone apex starts in the question: the name ends with it. */
@@ -101,20 +131,20 @@ apex_in_question(const struct dns_query *q, const struct dns_chunk *c)
 
 /* Negative answers and referrals: question, then the prepared records. */
 static size_t
-encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
-	     const struct dns_query *q, const struct dns_chunk *c,
-	     uint16_t flags, unsigned rcode, uint8_t *out, size_t cap,
-	     size_t limit)
+encode_chunk(const struct dns_answer_ctx *ctx, struct dns_request *r,
+	     const struct dns_chunk *c, uint16_t flags, unsigned rcode,
+	     uint8_t *out, size_t cap, size_t limit)
 {
-	size_t len = dns_write_reply_head(out, pkt, q, flags, rcode);
+	const struct dns_query *q = &r->q;
+	size_t len = dns_write_reply_head(out, r->pkt, q, flags, rcode);
 	size_t take = c->len, i;
 	uint16_t ar = c->arcount;
 
-	if (len + take + opt_room(q) > limit) {
+	if (len + take + opt_room(r) > limit) {
 		take = c->noadd_len;
 		ar = 0;
-		if (len + take + opt_room(q) > limit)
-			return reply_truncated(ctx, pkt, q, out, cap);
+		if (len + take + opt_room(r) > limit)
+			return reply_truncated(ctx, r, out, cap, rcode);
 	}
 	memcpy(out + len, c->wire, take);
 	for (i = 0; i < c->napex_ptrs; i++)
@@ -124,65 +154,129 @@ encode_chunk(const struct dns_answer_ctx *ctx, const uint8_t *pkt,
 	dns_put16(out + 6, c->ancount);
 	dns_put16(out + 8, c->nscount);
 	dns_put16(out + 10, ar);
-	return finish(ctx, q, out, len + take, cap, rcode);
+	return finish(ctx, r, out, len + take, cap, rcode);
+}
+
+/* What rate limiting counts the answer against: the name and type for
+ * records, the zone for the rest (random names all count as one). */
+static void
+classify(struct dns_request *r, const struct dns_lookup *res)
+{
+	r->rclass = RRL_ERROR;
+	r->rname = res->zone ? res->zone->apex : NULL;
+	r->rname_len = res->zone ? res->zone->apex_len : 0;
+	switch (res->kind) {
+	case LOOKUP_ANSWER:
+		r->rclass = RRL_ANSWER;
+		r->rname = r->q.qname;
+		r->rname_len = r->q.qname_len;
+		break;
+	case LOOKUP_NXDOMAIN:
+		r->rclass = RRL_NXDOMAIN;
+		break;
+	case LOOKUP_NODATA:
+	case LOOKUP_REFERRAL:
+		r->rclass = RRL_NODATA;
+		break;
+	case LOOKUP_REFUSED:
+		break;
+	}
 }
 
 /* A query we answer from the view: what the lookup found, encoded. */
 static size_t
-answer_lookup(const struct dns_answer_ctx *ctx, const struct dns_request *r,
-	      uint8_t *out, size_t cap)
+answer_lookup(const struct dns_answer_ctx *ctx, struct dns_request *r,
+	      uint16_t qtype, uint8_t *out, size_t cap)
 {
 	const struct dns_query *q = &r->q;
 	size_t limit = payload_limit(ctx, r, cap);
 	struct dns_lookup res;
 
-	dns_view_lookup(ctx->view, q->qname, q->qtype, &res);
+	dns_view_lookup(ctx->view, q->qname, qtype, &res);
+	classify(r, &res);
 	switch (res.kind) {
 	case LOOKUP_ANSWER:
-		return encode_answer(ctx, r->pkt, q, res.answer, out, cap,
-				     limit);
+		return encode_answer(ctx, r, res.answer, out, cap, limit);
 	case LOOKUP_NODATA:
-		return encode_chunk(ctx, r->pkt, q, res.chunk, FLAG_AA,
+		return encode_chunk(ctx, r, res.chunk, aa_flag(q),
 				    RCODE_NOERROR, out, cap, limit);
 	case LOOKUP_NXDOMAIN:
-		return encode_chunk(ctx, r->pkt, q, res.chunk, FLAG_AA,
+		return encode_chunk(ctx, r, res.chunk, aa_flag(q),
 				    RCODE_NXDOMAIN, out, cap, limit);
 	case LOOKUP_REFERRAL:
 		ctx->stats->referrals++;
-		return encode_chunk(ctx, r->pkt, q, res.chunk, 0,
-				    RCODE_NOERROR, out, cap, limit);
+		return encode_chunk(ctx, r, res.chunk, 0, RCODE_NOERROR, out,
+				    cap, limit);
 	case LOOKUP_REFUSED:
 		break;
 	}
-	return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
+	return reply_error(ctx, r, out, cap, RCODE_REFUSED);
+}
+
+/* IXFR over UDP (RFC 1995 2): the current SOA alone, which tells the
+ * client whether to transfer over TCP. AXFR has no UDP form. */
+static size_t
+answer_transfer(const struct dns_answer_ctx *ctx, struct dns_request *r,
+		uint8_t *out, size_t cap)
+{
+	const struct dns_query *q = &r->q;
+
+	if (r->over_tcp || q->qtype != TYPE_IXFR)
+		return reply_error(ctx, r, out, cap, RCODE_REFUSED);
+	switch (r->udp_ixfr) {
+	case UDP_IXFR_ALLOWED:
+		return answer_lookup(ctx, r, TYPE_SOA, out, cap);
+	case UDP_IXFR_NOTAUTH:
+		return reply_error(ctx, r, out, cap, RCODE_NOTAUTH);
+	case UDP_IXFR_REFUSED:
+		break;
+	}
+	return reply_error(ctx, r, out, cap, RCODE_REFUSED);
 }
 
 size_t
-dns_answer(const struct dns_answer_ctx *ctx, const struct dns_request *r,
+dns_answer(const struct dns_answer_ctx *ctx, struct dns_request *r,
 	   uint8_t *out, size_t cap)
 {
 	const struct dns_query *q = &r->q;
 
 	ctx->stats->queries++;
-	switch (r->parsed) {
-	case PARSE_DROP:
+	r->rclass = RRL_ERROR;
+	r->rname = NULL;
+	r->rname_len = 0;
+	if (r->parsed == PARSE_DROP) {
 		ctx->stats->dropped++;
 		return 0;
-	case PARSE_FORMERR:
-		return reply_error(ctx, r->pkt, q, out, cap, RCODE_FORMERR);
-	case PARSE_OK:
-		break;
 	}
+	/* Whatever the counts say: the opcode comes first (NSD, BIND). */
 	if (q->opcode != OPCODE_QUERY)
-		return reply_error(ctx, r->pkt, q, out, cap, RCODE_NOTIMP);
+		return reply_error(ctx, r, out, cap, RCODE_NOTIMP);
+	if (r->parsed == PARSE_FORMERR)
+		return reply_error(ctx, r, out, cap, RCODE_FORMERR);
 	if (q->has_edns && q->edns_version > 0)
-		return reply_error(ctx, r->pkt, q, out, cap, RCODE_BADVERS);
+		return reply_error(ctx, r, out, cap, RCODE_BADVERS);
 	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)
-		return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
-	/* Transfers are answered by xfr.c, over TCP, or not at all. */
+		return reply_error(ctx, r, out, cap, RCODE_REFUSED);
+	/* Transfers over TCP are answered by xfr.c. */
 	if (dns_query_is_transfer(q))
-		return reply_error(ctx, r->pkt, q, out, cap, RCODE_REFUSED);
-	return answer_lookup(ctx, r, out, cap);
+		return answer_transfer(ctx, r, out, cap);
+	return answer_lookup(ctx, r, q->qtype, out, cap);
+}
+
+size_t
+dns_answer_slip(const struct dns_answer_ctx *ctx,
+		const struct dns_request *r, uint8_t *out, size_t cap)
+{
+	unsigned rcode = r->rcode;
+	uint16_t flags = FLAG_TC;
+	size_t len;
+
+	if (r->cookie_answer_len > 0 && r->cookie != COOKIE_VALID) {
+		rcode = RCODE_BADCOOKIE;
+		flags = 0;
+	}
+	len = dns_write_reply_head(out, r->pkt, &r->q, flags, rcode);
+	return add_opt(ctx, r, out, len, cap, rcode);
 }
 
 size_t

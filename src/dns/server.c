@@ -1,10 +1,18 @@
 /* server.c -- DNS over UDP and TCP on the event loop, and the path every
- * query takes: parse, verify its TSIG if it has one, answer (answer.c, or
- * xfr.c for a transfer), sign the answer if the query was signed.
+ * query takes: parse, verify its TSIG if it has one, check its cookie,
+ * answer (answer.c, or xfr.c for a transfer), sign the answer if the query
+ * was signed, and over UDP let rate limiting drop or slip it.
  *
  * UDP reads and writes go in batches with recvmmsg/sendmmsg, as Knot's
  * udp-handler does; the buffers are allocated once. TCP connections are
  * libevent bufferevents that take pipelined, length-prefixed queries.
+ *
+ * Hostile clients: a TCP client gets --dns-tcp-message-timeout for each
+ * whole message once it has begun (a byte now and then does not keep a
+ * connection), --dns-tcp-timeout between messages, and an address (IPv6:
+ * a /64) holds at most --dns-tcp-max-per-address connections; the last
+ * quarter of --dns-tcp-max-connections goes only to addresses that hold
+ * none, so that a few addresses at their maximum leave room for the rest.
  */
 #include "dns.h"
 
@@ -21,7 +29,10 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "cookie.h"
+#include "htable.h"
 #include "listener.h"
+#include "rrl.h"
 #include "tsig.h"
 #include "util.h"
 #include "wire.h"
@@ -42,12 +53,21 @@ struct udp_batch {
 	uint8_t abuf[UDP_BATCH][UDP_BUF];
 };
 
+struct tcp_stats {
+	uint64_t refused_address;  /* over the address's share */
+	uint64_t message_timeouts; /* a message begun and not finished */
+	uint64_t idle_timeouts;	   /* no message between messages */
+};
+
 struct dns_server {
 	struct event_base *base;
 	struct dns_server_config cfg;
 	struct dns_answer_ctx ctx;
 	struct dns_stats stats;
 	struct tsig_keyring *keys; /* NULL: TSIG records are ignored */
+	struct cookie_secrets cookies;
+	uint64_t cookie_seen[COOKIE_VALID + 1]; /* by status */
+	struct rrl *rrl;	   /* NULL: no response rate limiting */
 	struct event *udp_ev[MAX_SOCKETS];
 	int udp_fd[MAX_SOCKETS];
 	struct evconnlistener *tcp[MAX_SOCKETS];
@@ -55,7 +75,9 @@ struct dns_server {
 	struct udp_batch *batch;
 	uint8_t *tcp_out; /* one answer at a time: the loop is single threaded */
 	size_t tcp_conns;
-	uint64_t tcp_refused;
+	size_t tcp_shared_max; /* beyond this, only addresses holding none */
+	struct htable tcp_peers; /* struct tcp_peer, by address */
+	struct tcp_stats tcp_stats;
 };
 
 /* ---- the query path ---- */
@@ -97,13 +119,32 @@ check_tsig(struct dns_server *srv, const struct dns_request *r,
 	return ts;
 }
 
-/* Parses a request and checks its TSIG: the exchange to sign the answer
- * with, or NULL when unsigned. */
+/* A COOKIE option (RFC 7873): what the client's server cookie is worth,
+ * and the cookies the answer carries. A malformed one is the parser's
+ * FORMERR. */
+static void
+check_cookie(struct dns_server *srv, struct dns_request *r,
+	     const struct sockaddr *peer)
+{
+	const struct dns_query *q = &r->q;
+
+	if (!q->has_edns || q->cookie_off == 0 || q->bad_cookie)
+		return;
+	r->cookie = cookie_check(&srv->cookies, r->pkt + q->cookie_off,
+				 q->cookie_len, peer, (uint32_t)time(NULL),
+				 r->cookie_answer);
+	r->cookie_answer_len = COOKIE_ANSWER_LEN;
+	srv->cookie_seen[r->cookie]++;
+}
+
+/* Parses a request and checks its TSIG and cookie: the exchange to sign
+ * the answer with, or NULL when unsigned. */
 static struct tsig_state *
-receive(struct dns_server *srv, struct dns_request *r, struct tsig_state *ts,
-	int *failed)
+receive(struct dns_server *srv, struct dns_request *r,
+	const struct sockaddr *peer, struct tsig_state *ts, int *failed)
 {
 	r->parsed = dns_parse_query(r->pkt, r->len, &r->q);
+	check_cookie(srv, r, peer);
 	return check_tsig(srv, r, ts, failed);
 }
 
@@ -129,9 +170,31 @@ respond(struct dns_server *srv, struct dns_request *r,
 
 /* ---- UDP ---- */
 
+/* Response rate limiting (rrl.c) of an answer of len bytes in out: what
+ * goes out instead, 0 for nothing. Signed requests and clients with a
+ * valid cookie have shown they are who they say: never limited. */
+static size_t
+limit_rate(struct dns_server *srv, const struct dns_request *r,
+	   const struct tsig_state *signer, const struct sockaddr *peer,
+	   uint64_t now_ms, uint8_t *out, size_t len)
+{
+	if (srv->rrl == NULL || signer != NULL || r->cookie == COOKIE_VALID)
+		return len;
+	switch (rrl_account(srv->rrl, peer, r->rclass, r->rname, r->rname_len,
+			    r->q.qtype, now_ms)) {
+	case RRL_PASS:
+		break;
+	case RRL_DROP:
+		return 0;
+	case RRL_SLIP:
+		return dns_answer_slip(&srv->ctx, r, out, UDP_BUF);
+	}
+	return len;
+}
+
 static size_t
 serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
-	  const struct sockaddr *peer, uint8_t *out)
+	  const struct sockaddr *peer, uint64_t now_ms, uint8_t *out)
 {
 	struct dns_request r;
 	struct tsig_state ts, *signer;
@@ -140,8 +203,14 @@ serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	memset(&r, 0, sizeof(r));
 	r.pkt = pkt;
 	r.len = len;
-	signer = receive(srv, &r, &ts, &failed);
-	return respond(srv, &r, signer, failed, peer, out, UDP_BUF);
+	signer = receive(srv, &r, peer, &ts, &failed);
+	if (!failed && r.parsed == PARSE_OK && r.q.opcode == OPCODE_QUERY &&
+	    r.q.qtype == TYPE_IXFR && srv->cfg.xfr != NULL)
+		r.udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, &r, signer, peer);
+	len = respond(srv, &r, signer, failed, peer, out, UDP_BUF);
+	if (len == 0 || failed)
+		return len;
+	return limit_rate(srv, &r, signer, peer, now_ms, out, len);
 }
 
 static void
@@ -149,6 +218,7 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_server *srv = arg;
 	struct udp_batch *b = srv->batch;
+	uint64_t now_ms = now_monotonic_ms();
 	int n, i, nout = 0;
 
 	(void)what;
@@ -169,7 +239,8 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 			continue;
 		srv->stats.udp++;
 		len = serve_udp(srv, b->qbuf[i], b->in[i].msg_len,
-				(struct sockaddr *)&b->addr[i], b->abuf[nout]);
+				(struct sockaddr *)&b->addr[i], now_ms,
+				b->abuf[nout]);
 		if (len == 0)
 			continue;
 		b->out_iov[nout].iov_base = b->abuf[nout];
@@ -226,12 +297,81 @@ open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 	return 0;
 }
 
-/* ---- TCP ---- */
+/* ---- TCP: who holds the connections ---- */
+
+/* The connections of one address (an IPv6 /64: one host holds one). */
+struct tcp_peer {
+	struct hnode node;
+	uint8_t key[17]; /* family, then the address */
+	unsigned conns;
+};
+
+static void
+peer_key(const struct sockaddr *sa, uint8_t key[17])
+{
+	memset(key, 0, 17);
+	key[0] = (uint8_t)sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		       8);
+}
+
+static int
+peer_matches(const struct hnode *n, const void *key)
+{
+	return memcmp(container_of(n, struct tcp_peer, node)->key, key, 17) ==
+	       0;
+}
+
+static struct tcp_peer *
+peer_get(struct dns_server *srv, const struct sockaddr *sa)
+{
+	uint8_t key[17];
+	uint64_t h;
+	struct hnode *n;
+	struct tcp_peer *p;
+
+	peer_key(sa, key);
+	h = hash_bytes(key, sizeof(key));
+	n = htable_find(&srv->tcp_peers, h, peer_matches, key);
+	if (n != NULL)
+		return container_of(n, struct tcp_peer, node);
+	p = xcalloc(1, sizeof(*p));
+	memcpy(p->key, key, sizeof(key));
+	htable_insert(&srv->tcp_peers, &p->node, h);
+	return p;
+}
+
+static void
+peer_put(struct dns_server *srv, struct tcp_peer *p)
+{
+	if (p->conns > 0)
+		return;
+	htable_remove(&srv->tcp_peers, &p->node);
+	free(p);
+}
+
+/* Whether p may open one more: its own share, and past the shared part
+ * of the slots only a first connection. */
+static int
+peer_may_connect(const struct dns_server *srv, const struct tcp_peer *p)
+{
+	if (p->conns >= srv->cfg.tcp_max_per_address)
+		return 0;
+	return p->conns == 0 || srv->tcp_conns < srv->tcp_shared_max;
+}
+
+/* ---- TCP: connections ---- */
 
 struct tcp_conn {
 	struct dns_server *srv;
 	struct bufferevent *bev;
 	struct sockaddr_storage peer; /* for transfer access rules */
+	struct tcp_peer *owner;
+	struct event *deadline;
+	int in_message; /* the deadline is the message's, not the idle one */
 };
 
 static void
@@ -240,11 +380,52 @@ tcp_close(struct tcp_conn *c)
 	struct dns_server *srv = c->srv;
 	size_t i;
 
+	event_free(c->deadline);
 	bufferevent_free(c->bev);
+	c->owner->conns--;
+	peer_put(srv, c->owner);
 	free(c);
 	if (srv->tcp_conns-- == srv->cfg.tcp_max_connections)
 		for (i = 0; i < srv->nsockets; i++)
 			evconnlistener_enable(srv->tcp[i]);
+}
+
+/* Starts the idle clock (no message under way) or a message's clock.
+ * Neither moves while bytes of a message trickle in. */
+static void
+arm_deadline(struct tcp_conn *c, int in_message)
+{
+	const struct dns_server_config *cfg = &c->srv->cfg;
+	struct timeval tv = timeval_from_ms(in_message ? cfg->tcp_message_ms :
+							 cfg->tcp_idle_ms);
+
+	c->in_message = in_message;
+	evtimer_add(c->deadline, &tv);
+}
+
+static void
+on_tcp_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct dns_server *srv = c->srv;
+	char who[64];
+
+	(void)fd;
+	(void)what;
+	/* Answers (a transfer, say) still on their way out: the write
+	 * timeout watches those. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		arm_deadline(c, 0);
+		return;
+	}
+	if (c->in_message)
+		srv->tcp_stats.message_timeouts++;
+	else
+		srv->tcp_stats.idle_timeouts++;
+	format_addr((struct sockaddr *)&c->peer, who, sizeof(who));
+	log_debug("dns: tcp %s: closed, %s", who,
+		  c->in_message ? "a message took too long" : "idle");
+	tcp_close(c);
 }
 
 /* One message of a TCP client: a transfer goes to xfr.c, which writes
@@ -265,7 +446,7 @@ serve_tcp(struct tcp_conn *c, const uint8_t *msg, size_t mlen)
 	r.pkt = msg;
 	r.len = mlen;
 	r.over_tcp = 1;
-	signer = receive(srv, &r, &ts, &failed);
+	signer = receive(srv, &r, peer, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
 	    srv->cfg.xfr != NULL) {
 		srv->stats.queries++;
@@ -281,13 +462,14 @@ serve_tcp(struct tcp_conn *c, const uint8_t *msg, size_t mlen)
 	return 1;
 }
 
-/* Answers every whole message in the input: clients may pipeline. */
-static void
-on_tcp_read(struct bufferevent *bev, void *arg)
+/* Answers every whole message in the input: clients may pipeline. Returns
+ * -1 when the connection was closed, else how many it answered. */
+static int
+answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 {
-	struct tcp_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t lenbuf[2];
+	int n = 0;
 
 	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
 		size_t mlen = dns_get16(lenbuf);
@@ -299,19 +481,39 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(bufferevent_get_output(bev)) >
 		    TCP_OUT_MAX) {
 			bufferevent_disable(bev, EV_READ);
-			return;
+			break;
 		}
 		if (evbuffer_get_length(in) < 2 + mlen)
-			return;
+			break;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
 		c->srv->stats.tcp++;
 		ok = serve_tcp(c, msg, mlen);
 		evbuffer_drain(in, 2 + mlen);
 		if (!ok) {
 			tcp_close(c); /* nothing sane to say: hang up */
-			return;
+			return -1;
 		}
+		n++;
 	}
+	return n;
+}
+
+static void
+on_tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+	int answered = answer_messages(c, bev);
+	size_t left;
+
+	if (answered < 0)
+		return;
+	left = evbuffer_get_length(bufferevent_get_input(bev));
+	/* The idle clock starts after each answer; a message's clock at its
+	 * first byte, and nothing but its end stops it. */
+	if (left == 0 && (answered > 0 || c->in_message))
+		arm_deadline(c, 0);
+	else if (left > 0 && (answered > 0 || !c->in_message))
+		arm_deadline(c, 1);
 }
 
 /* The client read its answers: take its next queries. */
@@ -332,29 +534,51 @@ on_tcp_event(struct bufferevent *bev, short what, void *arg)
 		tcp_close(arg);
 }
 
+/* Over its address's share: closed at once, so that it does not wait in
+ * the accept queue ahead of others. */
+static int
+refuse_over_share(struct dns_server *srv, evutil_socket_t fd,
+		  struct tcp_peer *owner)
+{
+	if (peer_may_connect(srv, owner))
+		return 0;
+	srv->tcp_stats.refused_address++;
+	evutil_closesocket(fd);
+	peer_put(srv, owner);
+	return 1;
+}
+
 static void
 on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 	      struct sockaddr *sa, int salen, void *arg)
 {
 	struct dns_server *srv = arg;
-	struct tcp_conn *c = xcalloc(1, sizeof(*c));
+	struct tcp_peer *owner = peer_get(srv, sa);
 	struct timeval tv = timeval_from_ms(srv->cfg.tcp_idle_ms);
+	struct tcp_conn *c;
 	size_t i;
 
 	(void)l;
+	if (refuse_over_share(srv, fd, owner))
+		return;
+	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
+	c->owner = owner;
+	owner->conns++;
 	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(srv->base, on_tcp_deadline, c);
 	bufferevent_setcb(c->bev, on_tcp_read, on_tcp_drained, on_tcp_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + TCP_MSG_MAX);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* Reads are timed by the deadline; a write that stalls this long
+	 * ends the connection. */
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	if (++srv->tcp_conns == srv->cfg.tcp_max_connections) {
-		srv->tcp_refused++;
+	arm_deadline(c, 0);
+	if (++srv->tcp_conns == srv->cfg.tcp_max_connections)
 		for (i = 0; i < srv->nsockets; i++)
 			evconnlistener_disable(srv->tcp[i]);
-	}
 }
 
 static int
@@ -379,6 +603,27 @@ open_tcp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
 
 /* ---- lifecycle ---- */
 
+/* Cookies, rate limiting and the TCP shares, from the config. */
+static int
+setup_defences(struct dns_server *srv, const struct dns_server_config *cfg,
+	       char *err)
+{
+	struct rrl_config rc = { cfg->rrl_rate, cfg->rrl_slip,
+				 cfg->rrl_ipv4_prefix, cfg->rrl_ipv6_prefix,
+				 0 };
+
+	if (srv->cfg.tcp_max_per_address == 0)
+		srv->cfg.tcp_max_per_address = cfg->tcp_max_connections;
+	if (srv->cfg.tcp_message_ms == 0)
+		srv->cfg.tcp_message_ms = cfg->tcp_idle_ms;
+	srv->tcp_shared_max = cfg->tcp_max_connections -
+			      cfg->tcp_max_connections / 4;
+	htable_init(&srv->tcp_peers);
+	srv->rrl = rrl_new(&rc);
+	return cookie_secrets_load(&srv->cookies, cfg->cookie_secret_file, 0,
+				   err) < 0 ? -1 : 0;
+}
+
 int
 dns_server_start(struct dns_server **out, struct event_base *base,
 		 const struct dns_server_config *cfg,
@@ -391,10 +636,15 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 	srv->cfg = *cfg;
 	srv->ctx.view = view;
 	srv->ctx.edns_buffer = cfg->edns_buffer;
+	srv->ctx.edns_buffer_nocookie = cfg->edns_buffer_nocookie;
 	srv->ctx.stats = &srv->stats;
 	srv->keys = cfg->xfr ? xfr_keys(cfg->xfr) : NULL;
 	srv->batch = xcalloc(1, sizeof(*srv->batch));
 	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
+	if (setup_defences(srv, cfg, err) != 0) {
+		dns_server_free(srv);
+		return -1;
+	}
 	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
@@ -415,13 +665,24 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 	return 0;
 }
 
-void
-dns_server_metrics(struct evbuffer *out, void *arg)
+int
+dns_server_reload_cookie_secret(struct dns_server *srv, char *err)
 {
-	const struct dns_server *srv = arg;
+	return cookie_secrets_load(&srv->cookies, srv->cfg.cookie_secret_file,
+				   1, err);
+}
+
+static void
+metrics_traffic(struct evbuffer *out, const struct dns_server *srv)
+{
 	const struct dns_stats *s = &srv->stats;
-	static const char *names[] = { "NOERROR", "FORMERR", "SERVFAIL",
-				       "NXDOMAIN", "NOTIMP", "REFUSED" };
+	static const struct {
+		unsigned rcode;
+		const char *name;
+	} rcodes[] = { { 0, "NOERROR" }, { 1, "FORMERR" }, { 2, "SERVFAIL" },
+		       { 3, "NXDOMAIN" }, { 4, "NOTIMP" }, { 5, "REFUSED" },
+		       { 9, "NOTAUTH" }, { 16, "BADVERS" },
+		       { 23, "BADCOOKIE" } };
 	size_t i;
 
 	evbuffer_add_printf(out,
@@ -435,26 +696,92 @@ dns_server_metrics(struct evbuffer *out, void *arg)
 		"# HELP srvgate_dns_truncated_total Answers sent with TC.\n"
 		"# TYPE srvgate_dns_truncated_total counter\n"
 		"srvgate_dns_truncated_total %llu\n"
-		"# HELP srvgate_dns_tcp_connections Open DNS TCP connections.\n"
-		"# TYPE srvgate_dns_tcp_connections gauge\n"
-		"srvgate_dns_tcp_connections %zu\n"
 		"# HELP srvgate_dns_responses_total Answers by rcode.\n"
 		"# TYPE srvgate_dns_responses_total counter\n",
 		(unsigned long long)s->udp, (unsigned long long)s->tcp,
 		(unsigned long long)s->dropped,
-		(unsigned long long)s->truncated, srv->tcp_conns);
-	for (i = 0; i < 6; i++)
+		(unsigned long long)s->truncated);
+	for (i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++)
 		evbuffer_add_printf(out,
 			"srvgate_dns_responses_total{rcode=\"%s\"} %llu\n",
-			names[i], (unsigned long long)s->rcodes[i]);
+			rcodes[i].name,
+			(unsigned long long)s->rcodes[rcodes[i].rcode]);
+}
+
+static void
+metrics_tcp(struct evbuffer *out, const struct dns_server *srv)
+{
+	const struct tcp_stats *t = &srv->tcp_stats;
+
 	evbuffer_add_printf(out,
-		"srvgate_dns_responses_total{rcode=\"BADVERS\"} %llu\n",
-		(unsigned long long)s->rcodes[16]);
+		"# HELP srvgate_dns_tcp_connections Open DNS TCP connections.\n"
+		"# TYPE srvgate_dns_tcp_connections gauge\n"
+		"srvgate_dns_tcp_connections %zu\n"
+		"# HELP srvgate_dns_tcp_addresses Addresses holding DNS TCP "
+		"connections.\n"
+		"# TYPE srvgate_dns_tcp_addresses gauge\n"
+		"srvgate_dns_tcp_addresses %zu\n"
+		"# HELP srvgate_dns_tcp_refused_total Connections closed at "
+		"once: their address held its share.\n"
+		"# TYPE srvgate_dns_tcp_refused_total counter\n"
+		"srvgate_dns_tcp_refused_total %llu\n"
+		"# HELP srvgate_dns_tcp_timeouts_total Connections closed by "
+		"a deadline: a message not finished in "
+		"--dns-tcp-message-timeout, or no message in "
+		"--dns-tcp-timeout.\n"
+		"# TYPE srvgate_dns_tcp_timeouts_total counter\n"
+		"srvgate_dns_tcp_timeouts_total{deadline=\"message\"} %llu\n"
+		"srvgate_dns_tcp_timeouts_total{deadline=\"idle\"} %llu\n",
+		srv->tcp_conns, srv->tcp_peers.count,
+		(unsigned long long)t->refused_address,
+		(unsigned long long)t->message_timeouts,
+		(unsigned long long)t->idle_timeouts);
+}
+
+static void
+metrics_defences(struct evbuffer *out, const struct dns_server *srv)
+{
+	const struct rrl_stats *r = rrl_stats(srv->rrl);
+
+	evbuffer_add_printf(out,
+		"# HELP srvgate_dns_rrl_limited_total UDP responses over "
+		"--rrl-rate (dropped or slipped).\n"
+		"# TYPE srvgate_dns_rrl_limited_total counter\n"
+		"srvgate_dns_rrl_limited_total %llu\n"
+		"# HELP srvgate_dns_rrl_slipped_total Limited responses sent "
+		"truncated (or BADCOOKIE) instead.\n"
+		"# TYPE srvgate_dns_rrl_slipped_total counter\n"
+		"srvgate_dns_rrl_slipped_total %llu\n"
+		"# HELP srvgate_dns_rrl_buckets Rate limiting buckets in use.\n"
+		"# TYPE srvgate_dns_rrl_buckets gauge\n"
+		"srvgate_dns_rrl_buckets %zu\n"
+		"# HELP srvgate_dns_cookies_total Queries with a DNS cookie, by "
+		"what their server cookie was.\n"
+		"# TYPE srvgate_dns_cookies_total counter\n"
+		"srvgate_dns_cookies_total{server_cookie=\"none\"} %llu\n"
+		"srvgate_dns_cookies_total{server_cookie=\"invalid\"} %llu\n"
+		"srvgate_dns_cookies_total{server_cookie=\"valid\"} %llu\n",
+		(unsigned long long)r->limited, (unsigned long long)r->slipped,
+		rrl_size(srv->rrl),
+		(unsigned long long)srv->cookie_seen[COOKIE_CLIENT_ONLY],
+		(unsigned long long)srv->cookie_seen[COOKIE_INVALID],
+		(unsigned long long)srv->cookie_seen[COOKIE_VALID]);
+}
+
+void
+dns_server_metrics(struct evbuffer *out, void *arg)
+{
+	const struct dns_server *srv = arg;
+
+	metrics_traffic(out, srv);
+	metrics_tcp(out, srv);
+	metrics_defences(out, srv);
 }
 
 void
 dns_server_free(struct dns_server *srv)
 {
+	struct hnode *n, *next;
 	size_t i;
 
 	if (srv == NULL)
@@ -467,6 +794,12 @@ dns_server_free(struct dns_server *srv)
 		if (srv->tcp[i] != NULL)
 			evconnlistener_free(srv->tcp[i]);
 	}
+	for (n = htable_first(&srv->tcp_peers, &i); n != NULL; n = next) {
+		next = htable_next(&srv->tcp_peers, n, &i);
+		free(container_of(n, struct tcp_peer, node));
+	}
+	htable_free(&srv->tcp_peers);
+	rrl_free(srv->rrl);
 	free(srv->batch);
 	free(srv->tcp_out);
 	free(srv);

@@ -124,16 +124,61 @@ read_qname(const uint8_t *pkt, size_t len, struct dns_query *q)
 	return 0;
 }
 
-/* Walks the records after the question, noting OPT and TSIG. */
+/* Reads the options of the OPT whose rdata is pkt[o, end): each must fit
+ * (RFC 6891 6.1.2); a COOKIE is noted, and is malformed unless it holds
+ * a client cookie (8 bytes) and maybe a server cookie (8 to 32 more),
+ * once (RFC 7873 5.2.2). */
 static int
-read_records(const uint8_t *pkt, size_t len, struct dns_query *q)
+read_options(const uint8_t *pkt, size_t o, size_t end, struct dns_query *q)
+{
+	while (o < end) {
+		uint16_t code, olen;
+
+		if (o + 4 > end)
+			return -1;
+		code = dns_get16(pkt + o);
+		olen = dns_get16(pkt + o + 2);
+		if (o + 4u + olen > end)
+			return -1;
+		if (code == EDNS_OPT_COOKIE) {
+			if (q->cookie_off != 0 ||
+			    (olen != 8 && (olen < 16 || olen > 40)))
+				q->bad_cookie = 1;
+			q->cookie_off = o + 4;
+			q->cookie_len = olen;
+		}
+		o += 4u + olen;
+	}
+	return 0;
+}
+
+/* The OPT record whose name starts at start and fixed part at o: one, in
+ * the additional section, owned by the root, with options that fit. */
+static int
+read_opt(const uint8_t *pkt, size_t start, size_t o, int in_additional,
+	 struct dns_query *q)
+{
+	if (!in_additional || q->has_edns || start + 1 != o || pkt[start] != 0)
+		return -1;
+	q->edns_udp = dns_get16(pkt + o + 2);
+	q->edns_version = pkt[o + 5];
+	q->edns_do = (pkt[o + 6] & 0x80) != 0;
+	if (read_options(pkt, o + 10, o + 10u + dns_get16(pkt + o + 8), q))
+		return -1;
+	q->has_edns = 1;
+	return 0;
+}
+
+/* Walks the records from o on, noting OPT and TSIG. */
+static int
+read_records(const uint8_t *pkt, size_t len, size_t o, struct dns_query *q)
 {
 	unsigned total = (unsigned)q->ancount + q->nscount + q->arcount, i;
-	size_t o = q->question_end;
 
 	for (i = 0; i < total; i++) {
 		size_t start = o;
 		uint16_t type, rdlen;
+		int in_additional = i >= total - q->arcount;
 
 		if (dns_skip_name(pkt, len, &o) != 0 || o + 10 > len)
 			return -1;
@@ -141,17 +186,12 @@ read_records(const uint8_t *pkt, size_t len, struct dns_query *q)
 		rdlen = dns_get16(pkt + o + 8);
 		if (o + 10u + rdlen > len)
 			return -1;
-		if (i >= total - q->arcount && type == TYPE_OPT) {
-			/* One OPT, owned by the root. */
-			if (q->has_edns || start + 1 != o || pkt[start] != 0)
+		if (type == TYPE_OPT) {
+			if (read_opt(pkt, start, o, in_additional, q) != 0)
 				return -1;
-			q->has_edns = 1;
-			q->edns_udp = dns_get16(pkt + o + 2);
-			q->edns_version = pkt[o + 5];
-			q->edns_do = (pkt[o + 6] & 0x80) != 0;
 		} else if (type == TYPE_TSIG) {
 			/* TSIG must be the very last record. */
-			if (i != total - 1 || i < total - q->arcount)
+			if (i != total - 1 || !in_additional)
 				return -1;
 			q->tsig_off = start;
 		}
@@ -160,9 +200,37 @@ read_records(const uint8_t *pkt, size_t len, struct dns_query *q)
 	return 0;
 }
 
+/* The question section: the one question of a query, or (for a FORMERR
+ * or NOTIMP that still reads the OPT) as many as there are. Moves *o past
+ * it. */
+static int
+read_questions(const uint8_t *pkt, size_t len, struct dns_query *q,
+	       size_t *o)
+{
+	unsigned i;
+
+	if (q->qdcount == 1) {
+		if (read_qname(pkt, len, q) != 0 ||
+		    DNS_HEADER_SIZE + q->qname_len + 4 > len)
+			return -1;
+		q->question_end = DNS_HEADER_SIZE + q->qname_len + 4;
+		q->qtype = dns_get16(pkt + q->question_end - 4);
+		q->qclass = dns_get16(pkt + q->question_end - 2);
+		q->has_question = 1;
+		*o = q->question_end;
+		return 0;
+	}
+	for (i = 0; i < q->qdcount; i++)
+		if (dns_skip_name(pkt, len, o) != 0 || (*o += 4) > len)
+			return -1;
+	return 0;
+}
+
 enum dns_parse
 dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 {
+	size_t o = DNS_HEADER_SIZE;
+
 	memset(q, 0, sizeof(*q));
 	if (len < DNS_HEADER_SIZE)
 		return PARSE_DROP;
@@ -175,17 +243,9 @@ dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q)
 	q->ancount = dns_get16(pkt + 6);
 	q->nscount = dns_get16(pkt + 8);
 	q->arcount = dns_get16(pkt + 10);
-	if (q->qdcount != 1)
-		return PARSE_FORMERR;
-	if (read_qname(pkt, len, q) != 0)
-		return PARSE_FORMERR;
-	q->question_end = DNS_HEADER_SIZE + q->qname_len + 4;
-	if (q->question_end > len)
-		return PARSE_FORMERR;
-	q->qtype = dns_get16(pkt + q->question_end - 4);
-	q->qclass = dns_get16(pkt + q->question_end - 2);
-	q->has_question = 1;
-	if (read_records(pkt, len, q) != 0)
+	if (read_questions(pkt, len, q, &o) != 0 ||
+	    read_records(pkt, len, o, q) != 0 || q->qdcount != 1 ||
+	    q->bad_cookie)
 		return PARSE_FORMERR;
 	return PARSE_OK;
 }
@@ -246,12 +306,14 @@ dns_name_is_under(const uint8_t *name, const uint8_t *zone)
 }
 
 int
-dns_add_opt(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
-	    unsigned rcode, int do_bit)
+dns_add_opt_option(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
+		   unsigned rcode, int do_bit, uint16_t code,
+		   const uint8_t *data, size_t optlen)
 {
+	size_t rdlen = data != NULL ? 4 + optlen : 0;
 	uint8_t *p = out + *len;
 
-	if (*len + 11 > cap)
+	if (*len + 11 + rdlen > cap)
 		return -1;
 	p[0] = 0;			     /* root owner */
 	dns_put16(p + 1, TYPE_OPT);
@@ -260,10 +322,23 @@ dns_add_opt(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
 	p[6] = 0;			     /* version 0 */
 	p[7] = do_bit ? 0x80 : 0;
 	p[8] = 0;
-	dns_put16(p + 9, 0);		     /* no options */
-	*len += 11;
+	dns_put16(p + 9, (uint16_t)rdlen);
+	if (data != NULL) {
+		dns_put16(p + 11, code);
+		dns_put16(p + 13, (uint16_t)optlen);
+		memcpy(p + 15, data, optlen);
+	}
+	*len += 11 + rdlen;
 	dns_put16(out + 10, (uint16_t)(dns_get16(out + 10) + 1));
 	return 0;
+}
+
+int
+dns_add_opt(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
+	    unsigned rcode, int do_bit)
+{
+	return dns_add_opt_option(out, len, cap, payload, rcode, do_bit, 0,
+				  NULL, 0);
 }
 
 size_t

@@ -17,9 +17,12 @@ enum dns_rcode {
 	RCODE_NOERROR = 0, RCODE_FORMERR = 1, RCODE_SERVFAIL = 2,
 	RCODE_NXDOMAIN = 3, RCODE_NOTIMP = 4, RCODE_REFUSED = 5,
 	RCODE_NOTAUTH = 9, RCODE_BADVERS = 16, /* extended: needs OPT */
+	RCODE_BADCOOKIE = 23,
 };
 
 enum dns_opcode { OPCODE_QUERY = 0, OPCODE_NOTIFY = 4 };
+
+#define EDNS_OPT_COOKIE 10 /* RFC 7873 */
 
 enum dns_type {
 	TYPE_A = 1, TYPE_NS = 2, TYPE_CNAME = 5, TYPE_SOA = 6, TYPE_MX = 15,
@@ -54,14 +57,21 @@ struct dns_query {
 	uint16_t qtype, qclass;
 	size_t question_end; /* offset just past the question */
 	int has_question;
-	int has_edns;
+	int has_edns; /* a well-formed OPT: every answer carries one */
 	uint16_t edns_udp; /* requestor's payload size */
 	uint8_t edns_version;
 	int edns_do;
+	size_t cookie_off;  /* a COOKIE option's data in the packet, 0: none */
+	uint16_t cookie_len; /* 8 (client cookie only) or 16 to 40 */
+	int bad_cookie;	    /* a COOKIE option of another length: FORMERR */
 	size_t tsig_off; /* offset of a TSIG record, 0 if none */
 };
 
-/* Parses the header, question and OPT of a query; never reads past len. */
+/* Parses the header, question and OPT of a query; never reads past len.
+ * The OPT is read whatever else is wrong, so that a FORMERR carries one
+ * when the query's OPT was well-formed (RFC 6891 7). An OPT outside the
+ * additional section, two of them, or options that run past its end are
+ * FORMERR without one, as NSD answers. */
 enum dns_parse dns_parse_query(const uint8_t *pkt, size_t len,
 			       struct dns_query *q);
 
@@ -124,6 +134,10 @@ dns_put32(uint8_t *p, uint32_t v)
  * Returns 0, or -1 when it does not fit in cap. */
 int dns_add_opt(uint8_t *out, size_t *len, size_t cap, uint16_t payload,
 		unsigned rcode, int do_bit);
+/* The same with one option (code, data of optlen bytes) in its rdata. */
+int dns_add_opt_option(uint8_t *out, size_t *len, size_t cap,
+		       uint16_t payload, unsigned rcode, int do_bit,
+		       uint16_t code, const uint8_t *data, size_t optlen);
 
 /* Writes a header-and-question-only answer (errors, truncation, negative
  * answers start with it). Returns its length. */

@@ -283,6 +283,28 @@ xfr_answer(struct xfr *x, const struct dns_request *req,
 	send_error(&m, RCODE_REFUSED);
 }
 
+enum udp_ixfr
+xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
+	     const struct tsig_state *ts, const struct sockaddr *peer)
+{
+	const struct dns_query *q = &req->q;
+	char who[INET6_ADDRSTRLEN];
+
+	if (!acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
+		format_addr(peer, who, sizeof(who));
+		log_warn("xfr: refused IXFR over UDP from %s: no "
+			 "--allow-transfer rule fits", who);
+		x->refused++;
+		return UDP_IXFR_REFUSED;
+	}
+	if (dns_zone_find(dns_view_data(x->view), q->qname, q->qname_len) ==
+	    NULL) {
+		x->notauth++;
+		return UDP_IXFR_NOTAUTH;
+	}
+	return UDP_IXFR_ALLOWED;
+}
+
 /* ---- the service ---- */
 
 struct tsig_keyring *

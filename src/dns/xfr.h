@@ -18,6 +18,11 @@ struct xfr;
 void xfr_answer(struct xfr *x, const struct dns_request *req,
 		struct tsig_state *ts, const struct sockaddr *peer,
 		struct evbuffer *out);
+/* Whether the client may have the SOA that answers an IXFR over UDP
+ * (RFC 1995 2): the same rules as a transfer over TCP. */
+enum udp_ixfr xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
+			   const struct tsig_state *ts,
+			   const struct sockaddr *peer);
 /* The TSIG keys requests are verified with. */
 struct tsig_keyring *xfr_keys(struct xfr *x);
 

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "dns.h"
+#include "htable.h"
+#include "serial.h"
 #include "util.h"
 
 /* A record's rdata fields, one after another, as they go on the wire. */
@@ -99,46 +101,64 @@ error_line(FILE *fp, int newlines)
 	return newlines + 1;
 }
 
-/* Parses fp record by record, freeing each: only the syntax is checked.
- * Returns the ldns status; *line is ldns's newline count. */
-static ldns_status
-check_zone_syntax(FILE *fp, const ldns_rdf *origin, int *line)
+/* The pre-pass: parses fp record by record, freeing each, so that
+ * nothing ldns_zone_new_frm_fp_l would choke on reaches it. Besides the
+ * syntax that is a second SOA: ldns 1.8.3 frees it but keeps it as the
+ * previous record, and reads it again for the next record without an
+ * explicit TTL (a use-after-free that three SOAs show). Returns 0, or -1
+ * with why and *line, ldns's newline count. */
+static int
+prepass(FILE *fp, const ldns_rdf *origin, int *line, const char **why)
 {
 	ldns_rdf *org = ldns_rdf_clone(origin), *prev = ldns_rdf_clone(origin);
 	uint32_t ttl = 3600;
 	ldns_status s = LDNS_STATUS_OK;
+	unsigned soas = 0;
 
-	while (s == LDNS_STATUS_OK && !feof(fp)) {
+	*why = NULL;
+	while (*why == NULL && !feof(fp)) {
 		ldns_rr *rr = NULL;
 
 		s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &org, &prev, line);
+		if (s == LDNS_STATUS_OK && rr != NULL &&
+		    ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ++soas > 1)
+			*why = "a second SOA record (a zone has one, at its "
+			       "apex)";
 		if (rr != NULL)
 			ldns_rr_free(rr);
-		if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
-		    s == LDNS_STATUS_SYNTAX_ORIGIN)
-			s = LDNS_STATUS_OK;
+		if (s == LDNS_STATUS_SYNTAX_INCLUDE)
+			s = LDNS_STATUS_SYNTAX_INCLUDE_ERR_NOTIMPL;
+		if (s != LDNS_STATUS_OK && s != LDNS_STATUS_SYNTAX_EMPTY &&
+		    s != LDNS_STATUS_SYNTAX_TTL && s != LDNS_STATUS_SYNTAX_ORIGIN)
+			*why = ldns_get_errorstr_by_id(s);
 	}
 	ldns_rdf_deep_free(org);
 	ldns_rdf_deep_free(prev);
-	return s == LDNS_STATUS_SYNTAX_INCLUDE ?
-		       LDNS_STATUS_SYNTAX_INCLUDE_ERR_NOTIMPL : s;
+	return *why != NULL ? -1 : 0;
 }
 
 /* ldns_zone_new_frm_fp_l frees only the list, not the records, of a file
- * it gives up on: every SIGHUP with a broken file would leak them. So
- * the syntax is checked first, and only a file that passed is loaded. */
-static ldns_status
-read_zone(FILE *fp, const ldns_rdf *origin, ldns_zone **lz, int *line)
+ * it gives up on (every SIGHUP with a broken file would leak them), and
+ * has the use-after-free above: only a file the pre-pass passed reaches
+ * it. */
+static int
+read_zone(FILE *fp, const ldns_rdf *origin, ldns_zone **lz,
+	  const char *path, char *err)
 {
-	ldns_status s = check_zone_syntax(fp, origin, line);
+	const char *why;
+	int line = 0;
+	ldns_status s;
 
-	if (s != LDNS_STATUS_OK) {
-		*line = error_line(fp, *line);
-		return s;
-	}
+	if (prepass(fp, origin, &line, &why) != 0)
+		return fail(err, "%s:%d: %s", path, error_line(fp, line), why);
 	rewind(fp);
-	return ldns_zone_new_frm_fp_l(lz, fp, origin, 3600, LDNS_RR_CLASS_IN,
-				      NULL);
+	line = 0;
+	s = ldns_zone_new_frm_fp_l(lz, fp, origin, 3600, LDNS_RR_CLASS_IN,
+				   &line);
+	if (s != LDNS_STATUS_OK)
+		return fail(err, "%s:%d: %s", path, error_line(fp, line),
+			    ldns_get_errorstr_by_id(s));
+	return 0;
 }
 
 /* A parsed file becomes a zone, if its SOA is where it should be. */
@@ -172,8 +192,7 @@ load_zone_file(struct dns_data *d, struct dns_batch *b, const char *dir,
 	size_t n = strlen(file) - strlen(".zone");
 	ldns_rdf *org;
 	ldns_zone *lz = NULL;
-	ldns_status s;
-	int line = 0, rc = -1;
+	int rc = -1;
 	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -186,12 +205,9 @@ load_zone_file(struct dns_data *d, struct dns_batch *b, const char *dir,
 		ldns_rdf_deep_free(org);
 		return fail(err, "%s: %s", path, strerror(errno));
 	}
-	s = read_zone(fp, org, &lz, &line);
-	fclose(fp);
-	if (s != LDNS_STATUS_OK)
-		fail(err, "%s:%d: %s", path, line, ldns_get_errorstr_by_id(s));
-	else
+	if (read_zone(fp, org, &lz, path, err) == 0)
 		rc = add_zone(d, b, lz, org, path, err);
+	fclose(fp);
 	if (lz != NULL)
 		ldns_zone_deep_free(lz);
 	ldns_rdf_deep_free(org);
@@ -284,8 +300,38 @@ generate_token_zone(struct dns_data *d, struct dns_batch *b,
 	dns_add_static(d, b, z, apex, len, TYPE_NS, cfg->ttl, ns,
 		       (uint16_t)ns_len);
 	add_ns_glue(d, b, z, cfg, ns, ns_len);
-	z->serial_base = 1;
 	return 0;
+}
+
+/* A hash of the zone's own records (its file, or what the flags made),
+ * the SOA serial left out: what the serial base follows. The key is fixed:
+ * the hash is compared across restarts. */
+static uint64_t
+own_records_hash(const struct dns_zone *z)
+{
+	static const uint8_t key[16] = { 's', 'r', 'v', 'g' };
+	uint8_t *buf = xmalloc(8 + DNS_NAME_MAX + 8 + 65535);
+	const struct dns_node *n;
+	const struct dns_rr *rr;
+	uint64_t h = 0;
+	size_t i, o;
+
+	for (n = z->first; n != NULL; n = n->next)
+		for (i = 0; i < n->nsets; i++)
+			for (rr = n->sets[i].head; rr != NULL; rr = rr->next) {
+				memcpy(buf, &h, 8); /* chained: order counts */
+				memcpy(buf + 8, n->name, n->name_len);
+				o = 8 + n->name_len;
+				dns_put16(buf + o, n->sets[i].type);
+				dns_put32(buf + o + 2, rr->ttl);
+				dns_put16(buf + o + 6, rr->rdlen);
+				memcpy(buf + o + 8, rr->rdata, rr->rdlen);
+				if (rr == z->soa)
+					memset(buf + o + 8 + z->serial_at, 0, 4);
+				h = siphash24(key, buf, o + 8 + rr->rdlen);
+			}
+	free(buf);
+	return h;
 }
 
 int
@@ -295,19 +341,23 @@ zonefile_token_zone(struct dns_data *d, struct dns_batch *b,
 	uint8_t apex[DNS_NAME_MAX];
 	size_t len = dns_name_from_text(cfg->zone, apex);
 	struct dns_zone *z;
+	uint32_t natural = 1; /* a zone made from flags */
 
 	if (len == 0)
 		return fail(err, "--zone: '%s' is not a domain name", cfg->zone);
 	z = dns_zone_find(d, apex, len);
 	if (z != NULL) {
 		/* The file's serial is the base: bump it when editing the
-		 * file. */
-		z->serial_base = dns_zone_serial(z);
+		 * file (srvgate bumps it too, when the records changed). */
+		natural = dns_zone_serial(z);
 	} else if (generate_token_zone(d, b, cfg, apex, len, err) != 0) {
 		return -1;
 	} else {
 		z = dns_zone_find(d, apex, len);
 	}
+	if (serial_base_settle(cfg->state_dir, own_records_hash(z), natural,
+			       &z->serial_base, err) != 0)
+		return -1;
 	z->is_token_zone = 1;
 	journal_init(&z->journal, cfg->journal_max);
 	d->token_zone = z;

@@ -214,12 +214,127 @@ test_parse_edns_with_option(void **state)
 	make_query(&p, "example.com", TYPE_A, 1);
 	put8(&p, 0);
 	put_rr_head(&p, TYPE_OPT, 1400, 0, 8);
-	put16(&p, 10);	/* COOKIE */
+	put16(&p, 3);	/* NSID */
 	put16(&p, 4);
 	put32(&p, 0xDEADBEEF);
 	assert_int_equal(parse(&p, &q), PARSE_OK);
 	assert_true(q.has_edns);
 	assert_int_equal(q.edns_udp, 1400);
+	assert_int_equal(q.cookie_off, 0);
+}
+
+/* An OPT with one COOKIE option of optlen bytes (filled with 0xAB). */
+static void
+put_cookie_query(struct buf *p, size_t optlen)
+{
+	size_t i;
+
+	make_query(p, "example.com", TYPE_A, 1);
+	put8(p, 0);
+	put_rr_head(p, TYPE_OPT, 1232, 0, (uint16_t)(4 + optlen));
+	put16(p, EDNS_OPT_COOKIE);
+	put16(p, (uint16_t)optlen);
+	for (i = 0; i < optlen; i++)
+		put8(p, 0xAB);
+}
+
+/* RFC 7873 5.2.2: a client cookie of 8 bytes, maybe a server cookie of
+ * 8 to 32: anything else is FORMERR, with OPT (the OPT itself is fine). */
+static void
+test_parse_cookie_lengths(void **state)
+{
+	struct buf p;
+	struct dns_query q;
+	size_t len;
+
+	(void)state;
+	for (len = 0; len <= 48; len++) {
+		int ok = len == 8 || (len >= 16 && len <= 40);
+
+		put_cookie_query(&p, len);
+		assert_int_equal(parse(&p, &q), ok ? PARSE_OK : PARSE_FORMERR);
+		assert_true(q.has_edns);
+		assert_true(q.has_question);
+		assert_int_equal(q.bad_cookie, !ok);
+		if (ok) {
+			assert_int_equal(q.cookie_len, len);
+			assert_int_equal(p.b[q.cookie_off], 0xAB);
+			assert_int_equal(q.cookie_off + len, p.n);
+		}
+	}
+}
+
+/* Two COOKIE options are one too many. */
+static void
+test_parse_two_cookies(void **state)
+{
+	struct buf p;
+	struct dns_query q;
+	int i;
+
+	(void)state;
+	make_query(&p, "example.com", TYPE_A, 1);
+	put8(&p, 0);
+	put_rr_head(&p, TYPE_OPT, 1232, 0, 24);
+	for (i = 0; i < 2; i++) {
+		put16(&p, EDNS_OPT_COOKIE);
+		put16(&p, 8);
+		put32(&p, 1);
+		put32(&p, 2);
+	}
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
+	assert_true(q.bad_cookie);
+}
+
+/* An option whose header or data runs past the OPT's rdata: FORMERR, and
+ * the OPT counts as not there (the answer has none), as NSD answers. */
+static void
+test_parse_truncated_option(void **state)
+{
+	struct buf p;
+	struct dns_query q;
+
+	(void)state;
+	make_query(&p, "example.com", TYPE_A, 1);
+	put8(&p, 0);
+	put_rr_head(&p, TYPE_OPT, 1232, 0, 6);
+	put16(&p, 3);
+	put16(&p, 4); /* says 4, has 2 */
+	put16(&p, 0);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
+	assert_false(q.has_edns);
+	assert_true(q.has_question);
+	make_query(&p, "example.com", TYPE_A, 1);
+	put8(&p, 0);
+	put_rr_head(&p, TYPE_OPT, 1232, 0, 3);
+	put16(&p, 3); /* half an option header */
+	put8(&p, 0);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
+	assert_false(q.has_edns);
+}
+
+/* A FORMERR for the counts still reads a good OPT, so that the answer
+ * carries one (RFC 6891 7). */
+static void
+test_parse_formerr_keeps_opt(void **state)
+{
+	struct buf p;
+	struct dns_query q;
+
+	(void)state;
+	put_header(&p, 5, 0, 0, 0, 0, 1);
+	put_opt(&p, 4096, 0, 1);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
+	assert_false(q.has_question);
+	assert_true(q.has_edns);
+	assert_true(q.edns_do);
+	put_header(&p, 5, 0, 2, 0, 0, 1);
+	put_question(&p, "example.com", TYPE_A);
+	put_question(&p, "example.org", TYPE_A);
+	put_opt(&p, 1232, 0, 0);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
+	assert_true(q.has_edns);
+	assert_int_equal(q.edns_udp, 1232);
 }
 
 static void
@@ -253,9 +368,9 @@ test_parse_opt_not_root(void **state)
 	assert_formerr(&p);
 }
 
-/* OPT outside the additional section is not EDNS: it is skipped. */
+/* OPT outside the additional section: FORMERR (NSD answers so). */
 static void
-test_parse_opt_in_answer_ignored(void **state)
+test_parse_opt_in_answer(void **state)
 {
 	struct buf p;
 	struct dns_query q;
@@ -264,8 +379,13 @@ test_parse_opt_in_answer_ignored(void **state)
 	put_header(&p, 1, 0, 1, 1, 0, 0);
 	put_question(&p, "example.com", TYPE_A);
 	put_opt(&p, 4096, 0, 0);
-	assert_int_equal(parse(&p, &q), PARSE_OK);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
 	assert_false(q.has_edns);
+	assert_true(q.has_question);
+	put_header(&p, 1, 0, 1, 0, 1, 0);
+	put_question(&p, "example.com", TYPE_A);
+	put_opt(&p, 4096, 0, 0);
+	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
 }
 
 /* ---- dns_parse_query: drops ---- */
@@ -498,7 +618,8 @@ test_parse_rdlength_past_end(void **state)
 	make_query(&p, "example.com", TYPE_A, 1);
 	put8(&p, 0);
 	put_rr_head(&p, TYPE_OPT, 4096, 0, 5);
-	put32(&p, 0); /* 4 of the 5 */
+	put16(&p, 3);
+	put16(&p, 1); /* 4 of the 5 */
 	assert_int_equal(parse(&p, &q), PARSE_FORMERR);
 	assert_true(q.has_question);
 	/* One byte more and it fits. */
@@ -867,9 +988,13 @@ main(void)
 		cmocka_unit_test(test_parse_root_name),
 		cmocka_unit_test(test_parse_edns),
 		cmocka_unit_test(test_parse_edns_with_option),
+		cmocka_unit_test(test_parse_cookie_lengths),
+		cmocka_unit_test(test_parse_two_cookies),
+		cmocka_unit_test(test_parse_truncated_option),
+		cmocka_unit_test(test_parse_formerr_keeps_opt),
 		cmocka_unit_test(test_parse_two_opts),
 		cmocka_unit_test(test_parse_opt_not_root),
-		cmocka_unit_test(test_parse_opt_in_answer_ignored),
+		cmocka_unit_test(test_parse_opt_in_answer),
 		cmocka_unit_test(test_parse_too_short),
 		cmocka_unit_test(test_parse_response_dropped),
 		cmocka_unit_test(test_parse_qdcount),
