@@ -1,6 +1,8 @@
 # srvgate -- make builds, make run serves, make test tests.
 # SANITIZE=1 builds with AddressSanitizer and UBSan (into build-san/).
 # make test TESTS="unit e2e/dns.sh" runs only those tests (tests/run).
+# make fuzz runs the libFuzzer harnesses, make fuzz-replay replays their
+# corpus (tests/fuzz/fuzz.mk).
 #
 # Sources live in src/<subsystem>/; include/ has the headers that cross
 # subsystems, private headers sit beside their .c (found by #include "x.h").
@@ -90,4 +92,6 @@ bench:
 	scripts/bench-dns
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
+
+include tests/fuzz/fuzz.mk

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""make_seeds.py -- writes the seed corpus of each harness under
+tests/fuzz/corpus/<harness>/ (files named seed-*; other files there, found
+by fuzzing and kept, are left alone).
+
+DNS queries are built here byte by byte; the signed ones carry an
+HMAC over the message as RFC 8945 says, with the keys of fuzz_dns_tsig.c,
+signed at its fixed clock. Zone files come from zones/examples and the
+harnesses' own static zone; paths and values from the unit tests.
+Run from anywhere: python3 tests/fuzz/make_seeds.py
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CORPUS = os.path.join(HERE, "corpus")
+NOW = 1700000000  # FUZZ_NOW in dns_fixture.h
+
+ZONE = "discovery.internal"
+T = "abc123"
+
+
+def name(text):
+    out = b""
+    for label in text.split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def opt(udp=1232, version=0, do=False, options=b""):
+    return (b"\0" + struct.pack(">HHBBHH", 41, udp, 0, version,
+                                0x8000 if do else 0, len(options)) + options)
+
+
+def query(qname, qtype, tcp=False, stranger=False, edns=None, flags=0x0100,
+          qclass=1, qdcount=1, extra_ar=b"", n_extra_ar=0, tail=b"",
+          ident=None):
+    """A query; bit 0 of the ID's first byte asks for TCP, bit 0 of its
+    second byte for a client outside the transfer rules."""
+    if ident is None:
+        ident = 0x5A00 | (0x0100 if tcp else 0) | (0x01 if stranger else 0)
+    ar = (1 if edns is not None else 0) + n_extra_ar
+    msg = struct.pack(">HHHHHH", ident, flags, qdcount, 0, 0, ar)
+    msg += name(qname) + struct.pack(">HH", qtype, qclass)
+    msg += tail
+    if edns is not None:
+        msg += edns
+    return msg + extra_ar
+
+
+# ---- TSIG (RFC 8945) ----
+
+KEYS = {
+    # name: (algorithm wire name, digest, secret) as in fuzz_dns_tsig.c
+    "key1.fuzz.test": ("hmac-sha256", hashlib.sha256,
+                       b"srvgate-fuzz-key-one-32-bytes!!!"),
+    "key2": ("hmac-md5.sig-alg.reg.int", hashlib.md5, b"srvgate-fuzz-md5"),
+    "key3": ("hmac-sha512", hashlib.sha512,
+             b"srvgate-fuzz-key-three-sha512"),
+}
+
+
+def tsig_sign(msg, key, when=NOW, fudge=300, secret=None, alg=None):
+    alg_name, digest, sec = KEYS.get(key, ("hmac-sha256", hashlib.sha256,
+                                           b"unknown"))
+    if secret is not None:
+        sec = secret
+    if alg is not None:
+        alg_name = alg
+    kname, aname = name(key.lower()), name(alg_name)
+    timers = struct.pack(">HIH", when >> 32, when & 0xFFFFFFFF, fudge)
+    variables = (kname + struct.pack(">HI", 255, 0) + aname + timers +
+                 struct.pack(">HH", 0, 0))
+    mac = hmac.new(sec, msg + variables, digest).digest()
+    ident = msg[:2]
+    rdata = aname + timers + struct.pack(">H", len(mac)) + mac + ident + \
+        struct.pack(">HH", 0, 0)
+    rr = kname + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
+    arcount = struct.unpack(">H", msg[10:12])[0] + 1
+    return msg[:10] + struct.pack(">H", arcount) + msg[12:] + rr
+
+
+# ---- the seeds ----
+
+def dns_seeds():
+    s = {}
+    tok = "%s.%s" % (T, ZONE)
+    names = [
+        ("srv-ssl", "_etcd-server-ssl._tcp." + tok, 33),
+        ("srv-plain", "_etcd-server._tcp.def456." + ZONE, 33),
+        ("srv-name", "_etcd-server-ssl-fz._tcp." + tok, 33),
+        ("srv-client", "_etcd-client-ssl._tcp." + tok, 33),
+        ("srv-client-plain", "_etcd-client._tcp." + tok, 33),
+        ("srv-alias", "_etcd-server-ssl._tcp.prod." + ZONE, 33),
+        ("a-member", "m1." + tok, 1),
+        ("aaaa-member", "m2." + tok, 28),
+        ("a-client", "m1.client." + tok, 1),
+        ("token-ent", tok, 1),
+        ("soa", ZONE, 6),
+        ("ns", ZONE, 2),
+        ("ns-glue", "ns1." + ZONE, 1),
+        ("any", ZONE, 255),
+        ("nxdomain", "nothere." + ZONE, 1),
+        ("nodata", "m1." + tok, 16),
+        ("empty-token", "_etcd-server-ssl._tcp.empty." + ZONE, 33),
+        ("static-www", "www.static.test", 1),
+        ("static-cname", "alias.static.test", 1),
+        ("static-mx", "static.test", 15),
+        ("static-txt", "static.test", 16),
+        ("static-ent", "b.c.static.test", 1),
+        ("static-deep", "a.b.c.static.test", 1),
+        ("referral", "host.sub.static.test", 1),
+        ("referral-apex", "sub.static.test", 2),
+        ("ds-at-cut", "sub.static.test", 43),
+        ("static-srv", "_etcd-server-ssl._tcp.static.test", 33),
+        ("refused", "example.com", 1),
+        ("root", "", 2),
+        ("case", "_ETCD-Server-SSL._tcp.ABC123.Discovery.Internal", 33),
+    ]
+    for label, qn, qt in names:
+        s["%s-udp" % label] = query(qn, qt)
+        s["%s-edns-do" % label] = query(qn, qt, edns=opt(4096, do=True))
+        s["%s-tcp" % label] = query(qn, qt, tcp=True, edns=opt())
+    s["edns-512"] = query("_etcd-server-ssl._tcp." + tok, 33, edns=opt(512))
+    s["edns-small"] = query("_etcd-server-ssl._tcp." + tok, 33,
+                            edns=opt(100))
+    s["edns-v1"] = query(ZONE, 6, edns=opt(version=1))
+    s["edns-options"] = query(ZONE, 6, edns=opt(options=b"\x00\x0a\x00\x08"
+                                               b"\x01\x02\x03\x04\x05\x06"
+                                               b"\x07\x08"))
+    s["edns-truncated-option"] = query(ZONE, 6,
+                                       edns=opt(options=b"\x00\x0a\x00"))
+    s["axfr-tcp"] = query(ZONE, 252, tcp=True)
+    s["axfr-static-tcp"] = query("static.test", 252, tcp=True)
+    s["axfr-stranger"] = query(ZONE, 252, tcp=True, stranger=True)
+    s["axfr-udp"] = query(ZONE, 252)
+    def ixfr(serial, tcp):
+        q = query(ZONE, 251, tcp=tcp)
+        rd = name("ns1." + ZONE) + name("hostmaster." + ZONE) + \
+            struct.pack(">IIIII", serial, 3600, 600, 86400, 30)
+        soa = b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, 0, len(rd)) + rd
+        return q[:8] + struct.pack(">H", 1) + q[10:] + soa  # NSCOUNT 1
+    s["ixfr-tcp"] = ixfr(3, True)
+    s["ixfr-udp"] = ixfr(3, False)
+    s["ixfr-old"] = ixfr(1, True)
+    s["ixfr-current"] = ixfr(13, True)
+    s["notify"] = query(ZONE, 6, flags=0x2000 | 0x0400)
+    s["opcode-unknown-qd0"] = query(ZONE, 6, flags=0x7800, qdcount=0)[:12]
+    s["status-opcode"] = query(ZONE, 6, flags=0x1000)
+    s["qclass-any"] = query("m1." + tok, 1, qclass=255)
+    s["qclass-chaos"] = query("version.bind", 16, qclass=3)
+    s["qr-set"] = query(ZONE, 6, flags=0x8100)
+    s["qdcount-2"] = query(ZONE, 6, qdcount=2) + name(ZONE) + b"\0\x06\0\x01"
+    s["qdcount-0"] = query(ZONE, 6, qdcount=0)
+    s["short"] = query(ZONE, 6)[:11]
+    s["cut-question"] = query(ZONE, 6)[:-3]
+    s["pointer-qname"] = (struct.pack(">HHHHHH", 0x5A00, 0x100, 1, 0, 0, 0)
+                          + b"\xc0\x0c" + b"\0\x01\0\x01")
+    s["label-64"] = query("x" * 63 + "." + ZONE, 1)[:12] + b"\x40" + \
+        b"x" * 64 + name(ZONE) + b"\0\x01\0\x01"
+    s["opt-in-answer"] = query(ZONE, 6)[:6] + b"\0\x01" + \
+        query(ZONE, 6)[8:] + opt()
+    s["two-opt"] = query(ZONE, 6, edns=opt(), n_extra_ar=1,
+                         extra_ar=opt())
+    s["trailing-garbage"] = query(ZONE, 6) + b"\x01\x02\x03"
+    s["wildcard-name"] = query("*." + tok, 33)
+    s["long-name"] = query(".".join(["a" * 60] * 4)[:240] + "." + ZONE, 1)
+    return s
+
+
+def tsig_seeds():
+    s = {}
+    tok = "%s.%s" % (T, ZONE)
+    for label, qn, qt, tcp in [
+            ("srv-ssl", "_etcd-server-ssl._tcp." + tok, 33, False),
+            ("soa", ZONE, 6, False),
+            ("nxdomain", "nothere." + ZONE, 1, False),
+            ("referral", "host.sub.static.test", 1, False),
+            ("axfr", ZONE, 252, True),
+            ("axfr-static", "static.test", 252, True),
+            ("big-srv-tcp", "_etcd-server-ssl._tcp." + tok, 33, True)]:
+        for key in KEYS:
+            k = key.split(".")[0]
+            s["%s-%s" % (label, k)] = tsig_sign(query(qn, qt, tcp=tcp), key)
+            s["%s-%s-edns" % (label, k)] = tsig_sign(
+                query(qn, qt, tcp=tcp, edns=opt(4096)), key)
+    q = query("_etcd-server-ssl._tcp." + tok, 33)
+    s["badsig"] = tsig_sign(q, "key1.fuzz.test", secret=b"wrong")
+    s["badkey"] = tsig_sign(q, "nokey")
+    s["badalg"] = tsig_sign(q, "key1.fuzz.test", alg="hmac-sha1")
+    s["badtime"] = tsig_sign(q, "key1.fuzz.test", when=NOW - 100000)
+    s["future"] = tsig_sign(q, "key3", when=NOW + 100000)
+    s["axfr-stranger"] = tsig_sign(query(ZONE, 252, tcp=True,
+                                         stranger=True), "key1.fuzz.test")
+    s["axfr-wrong-key"] = tsig_sign(query(ZONE, 252, tcp=True), "key2")
+    s["tsig-not-last"] = tsig_sign(q, "key2")[:10] + b"\0\x02" + \
+        tsig_sign(q, "key2")[12:] + opt()[:11]
+    good = tsig_sign(q, "key1.fuzz.test")
+    s["tsig-cut"] = good[:-5]
+    s["tsig-mac-long"] = good[:-40]
+    # unsigned queries: the harness signs them itself
+    s["unsigned-srv"] = q
+    s["unsigned-axfr-tcp"] = query(ZONE, 252, tcp=True)
+    s["unsigned-key3-edns"] = query(ZONE, 6, edns=opt(), ident=0x5A04)
+    s["unsigned-badtime"] = query(ZONE, 6, ident=0x5A0E)
+    return s
+
+
+STATIC_ZONE = open(os.path.join(HERE, "dns_fixture.h")).read()
+
+
+def fixture_zone():
+    """The static zone of dns_fixture.h, as the file it writes."""
+    start = STATIC_ZONE.index("fuzz_static_zone[] =")
+    end = STATIC_ZONE.index(";\n", start)
+    text = ""
+    for line in STATIC_ZONE[start:end].splitlines()[1:]:
+        line = line.strip()
+        if line.startswith('"'):
+            text += json.loads(line.split("/*")[0].strip())
+    return text
+
+
+def zone_seeds():
+    s = {}
+    ex = os.path.join(ROOT, "zones", "examples")
+    for f in sorted(os.listdir(ex)):
+        if f.endswith(".zone"):
+            s["example-" + f[:-5]] = open(os.path.join(ex, f), "rb").read()
+    # loaded as fuzz.test, one of the names the harness tries
+    s["fixture-static"] = fixture_zone().replace("static.test.",
+                                                 "fuzz.test.").encode()
+    s["relative"] = b"""$TTL 60
+@ IN SOA ns1 hostmaster 1 3600 600 86400 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+www 300 IN AAAA 2001:db8::80
+_etcd-server-ssl._tcp IN SRV 0 0 2380 www
+mx IN MX 10 www
+txt IN TXT "a b" c
+ptr IN PTR www
+caa IN CAA 0 issue "ca.example"
+sub IN NS ns.sub
+ns.sub IN A 192.0.2.2
+cname IN CNAME www
+"""
+    s["no-soa"] = b"$TTL 60\n@ NS ns1.example.\n"
+    s["soa-below-apex"] = b"$TTL 60\nx SOA a. b. 1 2 3 4 5\n"
+    s["outside-zone"] = (b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\n"
+                         b"other.example. A 192.0.2.1\n")
+    s["include"] = b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\n$INCLUDE /etc/passwd\n"
+    s["syntax-error"] = b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\nwww A 300.1.1.1\n"
+    s["parens-comments"] = b"""$TTL 1h ; comment
+@ SOA ( ns1 ; primary
+        hostmaster 2024010101 ; serial
+        1h 10m 1w 5m )
+  NS ns1
+ns1 A 192.0.2.1
+"""
+    s["generic-rr"] = (b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\n"
+                       b"x TYPE65534 \\# 3 010203\nx CLASS1 TYPE1 \\# 4 "
+                       b"c0000201\n")
+    s["crlf"] = (b"$TTL 60\r\n@ SOA a. b. 1 2 3 4 5\r\n@ NS a.\r\n"
+                 b"w A 192.0.2.3\r\n")
+    s["long-txt"] = (b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\nt TXT " +
+                     b" ".join([b'"' + b"x" * 255 + b'"'] * 8) + b"\n")
+    s["escapes"] = (b"$TTL 60\n@ SOA a. b. 1 2 3 4 5\n"
+                    b"a\\.b\\065 A 192.0.2.4\n\\@ TXT \"q\\\"uote\"\n")
+    return s
+
+
+def http_seeds():
+    vals = [
+        "/abc", "/abc/", "/abc/m1", "/abc/m1/", "/abc/_config",
+        "/abc/_config/size", "/abc/_config/size/", "/abc/a/b", "/abc/..",
+        "/v2/keys/_etcd/registry/abc/m1", "/v2/keys/_etcd/registry",
+        "/v2/keys/_etcd/registryabc/m1", "//abc", "/ABC", "/a_b",
+        "/6c007a14875d53d9bf0ef5a6fc0257c8/8e9e05c52164694d",
+        "/t/_config/x",
+        "m1=http://10.0.0.1:2380", "m1=https://[2001:db8::1]:2380",
+        "a=http://h:1,b=http://h:2", "m1=unix://sock:0",
+        "infra0=http://10.0.0.1:2380,infra0=https://10.0.0.2:2381",
+        "m1=http://10.0.0.1:2380/x", "m1=http://10.0.0.1:2380?x=1",
+        "m1=http://user@h:1", "m1=ftp://10.0.0.1:2380", "=http://h:1",
+        "m1=http://10.0.0.1:65536",
+        "90s", "5m", "1h30m", "250ms", "7d", "1d1h1m1s1ms", "0",
+        "106751991167d106751991167d51951616ms90s", "9999999999999999999",
+        "99999999999999999999",
+        "127.0.0.1:8087", "[::1]:5300", ":53", "*:53", "localhost:53",
+        "[fd00::1]:0", "[::ffff:192.0.2.1]:53", "example.com:53",
+        "::1:53", "[::1]53",
+        "xfr-key:hmac-sha256:c2VjcmV0c2VjcmV0",
+        "k:hmac-md5:c2VjcmV0", "k:HMAC-SHA512:YQ==", "k:hmac-sha999:YQ==",
+        "127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "0.0.0.0/0@known",
+        "192.0.2.1/33", "::/0@nokey",
+    ]
+    return {"%02d" % i: v.encode() for i, v in enumerate(vals)}
+
+
+def json_seeds():
+    member = {"id": "m1", "value": "m1=https://10.0.0.1:2380"}
+    docs = {
+        "admin-import": {"size": 3, "members": [
+            member, {"id": "m2", "value": "m2=http://m2.example:2380",
+                     "clients": "http://m2.example:2379"}]},
+        "admin-same": {"size": 3, "members": [
+            member, {"id": "m2", "value": "m2=http://m2.example:2380"}]},
+        "admin-no-size": {"members": [member]},
+        "admin-dup-ids": {"members": [member, member]},
+        "admin-bad-value": {"members": [{"id": "m1", "value": "nope"}]},
+        "admin-empty": {"members": []},
+        "alias": {"token": "abc123"},
+        "alias-missing": {"token": "nosuch"},
+        "size-node": {"action": "get", "node": {
+            "key": "/_etcd/registry/abc123/_config/size", "value": "3",
+            "modifiedIndex": 5, "createdIndex": 5}},
+        "listing": {"action": "get", "node": {
+            "key": "/_etcd/registry/abc123", "dir": True, "nodes": [
+                {"key": "/_etcd/registry/abc123/8e9e05c52164694d",
+                 "value": "infra0=http://10.0.0.1:2380",
+                 "modifiedIndex": 7, "createdIndex": 7},
+                {"key": "/_etcd/registry/abc123/_config", "dir": True},
+                {"key": "/_etcd/registry/abc123/2f6f1f6e1d11f1a1",
+                 "value": "infra1=https://[2001:db8::2]:2380",
+                 "modifiedIndex": 6, "createdIndex": 6}],
+            "modifiedIndex": 4, "createdIndex": 4}},
+        "v2-members": {"members": [
+            {"id": "8e9e05c52164694d", "name": "infra0",
+             "peerURLs": ["http://10.0.0.1:2380"],
+             "clientURLs": ["http://10.0.0.1:2379"]},
+            {"id": "2f6f1f6e1d11f1a1", "name": "",
+             "peerURLs": ["http://10.0.0.2:2380", "http://10.0.0.3:2380"],
+             "clientURLs": []}]},
+        "v3-members": {"header": {"cluster_id": "14841639068965178418"},
+                       "members": [
+            {"ID": "10276657743932975437", "name": "infra0",
+             "peerURLs": ["https://10.0.0.1:2380"],
+             "clientURLs": ["https://10.0.0.1:2379"]},
+            {"ID": 12345, "peerURLs": ["https://10.0.0.9:2380"]}]},
+        "error": {"errorCode": 100, "message": "Key not found",
+                  "cause": "/abc", "index": 7},
+    }
+    s = {k: json.dumps(v).encode() for k, v in docs.items()}
+    s["not-json"] = b"{\"members\": [\xff\xfe"
+    s["unicode"] = '{"token":"\u00e9t\u00e9","members":[{"id":"m1","value":"m1=http://h\u00e9:1"}]}'.encode()
+    return s
+
+
+def write(harness, seeds):
+    d = os.path.join(CORPUS, harness)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if f.startswith("seed-"):
+            os.unlink(os.path.join(d, f))
+    for k, v in seeds.items():
+        with open(os.path.join(d, "seed-" + k), "wb") as fp:
+            fp.write(v)
+    print("%s: %d seeds" % (harness, len(seeds)))
+
+
+def main():
+    dns = dns_seeds()
+    write("dns_query", dns)
+    tsig = tsig_seeds()
+    tsig.update({"plain-" + k: v for k, v in list(dns.items())[::6]})
+    write("dns_tsig", tsig)
+    write("zonefile", zone_seeds())
+    write("http_parse", http_seeds())
+    write("etcdjson", json_seeds())
+
+
+if __name__ == "__main__":
+    main()
