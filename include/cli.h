@@ -1,9 +1,9 @@
-/* tools.h -- the client subcommands: new, import, initial-cluster, sync,
- * alias (tools.c) and lookup (lookup.c). Each takes its own argv (argv[0]
+/* cli.h -- the client subcommands: new, import, initial-cluster, sync,
+ * alias (tools.c), lookup (lookup.c) and backup (backup.c). Each takes its own argv (argv[0]
  * is the subcommand) and returns the process exit code: 0 done, 1 failed,
  * 2 bad usage. */
-#ifndef SRVGATE_TOOLS_H
-#define SRVGATE_TOOLS_H
+#ifndef SRVGATE_CLI_H
+#define SRVGATE_CLI_H
 
 int tool_new(int argc, char **argv);
 int tool_import(int argc, char **argv);
@@ -11,5 +11,6 @@ int tool_initial_cluster(int argc, char **argv);
 int tool_sync(int argc, char **argv);
 int tool_alias(int argc, char **argv);
 int tool_lookup(int argc, char **argv);
+int tool_backup(int argc, char **argv);
 
 #endif

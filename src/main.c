@@ -21,6 +21,7 @@ static const char USAGE[] =
 	"  lookup     read the SRV records etcd's --discovery-srv reads\n"
 	"  sync       make a token follow a running cluster's members\n"
 	"  alias      publish a token's records under another name\n"
+	"  backup     copy the store, online, to a file\n"
 	"  version    print the version\n";
 
 static int
@@ -61,7 +62,7 @@ main(int argc, char **argv)
 		{ "new", tool_new }, { "import", tool_import },
 		{ "initial-cluster", tool_initial_cluster },
 		{ "lookup", tool_lookup }, { "sync", tool_sync },
-		{ "alias", tool_alias },
+		{ "alias", tool_alias }, { "backup", tool_backup },
 	};
 	size_t i;
 
