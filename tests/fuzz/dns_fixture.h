@@ -402,6 +402,10 @@ fuzz_serve(struct fuzz_dns *f, const uint8_t *pkt, size_t len, int over_tcp,
 				     &ts) != TSIG_OK;
 		signer = &ts;
 	}
+	if (getenv("FUZZ_DEBUG") != NULL)
+		fprintf(stderr, "query: %s, parse %d, cookie %d, tsig %d\n",
+			over_tcp ? "tcp" : "udp", r.parsed, r.cookie,
+			signer ? ts.error : 0);
 	if (over_tcp && !failed && r.parsed == PARSE_OK &&
 	    dns_query_is_transfer(&r.q)) {
 		f->stats.queries++;

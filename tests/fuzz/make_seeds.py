@@ -54,6 +54,65 @@ def query(qname, qtype, tcp=False, stranger=False, edns=None, flags=0x0100,
     return msg + extra_ar
 
 
+# ---- cookies (RFC 7873, server cookies as RFC 9018 makes them) ----
+
+COOKIE_SECRET = b"srvgate-fuzz-cky"  # FUZZ_COOKIE_SECRET in dns_fixture.h
+CLIENT_COOKIE = bytes.fromhex("0102030405060708")
+
+
+def siphash24(key, data):
+    """SipHash-2-4, as its reference implementation."""
+    mask = (1 << 64) - 1
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & mask
+
+    k0 = int.from_bytes(key[:8], "little")
+    k1 = int.from_bytes(key[8:16], "little")
+    v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d,
+         k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573]
+
+    def rounds(n):
+        for _ in range(n):
+            v[0] = (v[0] + v[1]) & mask
+            v[1] = rotl(v[1], 13) ^ v[0]
+            v[0] = rotl(v[0], 32)
+            v[2] = (v[2] + v[3]) & mask
+            v[3] = rotl(v[3], 16) ^ v[2]
+            v[0] = (v[0] + v[3]) & mask
+            v[3] = rotl(v[3], 21) ^ v[0]
+            v[2] = (v[2] + v[1]) & mask
+            v[1] = rotl(v[1], 17) ^ v[2]
+            v[2] = rotl(v[2], 32)
+
+    end = len(data) - len(data) % 8
+    for i in range(0, end, 8):
+        m = int.from_bytes(data[i:i + 8], "little")
+        v[3] ^= m
+        rounds(2)
+        v[0] ^= m
+    last = (len(data) & 0xFF) << 56
+    for i, b in enumerate(data[end:]):
+        last |= b << (8 * i)
+    v[3] ^= last
+    rounds(2)
+    v[0] ^= last
+    v[2] ^= 0xFF
+    rounds(4)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def server_cookie(when=NOW, ip=bytes([127, 0, 0, 1]), secret=COOKIE_SECRET,
+                  client=CLIENT_COOKIE):
+    head = bytes([1, 0, 0, 0]) + struct.pack(">I", when)
+    h = siphash24(secret, client + head + ip)
+    return head + h.to_bytes(8, "little")
+
+
+def cookie_opt(data, udp=4096):
+    return opt(udp, options=struct.pack(">HH", 10, len(data)) + data)
+
+
 # ---- TSIG (RFC 8945) ----
 
 KEYS = {
@@ -169,6 +228,31 @@ def dns_seeds():
     s["two-opt"] = query(ZONE, 6, edns=opt(), n_extra_ar=1,
                          extra_ar=opt())
     s["trailing-garbage"] = query(ZONE, 6) + b"\x01\x02\x03"
+    # cookies: a client cookie alone, a valid server cookie (fresh, old
+    # enough to be remade, stale), one for another address, a bad length
+    srv = "_etcd-server-ssl._tcp." + tok
+    s["cookie-client"] = query(srv, 33, edns=cookie_opt(CLIENT_COOKIE))
+    s["cookie-valid"] = query(srv, 33, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie()))
+    s["cookie-valid-tcp"] = query(srv, 33, tcp=True, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie()))
+    s["cookie-valid-flood"] = query(srv, 33, ident=0x5A10, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie()))
+    s["cookie-old"] = query(srv, 33, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie(NOW - 2000)))
+    s["cookie-stale"] = query(srv, 33, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie(NOW - 5000)))
+    s["cookie-stranger"] = query(srv, 33, stranger=True, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie()))
+    s["cookie-bad-length"] = query(srv, 33, edns=cookie_opt(b"\1" * 12))
+    s["cookie-long"] = query(srv, 33, edns=cookie_opt(
+        CLIENT_COOKIE + server_cookie() + b"\0" * 16))
+    # a UDP flood: the message three times, rate limited after the first
+    s["flood-nxdomain"] = query("nothere." + ZONE, 1, ident=0x5A10)
+    s["flood-srv"] = query(srv, 33, ident=0x5A10, edns=opt())
+    s["flood-cookie-client"] = query(srv, 33, ident=0x5A10,
+                                     edns=cookie_opt(CLIENT_COOKIE))
+    s["flood-refused"] = query("example.com", 1, ident=0x5A10)
     s["wildcard-name"] = query("*." + tok, 33)
     s["long-name"] = query(".".join(["a" * 60] * 4)[:240] + "." + ZONE, 1)
     return s
