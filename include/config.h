@@ -60,6 +60,16 @@ struct config {
 	struct config_list tsig_keys;	   /* NAME:ALGORITHM:BASE64SECRET */
 	struct config_list notify;	   /* HOST:PORT[@KEYNAME] */
 	unsigned ixfr_journal;
+	/* gRPC: etcd's v3 API */
+	struct config_list grpc_listen; /* "off": none */
+	int grpc_listen_default;	/* not given: a busy port only warns */
+	uint64_t grpc_max_request_bytes;  /* one request message */
+	uint64_t grpc_max_response_bytes; /* one response message */
+	unsigned grpc_max_streams;	  /* open streams per connection */
+	unsigned grpc_max_connections;
+	unsigned grpc_max_conns_per_address;
+	unsigned grpc_max_watches;	  /* per connection */
+	unsigned grpc_max_watches_per_address;
 };
 
 void config_defaults(struct config *cfg);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "dns.h"
 #include "gc.h"
+#include "grpc.h"
 #include "htable.h"
 #include "http_api.h"
 #include "listener.h"
@@ -25,6 +26,7 @@ struct server {
 	struct store *st;
 	struct gc *gc;
 	struct http_api *http;
+	struct grpc_api *grpc;
 	struct dns_view *view;
 	struct dns_server *dns;
 	struct xfr *xfr;
@@ -55,6 +57,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!store_busy(s->st) && http_api_connections(s->http) == 0 &&
+	    grpc_api_connections(s->grpc) == 0 &&
 	    s->draining++ > 2) {
 		event_base_loopbreak(s->base);
 		return;
@@ -73,6 +76,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: draining", (int)sig);
 	s->drain_started = now_monotonic_ms();
 	http_api_drain(s->http);
+	grpc_api_drain(s->grpc);
 	arm_ms(s->drain_timer, DRAIN_POLL_MS);
 }
 
@@ -121,6 +125,7 @@ server_free(struct server *s)
 	free_event(s->drain_timer);
 	gc_free(s->gc);
 	http_api_free(s->http);
+	grpc_api_free(s->grpc);
 	dns_server_free(s->dns);
 	xfr_free(s->xfr);
 	dns_view_free(s->view);
@@ -198,6 +203,9 @@ server_setup(struct server *s, char *err)
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
 	http_api_add_metrics(s->http, dns_view_metrics, s->view);
+	if (grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, err))
+		return -1;
+	http_api_add_metrics(s->http, grpc_api_metrics, s->grpc);
 	s->sigterm = evsignal_new(s->base, SIGTERM, on_stop_signal, s);
 	s->sigint = evsignal_new(s->base, SIGINT, on_stop_signal, s);
 	s->sighup = evsignal_new(s->base, SIGHUP, on_hup, s);

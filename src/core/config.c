@@ -129,6 +129,26 @@ static const struct flag flags[] = {
 	  "repeatable [none]" },
 	{ "ixfr-journal", K_UINT, U(ixfr_journal), 0, 1000000,
 	  "changes kept for IXFR; older serials get the whole zone [1000]" },
+	{ "grpc-listen", K_LIST, U(grpc_listen), 0, 0,
+	  "HOST:PORT for etcd's v3 gRPC API (v3 discovery, etcdctl); "
+	  "repeatable; off: none [127.0.0.1:8089, skipped when busy]" },
+	{ "grpc-max-request-bytes", K_SIZE, U(grpc_max_request_bytes), 1024,
+	  1 << 24, "largest gRPC request message [256K]" },
+	{ "grpc-max-response-bytes", K_SIZE, U(grpc_max_response_bytes), 65536,
+	  1 << 30, "largest gRPC response message; a larger range needs a "
+	  "limit [4M]" },
+	{ "grpc-max-streams", K_UINT, U(grpc_max_streams), 1, 10000,
+	  "concurrent gRPC calls per connection [100]" },
+	{ "grpc-max-connections", K_UINT, U(grpc_max_connections), 1, 1000000,
+	  "open gRPC connections at most [4096]" },
+	{ "grpc-max-connections-per-address", K_UINT,
+	  U(grpc_max_conns_per_address), 1, 1000000,
+	  "open gRPC connections per client address [32]" },
+	{ "grpc-max-watches", K_UINT, U(grpc_max_watches), 1, 1000000,
+	  "v3 watches per gRPC connection [100]" },
+	{ "grpc-max-watches-per-address", K_UINT,
+	  U(grpc_max_watches_per_address), 1, 1000000,
+	  "v3 watches per client address [1000]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 /* set_flag marks list flags in a 64-bit mask. */
@@ -169,6 +189,13 @@ config_defaults(struct config *cfg)
 	cfg->rrl_ipv4_prefix = 24;
 	cfg->rrl_ipv6_prefix = 56;
 	cfg->ixfr_journal = 1000;
+	cfg->grpc_max_request_bytes = 256 * 1024;
+	cfg->grpc_max_response_bytes = 4 * 1024 * 1024;
+	cfg->grpc_max_streams = 100;
+	cfg->grpc_max_connections = 4096;
+	cfg->grpc_max_conns_per_address = 32;
+	cfg->grpc_max_watches = 100;
+	cfg->grpc_max_watches_per_address = 1000;
 }
 
 static int
@@ -357,6 +384,15 @@ check_config(struct config *cfg, char *err)
 	for (i = 0; i < cfg->dns_listen.n; i++)
 		if (parse_sockaddr(cfg->dns_listen.items[i], &ss, &len, why))
 			return fail(err, "--dns-listen: %s", why);
+	if (cfg->grpc_listen.n == 0) {
+		strcpy(cfg->grpc_listen.items[0], "127.0.0.1:8089");
+		cfg->grpc_listen.n = 1;
+		cfg->grpc_listen_default = 1;
+	}
+	for (i = 0; i < cfg->grpc_listen.n; i++)
+		if (strcmp(cfg->grpc_listen.items[i], "off") != 0 &&
+		    parse_sockaddr(cfg->grpc_listen.items[i], &ss, &len, why))
+			return fail(err, "--grpc-listen: %s", why);
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
 			    cfg->max_size, cfg->max_members);

@@ -1,0 +1,547 @@
+/* call.c -- a gRPC call on an HTTP/2 stream: the request head, the framed
+ * request messages, the response messages and the status trailers.
+ *
+ * A method sees whole messages, one at a time, in order. A streaming
+ * call whose responses pile up (its client does not read) is paused: its
+ * input is not consumed, so HTTP/2 flow control stops the client, until
+ * the responses drain. A response is one message of at most
+ * --grpc-max-response-bytes; a connection holds at most two of them
+ * unread, whatever its number of calls.
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "frame.h"
+#include "grpc_internal.h"
+#include "ratelimit.h"
+
+#define MAX_HEAD_BYTES 16384
+#define STREAM_OUT_MAX (256 * 1024) /* a streaming call's unread responses */
+
+static const struct grpc_method *const METHODS[] = {
+	&grpc_m_range, &grpc_m_put, &grpc_m_delete_range, &grpc_m_txn,
+	&grpc_m_watch, &grpc_m_status, &grpc_m_member_list,
+	&grpc_m_authenticate,
+};
+
+static nghttp2_session *
+session_of(const struct grpc_call *c)
+{
+	return c->conn->session;
+}
+
+static size_t
+conn_out_max(const struct grpc_call *c)
+{
+	return 2 * (size_t)c->conn->api->cfg->grpc_max_response_bytes;
+}
+
+struct grpc_call *
+grpc_call_new(struct grpc_conn *conn, int32_t stream_id)
+{
+	struct grpc_call *c = xcalloc(1, sizeof(*c));
+
+	c->conn = conn;
+	c->stream_id = stream_id;
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->next = conn->calls;
+	if (c->next != NULL)
+		c->next->prev = c;
+	conn->calls = c;
+	conn->ncalls++;
+	return c;
+}
+
+void
+grpc_call_free(struct grpc_call *c)
+{
+	struct grpc_conn *conn = c->conn;
+	int m = c->method ? (int)c->method->id : M_UNKNOWN;
+
+	if (c->method != NULL && c->method->on_close != NULL)
+		c->method->on_close(c);
+	if (!c->finished && c->method != NULL)
+		conn->api->stats.calls[m][GRPC_CANCELLED]++;
+	conn->out_bytes -= evbuffer_get_length(c->out);
+	if (c->full)
+		conn->nfull--;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conn->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	conn->ncalls--;
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c);
+}
+
+/* ---- the request head ---- */
+
+static int
+header_is(const uint8_t *name, size_t nl, const char *want)
+{
+	return nl == strlen(want) && memcmp(name, want, nl) == 0;
+}
+
+/* "application/grpc", "application/grpc+proto", "application/grpc;..." */
+static int
+is_grpc_type(const uint8_t *v, size_t n)
+{
+	static const char t[] = "application/grpc";
+
+	return n >= sizeof(t) - 1 && memcmp(v, t, sizeof(t) - 1) == 0 &&
+	       (n == sizeof(t) - 1 || v[sizeof(t) - 1] == '+' ||
+		v[sizeof(t) - 1] == ';');
+}
+
+/* Constant time: the comparison must not tell how much matched. */
+static int
+is_admin(const struct config *cfg, const uint8_t *v, size_t n)
+{
+	size_t want = strlen(cfg->admin_token);
+
+	return want > 0 && n == 7 + want && memcmp(v, "Bearer ", 7) == 0 &&
+	       CRYPTO_memcmp(v + 7, cfg->admin_token, want) == 0;
+}
+
+int
+grpc_call_header(struct grpc_call *c, const uint8_t *name, size_t nl,
+		 const uint8_t *value, size_t vl)
+{
+	c->head_bytes += (int)(nl + vl + 32);
+	if (c->head_bytes > MAX_HEAD_BYTES)
+		return -1;
+	if (header_is(name, nl, ":method"))
+		c->method_post = vl == 4 && memcmp(value, "POST", 4) == 0;
+	else if (header_is(name, nl, ":path") && vl < sizeof(c->path)) {
+		memcpy(c->path, value, vl);
+		c->path[vl] = '\0';
+	} else if (header_is(name, nl, "content-type"))
+		c->grpc_ctype = is_grpc_type(value, vl);
+	else if (header_is(name, nl, "grpc-timeout") &&
+		 grpc_parse_timeout((const char *)value, vl, &c->timeout_ms))
+		c->timeout_ms = 0;
+	else if (header_is(name, nl, "authorization"))
+		c->admin = is_admin(c->conn->api->cfg, value, vl);
+	return 0;
+}
+
+/* An answer that is plain HTTP: the request was not gRPC at all. */
+static void
+respond_http(struct grpc_call *c, const char *status)
+{
+	nghttp2_nv nv[] = {
+		{ (uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
+		  NGHTTP2_NV_FLAG_NONE },
+	};
+
+	c->finished = c->responded = c->trailers_sent = 1;
+	nghttp2_submit_response(session_of(c), c->stream_id, nv, 1, NULL);
+	grpc_conn_flush_soon(c->conn);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	grpc_call_finish(arg, GRPC_DEADLINE_EXCEEDED,
+			 "context deadline exceeded");
+}
+
+void
+grpc_call_start(struct grpc_call *c)
+{
+	struct grpc_api *api = c->conn->api;
+	struct timeval tv;
+	size_t i;
+
+	if (!c->method_post) {
+		respond_http(c, "405");
+		return;
+	}
+	if (!c->grpc_ctype) {
+		respond_http(c, "415");
+		return;
+	}
+	for (i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++)
+		if (strcmp(c->path, METHODS[i]->path) == 0)
+			c->method = METHODS[i];
+	if (c->method == NULL) {
+		grpc_call_finish(c, GRPC_UNIMPLEMENTED,
+				 "srvgate: unknown method %s", c->path);
+		return;
+	}
+	if (api->draining) {
+		grpc_call_finish(c, GRPC_UNAVAILABLE,
+				 "srvgate is shutting down");
+		return;
+	}
+	if (c->timeout_ms > 0) {
+		c->deadline = evtimer_new(api->base, on_deadline, c);
+		tv = timeval_from_ms(c->timeout_ms);
+		evtimer_add(c->deadline, &tv);
+	}
+}
+
+/* ---- the request messages ---- */
+
+/* Gives bytes back to the client's window. */
+static void
+consume(struct grpc_call *c, size_t n)
+{
+	if (n == 0)
+		return;
+	nghttp2_session_consume(session_of(c), c->stream_id, n);
+	grpc_conn_flush_soon(c->conn);
+}
+
+static void
+discard_input(struct grpc_call *c)
+{
+	size_t n = evbuffer_get_length(c->in);
+
+	evbuffer_drain(c->in, n);
+	consume(c, n);
+}
+
+/* Checks the next message's prefix; 0 when a whole message is there. */
+static int
+next_message(struct grpc_call *c, size_t *len)
+{
+	uint64_t max = c->conn->api->cfg->grpc_max_request_bytes;
+	size_t have = evbuffer_get_length(c->in);
+	uint8_t prefix[GRPC_PREFIX_LEN];
+
+	if (have < GRPC_PREFIX_LEN)
+		return -1;
+	evbuffer_copyout(c->in, prefix, GRPC_PREFIX_LEN);
+	/* frame_peek reads only the prefix; have says how much follows. */
+	switch (grpc_frame_peek(prefix, have, (size_t)max, len)) {
+	case FRAME_OK:
+		return 0;
+	case FRAME_NEED_MORE:
+		return -1;
+	case FRAME_TOO_BIG:
+		grpc_call_finish(c, GRPC_RESOURCE_EXHAUSTED,
+				 "grpc: received message larger than max "
+				 "(%zu vs. %llu)", *len,
+				 (unsigned long long)max);
+		return -1;
+	case FRAME_COMPRESSED:
+		grpc_call_finish(c, GRPC_UNIMPLEMENTED, "srvgate: compressed "
+				 "messages are not supported");
+		return -1;
+	case FRAME_BAD_FLAG:
+		break;
+	}
+	grpc_call_finish(c, GRPC_INTERNAL, "grpc: invalid compressed flag");
+	return -1;
+}
+
+/* Hands whole messages to the method while it takes them. */
+static void
+pump(struct grpc_call *c)
+{
+	size_t len;
+	uint8_t *msg;
+
+	while (!c->paused && !c->finished && next_message(c, &len) == 0) {
+		if (++c->nmsgs > 1 && !c->method->streaming) {
+			grpc_call_finish(c, GRPC_INTERNAL, "srvgate: a unary "
+					 "call takes one request message");
+			break;
+		}
+		msg = evbuffer_pullup(c->in, (ev_ssize_t)(GRPC_PREFIX_LEN + len));
+		c->method->on_message(c, msg + GRPC_PREFIX_LEN, len);
+		evbuffer_drain(c->in, GRPC_PREFIX_LEN + len);
+		consume(c, GRPC_PREFIX_LEN + len);
+	}
+	if (c->finished)
+		discard_input(c);
+}
+
+/* The client has ended its side and every message is handled. */
+static void
+end_of_input(struct grpc_call *c)
+{
+	if (c->finished || c->paused || !c->remote_done)
+		return;
+	if (evbuffer_get_length(c->in) > 0)
+		grpc_call_finish(c, GRPC_INTERNAL, "srvgate: the request ended "
+				 "inside a message");
+	else if (!c->method->streaming && c->nmsgs == 0)
+		grpc_call_finish(c, GRPC_INTERNAL, "srvgate: a unary call "
+				 "takes one request message");
+	else if (c->method->streaming && c->method->on_half_close != NULL)
+		c->method->on_half_close(c);
+	else if (c->method->streaming)
+		grpc_call_finish(c, GRPC_OK, NULL);
+	/* a unary call answers when its method is done */
+}
+
+void
+grpc_call_data(struct grpc_call *c, const uint8_t *data, size_t n)
+{
+	if (c->finished || c->method == NULL) {
+		consume(c, n);
+		return;
+	}
+	evbuffer_add(c->in, data, n);
+	pump(c);
+}
+
+void
+grpc_call_remote_end(struct grpc_call *c)
+{
+	c->remote_done = 1;
+	if (c->method != NULL)
+		end_of_input(c);
+}
+
+void
+grpc_call_pause(struct grpc_call *c)
+{
+	c->paused = 1;
+}
+
+void
+grpc_call_resume(struct grpc_call *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = 0;
+	pump(c);
+	end_of_input(c);
+}
+
+/* ---- the response ---- */
+
+static nghttp2_nv
+nv(const char *name, const char *value)
+{
+	nghttp2_nv h = { (uint8_t *)name, (uint8_t *)value, strlen(name),
+			 strlen(value), NGHTTP2_NV_FLAG_NONE };
+
+	return h;
+}
+
+/* grpc-status and grpc-message into h; returns how many. */
+static size_t
+status_headers(const struct grpc_call *c, nghttp2_nv *h, char *code,
+	       char *msg, size_t msglen)
+{
+	size_t n = 0;
+
+	snprintf(code, 4, "%d", (int)c->status);
+	h[n++] = nv("grpc-status", code);
+	if (c->message[0] != '\0') {
+		grpc_percent_encode(c->message, msg, msglen);
+		h[n++] = nv("grpc-message", msg);
+	}
+	return n;
+}
+
+ssize_t
+grpc_call_read(struct grpc_call *c, uint8_t *buf, size_t len,
+	       uint32_t *flags)
+{
+	int got = evbuffer_remove(c->out, buf, len);
+	size_t n = got > 0 ? (size_t)got : 0, left;
+	nghttp2_nv h[2];
+	char code[4], msg[3 * sizeof(c->message)];
+
+	c->conn->out_bytes -= n;
+	left = evbuffer_get_length(c->out);
+	if (n > 0 && c->conn->nfull > 0)
+		c->conn->writable_due = 1; /* conn.c asks grpc_call_drained */
+	if (left > 0)
+		return (ssize_t)n;
+	if (c->finished) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		c->trailers_sent = 1;
+		nghttp2_submit_trailer(session_of(c), c->stream_id, h,
+				       status_headers(c, h, code, msg,
+						      sizeof(msg)));
+		return (ssize_t)n;
+	}
+	if (n == 0) {
+		c->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return (ssize_t)n;
+}
+
+static ssize_t
+read_source(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t len,
+	    uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	(void)s;
+	(void)stream_id;
+	(void)arg;
+	return grpc_call_read(src->ptr, buf, len, flags);
+}
+
+/* The response head, once: after it, DATA as messages come. */
+static void
+respond(struct grpc_call *c)
+{
+	nghttp2_nv h[] = { nv(":status", "200"),
+			   nv("content-type", "application/grpc") };
+	nghttp2_data_provider dp;
+
+	if (c->responded) {
+		if (c->deferred) {
+			c->deferred = 0;
+			nghttp2_session_resume_data(session_of(c), c->stream_id);
+		}
+		return;
+	}
+	c->responded = 1;
+	dp.source.ptr = c;
+	dp.read_callback = read_source;
+	nghttp2_submit_response(session_of(c), c->stream_id, h, 2, &dp);
+}
+
+/* An error before any message: the head carries the status and ends the
+ * stream (gRPC's Trailers-Only). */
+static void
+respond_status_only(struct grpc_call *c)
+{
+	nghttp2_nv h[4] = { nv(":status", "200"),
+			    nv("content-type", "application/grpc") };
+	char code[4], msg[3 * sizeof(c->message)];
+	size_t n = 2 + status_headers(c, h + 2, code, msg, sizeof(msg));
+
+	c->responded = c->trailers_sent = 1;
+	nghttp2_submit_response(session_of(c), c->stream_id, h, n, NULL);
+}
+
+void
+grpc_call_finish(struct grpc_call *c, enum grpc_code code, const char *fmt,
+		 ...)
+{
+	int m = c->method ? (int)c->method->id : M_UNKNOWN;
+	va_list ap;
+
+	if (c->finished)
+		return;
+	c->finished = 1;
+	c->status = code;
+	c->message[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(c->message, sizeof(c->message), fmt, ap);
+		va_end(ap);
+	}
+	c->conn->api->stats.calls[m][code]++;
+	if (c->deadline != NULL)
+		evtimer_del(c->deadline);
+	if (c->responded)
+		respond(c); /* the trailers follow the queued messages */
+	else
+		respond_status_only(c);
+	discard_input(c);
+	grpc_conn_flush_soon(c->conn);
+}
+
+int
+grpc_call_send(struct grpc_call *c, const ProtobufCMessage *msg)
+{
+	uint64_t max = c->conn->api->cfg->grpc_max_response_bytes;
+	size_t size, total;
+	uint8_t *buf;
+
+	if (c->finished)
+		return -1;
+	size = protobuf_c_message_get_packed_size(msg);
+	total = GRPC_PREFIX_LEN + size;
+	if (size > max) {
+		grpc_call_finish(c, GRPC_RESOURCE_EXHAUSTED, "srvgate: the "
+				 "response needs %zu bytes, more than "
+				 "--grpc-max-response-bytes (%llu); ask for "
+				 "less (a limit)", size,
+				 (unsigned long long)max);
+		return -1;
+	}
+	if (c->conn->out_bytes + total > conn_out_max(c)) {
+		grpc_call_finish(c, GRPC_RESOURCE_EXHAUSTED, "srvgate: %zu "
+				 "bytes of responses are unread on this "
+				 "connection; read them first",
+				 c->conn->out_bytes);
+		return -1;
+	}
+	buf = xmalloc(total);
+	grpc_frame_prefix(buf, size);
+	protobuf_c_message_pack(msg, buf + GRPC_PREFIX_LEN);
+	evbuffer_add(c->out, buf, total);
+	free(buf);
+	c->conn->out_bytes += total;
+	respond(c);
+	grpc_conn_flush_soon(c->conn);
+	return 0;
+}
+
+size_t
+grpc_call_queued(const struct grpc_call *c)
+{
+	return evbuffer_get_length(c->out);
+}
+
+int
+grpc_call_has_room(struct grpc_call *c, size_t more)
+{
+	size_t queued = evbuffer_get_length(c->out);
+
+	if ((queued == 0 || queued + more <= STREAM_OUT_MAX) &&
+	    c->conn->out_bytes + more <= conn_out_max(c))
+		return 1;
+	if (!c->full) {
+		c->full = 1;
+		c->conn->nfull++;
+	}
+	return 0;
+}
+
+int
+grpc_call_drained(struct grpc_call *c)
+{
+	if (!c->full || evbuffer_get_length(c->out) >= STREAM_OUT_MAX / 2 ||
+	    c->conn->out_bytes >= conn_out_max(c) / 2)
+		return 0;
+	c->full = 0;
+	c->conn->nfull--;
+	return 1;
+}
+
+const char *
+grpc_call_addr(const struct grpc_call *c)
+{
+	return c->conn->peer->addr;
+}
+
+int
+grpc_call_rate_ok(struct grpc_call *c)
+{
+	struct grpc_api *api = c->conn->api;
+
+	if (ratelimit_allow(api->limiter, grpc_call_addr(c),
+			    now_monotonic_ms()))
+		return 1;
+	api->stats.rate_limited++;
+	grpc_call_finish(c, GRPC_RESOURCE_EXHAUSTED,
+			 "etcdserver: too many requests");
+	return 0;
+}
