@@ -1,16 +1,20 @@
 # tests/lib.sh -- shared helpers for srvgate's shell tests (sourced).
 # Each test script: . "$(dirname "$0")/../lib.sh"; ...; finish
-# Prints "PASS: name" / "FAIL: name", then "N passed, N failed".
+# Prints "PASS: name" / "FAIL: name" ("SKIP: name" for a check that cannot
+# run here, counted neither way), then "N passed, N failed".
 
 SRVGATE=${SRVGATE_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/srvgate}
 PASSED=0
 FAILED=0
+SKIPPED=0
 TMP=$(mktemp -d /tmp/srvgate-test.XXXXXX)
 PIDS=""
 CLEANUPS=""
 
 pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+# skip NAME: a check that has nothing to check here; never a pass.
+skip() { SKIPPED=$((SKIPPED + 1)); echo "SKIP: $*"; }
 
 # check NAME CMD...: passes when CMD exits 0.
 check() {
@@ -19,9 +23,19 @@ check() {
 		fail "$name"; sed 's/^/    /' "$TMP/check.out" | head -20; fi
 }
 
-# expect_eq NAME WANT GOT
+# expect_eq NAME WANT GOT: WANT = GOT, and not both empty (two empty
+# strings are what a dead server or a missing file give on both sides).
 expect_eq() {
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (want '$2', got '$3')"; fi
+	if [ -z "$2" ] && [ -z "$3" ]; then
+		fail "$1 (both sides empty: nothing was compared)"
+	elif [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (want '$2', got '$3')"; fi
+}
+
+# expect_empty NAME GOT: GOT is empty. Only for a GOT that collects the
+# failures of checks that ran (each appends what went wrong); anything
+# else must prove its source answered, in a non-empty expect_eq.
+expect_empty() {
+	if [ -z "$2" ]; then pass "$1"; else fail "$1 (want nothing, got '$2')"; fi
 }
 
 # expect_match NAME REGEX TEXT
@@ -79,19 +93,48 @@ make_peer_cert() {
 	return 1
 }
 
+# sg_is_asan [BIN]: BIN (default $SRVGATE) is built with AddressSanitizer
+# (it imports or defines __asan_init).
+sg_is_asan() {
+	local b=${1:-$SRVGATE}
+	[ -f "$b" ] || return 1
+	if command -v nm >/dev/null 2>&1; then
+		{ nm -D "$b"; nm "$b"; } 2>/dev/null | grep -qw __asan_init
+	else
+		grep -aq __asan_init "$b"
+	fi
+}
+
 # check_sanitizer_logs NAME...: one check per srvgate log $TMP/NAME.log
-# that AddressSanitizer and UBSan reported nothing.
+# that AddressSanitizer and UBSan reported nothing. A missing or empty log
+# fails (a wrong NAME, or the server never ran). With a binary that is not
+# a sanitizer build there is nothing to look for: SKIP, never a pass; and
+# SANITIZE=1 (make test SANITIZE=1) with such a binary fails.
 check_sanitizer_logs() {
-	local n
+	local n log asan=0
+	sg_is_asan && asan=1
+	if [ "${SANITIZE:-0}" = 1 ] && [ "$asan" = 0 ]; then
+		fail "SANITIZE=1 but $SRVGATE is not an AddressSanitizer build"
+	fi
 	for n in "$@"; do
-		if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$TMP/$n.log"; then
+		log=$TMP/$n.log
+		if [ ! -s "$log" ]; then
+			fail "srvgate $n: no sanitizer report (log $log is missing or empty)"
+		elif [ "$asan" = 0 ]; then
+			skip "srvgate $n: no sanitizer report (not a sanitizer build)"
+		elif grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$log"; then
 			fail "srvgate $n: sanitizer report"
-			grep -E -A12 'Sanitizer|runtime error:' "$TMP/$n.log" | head -40 | sed 's/^/    /'
+			grep -E -A12 'Sanitizer|runtime error:' "$log" | head -40 | sed 's/^/    /'
 		else
-			pass "srvgate $n: no sanitizer report"
+			pass "srvgate $n: no sanitizer report (ASan build, $(wc -l <"$log") log lines)"
 		fi
 	done
 }
+
+# Sanitizer reports go to stderr, which start_srvgate sends to the log
+# that check_sanitizer_logs reads (whatever log_path the caller had).
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=stderr
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=stderr
 
 # wait_for CMD...: retries CMD until it succeeds, for at most WAIT_SECS
 # (default 10) seconds of wall-clock time, however long each try takes.
@@ -184,6 +227,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 finish() {
+	[ "$SKIPPED" -eq 0 ] || echo "($SKIPPED skipped: not counted)"
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }

@@ -86,7 +86,9 @@ for _ in $(seq 1 300); do kill -0 $VG 2>/dev/null || break; sleep 0.1; done
 wait $VG
 rc=$?
 expect_eq "exit code under valgrind (99 = memcheck errors)" 0 "$rc"
-if [ -s "$TMP/vg.log" ]; then
+if [ ! -e "$TMP/vg.log" ]; then
+	fail "valgrind reports nothing (valgrind wrote no log: it never ran)"
+elif [ -s "$TMP/vg.log" ]; then
 	fail "valgrind reported:"
 	head -60 "$TMP/vg.log"
 else
