@@ -31,11 +31,15 @@ struct config {
 	uint64_t max_body_bytes;
 	uint64_t max_header_bytes;
 	unsigned max_connections;
+	unsigned max_connections_per_address; /* per IPv4 address, IPv6 /64 */
+	unsigned max_watches_per_address;
 	uint64_t idle_timeout_ms;  /* to send a whole request */
 	uint64_t io_timeout_ms;	   /* between reads or writes */
 	uint64_t watch_timeout_ms; /* a watch answers empty after this */
 	unsigned rate_limit;	   /* writes per second per client address */
 	unsigned rate_burst;
+	unsigned rate_limit_ipv4_prefix; /* bits that name a rate-limited client */
+	unsigned rate_limit_ipv6_prefix;
 	int log_level;
 	/* DNS */
 	char ns_name[256];

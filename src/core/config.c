@@ -46,7 +46,8 @@ static const struct flag flags[] = {
 	{ "public-url", K_STRING, F(public_url), 0, 0,
 	  "base of the URLs /new hands out [http://<http-listen>]" },
 	{ "admin-token", K_STRING, F(admin_token), 0, 0,
-	  "bearer token that DELETE needs; empty: no check [empty]" },
+	  "bearer token that DELETE and /_admin/ need; empty: both answer "
+	  "403 [empty]" },
 	{ "max-size", K_UINT, U(max_size), 1, 100000,
 	  "largest cluster size /new accepts [1000]" },
 	{ "max-members", K_UINT, U(max_members), 1, 100000,
@@ -59,7 +60,14 @@ static const struct flag flags[] = {
 	{ "max-header-bytes", K_SIZE, U(max_header_bytes), 256, 1 << 20,
 	  "largest request head [8192]" },
 	{ "max-connections", K_UINT, U(max_connections), 1, 1000000,
-	  "open HTTP connections at most [4096]" },
+	  "open HTTP connections at most; the last 5% only for addresses "
+	  "holding fewer than 4 [4096]" },
+	{ "max-connections-per-address", K_UINT,
+	  U(max_connections_per_address), 1, 1000000,
+	  "open HTTP connections per IPv4 address or IPv6 /64 [64]" },
+	{ "max-watches-per-address", K_UINT, U(max_watches_per_address), 1,
+	  1000000, "open watches per IPv4 address or IPv6 /64; more get 503 "
+	  "[1000]" },
 	{ "idle-timeout", K_DURATION, U(idle_timeout_ms), 0, 0,
 	  "time a connection has to send its next whole request [60s]" },
 	{ "io-timeout", K_DURATION, U(io_timeout_ms), 0, 0,
@@ -71,6 +79,10 @@ static const struct flag flags[] = {
 	  "/new and registrations per second per client address; 0: off [50]" },
 	{ "rate-burst", K_UINT, U(rate_burst), 1, 1000000,
 	  "requests a client address may make at once [100]" },
+	{ "rate-limit-ipv4-prefix", K_UINT, U(rate_limit_ipv4_prefix), 1, 32,
+	  "IPv4 prefix length that the rate limit counts as one client [32]" },
+	{ "rate-limit-ipv6-prefix", K_UINT, U(rate_limit_ipv6_prefix), 1, 128,
+	  "IPv6 prefix length that the rate limit counts as one client [64]" },
 	{ "log-level", K_LOGLEVEL, U(log_level), 0, 0,
 	  "error, warn, info or debug [info]" },
 	{ "ns-name", K_STRING, F(ns_name), 0, 0,
@@ -171,11 +183,15 @@ config_defaults(struct config *cfg)
 	cfg->max_body_bytes = 65536;
 	cfg->max_header_bytes = 8192;
 	cfg->max_connections = 4096;
+	cfg->max_connections_per_address = 64;
+	cfg->max_watches_per_address = 1000;
 	cfg->idle_timeout_ms = 60000;
 	cfg->io_timeout_ms = 10000;
 	cfg->watch_timeout_ms = 300000;
 	cfg->rate_limit = 50;
 	cfg->rate_burst = 100;
+	cfg->rate_limit_ipv4_prefix = 32;
+	cfg->rate_limit_ipv6_prefix = 64;
 	cfg->log_level = LOG_INFO;
 	cfg->record_ttl = 60;
 	cfg->negative_ttl = 30;

@@ -2,8 +2,10 @@
  * protocol. Tokens are read and written whole, as JSON:
  *   {"token":"t","size":3,"members":[{"id":"a","value":"n=url",
  *    "clients":"url,url"}],"aliases":["prod"]}
- * Writes need --admin-token when the server has one. What a write changes
- * is decided in the core (import.h); this file parses and answers.
+ * Every route, reads too, needs the --admin-token bearer token (without
+ * one the API answers 403); writes also obey --max-size, --max-members and
+ * the rate limit. What a write changes is decided in the core (import.h);
+ * this file parses and answers.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -105,9 +107,10 @@ parse_member(json_t *m, size_t i, struct wanted_member *w, char *err)
 	return 0;
 }
 
-/* Reads the request's size and members into s. */
+/* Reads the request's size and members into s, within the limits that
+ * /new and registrations have too. */
 static int
-parse_spec(json_t *body, unsigned max_members, struct token_spec *s,
+parse_spec(json_t *body, const struct config *cfg, struct token_spec *s,
 	   char *err)
 {
 	json_t *members, *m;
@@ -117,8 +120,9 @@ parse_spec(json_t *body, unsigned max_members, struct token_spec *s,
 	if (json_unpack(body, "{s?I, s:o}", "size", &sz, "members",
 			&members) != 0 || !json_is_array(members))
 		return fail(err, "want {\"size\":N,\"members\":[...]}");
-	if (json_array_size(members) > max_members)
-		return fail(err, "more than %u members", max_members);
+	if (json_array_size(members) > cfg->max_members)
+		return fail(err, "more than %u members (--max-members)",
+			    cfg->max_members);
 	s->members = xcalloc(json_array_size(members) + 1,
 			     sizeof(*s->members));
 	json_array_foreach(members, i, m) {
@@ -126,11 +130,12 @@ parse_spec(json_t *body, unsigned max_members, struct token_spec *s,
 			return -1;
 		s->n = i + 1;
 	}
-	if (sz < 0 || sz > 1000000)
-		return fail(err, "bad size");
-	s->size = sz > 0 ? (unsigned)sz : (unsigned)s->n;
-	if (s->size == 0)
+	if (sz < 0 || (sz == 0 && s->n == 0))
 		return fail(err, "size must be at least 1");
+	if ((sz > 0 ? (uint64_t)sz : s->n) > cfg->max_size)
+		return fail(err, "size must be at most %u (--max-size)",
+			    cfg->max_size);
+	s->size = sz > 0 ? (unsigned)sz : (unsigned)s->n;
 	return 0;
 }
 
@@ -215,7 +220,7 @@ put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 	w->sync = mode != NULL && strcmp(mode, "sync") == 0;
 	if ((mode != NULL && !w->sync && strcmp(mode, "import") != 0 &&
 	     fail(err, "mode must be import or sync")) ||
-	    parse_spec(body, api->cfg->max_members, &w->spec, err) != 0) {
+	    parse_spec(body, api->cfg, &w->spec, err) != 0) {
 		bad_request(api, req, err);
 		token_spec_free(&w->spec);
 		free(w);
@@ -239,7 +244,7 @@ handle_tokens(struct http_api *api, struct evhttp_request *req,
 	else if (method == EVHTTP_REQ_GET)
 		http_send_error(api, req, R_ADMIN, 404, ETCD_KEY_NOT_FOUND,
 				"Key not found", name);
-	else if (method == EVHTTP_REQ_PUT && http_authorized(api, req, R_ADMIN))
+	else if (method == EVHTTP_REQ_PUT && http_rate_ok(api, req, R_ADMIN))
 		put_token(api, req, name);
 	else if (method != EVHTTP_REQ_PUT)
 		http_send_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
@@ -288,13 +293,13 @@ handle_aliases(struct http_api *api, struct evhttp_request *req,
 	errbuf_t err;
 	json_t *body = NULL;
 
-	if (!http_authorized(api, req, R_ADMIN))
-		return;
 	if (method != EVHTTP_REQ_DELETE && method != EVHTTP_REQ_PUT) {
 		http_send_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
 				"Method Not Allowed", "use PUT or DELETE");
 		return;
 	}
+	if (!http_rate_ok(api, req, R_ADMIN))
+		return;
 	if (method == EVHTTP_REQ_PUT &&
 	    ((body = read_body(req, err)) == NULL ||
 	     json_unpack(body, "{s:s}", "token", &token) != 0 ||
@@ -321,6 +326,8 @@ void
 http_admin_handle(struct http_api *api, struct evhttp_request *req,
 		  const char *path)
 {
+	if (!http_authorized(api, req, R_ADMIN))
+		return;
 	if (strncmp(path, TOKENS_PATH, strlen(TOKENS_PATH)) == 0)
 		handle_tokens(api, req, path + strlen(TOKENS_PATH));
 	else if (strncmp(path, ALIASES_PATH, strlen(ALIASES_PATH)) == 0)

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,15 @@ on_request(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 
-	conn_request_started(api->conns, req);
+	if (conn_request_started(api->conns, req) != 0) {
+		/* Its address was refused a place; the socket is shut. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Connection", "close");
+		http_send_error(api, req, R_OTHER, 503, ETCD_RAFT_INTERNAL,
+				"Raft Internal Error",
+				"too many connections from this address");
+		return;
+	}
 	if (api->draining) {
 		/* etcd retries a 5xx after a pause, by then on the new server;
 		 * answering a watch would only make it poll again at once. */
@@ -68,6 +77,32 @@ on_request(struct evhttp_request *req, void *arg)
 }
 
 static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *v4 = (const void *)ss;
+	const struct sockaddr_in6 *v6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+}
+
+/* Without a token the admin API is closed, but anyone who reaches a
+ * public listener can still make tokens and register: say so. */
+static void
+warn_if_open(const struct http_api *api, const struct sockaddr_storage *ss)
+{
+	if (is_loopback(ss) || api->cfg->admin_token[0] != '\0')
+		return;
+	log_warn("http: listening on %s, which is not loopback, without "
+		 "--admin-token: /_admin/ and DELETE answer 403, and anyone "
+		 "who reaches it can make tokens and register members; set "
+		 "--admin-token and keep the port behind a firewall",
+		 api->cfg->http_listen);
+}
+
+static int
 bind_http(struct http_api *api, char *err)
 {
 	struct sockaddr_storage ss;
@@ -76,6 +111,7 @@ bind_http(struct http_api *api, char *err)
 
 	if (parse_sockaddr(api->cfg->http_listen, &ss, &len, err) != 0)
 		return -1;
+	warn_if_open(api, &ss);
 	l = evconnlistener_new_bind(api->base, NULL, NULL,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 					    LEV_OPT_CLOSE_ON_EXEC,
@@ -110,10 +146,12 @@ http_api_start(struct http_api **out, struct event_base *base,
 	api->reg = reg;
 	api->st = st;
 	api->http = evhttp_new(base);
-	api->conns = conn_table_new(base, cfg->max_connections,
-				    cfg->idle_timeout_ms);
+	api->conns = conn_table_new(base, &(struct conn_limits){
+		cfg->max_connections, cfg->max_connections_per_address,
+		cfg->idle_timeout_ms });
 	api->limiter = ratelimit_new(&(struct ratelimit_config){
-		cfg->rate_limit, cfg->rate_burst, 32, 64, 65536 });
+		cfg->rate_limit, cfg->rate_burst, cfg->rate_limit_ipv4_prefix,
+		cfg->rate_limit_ipv6_prefix, 65536 });
 	api->listings = listing_cache_new(reg);
 	api->watches = watch_hub_new(base, reg, cfg->watch_timeout_ms,
 				     watch_send, api);

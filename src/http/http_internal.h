@@ -33,6 +33,7 @@ struct http_api {
 	struct listing_cache *listings;
 	uint64_t requests[R_COUNT][600]; /* by route and status code */
 	uint64_t rate_limited;
+	uint64_t watches_refused; /* an address held its maximum */
 	int draining; /* shutting down: new requests get 503 */
 	struct { metrics_fn fn; void *arg; } hooks[MAX_METRICS_HOOKS];
 	size_t nhooks;
@@ -55,7 +56,7 @@ void http_send_status(struct http_api *api, struct evhttp_request *req,
 		      enum route route, const struct registry_result *res,
 		      const char *cause);
 /* 1 when the request carries the admin token; otherwise it has been
- * answered 401. */
+ * answered 401, or 403 when the server has no --admin-token. */
 int http_authorized(struct http_api *api, struct evhttp_request *req,
 		    enum route route);
 /* 1 when the client may write now; otherwise it has been answered 429. */

@@ -157,9 +157,50 @@ metrics_registry(struct evbuffer *out, const struct http_api *api)
 		(unsigned long long)api->reg->index, api->reg->nwaiting);
 }
 
+/* What the limits on hostile clients did (conn.c, watch caps). */
+static void
+metrics_shares(struct evbuffer *out, const struct http_api *api)
+{
+	struct conn_stats s;
+
+	conn_table_stats(api->conns, &s);
+	evbuffer_add_printf(out,
+		"# HELP srvgate_http_client_addresses Client addresses (IPv6: "
+		"/64) holding a connection or a watch.\n"
+		"# TYPE srvgate_http_client_addresses gauge\n"
+		"srvgate_http_client_addresses %zu\n"
+		"# HELP srvgate_http_connections_refused_total Connections "
+		"refused for an address at --max-connections-per-address, or "
+		"in the slots kept for addresses holding few.\n"
+		"# TYPE srvgate_http_connections_refused_total counter\n"
+		"srvgate_http_connections_refused_total{reason=\"address\"} "
+		"%llu\n"
+		"srvgate_http_connections_refused_total{reason=\"reserve\"} "
+		"%llu\n"
+		"# HELP srvgate_http_watches_refused_total Watches refused for "
+		"an address at --max-watches-per-address.\n"
+		"# TYPE srvgate_http_watches_refused_total counter\n"
+		"srvgate_http_watches_refused_total %llu\n"
+		"# HELP srvgate_http_output_held Connections not read while "
+		"their unsent answers exceed the cap.\n"
+		"# TYPE srvgate_http_output_held gauge\n"
+		"srvgate_http_output_held %zu\n"
+		"# HELP srvgate_http_output_held_total Times a connection was "
+		"held so.\n"
+		"# TYPE srvgate_http_output_held_total counter\n"
+		"srvgate_http_output_held_total %llu\n",
+		s.addresses, (unsigned long long)s.refused_address,
+		(unsigned long long)s.refused_reserve,
+		(unsigned long long)api->watches_refused, s.held,
+		(unsigned long long)s.holds);
+}
+
 static void
 metrics_http(struct evbuffer *out, const struct http_api *api)
 {
+	struct conn_stats s;
+
+	conn_table_stats(api->conns, &s);
 	evbuffer_add_printf(out,
 		"# HELP srvgate_watches_open Watches waiting for a change.\n"
 		"# TYPE srvgate_watches_open gauge\nsrvgate_watches_open %zu\n"
@@ -174,9 +215,10 @@ metrics_http(struct evbuffer *out, const struct http_api *api)
 		"the rate limit.\n"
 		"# TYPE srvgate_http_rate_limited_total counter\n"
 		"srvgate_http_rate_limited_total %llu\n",
-		watch_hub_count(api->watches), conn_table_count(api->conns),
-		(unsigned long long)conn_table_refused(api->conns),
+		watch_hub_count(api->watches), s.open,
+		(unsigned long long)s.cap_reached,
 		(unsigned long long)api->rate_limited);
+	metrics_shares(out, api);
 }
 
 void

@@ -122,8 +122,15 @@ http_authorized(struct http_api *api, struct evhttp_request *req,
 	const char *want = api->cfg->admin_token, *got;
 	size_t n = strlen(want);
 
-	if (want[0] == '\0')
-		return 1;
+	/* Closed unless configured: a server without a token has no one
+	 * who may replace or delete what others registered. */
+	if (want[0] == '\0') {
+		http_send_error(api, req, route, 403, ETCD_UNAUTHORIZED,
+				"Forbidden: start srvgate with --admin-token "
+				"to use DELETE and /_admin/",
+				"the admin API is off");
+		return 0;
+	}
 	got = evhttp_find_header(evhttp_request_get_input_headers(req),
 				 "Authorization");
 	/* Constant time: the comparison must not tell how much matched. */

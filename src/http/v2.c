@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "conn.h"
 #include "http_internal.h"
 #include "keypath.h"
 #include "peers.h"
+#include "shares.h"
 #include "watch.h"
 
 #define NEW_TRIES 8 /* names drawn before /new gives up */
@@ -164,6 +166,28 @@ history_event(const struct token *tok, const struct watch_match *m)
 			       m->node, NULL);
 }
 
+/* Holds the watch, unless its client's network holds its maximum: then
+ * a 503, which etcd's client retries after a pause. */
+static void
+watch_hold(struct http_api *api, struct evhttp_request *req,
+	   const struct token *tok, const char *member, int recursive,
+	   uint64_t since)
+{
+	struct share *owner = conn_share(api->conns, req);
+
+	if (owner != NULL &&
+	    owner->watches >= api->cfg->max_watches_per_address) {
+		api->watches_refused++;
+		http_send_error(api, req, R_WATCH, 503, ETCD_RAFT_INTERNAL,
+				"Raft Internal Error",
+				"this address holds --max-watches-per-address "
+				"open watches; retry later");
+		return;
+	}
+	watch_hub_add(api->watches, req, tok->name, member, recursive, since,
+		      owner);
+}
+
 static void
 handle_watch(struct http_api *api, struct evhttp_request *req,
 	     const struct params *p, const struct keypath *kp,
@@ -202,7 +226,7 @@ handle_watch(struct http_api *api, struct evhttp_request *req,
 			break;
 		}
 	}
-	watch_hub_add(api->watches, req, tok->name, member, recursive, since);
+	watch_hold(api, req, tok, member, recursive, since);
 }
 
 static void
@@ -405,7 +429,7 @@ handle_delete(struct http_api *api, struct evhttp_request *req,
 	enum route route = kp->kind == KEY_MEMBER ? R_MEMBER : R_TOKEN;
 	struct v2_write *w;
 
-	if (!http_authorized(api, req, route))
+	if (!http_authorized(api, req, route) || !http_rate_ok(api, req, route))
 		return;
 	if (kp->kind != KEY_MEMBER && kp->kind != KEY_TOKEN) {
 		http_send_error(api, req, R_CONFIG, 403, ETCD_ROOT_READ_ONLY,

@@ -10,6 +10,7 @@
 #include "etcdjson.h"
 #include "htable.h"
 #include "registry.h"
+#include "shares.h"
 #include "util.h"
 
 struct watch {
@@ -22,6 +23,7 @@ struct watch {
 	struct event *closed_ev; /* the client hung up */
 	struct event *timer;
 	struct watch_group *group;
+	struct share *owner; /* the client's network, or NULL */
 	struct watch *prev, *next;
 };
 
@@ -75,6 +77,10 @@ unlink_watch(struct watch *w)
 	}
 	event_free(w->closed_ev);
 	event_free(w->timer);
+	if (w->owner != NULL) {
+		w->owner->watches--;
+		share_release(w->owner);
+	}
 	hub->count--;
 	free(w);
 }
@@ -114,7 +120,7 @@ on_give_up(evutil_socket_t fd, short what, void *arg)
 void
 watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 	      const char *token, const char *member, int recursive,
-	      uint64_t since)
+	      uint64_t since, struct share *owner)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -128,6 +134,9 @@ watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 	snprintf(w->member, sizeof(w->member), "%s", member ? member : "");
 	w->recursive = member == NULL && recursive;
 	w->since = since;
+	w->owner = owner;
+	if (owner != NULL)
+		owner->watches++;
 	w->closed_ev = event_new(hub->base, fd, EV_CLOSED, on_give_up, w);
 	w->timer = evtimer_new(hub->base, on_give_up, w);
 	event_add(w->closed_ev, NULL);

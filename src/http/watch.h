@@ -13,6 +13,7 @@
 struct event_base;
 struct evhttp_request;
 struct registry;
+struct share;
 struct watch_hub;
 
 /* How the hub answers a request; body is malloc'd and taken over. */
@@ -24,10 +25,11 @@ struct watch_hub *watch_hub_new(struct event_base *base, struct registry *reg,
 				void *send_arg);
 /* Holds req until a change at or after `since`: to one member (member set),
  * to any member (recursive), or to the token itself (its deletion). The
- * caller has looked in the history already. */
+ * caller has looked in the history already. The watch counts in owner's
+ * watches (the client's network; may be NULL) while it is open. */
 void watch_hub_add(struct watch_hub *hub, struct evhttp_request *req,
 		   const char *token, const char *member, int recursive,
-		   uint64_t since);
+		   uint64_t since, struct share *owner);
 /* Answers every open watch with an empty 200, which etcd polls again. */
 void watch_hub_end_all(struct watch_hub *hub);
 size_t watch_hub_count(const struct watch_hub *hub);
