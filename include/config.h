@@ -9,6 +9,7 @@
 #include "util.h"
 
 #define CONFIG_LIST_MAX 16
+#define CONFIG_FLAGS_MAX 128
 
 /* A repeatable flag's values. */
 struct config_list {
@@ -41,6 +42,9 @@ struct config {
 	unsigned rate_limit_ipv4_prefix; /* bits that name a rate-limited client */
 	unsigned rate_limit_ipv6_prefix;
 	int log_level;
+	char log_format[16];	   /* text, logfmt or json */
+	char log_file[1024];	   /* "": stderr */
+	char access_log[1024];	   /* "": none; "-": stderr */
 	/* DNS */
 	char ns_name[256];
 	char ns_address[128];
@@ -74,6 +78,8 @@ struct config {
 	unsigned grpc_max_conns_per_address;
 	unsigned grpc_max_watches;	  /* per connection */
 	unsigned grpc_max_watches_per_address;
+	/* Which flags took their value from SRVGATE_* (errors name it). */
+	uint8_t set_by_env[CONFIG_FLAGS_MAX];
 };
 
 void config_defaults(struct config *cfg);
@@ -81,5 +87,9 @@ void config_defaults(struct config *cfg);
  * Returns 0, 1 when help was asked for, or -1 with err filled in. */
 int config_parse_serve(struct config *cfg, int argc, char **argv, char *err);
 void config_usage_serve(FILE *out);
+/* How the user set a flag: "--flag", or "SRVGATE_FLAG" when the value
+ * came from the environment; for messages about its value. */
+const char *config_origin(const struct config *cfg, const char *flag,
+			  char *buf, size_t len);
 
 #endif

@@ -1,4 +1,5 @@
-/* util.h -- logging, time and small parsers shared by every module. */
+/* util.h -- time, errors and small parsers shared by every module (and
+ * the logs, log.h). */
 #ifndef SRVGATE_UTIL_H
 #define SRVGATE_UTIL_H
 
@@ -7,20 +8,14 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "log.h"
+
 #define SRVGATE_VERSION "0.1.0"
 
 /* An error message buffer that functions fill in when they return failure. */
 #define ERRBUF_SIZE 256
 typedef char errbuf_t[ERRBUF_SIZE];
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-extern enum log_level log_threshold;
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* Formats into errbuf; always returns -1 so callers can `return fail(...)`. */
 int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,7 +2,9 @@
 #include "server.h"
 
 #include <event2/event.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +90,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	log_reopen(); /* after logrotate moved the files away */
 	if (dns_view_reload(s->view, err) != 0)
 		log_error("SIGHUP: zones not reloaded, the old data keeps "
 			  "serving: %s", err);
@@ -217,6 +220,51 @@ server_setup(struct server *s, char *err)
 	return 0;
 }
 
+static int
+open_logs(const struct config *cfg, char *err)
+{
+	log_threshold = (enum log_level)cfg->log_level;
+	log_set_format(strcmp(cfg->log_format, "json") == 0 ? LOG_JSON :
+		       strcmp(cfg->log_format, "logfmt") == 0 ? LOG_LOGFMT :
+								 LOG_TEXT);
+	if (log_open(cfg->log_file, err) != 0 ||
+	    log_open_access(cfg->access_log, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* A relative path as the absolute one it means here: starting in another
+ * directory silently gives another (empty) registry. */
+static const char *
+absolute(const char *path, char *buf, size_t len)
+{
+	if (realpath(path, buf) == NULL)
+		snprintf(buf, len, "%s", path);
+	return buf;
+}
+
+static void
+log_started(const struct server *s)
+{
+	const struct config *c = s->cfg;
+	char dns[CONFIG_LIST_MAX * 260] = "", data[4096], zones[4096];
+	size_t i, n = 0, static_zones = dns_view_zone_count(s->view) - 1;
+
+	for (i = 0; i < c->dns_listen.n && n < sizeof(dns); i++)
+		n += (size_t)snprintf(dns + n, sizeof(dns) - n, "%s%s",
+				      i ? ", " : "", c->dns_listen.items[i]);
+	log_info("srvgate %s: HTTP on %s, DNS on %s for %s%s, data in %s "
+		 "(%zu tokens, %zu members, index %llu), zone files from %s "
+		 "(%zu other zones), URLs under %s",
+		 SRVGATE_VERSION, c->http_listen, dns, c->zone,
+		 static_zones ? "" : " only", absolute(c->data_dir, data,
+							sizeof(data)),
+		 s->reg.ntokens, s->reg.nmembers,
+		 (unsigned long long)s->reg.index,
+		 absolute(c->zones_dir, zones, sizeof(zones)), static_zones,
+		 c->public_url);
+}
+
 int
 server_run(const struct config *cfg, char *err)
 {
@@ -225,23 +273,18 @@ server_run(const struct config *cfg, char *err)
 
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
-	log_threshold = (enum log_level)cfg->log_level;
+	if (open_logs(cfg, err) != 0)
+		return -1;
 	hash_init();
 	signal(SIGPIPE, SIG_IGN);
 	listener_raise_fd_limit();
 	if (server_setup(&s, err) == 0) {
-		log_info("srvgate %s: HTTP on %s, DNS on %s%s for %s and %zu "
-			 "zones, data in %s (%zu tokens, %zu members, index "
-			 "%llu), URLs under %s",
-			 SRVGATE_VERSION, cfg->http_listen, cfg->dns_listen.items[0],
-			 cfg->dns_listen.n > 1 ? " and more" : "", cfg->zone,
-			 dns_view_zone_count(s.view), cfg->data_dir,
-			 s.reg.ntokens, s.reg.nmembers,
-			 (unsigned long long)s.reg.index, cfg->public_url);
+		log_started(&s);
 		event_base_dispatch(s.base);
 		log_info("stopped");
 		rc = 0;
 	}
 	server_free(&s);
+	log_close();
 	return rc;
 }

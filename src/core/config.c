@@ -85,6 +85,14 @@ static const struct flag flags[] = {
 	  "IPv6 prefix length that the rate limit counts as one client [64]" },
 	{ "log-level", K_LOGLEVEL, U(log_level), 0, 0,
 	  "error, warn, info or debug [info]" },
+	{ "log-format", K_STRING, F(log_format), 0, 0,
+	  "text, logfmt or json: how log lines (and the state-change and "
+	  "access lines) are written [text]" },
+	{ "log-file", K_STRING, F(log_file), 0, 0,
+	  "write the log here, reopened on SIGHUP; empty or -: stderr [empty]" },
+	{ "access-log", K_STRING, F(access_log), 0, 0,
+	  "one line per request here, reopened on SIGHUP; -: stderr; "
+	  "empty: none [empty]" },
 	{ "ns-name", K_STRING, F(ns_name), 0, 0,
 	  "NS of the token zone when it has no zone file [ns1.<zone>]" },
 	{ "ns-address", K_STRING, F(ns_address), 0, 0,
@@ -163,8 +171,7 @@ static const struct flag flags[] = {
 	  "v3 watches per client address [1000]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
-/* set_flag marks list flags in a 64-bit mask. */
-_Static_assert(NFLAGS <= 64, "too many flags for the list mask");
+_Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");
 
 void
 config_defaults(struct config *cfg)
@@ -193,6 +200,7 @@ config_defaults(struct config *cfg)
 	cfg->rate_limit_ipv4_prefix = 32;
 	cfg->rate_limit_ipv6_prefix = 64;
 	cfg->log_level = LOG_INFO;
+	strcpy(cfg->log_format, "text");
 	cfg->record_ttl = 60;
 	cfg->negative_ttl = 30;
 	cfg->edns_buffer = 1232;
@@ -237,10 +245,18 @@ parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* How a parse goes: where values come from (named in errors), and which
+ * list flags have had their default replaced. */
+struct parse_state {
+	char origin[64]; /* "--flag" or "SRVGATE_FLAG" */
+	uint8_t list_reset[CONFIG_FLAGS_MAX];
+};
+
 static int
 set_flag(struct config *cfg, const struct flag *f, const char *v,
-	 uint64_t *lists_reset, char *err)
+	 struct parse_state *ps, char *err)
 {
+	const char *o = ps->origin;
 	char *base = (char *)cfg + f->offset;
 	uint64_t n;
 	static const char *levels[] = { "error", "warn", "info", "debug" };
@@ -249,45 +265,45 @@ set_flag(struct config *cfg, const struct flag *f, const char *v,
 	switch (f->kind) {
 	case K_STRING:
 		if (strlen(v) >= f->len)
-			return fail(err, "--%s: value is too long", f->name);
+			return fail(err, "%s: value is too long", o);
 		strcpy(base, v);
 		return 0;
 	case K_LIST: {
 		struct config_list *l = (struct config_list *)base;
-		uint64_t bit = 1ull << (f - flags);
+		size_t at = (size_t)(f - flags);
 
 		/* The first use of a list flag replaces its default. */
-		if (!(*lists_reset & bit)) {
+		if (!ps->list_reset[at]) {
 			l->n = 0;
-			*lists_reset |= bit;
+			ps->list_reset[at] = 1;
 		}
 		if (l->n == CONFIG_LIST_MAX || strlen(v) >= sizeof(l->items[0]))
-			return fail(err, "--%s: at most %d values of %zu bytes",
-				    f->name, CONFIG_LIST_MAX,
+			return fail(err, "%s: at most %d values of %zu bytes",
+				    o, CONFIG_LIST_MAX,
 				    sizeof(l->items[0]) - 1);
 		strcpy(l->items[l->n++], v);
 		return 0;
 	}
 	case K_UINT:
 		if (parse_uint(v, f->min, f->max, &n) != 0)
-			return fail(err, "--%s: '%s' is not a whole number "
-				    "from %llu to %llu", f->name, v,
+			return fail(err, "%s: '%s' is not a whole number "
+				    "from %llu to %llu", o, v,
 				    (unsigned long long)f->min,
 				    (unsigned long long)f->max);
 		*(unsigned *)base = (unsigned)n;
 		return 0;
 	case K_SIZE:
 		if (parse_size(v, &n) != 0 || n < f->min || n > f->max)
-			return fail(err, "--%s: '%s' is not a size from %llu "
-				    "to %llu bytes", f->name, v,
+			return fail(err, "%s: '%s' is not a size from %llu "
+				    "to %llu bytes", o, v,
 				    (unsigned long long)f->min,
 				    (unsigned long long)f->max);
 		*(uint64_t *)base = n;
 		return 0;
 	case K_DURATION:
 		if (parse_duration_ms(v, &n) != 0)
-			return fail(err, "--%s: '%s' is not a duration "
-				    "(like 90s, 5m, 12h, 7d)", f->name, v);
+			return fail(err, "%s: '%s' is not a duration "
+				    "(like 90s, 5m, 12h, 7d)", o, v);
 		*(uint64_t *)base = n;
 		return 0;
 	case K_LOGLEVEL:
@@ -296,10 +312,10 @@ set_flag(struct config *cfg, const struct flag *f, const char *v,
 				*(int *)base = i;
 				return 0;
 			}
-		return fail(err, "--%s: '%s' is not error, warn, info or debug",
-			    f->name, v);
+		return fail(err, "%s: '%s' is not error, warn, info or debug",
+			    o, v);
 	}
-	return fail(err, "--%s: unknown kind", f->name);
+	return fail(err, "%s: unknown kind", o);
 }
 
 static void
@@ -312,6 +328,21 @@ env_name(const char *flag, char *out, size_t outlen)
 	out[i] = '\0';
 }
 
+const char *
+config_origin(const struct config *cfg, const char *flag, char *buf,
+	      size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NFLAGS; i++)
+		if (strcmp(flags[i].name, flag) == 0 && cfg->set_by_env[i]) {
+			env_name(flag, buf, len);
+			return buf;
+		}
+	snprintf(buf, len, "--%s", flag);
+	return buf;
+}
+
 static int
 apply_env(struct config *cfg, char *err)
 {
@@ -319,13 +350,16 @@ apply_env(struct config *cfg, char *err)
 	size_t i;
 
 	for (i = 0; i < NFLAGS; i++) {
+		struct parse_state ps;
 		const char *v;
-		uint64_t reset = 0;
 
 		env_name(flags[i].name, name, sizeof(name));
 		v = getenv(name);
 		if (v == NULL)
 			continue;
+		memset(&ps, 0, sizeof(ps));
+		snprintf(ps.origin, sizeof(ps.origin), "%s", name);
+		cfg->set_by_env[i] = 1;
 		if (flags[i].kind == K_LIST) {
 			/* A list: comma separated. */
 			char buf[1024], *save = NULL, *tok;
@@ -333,11 +367,11 @@ apply_env(struct config *cfg, char *err)
 			snprintf(buf, sizeof(buf), "%s", v);
 			for (tok = strtok_r(buf, ",", &save); tok != NULL;
 			     tok = strtok_r(NULL, ",", &save))
-				if (set_flag(cfg, &flags[i], tok, &reset, err))
+				if (set_flag(cfg, &flags[i], tok, &ps, err))
 					return -1;
 			continue;
 		}
-		if (set_flag(cfg, &flags[i], v, &reset, err) != 0)
+		if (set_flag(cfg, &flags[i], v, &ps, err) != 0)
 			return -1;
 	}
 	return 0;
@@ -359,17 +393,22 @@ default_ns_address(struct config *cfg)
 	snprintf(cfg->ns_address, sizeof(cfg->ns_address), "%s", host);
 }
 
+/* The flag (or SRVGATE_ variable) a value came from, for messages;
+ * o is the caller's buffer. */
+#define ORIGIN(flag) config_origin(cfg, flag, o, sizeof(o))
+
 /* Fills the DNS names that default from --zone; "a@b.c" becomes "a.b.c". */
 static int
 check_dns(struct config *cfg, char *err)
 {
 	size_t n = strlen(cfg->zone);
-	char *at;
+	char o[64], *at;
 
 	if (n == 0 || n > 200 || strspn(cfg->zone, "abcdefghijklmnopqrstuvwxyz"
 				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 				     != n)
-		return fail(err, "--zone: '%s' is not a domain name", cfg->zone);
+		return fail(err, "%s: '%s' is not a domain name",
+			    ORIGIN("zone"), cfg->zone);
 	if (cfg->ns_name[0] == '\0')
 		snprintf(cfg->ns_name, sizeof(cfg->ns_name), "ns1.%s.",
 			 cfg->zone);
@@ -382,8 +421,33 @@ check_dns(struct config *cfg, char *err)
 	if (at != NULL)
 		*at = '.';
 	if (cfg->srv_name[0] != '\0' && !registry_valid_name(cfg->srv_name))
-		return fail(err, "--srv-name: '%s' must be lower-case letters, "
-			    "digits and '-'", cfg->srv_name);
+		return fail(err, "%s: '%s' must be lower-case letters, digits "
+			    "and '-'", ORIGIN("srv-name"), cfg->srv_name);
+	return 0;
+}
+
+/* 0.0.0.0, [::] or no host: every address, so no name for URLs. */
+static int
+is_wildcard(const char *hostport)
+{
+	char host[128];
+	unsigned port;
+
+	return split_hostport(hostport, host, sizeof(host), &port) == 0 &&
+	       (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+		strcmp(host, "::") == 0 || strcmp(host, "*") == 0);
+}
+
+static int
+check_logs(struct config *cfg, char *err)
+{
+	char o[64];
+
+	if (strcmp(cfg->log_format, "text") != 0 &&
+	    strcmp(cfg->log_format, "logfmt") != 0 &&
+	    strcmp(cfg->log_format, "json") != 0)
+		return fail(err, "%s: '%s' is not text, logfmt or json",
+			    ORIGIN("log-format"), cfg->log_format);
 	return 0;
 }
 
@@ -395,11 +459,13 @@ check_config(struct config *cfg, char *err)
 	errbuf_t why;
 	size_t i;
 
+	char o[64];
+
 	if (parse_sockaddr(cfg->http_listen, &ss, &len, why) != 0)
-		return fail(err, "--http-listen: %s", why);
+		return fail(err, "%s: %s", ORIGIN("http-listen"), why);
 	for (i = 0; i < cfg->dns_listen.n; i++)
 		if (parse_sockaddr(cfg->dns_listen.items[i], &ss, &len, why))
-			return fail(err, "--dns-listen: %s", why);
+			return fail(err, "%s: %s", ORIGIN("dns-listen"), why);
 	if (cfg->grpc_listen.n == 0) {
 		strcpy(cfg->grpc_listen.items[0], "127.0.0.1:8089");
 		cfg->grpc_listen.n = 1;
@@ -408,12 +474,17 @@ check_config(struct config *cfg, char *err)
 	for (i = 0; i < cfg->grpc_listen.n; i++)
 		if (strcmp(cfg->grpc_listen.items[i], "off") != 0 &&
 		    parse_sockaddr(cfg->grpc_listen.items[i], &ss, &len, why))
-			return fail(err, "--grpc-listen: %s", why);
+			return fail(err, "%s: %s", ORIGIN("grpc-listen"), why);
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
 			    cfg->max_size, cfg->max_members);
-	if (check_dns(cfg, err) != 0)
+	if (check_dns(cfg, err) != 0 || check_logs(cfg, err) != 0)
 		return -1;
+	if (cfg->public_url[0] == '\0' && is_wildcard(cfg->http_listen))
+		return fail(err, "%s: required when the HTTP listener %s is a "
+			    "wildcard address (else /new would hand out "
+			    "http://%s/<token>)", ORIGIN("public-url"),
+			    cfg->http_listen, cfg->http_listen);
 	if (cfg->public_url[0] == '\0')
 		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s",
 			 cfg->http_listen);
@@ -422,8 +493,8 @@ check_config(struct config *cfg, char *err)
 		cfg->public_url[--i] = '\0';
 	if (strncmp(cfg->public_url, "http://", 7) != 0 &&
 	    strncmp(cfg->public_url, "https://", 8) != 0)
-		return fail(err, "--public-url: '%s' is not an http(s) URL",
-			    cfg->public_url);
+		return fail(err, "%s: '%s' is not an http(s) URL",
+			    ORIGIN("public-url"), cfg->public_url);
 	return 0;
 }
 
@@ -431,10 +502,11 @@ int
 config_parse_serve(struct config *cfg, int argc, char **argv, char *err)
 {
 	struct option opts[NFLAGS + 2];
-	uint64_t lists_reset = 0;
+	struct parse_state ps;
 	int c, idx;
 	size_t i;
 
+	memset(&ps, 0, sizeof(ps));
 	if (apply_env(cfg, err) != 0)
 		return -1;
 	for (i = 0; i < NFLAGS; i++) {
@@ -456,7 +528,9 @@ config_parse_serve(struct config *cfg, int argc, char **argv, char *err)
 		if (c == ':')
 			return fail(err, "flag '%s' needs a value",
 				    argv[optind - 1]);
-		if (set_flag(cfg, &flags[idx], optarg, &lists_reset, err))
+		snprintf(ps.origin, sizeof(ps.origin), "--%s", flags[idx].name);
+		cfg->set_by_env[idx] = 0;
+		if (set_flag(cfg, &flags[idx], optarg, &ps, err))
 			return -1;
 	}
 	if (optind < argc)

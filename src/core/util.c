@@ -11,30 +11,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-enum log_level log_threshold = LOG_INFO;
-
-void
-log_msg(enum log_level level, const char *fmt, ...)
-{
-	static const char *names[] = { "error", "warn", "info", "debug" };
-	char stamp[32];
-	struct timespec ts;
-	struct tm tm;
-	va_list ap;
-
-	if (level > log_threshold)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s: ", stamp, ts.tv_nsec / 1000000,
-		names[level]);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 int
 fail(char *err, const char *fmt, ...)
 {
