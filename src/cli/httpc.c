@@ -2,6 +2,12 @@
 #include "httpc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -34,7 +40,8 @@ on_response(struct evhttp_request *req, void *arg)
 	 * connection times out. */
 	event_base_loopexit(c->base, NULL);
 	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
-		fail(c->err, "no answer (connection refused or timed out)");
+		fail(c->err, "no answer (the connection closed or timed out "
+		     "before an answer came)");
 		return;
 	}
 	in = evhttp_request_get_input_buffer(req);
@@ -128,6 +135,49 @@ new_request(struct call *c, const char *host, int port, const char *auth,
 	return req;
 }
 
+/* Says what stands between us and host:port, if anything: a name that
+ * does not resolve, a refused or unreachable connection, a timeout. The
+ * client's errors name the reason, not only "no answer". */
+static int
+preflight(const char *host, int port, unsigned timeout_ms, char *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char svc[16], addr[INET6_ADDRSTRLEN + 8];
+	struct pollfd p;
+	int fd, rc, soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	snprintf(svc, sizeof(svc), "%d", port);
+	rc = getaddrinfo(host, svc, &hints, &ai);
+	if (rc != 0)
+		return fail(err, "cannot resolve '%s': %s", host,
+			    gai_strerror(rc));
+	format_addr(ai->ai_addr, addr, sizeof(addr));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return fail(err, "socket: %s", strerror(errno));
+	}
+	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (rc != 0 && errno == EINPROGRESS) {
+		p.fd = fd;
+		p.events = POLLOUT;
+		rc = poll(&p, 1, (int)timeout_ms);
+		if (rc == 0)
+			soerr = ETIMEDOUT;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len))
+			soerr = errno;
+	} else if (rc != 0) {
+		soerr = errno;
+	}
+	close(fd);
+	if (soerr != 0)
+		return fail(err, "cannot connect to %s port %d: %s", addr, port,
+			    strerror(soerr));
+	return 0;
+}
+
 /* Checks the URL; fills the scheme, port and request target. */
 static int
 parse_target(const struct evhttp_uri *uri, const char *url, int *tls,
@@ -172,6 +222,8 @@ httpc_request(const char *method, const char *url, const char *body,
 		goto out;
 	}
 	host = evhttp_uri_get_host(uri);
+	if (preflight(host, port, timeout_ms, err) != 0)
+		goto out;
 	c.base = event_base_new();
 	if (c.base != NULL && tls)
 		evcon = tls_connection(c.base, &ctx, host, port, cacert, err);

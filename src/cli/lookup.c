@@ -10,11 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util.h"
 
+/* Exit codes, so that scripts can tell what went wrong (README lists
+ * them): 1 a target does not resolve (or another failure), 2 bad usage. */
 #define EXIT_USAGE 2
+#define EXIT_NXDOMAIN 3	 /* the SRV names do not exist */
+#define EXIT_NODATA 4	 /* they exist but hold no SRV records */
+#define EXIT_REFUSED 5	 /* the server refused: not authoritative for it */
+#define EXIT_SERVFAIL 6
+#define EXIT_NO_SERVER 7 /* no answer: timeout, or nothing listens */
 #define MAX_PEERS 64
 #define MAX_ROUNDS 200 /* select() rounds; c-ares's own timeouts end sooner */
 
@@ -30,6 +39,13 @@ struct lookup {
 	struct peer peers[MAX_PEERS];
 	size_t n;
 	const char *scheme; /* of the SRV query under way */
+	int status[2];	    /* c-ares's answer to each SRV query */
+	int query;	    /* which one is under way */
+};
+
+struct lookup_opts {
+	const char *dns, *srv_name, *domain;
+	int client;
 };
 
 struct addr_query {
@@ -65,8 +81,11 @@ on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct ares_srv_reply *srv = NULL, *s;
 
 	(void)timeouts;
-	if (status != ARES_SUCCESS ||
+	l->status[l->query] = status;
+	if (status == ARES_SUCCESS &&
 	    ares_parse_srv_reply(abuf, alen, &srv) != ARES_SUCCESS)
+		l->status[l->query] = ARES_EBADRESP;
+	if (l->status[l->query] != ARES_SUCCESS)
 		return;
 	for (s = srv; s != NULL && l->n < MAX_PEERS; s = s->next) {
 		struct peer *p = &l->peers[l->n++];
@@ -115,6 +134,7 @@ query_services(ares_channel ch, struct lookup *l, const char *domain,
 			 client ? "client" : "server", i == 0 ? "-ssl" : "",
 			 srv_name ? "-" : "", srv_name ? srv_name : "", domain);
 		l->scheme = schemes[i];
+		l->query = i;
 		ares_query(ch, name, ns_c_in, ns_t_srv, on_srv, l);
 		wait_all(ch);
 	}
@@ -161,10 +181,6 @@ static const char usage[] =
 	"Reads the SRV records etcd's --discovery-srv reads and resolves their "
 	"targets.\n";
 
-struct lookup_opts {
-	const char *dns, *srv_name, *domain;
-	int client;
-};
 
 /* Returns 0 to go on, or the exit code: 0 after --help, 2 for bad use. */
 static int
@@ -206,6 +222,93 @@ parse_lookup_opts(int argc, char **argv, struct lookup_opts *o)
 	return 0;
 }
 
+/* c-ares reports REFUSED and SERVFAIL from every server as "connection
+ * refused", as if nothing listened: ask the first server once more, by
+ * hand, to tell them apart. Returns the rcode, or -1 for no answer. */
+static int
+probe_rcode(ares_channel ch, const char *name)
+{
+	struct ares_addr_port_node *servers = NULL;
+	struct sockaddr_storage ss;
+	unsigned char *q = NULL, buf[512];
+	struct timeval tv = { 2, 0 };
+	socklen_t sl;
+	int qlen = 0, fd, rcode = -1;
+	ssize_t n;
+
+	if (ares_get_servers_ports(ch, &servers) != ARES_SUCCESS ||
+	    servers == NULL)
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	if (servers->family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr = servers->addr.addr4;
+		a->sin_port = htons(servers->udp_port ? servers->udp_port : 53);
+		sl = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, &servers->addr.addr6, sizeof(a->sin6_addr));
+		a->sin6_port = htons(servers->udp_port ? servers->udp_port : 53);
+		sl = sizeof(*a);
+	}
+	ares_free_data(servers);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ares_create_query(name, ns_c_in, ns_t_srv, 0x5347, 0, &q,
+					&qlen, 0) != ARES_SUCCESS) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sendto(fd, q, (size_t)qlen, 0, (struct sockaddr *)&ss, sl) == qlen &&
+	    (n = recv(fd, buf, sizeof(buf), 0)) >= 12 && buf[0] == 0x53 &&
+	    buf[1] == 0x47)
+		rcode = buf[3] & 0xF;
+	ares_free_string(q);
+	close(fd);
+	return rcode;
+}
+
+/* Nothing found: says why, from the worse of the two SRV answers. A
+ * server that did not answer, or refused, hides what the name holds. */
+static int
+report_none(const struct lookup *l, const struct lookup_opts *o)
+{
+	static const struct { int status, code; const char *why; } order[] = {
+		{ ARES_ETIMEOUT, EXIT_NO_SERVER, "no DNS server answered "
+		  "(timeout)" },
+		{ ARES_ECONNREFUSED, EXIT_NO_SERVER, "no DNS server answered "
+		  "(connection refused: nothing listens there)" },
+		{ ARES_EREFUSED, EXIT_REFUSED, "the DNS server REFUSED the "
+		  "query (it is not authoritative for the name, nor a "
+		  "resolver for it)" },
+		{ ARES_ESERVFAIL, EXIT_SERVFAIL, "the DNS server answered "
+		  "SERVFAIL" },
+		{ ARES_ENODATA, EXIT_NODATA, "the name exists but holds no SRV "
+		  "records (NOERROR, no data)" },
+		{ ARES_ENOTFOUND, EXIT_NXDOMAIN, "the name does not exist "
+		  "(NXDOMAIN): check the token and the zone" },
+	};
+	const char *server = o->dns ? o->dns : "the servers of /etc/resolv.conf";
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (l->status[0] == order[i].status ||
+		    l->status[1] == order[i].status)
+			break;
+	fprintf(stderr, "srvgate lookup: no SRV records for _etcd-%s[-ssl]%s%s"
+		"._tcp.%s from %s: %s\n", o->client ? "client" : "server",
+		o->srv_name ? "-" : "", o->srv_name ? o->srv_name : "",
+		o->domain, server,
+		i < sizeof(order) / sizeof(order[0]) ? order[i].why :
+		ares_strerror(l->status[0] ? l->status[0] : l->status[1]));
+	return i < sizeof(order) / sizeof(order[0]) ? order[i].code : 1;
+}
+
 int
 tool_lookup(int argc, char **argv)
 {
@@ -237,14 +340,22 @@ tool_lookup(int argc, char **argv)
 				 &l.peers[i]);
 	}
 	wait_all(ch);
+	if (l.n == 0 && (l.status[0] == ARES_ECONNREFUSED ||
+			 l.status[1] == ARES_ECONNREFUSED)) {
+		char name[512];
+		int rcode;
+
+		snprintf(name, sizeof(name), "_etcd-%s._tcp.%s",
+			 o.client ? "client" : "server", o.domain);
+		rcode = probe_rcode(ch, name);
+		if (rcode == ns_r_refused)
+			l.status[0] = l.status[1] = ARES_EREFUSED;
+		else if (rcode == ns_r_servfail)
+			l.status[0] = l.status[1] = ARES_ESERVFAIL;
+	}
 	ares_destroy(ch);
 	ares_library_cleanup();
-	if (l.n == 0) {
-		fprintf(stderr, "srvgate lookup: no SRV records for _etcd-%s"
-				"[-ssl]%s%s._tcp.%s\n",
-			o.client ? "client" : "server", o.srv_name ? "-" : "",
-			o.srv_name ? o.srv_name : "", o.domain);
-		return 1;
-	}
+	if (l.n == 0)
+		return report_none(&l, &o);
 	return print_result(&l, o.client);
 }

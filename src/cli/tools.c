@@ -116,11 +116,14 @@ call_json(const char *method, const char *url, const char *body,
 {
 	struct httpc_response r;
 	json_error_t jerr;
+	errbuf_t why;
 	json_t *j;
 
 	if (httpc_request(method, url, body, auth, o->cacert, TIMEOUT_MS,
-			  &r, err) != 0)
+			  &r, why) != 0) {
+		fail(err, "%s %s: %s", method, url, why);
 		return NULL;
+	}
 	if (r.status != want) {
 		fail(err, "%s %s: HTTP %d: %.300s", method, url, r.status,
 		     r.body);
