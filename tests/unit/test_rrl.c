@@ -52,7 +52,20 @@ make(unsigned rate, unsigned slip, size_t buckets)
 	return rl;
 }
 
-/* n answers for name_a to peer at now; how many of each verdict. */
+/* The length of a wire name, 0 for none. */
+static size_t
+wire_len(const uint8_t *name)
+{
+	size_t n = 0;
+
+	if (name == NULL)
+		return 0;
+	while (name[n] != 0)
+		n += name[n] + 1u;
+	return n + 1;
+}
+
+/* n answers for name to peer at now; how many of each verdict. */
 static void
 send_n(struct rrl *rl, const char *peer, enum rrl_class cls,
        const uint8_t *name, unsigned n, uint64_t now, unsigned out[3])
@@ -63,7 +76,7 @@ send_n(struct rrl *rl, const char *peer, enum rrl_class cls,
 	memset(out, 0, 3 * sizeof(*out));
 	for (i = 0; i < n; i++)
 		out[rrl_account(rl, (struct sockaddr *)&ss, cls, name,
-				name ? sizeof(name_a) : 0, 1, now)]++;
+				wire_len(name), 1, now)]++;
 }
 
 static void
