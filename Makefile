@@ -43,7 +43,7 @@ SHIM    := $(BUILD)/slowsync.so
 # Unit tests reach into every subsystem's private headers.
 UNIT_INC := $(addprefix -I,$(sort $(wildcard src/*/)))
 
-.PHONY: all deps run test unit check install uninstall clean bench
+.PHONY: all deps run test unit check install uninstall clean bench FORCE
 
 all: $(BIN)
 
@@ -64,6 +64,18 @@ $(BUILD)/obj/gen/%.o: $(GEN)/%.c
 
 # Whatever includes the generated headers waits for them on a fresh tree.
 $(filter $(BUILD)/obj/grpc/%,$(OBJS)) $(UNIT): | $(PB_C:.c=.h)
+
+# The commit the binary is built from: `srvgate version`, srvgate_build_info.
+# Rewritten only when it changes, so nothing rebuilds for nothing.
+VERSION_H := $(GEN)/version.h
+$(VERSION_H): FORCE
+	@mkdir -p $(GEN)
+	@c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	d=$$(git diff --quiet HEAD -- src include 2>/dev/null || echo +dirty); \
+	printf '#define SRVGATE_COMMIT "%s%s"\n' "$$c" "$$d" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+$(BUILD)/obj/main.o $(BUILD)/obj/http/metrics.o: $(VERSION_H)
 
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

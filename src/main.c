@@ -8,6 +8,7 @@
 #include "server.h"
 #include "cli.h"
 #include "util.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 
@@ -70,7 +71,8 @@ main(int argc, char **argv)
 		if (strcmp(cmd, tools[i].name) == 0)
 			return tools[i].run(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("srvgate %s\n", SRVGATE_VERSION);
+		printf("srvgate %s (commit %s)\n", SRVGATE_VERSION,
+		       SRVGATE_COMMIT);
 		return 0;
 	}
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
