@@ -162,6 +162,9 @@ int registry_subscribe(struct registry *reg, registry_listener_fn fn,
 /* The sink a store reports committed changes to. */
 struct store_sink registry_sink(struct registry *reg);
 
+/* "ok", "exists", "no space"...: for logs. */
+const char *registry_status_name(enum registry_status st);
+
 /* Names: [a-z0-9] then up to 62 of [a-z0-9-], so each is a DNS label. */
 int registry_valid_name(const char *name);
 

@@ -40,13 +40,11 @@ deleted(struct registry_request *req, const struct registry_result *res)
 {
 	struct gc_delete *d = req->arg;
 
-	if (res->status == REG_OK)
-		log_info("gc: deleted token %s: not filled within %llus",
-			 d->token,
-			 (unsigned long long)(d->g->after_ms / 1000));
-	else if (res->status != REG_NOT_FOUND)
-		log_warn("gc: token %s not deleted: %s", d->token,
-			 res->error ? res->error : "storage error");
+	if (res->status != REG_NOT_FOUND)
+		log_change("gc-delete", d->token, NULL, NULL,
+			   res->status == REG_OK ? "ok" :
+			   res->error ? res->error :
+			   registry_status_name(res->status));
 	d->g->in_flight--;
 	free(d);
 }

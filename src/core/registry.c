@@ -93,6 +93,17 @@ announce(struct registry *reg, enum registry_event_type type,
 		reg->listeners[i].fn(&ev, reg->listeners[i].arg);
 }
 
+const char *
+registry_status_name(enum registry_status st)
+{
+	static const char *names[] = {
+		"ok", "not found", "exists", "full", "invalid", "conflict",
+		"busy", "no space", "unavailable", "store failed",
+	};
+
+	return (size_t)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
 int
 registry_valid_name(const char *name)
 {

@@ -149,6 +149,7 @@ struct admin_write {
 	int sync;
 	char alias[REGISTRY_NAME_MAX + 1];
 	int del;
+	char client[64]; /* for the log */
 };
 
 static enum registry_status
@@ -168,6 +169,10 @@ token_done(struct registry_request *rr, const struct registry_result *res)
 	const struct token *tok = registry_find_token(w->api->reg,
 						      w->spec.token);
 
+	http_log_change(w->sync ? "sync" :
+			res->status == REG_OK && res->nchanges == 0 ?
+				"import-unchanged" : "import",
+			w->spec.token, NULL, w->client, res);
 	if (res->status == REG_OK && tok != NULL)
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
 			  token_json(w->api->reg, tok, res->nchanges > 0));
@@ -192,6 +197,7 @@ admin_write_new(struct http_api *api, struct evhttp_request *req,
 	w->rr.arg = w;
 	w->api = api;
 	w->req = req;
+	snprintf(w->client, sizeof(w->client), "%s", http_client_addr(req));
 	return w;
 }
 
@@ -268,6 +274,8 @@ alias_done(struct registry_request *rr, const struct registry_result *res)
 {
 	struct admin_write *w = rr->arg;
 
+	http_log_change(w->del ? "alias-delete" : "alias-set", w->spec.token,
+			w->alias, w->client, res);
 	if (res->status == REG_OK)
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
 			  xstrdup("{\"ok\":true}"));

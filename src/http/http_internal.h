@@ -63,6 +63,11 @@ int http_authorized(struct http_api *api, struct evhttp_request *req,
 int http_rate_ok(struct http_api *api, struct evhttp_request *req,
 		 enum route route);
 const char *http_client_addr(struct evhttp_request *req);
+/* The state-change log line of a write (log_change), its result taken
+ * from res. */
+void http_log_change(const char *event, const char *token,
+		     const char *member, const char *client,
+		     const struct registry_result *res);
 
 /* Query and form parameters; a form field wins over the query. */
 struct params {

@@ -143,6 +143,21 @@ http_authorized(struct http_api *api, struct evhttp_request *req,
 	return 0;
 }
 
+void
+http_log_change(const char *event, const char *token, const char *member,
+		const char *client, const struct registry_result *res)
+{
+	char result[300];
+
+	if (res->status == REG_OK)
+		snprintf(result, sizeof(result), "ok");
+	else
+		snprintf(result, sizeof(result), "%s%s%s",
+			 registry_status_name(res->status),
+			 res->error ? ": " : "", res->error ? res->error : "");
+	log_change(event, token, member, client, result);
+}
+
 const char *
 http_client_addr(struct evhttp_request *req)
 {

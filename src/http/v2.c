@@ -26,6 +26,7 @@ struct v2_write {
 	struct http_api *api;
 	struct evhttp_request *req;
 	enum route route;
+	char client[64]; /* for the log, kept: the client may be gone */
 	char token[REGISTRY_NAME_MAX + 1];
 	char id[REGISTRY_NAME_MAX + 1];
 	char *value;
@@ -49,6 +50,7 @@ write_new(struct http_api *api, struct evhttp_request *req, enum route route,
 	w->api = api;
 	w->req = req;
 	w->route = route;
+	snprintf(w->client, sizeof(w->client), "%s", http_client_addr(req));
 	return w;
 }
 
@@ -120,6 +122,7 @@ new_done(struct registry_request *rr, const struct registry_result *res)
 		registry_submit(api->reg, &w->rr); /* another name */
 		return;
 	}
+	http_log_change("new", w->token, NULL, w->client, res);
 	if (res->status != REG_OK) {
 		http_send_status(api, w->req, R_NEW, res, "cannot make a token");
 	} else {
@@ -290,6 +293,8 @@ put_done(struct registry_request *rr, const struct registry_result *res)
 	char cause[256];
 	struct member m;
 
+	http_log_change(w->existed ? "update" : "register", w->token, w->id,
+			w->client, res);
 	if (res->status == REG_OK) {
 		m = member_of(&res->changes[0]);
 		http_send(api, w->req, R_MEMBER, w->existed ? 200 : 201,
@@ -406,6 +411,8 @@ delete_done(struct registry_request *rr, const struct registry_result *res)
 		res->changes[res->nchanges - 1].index : res->index;
 	struct token gone;
 
+	http_log_change(w->id[0] ? "delete-member" : "delete-token", w->token,
+			w->id[0] ? w->id : NULL, w->client, res);
 	if (res->status != REG_OK) {
 		http_send_status(w->api, w->req, w->route, res,
 				 w->id[0] ? w->id : "no such discovery token");
