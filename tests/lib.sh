@@ -44,10 +44,16 @@ expect_match() {
 		fail "$1 (no match for /$2/ in: $(printf '%s' "$3" | head -c 400))"; fi
 }
 
-# free_port: a TCP and UDP port nobody listens on, from a high random range.
+# free_port: a TCP and UDP port nobody uses now, at random from 10000 up
+# to the kernel's ephemeral range (ip_local_port_range, where outgoing
+# connections take their ports and would race with our listeners).
 free_port() {
+	local lo=32768 span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	span=$(( lo - 10000 ))
+	[ "$span" -ge 1000 ] || span=20000 # an odd range: the old 10000-29999
 	for _ in $(seq 1 50); do
-		p=$(( (RANDOM % 20000) + 30000 ))
+		p=$(( (RANDOM * 32768 + RANDOM) % span + 10000 ))
 		if ! ss -Htanu 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then
 			echo "$p"; return 0; fi
 	done
@@ -152,30 +158,54 @@ wait_for() {
 # SG_HTTP_PORT, SG_DNS_PORT and SG_DATA stay set, so calling it again
 # restarts on the same ports and data; unset them for a second, separate
 # srvgate. SG_PRELOAD, when set, is srvgate's LD_PRELOAD (a shim).
+# Returns once /health answers (WAIT_SECS, default 10; each probe gets
+# SG_READY_SECS, default 1), non-zero if srvgate exits or never answers.
+# When a port it picked itself was taken meanwhile by some other process
+# ("Address already in use"), it picks another (3 tries).
 start_srvgate() {
+	local tries=0 mine_http mine_dns from end
 	sg_name=$1; shift
-	SG_HTTP_PORT=${SG_HTTP_PORT:-$(free_port)}
-	SG_DNS_PORT=${SG_DNS_PORT:-$(free_port)}
-	SG_DATA=${SG_DATA:-$TMP/$sg_name.data}
-	SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT
-	if [ -n "${SG_PRELOAD:-}" ]; then
-		# ASan wants to come first among the libraries; a shim may go first.
-		echo "=== $(date +%T) LD_PRELOAD=$SG_PRELOAD" >>"$TMP/$sg_name.log"
-		env LD_PRELOAD="$SG_PRELOAD" \
-			ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+	while :; do
+		mine_http="" mine_dns=""
+		[ -n "${SG_HTTP_PORT:-}" ] || { alloc_port SG_HTTP_PORT || return 1; mine_http=1; }
+		[ -n "${SG_DNS_PORT:-}" ] || { alloc_port SG_DNS_PORT || return 1; mine_dns=1; }
+		SG_DATA=${SG_DATA:-$TMP/$sg_name.data}
+		SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT
+		from=$(( $(cat "$TMP/$sg_name.log" 2>/dev/null | wc -l) + 1 ))
+		if [ -n "${SG_PRELOAD:-}" ]; then
+			# ASan wants to come first among the libraries; a shim may go first.
+			echo "=== $(date +%T) LD_PRELOAD=$SG_PRELOAD" >>"$TMP/$sg_name.log"
+			env LD_PRELOAD="$SG_PRELOAD" \
+				ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+				"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
+				--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
+				--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+				>>"$TMP/$sg_name.log" 2>&1 &
+		else
 			"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
-			--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
-			--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
-			>>"$TMP/$sg_name.log" 2>&1 &
-	else
-		"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
-			--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
-			--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
-			>>"$TMP/$sg_name.log" 2>&1 &
-	fi
-	SG_PID=$!
-	PIDS="$PIDS $SG_PID"
-	wait_for curl -sf -m "${SG_READY_SECS:-1}" "$SG_HTTP/health"
+				--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
+				--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+				>>"$TMP/$sg_name.log" 2>&1 &
+		fi
+		SG_PID=$!
+		PIDS="$PIDS $SG_PID"
+		end=$(( $(date +%s) + ${WAIT_SECS:-10} ))
+		while kill -0 "$SG_PID" 2>/dev/null; do
+			curl -sf -m "${SG_READY_SECS:-1}" -o /dev/null "$SG_HTTP/health" && return 0
+			[ "$(date +%s)" -lt "$end" ] || return 1
+			sleep 0.1
+		done
+		tries=$((tries + 1))
+		if [ -n "$mine_http$mine_dns" ] && [ "$tries" -lt 3 ] &&
+			tail -n +"$from" "$TMP/$sg_name.log" | grep -q 'Address already in use'; then
+			echo "    (srvgate $sg_name: a port was taken meanwhile; other ports)"
+			wait "$SG_PID" 2>/dev/null
+			[ -z "$mine_http" ] || unset SG_HTTP_PORT
+			[ -z "$mine_dns" ] || unset SG_DNS_PORT
+			continue
+		fi
+		return 1
+	done
 }
 
 # The fsync-delaying shim (tests/shim/slowsync.c), built by make next to
