@@ -161,6 +161,24 @@ read_zone(FILE *fp, const ldns_rdf *origin, ldns_zone **lz,
 	return 0;
 }
 
+/* Two names and five 32-bit fields: what every reader of the SOA (the
+ * serial, negative answers) takes for granted. ldns also accepts an SOA
+ * in RFC 3597 generic form, or with a stray \\#, which are neither. */
+static int
+soa_well_formed(const ldns_rr *soa)
+{
+	size_t i;
+
+	if (ldns_rr_rd_count(soa) != 7 ||
+	    ldns_rdf_get_type(ldns_rr_rdf(soa, 0)) != LDNS_RDF_TYPE_DNAME ||
+	    ldns_rdf_get_type(ldns_rr_rdf(soa, 1)) != LDNS_RDF_TYPE_DNAME)
+		return 0;
+	for (i = 2; i < 7; i++)
+		if (ldns_rdf_size(ldns_rr_rdf(soa, i)) != 4)
+			return 0;
+	return 1;
+}
+
 /* A parsed file becomes a zone, if its SOA is where it should be. */
 static int
 add_zone(struct dns_data *d, struct dns_batch *b, ldns_zone *lz,
@@ -174,6 +192,10 @@ add_zone(struct dns_data *d, struct dns_batch *b, ldns_zone *lz,
 		return fail(err, "%s: no SOA record", path);
 	if (ldns_dname_compare(ldns_rr_owner(ldns_zone_soa(lz)), org) != 0)
 		return fail(err, "%s: the SOA is not at the zone's apex", path);
+	if (!soa_well_formed(ldns_zone_soa(lz)))
+		return fail(err, "%s: the SOA is not two names and five "
+			    "numbers (MNAME RNAME SERIAL REFRESH RETRY EXPIRE "
+			    "MINIMUM)", path);
 	if (len > DNS_NAME_MAX)
 		return fail(err, "%s: the zone name is too long", path);
 	memcpy(apex, ldns_rdf_data(org), len);
