@@ -1503,6 +1503,177 @@ test_reload_outside_zone(void **state)
 	assert_int_equal(zone_serial(f, "static.test"), 7);
 }
 
+/* ---- hostile clients (issue 9) ---- */
+
+/* A request as the server hands it over, parsed. */
+static void
+request_of(struct dns_request *req, const struct query *q)
+{
+	memset(req, 0, sizeof(*req));
+	req->pkt = q->b;
+	req->len = q->n;
+	req->parsed = dns_parse_query(q->b, q->n, &req->q);
+}
+
+/* An opcode we do not serve is NOTIMP, whatever the counts say. */
+static void
+test_notimp_whatever_counts(void **state)
+{
+	struct fx *f = *state;
+	struct query q;
+	struct resp r;
+
+	query_init(&q);
+	q.flags = 2 << 11;
+	q.qdcount = 0;
+	read_resp(f->out, ask_with(f, &q, ZONE, TYPE_SOA, 0), &r);
+	assert_int_equal(rcode_of(&r), RCODE_NOTIMP);
+	assert_int_equal(r.qd, 0);
+}
+
+/* QCLASS ANY: answered, but not authoritatively (RFC 1034 3.7.1). */
+static void
+test_class_any_not_authoritative(void **state)
+{
+	struct fx *f = *state;
+	struct query q;
+	struct resp r;
+
+	query_init(&q);
+	q.qclass = CLASS_ANY;
+	read_resp(f->out, ask_with(f, &q, ZONE, TYPE_SOA, 0), &r);
+	assert_int_equal(rcode_of(&r), RCODE_NOERROR);
+	assert_int_equal(r.an, 1);
+	assert_false(r.flags & FLAG_AA);
+	read_resp(f->out, ask_with(f, &q, "nope." ZONE, TYPE_A, 0), &r);
+	assert_int_equal(rcode_of(&r), RCODE_NXDOMAIN);
+	assert_false(r.flags & FLAG_AA);
+	query_init(&q);
+	read_resp(f->out, ask_with(f, &q, ZONE, TYPE_SOA, 0), &r);
+	assert_true(r.flags & FLAG_AA);
+}
+
+/* FORMERR to a query whose OPT was good carries an OPT (RFC 6891 7). */
+static void
+test_formerr_with_opt(void **state)
+{
+	struct fx *f = *state;
+	/* No question, an OPT: header, then root, type, payload, TTL, 0. */
+	static const uint8_t pkt[] = { 0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0,
+				       0, 0, 0, 1, 0, 0, 41, 0x04, 0xD0,
+				       0, 0, 0, 0, 0, 0 };
+	static const uint8_t bare[] = { 0x12, 0x34, 0x01, 0x00, 0, 0,
+					0, 0, 0, 0, 0, 0 };
+	struct resp r;
+
+	read_resp(f->out, dns_answer_query(&f->ctx, pkt, sizeof(pkt), f->out,
+					   4096, 0), &r);
+	assert_int_equal(rcode_of(&r), RCODE_FORMERR);
+	assert_int_equal(r.qd, 0);
+	assert_int_equal(r.ar, 1);
+	opt_of(&r);
+	/* The same without the OPT: an answer without one. */
+	read_resp(f->out, dns_answer_query(&f->ctx, bare, sizeof(bare), f->out,
+					   4096, 0), &r);
+	assert_int_equal(rcode_of(&r), RCODE_FORMERR);
+	assert_int_equal(r.ar, 0);
+}
+
+/* Without a valid cookie no UDP answer passes --edns-buffer-nocookie;
+ * with one, --edns-buffer. The answer carries the server's cookie. */
+static void
+test_nocookie_ceiling(void **state)
+{
+	struct fx *f = *state;
+	struct dns_request req;
+	struct query q;
+	struct resp r;
+	size_t len;
+
+	big_token(f, "big", 40);
+	f->ctx.edns_buffer = 4096;
+	f->ctx.edns_buffer_nocookie = 1232;
+	query_init(&q);
+	q.edns = 1;
+	q.udp = 4096;
+	query_build(&q, "_etcd-server-ssl._tcp.big." ZONE, TYPE_SRV);
+	request_of(&req, &q);
+	req.cookie = COOKIE_CLIENT_ONLY;
+	memset(req.cookie_answer, 0xC0, sizeof(req.cookie_answer));
+	req.cookie_answer_len = COOKIE_ANSWER_LEN;
+	len = dns_answer(&f->ctx, &req, f->out, 4096);
+	assert_true(len <= 1232);
+	read_resp(f->out, len, &r);
+	assert_true(r.flags & FLAG_TC);
+	/* The OPT has the COOKIE option: code, length, 24 bytes. */
+	assert_int_equal(r.rec[r.nrec - 1].rdlen, 4 + COOKIE_ANSWER_LEN);
+	assert_int_equal(dns_get16(f->out + r.rec[r.nrec - 1].rdata),
+			 EDNS_OPT_COOKIE);
+	req.cookie = COOKIE_VALID;
+	len = dns_answer(&f->ctx, &req, f->out, 4096);
+	assert_true(len > 1232 && len <= 4096);
+	read_resp(f->out, len, &r);
+	assert_false(r.flags & FLAG_TC);
+	assert_int_equal(r.an, 40);
+	/* And what rate limiting counts it as: an answer, for its name. */
+	assert_int_equal(req.rclass, RRL_ANSWER);
+	assert_int_equal(req.rname_len, req.q.qname_len);
+}
+
+/* What goes out when rate limiting slips an answer: TC and no records,
+ * or BADCOOKIE with our cookie to a client that sent one. */
+static void
+test_slip_answers(void **state)
+{
+	struct fx *f = *state;
+	struct dns_request req;
+	struct query q;
+	struct resp r;
+
+	query_init(&q);
+	q.edns = 1;
+	q.udp = 1232;
+	query_build(&q, "nope." ZONE, TYPE_A);
+	request_of(&req, &q);
+	dns_answer(&f->ctx, &req, f->out, 4096);
+	assert_int_equal(req.rclass, RRL_NXDOMAIN);
+	read_resp(f->out, dns_answer_slip(&f->ctx, &req, f->out, 4096), &r);
+	assert_true(r.flags & FLAG_TC);
+	assert_int_equal(rcode_of(&r), RCODE_NXDOMAIN);
+	assert_int_equal(r.an + r.ns, 0);
+	req.cookie = COOKIE_INVALID;
+	req.cookie_answer_len = COOKIE_ANSWER_LEN;
+	read_resp(f->out, dns_answer_slip(&f->ctx, &req, f->out, 4096), &r);
+	assert_false(r.flags & FLAG_TC);
+	/* 23: 7 in the header, 1 in the OPT's extended rcode. */
+	assert_int_equal(rcode_of(&r), RCODE_BADCOOKIE & 0xF);
+	assert_int_equal(f->out[opt_of(&r)->owner + 5], RCODE_BADCOOKIE >> 4);
+}
+
+/* IXFR over UDP: the SOA to a client the rules allow, else REFUSED. */
+static void
+test_udp_ixfr(void **state)
+{
+	struct fx *f = *state;
+	struct dns_request req;
+	struct query q;
+	struct resp r;
+
+	query_init(&q);
+	query_build(&q, ZONE, TYPE_IXFR);
+	request_of(&req, &q);
+	read_resp(f->out, dns_answer(&f->ctx, &req, f->out, 4096), &r);
+	assert_int_equal(rcode_of(&r), RCODE_REFUSED);
+	req.udp_ixfr = UDP_IXFR_ALLOWED;
+	read_resp(f->out, dns_answer(&f->ctx, &req, f->out, 4096), &r);
+	assert_int_equal(rcode_of(&r), RCODE_NOERROR);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.rec[0].type, TYPE_SOA);
+	req.over_tcp = 1; /* over TCP transfers are xfr.c's */
+	read_resp(f->out, dns_answer(&f->ctx, &req, f->out, 4096), &r);
+	assert_int_equal(rcode_of(&r), RCODE_REFUSED);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1555,6 +1726,12 @@ main(void)
 		T(test_reload_broken_keeps_old),
 		T(test_reload_good),
 		T(test_reload_outside_zone),
+		T(test_notimp_whatever_counts),
+		T(test_class_any_not_authoritative),
+		T(test_formerr_with_opt),
+		T(test_nocookie_ceiling),
+		T(test_slip_answers),
+		T(test_udp_ixfr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
