@@ -127,7 +127,9 @@ fi
 
 # ======== 2. a full map ========
 unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
-if ! start_srvgate full --rate-limit 0 --max-db-size 1M --max-members 5000 --max-size 5000; then
+ADMIN=storage-admin
+if ! start_srvgate full --rate-limit 0 --max-db-size 1M --max-members 5000 --max-size 5000 \
+	--admin-token "$ADMIN"; then
 	fail "srvgate starts with --max-db-size 1M"; tail -5 "$TMP/full.log"; finish; exit
 fi
 BIG=$(curl -sf -m 5 "$SG_HTTP/new?size=5000"); BIG=${BIG##*/}
@@ -151,7 +153,8 @@ expect_eq "nothing of the refused registration is there" 404 "$code"
 sleep 1.1 # /health answers from a probe at most a second old
 out=$(curl -s -m 5 -w ' %{http_code}' "$SG_HTTP/health" | tr -d '\n')
 expect_match "/health says 503 and why" 'full.* 503$' "$out"
-code=$(curl -s -m 10 -o "$TMP/del.body" -w '%{http_code}' -XDELETE "$SG_HTTP/$BIG")
+code=$(curl -s -m 10 -o "$TMP/del.body" -w '%{http_code}' -XDELETE \
+	-H "Authorization: Bearer $ADMIN" "$SG_HTTP/$BIG")
 expect_eq "a DELETE of the big token succeeds" 200 "$code"
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$SG_HTTP/$BIG")
 expect_eq "the token is gone" 404 "$code"
