@@ -250,7 +250,7 @@ def cmd_ixfr_udp(src, serial):
 
 
 def cmd_tcp_alive(src):
-    r = tcp_query(query(), src)
+    r = tcp_query(query(), src, timeout=3.0)  # generous: a loaded machine
     return 'answered' if r and r.rcode == 0 and r.an == 1 else 'no answer'
 
 

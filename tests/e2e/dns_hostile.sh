@@ -87,7 +87,9 @@ mt0=$(metric 'srvgate_dns_tcp_timeouts_total{deadline="message"}')
 rf0=$(metric srvgate_dns_tcp_refused_total)
 id0=$(metric 'srvgate_dns_tcp_timeouts_total{deadline="idle"}')
 # 100 clients, a byte a second each, for 6 s; cut ones come back 0.3 s
-# later, refused ones too. Probes from 127.0.0.2 at 1 s and 3.5 s.
+# later, refused ones too. Probes from 127.0.0.2 at 1 s and 3.5 s. The cut
+# is measured by the client, so a loaded machine may add to it: up to 3 s
+# (never 10 s, the idle timeout, nor never, as a per-byte timer would).
 out=$(py trickle 100 1.0 6 2)
 echo "    tricklers: $out"
 mt1=$(metric 'srvgate_dns_tcp_timeouts_total{deadline="message"}')
@@ -100,9 +102,9 @@ expect_eq "127.0.0.1 holds exactly --dns-tcp-max-per-address (8) connections at 
 	"8,8" "$(kv held "$out")"
 expect_cmp "tricklers were cut, round after round (clients' count)" "$cut" -ge 16
 expect_range "the first trickler cut at the 2 s message deadline (s after its first byte)" \
-	"$(kv cut_min "$out")" 1.9 2.4
+	"$(kv cut_min "$out")" 1.9 3.0
 expect_range "the last trickler cut at the 2 s message deadline (s after its first byte)" \
-	"$(kv cut_max "$out")" 1.9 2.4
+	"$(kv cut_max "$out")" 1.9 3.0
 expect_eq "no trickler outlived the deadline" 0 "$(kv left_open "$out")"
 expect_eq "message deadlines in /metrics = tricklers cut (clients' count)" \
 	"$cut" "$((mt1 - mt0))"
