@@ -158,6 +158,8 @@ wait_for() {
 # SG_HTTP_PORT, SG_DNS_PORT and SG_DATA stay set, so calling it again
 # restarts on the same ports and data; unset them for a second, separate
 # srvgate. SG_PRELOAD, when set, is srvgate's LD_PRELOAD (a shim).
+# SG_ADMIN, when set, is its --admin-token (DELETE and /_admin/ need one;
+# send it with -H "$AUTH", see admin_header).
 # Returns once /health answers (WAIT_SECS, default 10; each probe gets
 # SG_READY_SECS, default 1), non-zero if srvgate exits or never answers.
 # When a port it picked itself was taken meanwhile by some other process
@@ -179,12 +181,14 @@ start_srvgate() {
 				ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
 				"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
 				--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
-				--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+				--zones-dir "${SG_ZONES:-$TMP/zones-none}" \
+				${SG_ADMIN:+--admin-token "$SG_ADMIN"} "$@" \
 				>>"$TMP/$sg_name.log" 2>&1 &
 		else
 			"$SRVGATE" serve --http-listen 127.0.0.1:$SG_HTTP_PORT \
 				--dns-listen 127.0.0.1:$SG_DNS_PORT --data-dir "$SG_DATA" \
-				--zones-dir "${SG_ZONES:-$TMP/zones-none}" "$@" \
+				--zones-dir "${SG_ZONES:-$TMP/zones-none}" \
+				${SG_ADMIN:+--admin-token "$SG_ADMIN"} "$@" \
 				>>"$TMP/$sg_name.log" 2>&1 &
 		fi
 		SG_PID=$!
@@ -207,6 +211,10 @@ start_srvgate() {
 		return 1
 	done
 }
+
+# AUTH: the header that carries SG_ADMIN, for curl -H "$AUTH".
+AUTH="Authorization: Bearer ${SG_ADMIN:-}"
+set_admin() { SG_ADMIN=$1; AUTH="Authorization: Bearer $1"; }
 
 # The fsync-delaying shim (tests/shim/slowsync.c), built by make next to
 # the binary; make test exports SLOWSYNC_SO.

@@ -1,6 +1,7 @@
 #!/bin/bash
-# diskfull.sh -- a full disk: srvgate answers 500 and /health 503, loses no
-# acknowledged registration, and catches up once there is room again.
+# diskfull.sh -- a full disk: srvgate answers 507 and /health 503, keeps
+# nothing of a refused write (its retry is 507 again, never 412), loses no
+# acknowledged registration, and takes writes again once there is room.
 . "$(dirname "$0")/../lib.sh"
 
 FS=$TMP/fs
@@ -31,19 +32,27 @@ for i in $(seq 1 300); do
 	acked="$acked m$i"
 done
 n_acked=$(echo $acked | wc -w)
-expect_eq "a registration fails once the disk is full" 500 "$code"
+expect_eq "a registration fails once the disk is full: 507" 507 "$code"
 expect_match "the failure is etcd's JSON error" '"errorCode":300' "$(cat "$TMP/put.out")"
 check "some registrations were acknowledged first ($n_acked)" test "$n_acked" -gt 5
 expect_eq "/health says the disk takes no writes" 503 \
 	"$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$SG_HTTP/health")"
 expect_match "the commit failures are counted" 'srvgate_storage_commit_failures_total [1-9]' \
 	"$(curl -s -m 5 "$SG_HTTP/metrics")"
-expect_match "the log says what failed" 'storage: commit of .* failed' "$(cat "$TMP/sg.log")"
+expect_match "the log says what failed" 'storage: write refused: .*(No space|space)' "$(cat "$TMP/sg.log")"
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -XPUT \
+	"$SG_HTTP/$T/m$i?prevExist=false" --data-urlencode "value=$v")
+expect_eq "its retry (prevExist=false) gets 507 again, not 412" 507 "$code"
 
 mount -o remount,size=16m "$FS"
 WAIT_SECS=10 wait_for curl -sf -m 2 "$SG_HTTP/health"
 expect_eq "/health recovers once there is room" 200 \
 	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$SG_HTTP/health")"
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -XPUT \
+	"$SG_HTTP/$T/m$i?prevExist=false" --data-urlencode "value=$v")
+expect_eq "the refused registration then succeeds" 201 "$code"
+acked="$acked m$i"
+n_acked=$((n_acked + 1))
 
 kill -TERM "$SG_PID"
 WAIT_SECS=10 wait_for bash -c "! kill -0 $SG_PID"

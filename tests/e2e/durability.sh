@@ -11,6 +11,7 @@
 # JSON is read with python3. Every request has a time limit, every loop a
 # bound; every srvgate is in PIDS.
 . "$(dirname "$0")/../lib.sh"
+set_admin durability-test-admin
 
 ETCD_Q='quorum=false&recursive=false&sorted=false'
 FORM='Content-Type: application/x-www-form-urlencoded'
@@ -91,7 +92,7 @@ expect_eq "10 registrations on 3 tokens (both path shapes) are 201" \
 	"$(printf '201 %.0s' $(seq 1 10))" "$codes"
 http PUT "$B/$TA/a2" -H "$FORM" --data-urlencode "value=a2=http://10.1.0.99:2380"
 expect_eq "an overwrite (no prevExist) is 200" 200 "$CODE"
-http DELETE "$B/$TB/b3"
+http DELETE "$B/$TB/b3" -H "$AUTH"
 expect_eq "a DELETE is 200" 200 "$CODE"
 snapshot "$B" "$TA" "$TB" "$TC" >"$TMP/before.txt"
 http GET "$B/$TC?$ETCD_Q"

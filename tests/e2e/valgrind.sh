@@ -3,6 +3,7 @@
 # TCP, a zone transfer and a SIGHUP, then SIGTERM. Memcheck must report no
 # errors and no leaks.
 . "$(dirname "$0")/../lib.sh"
+set_admin valgrind-test-admin
 
 if ! command -v valgrind >/dev/null; then
 	fail "valgrind is not installed (scripts/install-deps test)"
@@ -36,7 +37,7 @@ valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
 	--log-file="$TMP/vg.log" "$SRVGATE" serve \
 	--http-listen 127.0.0.1:$SG_HTTP_PORT --dns-listen 127.0.0.1:$D \
 	--data-dir "$TMP/data" --zones-dir "$TMP/zones" --allow-transfer 127.0.0.1 \
-	--notify 127.0.0.1:$(free_port) >"$TMP/sg.log" 2>&1 &
+	--notify 127.0.0.1:$(free_port) --admin-token "$SG_ADMIN" >"$TMP/sg.log" 2>&1 &
 VG=$!
 PIDS="$PIDS $VG"
 WAIT_SECS=60 wait_for curl -sf -m 2 "$SG_HTTP/health"
@@ -56,7 +57,7 @@ expect_match "a watch wakes under valgrind" '"action":"create"' "$(cat "$TMP/wat
 curl -s -m 5 -XPUT "$SG_HTTP/$T/bad" -d 'value=%FF' >/dev/null
 curl -s -m 5 "$SG_HTTP/metrics" >/dev/null
 curl -s -m 5 "$SG_HTTP/$T/m1?wait=true&waitIndex=1" >/dev/null
-curl -s -m 5 -XDELETE "$SG_HTTP/$T/m4" >/dev/null
+curl -s -m 5 -H "$AUTH" -XDELETE "$SG_HTTP/$T/m4" >/dev/null
 # a watch whose client goes away
 curl -s -m 1 "$SG_HTTP/$T?recursive=true&wait=true" >/dev/null
 SRV=$(dig +time=5 +tries=1 @127.0.0.1 -p $D +short _etcd-server-ssl._tcp.$T.discovery.internal SRV | wc -l)

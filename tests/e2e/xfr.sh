@@ -22,6 +22,7 @@
 # under $TMP; every wait is bounded. Each srvgate is stopped with SIGTERM at
 # the end of its part and its log searched for sanitizer reports.
 . "$(dirname "$0")/../lib.sh"
+set_admin xfr-test-admin
 
 for t in dig kdig knotd nsd nsd-checkconf kzonecheck named-checkzone python3 curl; do
 	if ! command -v "$t" >/dev/null 2>&1; then
@@ -270,7 +271,7 @@ secondary_follows() {
 		"$(sg_serial)" "$(serial_at "$port")"
 
 	# A deletion travels as an IXFR deletion.
-	curl -sf -m 5 -o /dev/null -XDELETE "$SG_HTTP/$t1/m1"
+	curl -sf -m 5 -o /dev/null -H "$AUTH" -XDELETE "$SG_HTTP/$t1/m1"
 	if WAIT_SECS=5 wait_for lacks_member "$port" "$t1" m1; then
 		pass "$kind: a deleted member goes within 5 s"
 	else
@@ -328,7 +329,7 @@ if start_sg sg-knot "${KNOT_FLAGS[@]}"; then
 		start_srvgate sg-knot "${KNOT_FLAGS[@]}" --ixfr-journal 0 ||
 			fail "knot: srvgate restarts with --ixfr-journal 0"
 		register "$FOLLOW_TOKEN" m4 10.0.0.4
-		curl -sf -m 5 -o /dev/null -XDELETE "$SG_HTTP/$FOLLOW_TOKEN/m2"
+		curl -sf -m 5 -o /dev/null -H "$AUTH" -XDELETE "$SG_HTTP/$FOLLOW_TOKEN/m2"
 		eventually 5 "knot: with --ixfr-journal 0, changes arrive within 5 s" \
 			lacks_member "$KNOT_PORT" "$FOLLOW_TOKEN" m2
 		check "knot: ... as the whole zone in answer to IXFR" \
