@@ -137,9 +137,12 @@ new_request(struct call *c, const char *host, int port, const char *auth,
 
 /* Says what stands between us and host:port, if anything: a name that
  * does not resolve, a refused or unreachable connection, a timeout. The
- * client's errors name the reason, not only "no answer". */
+ * client's errors name the reason, not only "no answer". Called after a
+ * request failed (with connect set), so that a working request costs no
+ * second connection; before it only to resolve the name. */
 static int
-preflight(const char *host, int port, unsigned timeout_ms, char *err)
+diagnose(const char *host, int port, unsigned timeout_ms, int connect_too,
+	 char *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
 	char svc[16], addr[INET6_ADDRSTRLEN + 8];
@@ -152,6 +155,10 @@ preflight(const char *host, int port, unsigned timeout_ms, char *err)
 	if (rc != 0)
 		return fail(err, "cannot resolve '%s': %s", host,
 			    gai_strerror(rc));
+	if (!connect_too) {
+		freeaddrinfo(ai);
+		return 0;
+	}
 	format_addr(ai->ai_addr, addr, sizeof(addr));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -222,7 +229,7 @@ httpc_request(const char *method, const char *url, const char *body,
 		goto out;
 	}
 	host = evhttp_uri_get_host(uri);
-	if (preflight(host, port, timeout_ms, err) != 0)
+	if (diagnose(host, port, timeout_ms, 0, err) != 0)
 		goto out;
 	c.base = event_base_new();
 	if (c.base != NULL && tls)
@@ -244,7 +251,8 @@ httpc_request(const char *method, const char *url, const char *body,
 	}
 	event_base_dispatch(c.base);
 	rc = c.done && resp->body != NULL ? 0 : -1;
-	if (!c.done)
+	if (rc != 0 && !tls && diagnose(host, port, timeout_ms, 1, err) == 0 &&
+	    !c.done)
 		fail(err, "no answer from %s", url);
 	else if (rc != 0 && tls && ERR_peek_error() != 0)
 		fail(err, "TLS with %s failed: %s", host,
