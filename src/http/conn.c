@@ -80,6 +80,7 @@ struct conn_table {
 	struct conn_limits lim;
 	unsigned reserve; /* the last slots, for networks holding few */
 	struct conn_stats stats;
+	size_t admitted; /* counted in a share; a refused one lingers a bit */
 	uint64_t last_refusal_log;
 	struct share_table *shares;
 	struct conn **by_fd;
@@ -145,7 +146,7 @@ refusal(struct conn_table *ct, const struct share *s)
 		return "this address holds --max-connections-per-address "
 		       "connections";
 	}
-	if (ct->stats.open > ct->lim.max_connections - ct->reserve &&
+	if (ct->admitted >= ct->lim.max_connections - ct->reserve &&
 	    s->conns >= RESERVE_FEW) {
 		ct->stats.refused_reserve++;
 		return "the last connections are kept for addresses that "
@@ -206,6 +207,7 @@ on_admit(evutil_socket_t fd, short what, void *arg)
 	why = refusal(c->ct, c->share);
 	if (why == NULL) {
 		c->share->conns++;
+		c->ct->admitted++;
 		return;
 	}
 	share_release(c->share);
@@ -353,6 +355,7 @@ conn_free(void *arg)
 	if (c->share != NULL) {
 		c->share->conns--;
 		share_release(c->share);
+		ct->admitted--;
 	}
 	if (c->held)
 		ct->stats.held--;

@@ -9,7 +9,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 ADMIN=hostile-test-admin-token
-T=0123456789abcdef0123456789abcdef # the big token
+T=0123456789abcdef0123456789abcdef # the big token (1.1 MB listing)
+F=fedcba9876543210fedcba9876543210 # the fat one (4 MB, more than the
+				   # kernel's socket buffers take)
 
 # new_srvgate NAME [flags...]: start_srvgate on fresh ports and data.
 new_srvgate() {
@@ -48,13 +50,14 @@ new_token() { curl -s -m 3 --interface "$1" "$SG_HTTP/new?size=3"; }
 # ---- python3 clients ----
 
 cat >"$TMP/mktoken.py" <<'EOF'
-# mktoken.py BASE TOKEN N URLS ADMIN: imports TOKEN with N members of URLS
-# peer URLs each (about 70 bytes a URL), through the admin API.
+# mktoken.py BASE TOKEN N URLS PAD ADMIN: imports TOKEN with N members of
+# URLS peer URLs each (about 60 bytes a URL, plus PAD in the host name),
+# through the admin API.
 import json, sys, urllib.request
-base, token, n, nurl, auth = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+base, token, n, nurl, pad, auth = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 def value(i):
-    return ",".join("m%d=https://member-%04d-peer-%02d.rack-%02d.example.internal:2380"
-                    % (i, i, k, i % 40) for k in range(nurl))
+    return ",".join("m%d=https://member-%04d-peer-%02d.rack-%02d%s.example.internal:2380"
+                    % (i, i, k, i % 40, "x" * pad) for k in range(nurl))
 members = [{"id": "m%d" % i, "value": value(i)} for i in range(n)]
 r = urllib.request.Request("%s/_admin/tokens/%s?mode=import" % (base, token),
                            data=json.dumps({"size": n, "members": members}).encode(),
@@ -103,23 +106,40 @@ while ok < n and time.time() < end:
 print(ok)
 EOF
 
-cat >"$TMP/close10.py" <<'EOF'
-# close10.py PORT TOKEN: one HTTP/1.0 GET (the answer closes the
-# connection), read slowly through a small receive buffer; prints the
-# length of the body that arrived before the close.
+cat >"$TMP/closing.py" <<'EOF'
+# closing.py PORT TOKEN HOW: two pipelined GET /TOKEN kept alive, then one
+# that closes the connection (HOW: "1.0", an HTTP/1.0 request, or "close",
+# Connection: close), read only after a second, through a small receive
+# buffer: more than the kernel's socket buffers hold waits in srvgate
+# when the closing answer is handed over. Prints the three body lengths
+# (the last one: all that came before the close).
 import socket, sys, time
-port, token = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
+port, token, how = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-s.sendall(("GET /%s HTTP/1.0\r\n\r\n" % token).encode())
+keep = "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % token
+last = ("GET /%s HTTP/1.0\r\n\r\n" % token if how == "1.0" else
+        "GET /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % token)
+s.sendall((keep * 2 + last).encode())
 time.sleep(1)
-buf = b""
-while True:
-    d = s.recv(1 << 14)
+buf, end = b"", time.time() + 60
+while time.time() < end:
+    d = s.recv(1 << 16)
     if not d:
         break
     buf += d
-print(len(buf) - buf.find(b"\r\n\r\n") - 4)
+sizes = []
+for _ in range(2):
+    i = buf.find(b"\r\n\r\n")
+    head = buf[:i].decode("latin-1").split("\r\n") if i >= 0 else []
+    cl = [int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:")]
+    if not cl:
+        break
+    sizes.append(min(cl[0], len(buf) - i - 4))
+    buf = buf[i + 4 + cl[0]:]
+i = buf.find(b"\r\n\r\n")
+sizes.append(len(buf) - i - 4 if i >= 0 else 0)
+print(" ".join(str(n) for n in sizes))
 EOF
 
 cat >"$TMP/crowd.py" <<'EOF'
@@ -129,7 +149,7 @@ cat >"$TMP/crowd.py" <<'EOF'
 # STATUS gets a JSON summary every 0.2s: tried, settled (connected or
 # failed), open, failed, closed (ended with no answer), and the count of
 # each status code answered.
-import asyncio, collections, json, resource, sys, time
+import asyncio, collections, json, resource, socket, struct, sys, time
 port, n, hold, status = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 path = sys.argv[5] if len(sys.argv) > 5 else None
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -154,6 +174,9 @@ async def one(sem, end):
             return
     st["open"] += 1
     st["settled"] += 1
+    # closed with a reset: no TIME_WAIT left on thousands of local ports
+    w.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                          struct.pack("ii", 1, 0))
     writers.append(w)
     try:
         if path:
@@ -203,9 +226,12 @@ crowd_stop() { kill "$CROWD_PID" 2>/dev/null; wait "$CROWD_PID" 2>/dev/null; }
 # The listing is about 1.1 MB: 300 pipelined GETs of it would be 330 MB
 # queued (the unbounded server reached 333 MB RSS here).
 
-new_srvgate pipe --admin-token "$ADMIN" --max-body-bytes 4M --rate-limit 0
+# An ASan build keeps freed memory in quarantine (256 MB by default), which
+# RSS would count: keep it small here.
+ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16 \
+	new_srvgate pipe --admin-token "$ADMIN" --max-body-bytes 8M --rate-limit 0
 check "pipe: a token of 1000 members imported" \
-	test "$(python3 "$TMP/mktoken.py" "$SG_HTTP" "$T" 1000 16 "$ADMIN")" = 200
+	test "$(python3 "$TMP/mktoken.py" "$SG_HTTP" "$T" 1000 16 0 "$ADMIN")" = 200
 size=$(curl -s -m 10 "$SG_HTTP/$T" | wc -c)
 check "pipe: the listing is over 1 MB ($size bytes)" test "$size" -gt 1000000
 url=$(new_token 127.0.0.2)
@@ -234,8 +260,16 @@ check "pipe: a held connection is let go when its client leaves" \
 	wait_secs 5 metric_is srvgate_http_output_held 0
 check "pipe: a client that reads gets all 100 pipelined answers" \
 	test "$(python3 "$TMP/readall.py" "$SG_HTTP_PORT" "$T" 100)" = 100
-check "pipe: a closing (HTTP/1.0) answer arrives whole at a slow reader" \
-	test "$(python3 "$TMP/close10.py" "$SG_HTTP_PORT" "$T")" = "$size"
+check "pipe: a token of 1000 fat members imported" \
+	test "$(python3 "$TMP/mktoken.py" "$SG_HTTP" "$F" 1000 16 180 "$ADMIN")" = 200
+fat=$(curl -s -m 10 "$SG_HTTP/$F" | wc -c)
+check "pipe: the fat listing is over 4 MB ($fat bytes)" test "$fat" -gt 4000000
+# 12 MB queued for a slow reader: the closing answer must go out whole
+# before srvgate lets evhttp close (it shuts the socket's write side).
+for how in 1.0 close; do
+	expect_eq "pipe: a closing answer ($how) after two kept-alive ones arrives whole" \
+		"$fat $fat $fat" "$(python3 "$TMP/closing.py" "$SG_HTTP_PORT" "$F" "$how")"
+done
 stop_pid "$SG_PID"
 
 # ---- 2. fair shares: 4200 idle connections from one address ----
@@ -269,8 +303,8 @@ check "reserve: those beyond 95% of --max-connections refused with 503" \
 check "reserve: ... counted as refused for the reserve" \
 	metric_ge 'srvgate_http_connections_refused_total{reason="reserve"}' 308
 open=$(metric srvgate_http_connections)
-check "reserve: 127.0.0.1 holds 3892, and the metrics client 1 ($open)" \
-	test "${open:-0}" = 3893
+check "reserve: 127.0.0.1 holds at most 3892, and the metrics client 1 ($open)" \
+	test "${open:-0}" -ge 3800 -a "${open:-9999}" -le 3893
 check "reserve: /health from 127.0.0.2 answers" \
 	answered_within "$(from 127.0.0.2 GET "$SG_HTTP/health")" 200 1
 url=$(new_token 127.0.0.3)
