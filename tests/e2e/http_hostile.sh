@@ -366,7 +366,7 @@ check "noadmin: ... and none logged" \
 	sh -c "! grep -q 'not loopback' '$TMP/noadmin.log'"
 stop_pid "$SG_PID"
 
-new_srvgate public --http-listen "0.0.0.0:$SG_HTTP_PORT"
+new_srvgate public --http-listen "0.0.0.0:$SG_HTTP_PORT" --public-url "http://discovery.test:$SG_HTTP_PORT"
 check "public: a listener on 0.0.0.0 without --admin-token logs a warning" \
 	grep -q "not loopback, without --admin-token" "$TMP/public.log"
 stop_pid "$SG_PID"
