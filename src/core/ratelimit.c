@@ -14,11 +14,12 @@
 #include <string.h>
 
 #include "htable.h"
+#include "lru.h"
 #include "util.h"
 
 struct bucket {
 	struct hnode node;
-	struct bucket *newer, *older; /* the LRU list */
+	struct lru_node lru; /* the least recently used goes first */
 	uint8_t key[17];	      /* family byte and masked address */
 	double tokens;
 	uint64_t last_ms;
@@ -27,7 +28,7 @@ struct bucket {
 struct ratelimit {
 	struct ratelimit_config cfg;
 	struct htable buckets;
-	struct bucket *newest, *oldest;
+	struct lru lru;
 	size_t count;
 };
 
@@ -71,30 +72,6 @@ client_key(const struct ratelimit *rl, const char *addr, uint8_t key[17])
 	}
 }
 
-static void
-lru_unlink(struct ratelimit *rl, struct bucket *b)
-{
-	if (b->newer != NULL)
-		b->newer->older = b->older;
-	else
-		rl->newest = b->older;
-	if (b->older != NULL)
-		b->older->newer = b->newer;
-	else
-		rl->oldest = b->newer;
-}
-
-static void
-lru_push(struct ratelimit *rl, struct bucket *b)
-{
-	b->newer = NULL;
-	b->older = rl->newest;
-	if (rl->newest != NULL)
-		rl->newest->newer = b;
-	rl->newest = b;
-	if (rl->oldest == NULL)
-		rl->oldest = b;
-}
 
 static struct bucket *
 find(const struct ratelimit *rl, const uint8_t key[17], uint64_t h)
@@ -117,13 +94,13 @@ bucket_for(struct ratelimit *rl, const uint8_t key[17], uint64_t now_ms)
 	struct bucket *b = find(rl, key, h);
 
 	if (b != NULL) {
-		lru_unlink(rl, b);
-		lru_push(rl, b);
+		lru_unlink(&rl->lru, &b->lru);
+		lru_push(&rl->lru, &b->lru);
 		return b;
 	}
 	if (rl->count == rl->cfg.max_clients) {
-		b = rl->oldest;
-		lru_unlink(rl, b);
+		b = container_of(rl->lru.oldest, struct bucket, lru);
+		lru_unlink(&rl->lru, &b->lru);
 		htable_remove(&rl->buckets, &b->node);
 	} else {
 		b = xmalloc(sizeof(*b));
@@ -133,7 +110,7 @@ bucket_for(struct ratelimit *rl, const uint8_t key[17], uint64_t now_ms)
 	b->tokens = rl->cfg.burst;
 	b->last_ms = now_ms;
 	htable_insert(&rl->buckets, &b->node, h);
-	lru_push(rl, b);
+	lru_push(&rl->lru, &b->lru);
 	return b;
 }
 
@@ -168,13 +145,13 @@ ratelimit_clients(const struct ratelimit *rl)
 void
 ratelimit_free(struct ratelimit *rl)
 {
-	struct bucket *b, *next;
+	struct lru_node *n, *next;
 
 	if (rl == NULL)
 		return;
-	for (b = rl->newest; b != NULL; b = next) {
-		next = b->older;
-		free(b);
+	for (n = rl->lru.newest; n != NULL; n = next) {
+		next = n->older;
+		free(container_of(n, struct bucket, lru));
 	}
 	htable_free(&rl->buckets);
 	free(rl);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "htable.h"
+#include "lru.h"
 #include "util.h"
 
 struct rrl_key {
@@ -26,7 +27,7 @@ struct rrl_key {
 
 struct bucket {
 	struct hnode node;
-	struct bucket *newer, *older; /* the LRU list */
+	struct lru_node lru; /* the least recently used goes first */
 	struct rrl_key key;
 	uint64_t last_ms;
 	uint64_t credit;  /* thousandths of a response */
@@ -38,7 +39,7 @@ struct rrl {
 	struct htable table;
 	struct bucket *pool;
 	size_t used;
-	struct bucket *newest, *oldest;
+	struct lru lru;
 	struct rrl_stats stats;
 };
 
@@ -96,30 +97,6 @@ make_key(const struct rrl *rl, const struct sockaddr *peer,
 		k->name_hash = hash_bytes(name, name_len) | 1;
 }
 
-static void
-lru_unlink(struct rrl *rl, struct bucket *b)
-{
-	if (b->newer != NULL)
-		b->newer->older = b->older;
-	else
-		rl->newest = b->older;
-	if (b->older != NULL)
-		b->older->newer = b->newer;
-	else
-		rl->oldest = b->newer;
-}
-
-static void
-lru_push(struct rrl *rl, struct bucket *b)
-{
-	b->newer = NULL;
-	b->older = rl->newest;
-	if (rl->newest != NULL)
-		rl->newest->newer = b;
-	rl->newest = b;
-	if (rl->oldest == NULL)
-		rl->oldest = b;
-}
 
 static int
 key_matches(const struct hnode *n, const void *key)
@@ -140,15 +117,15 @@ bucket_for(struct rrl *rl, const struct rrl_key *k, uint64_t now_ms)
 
 	if (n != NULL) {
 		b = container_of(n, struct bucket, node);
-		lru_unlink(rl, b);
-		lru_push(rl, b);
+		lru_unlink(&rl->lru, &b->lru);
+		lru_push(&rl->lru, &b->lru);
 		return b;
 	}
 	if (rl->used < rl->cfg.buckets) {
 		b = &rl->pool[rl->used++];
 	} else {
-		b = rl->oldest;
-		lru_unlink(rl, b);
+		b = container_of(rl->lru.oldest, struct bucket, lru);
+		lru_unlink(&rl->lru, &b->lru);
 		htable_remove(&rl->table, &b->node);
 		rl->stats.evicted++;
 	}
@@ -157,7 +134,7 @@ bucket_for(struct rrl *rl, const struct rrl_key *k, uint64_t now_ms)
 	b->credit = (uint64_t)rl->cfg.rate * 1000;
 	b->limited = 0;
 	htable_insert(&rl->table, &b->node, h); /* reserved: no allocation */
-	lru_push(rl, b);
+	lru_push(&rl->lru, &b->lru);
 	return b;
 }
 

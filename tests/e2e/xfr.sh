@@ -33,6 +33,7 @@ done
 
 export LC_ALL=C
 ZONE=discovery.internal
+. "$(dirname "$0")/../knot.sh"
 KEY=xfr-key
 SECRET=$(head -c 32 /dev/urandom | base64)
 WRONG=$(head -c 32 /dev/urandom | base64)
@@ -70,8 +71,6 @@ expect_cmp() {
 }
 
 dq() { dig +time=2 +tries=1 -p "$SG_DNS_PORT" @127.0.0.1 "$@" 2>&1; }
-# kq PORT ARGS...: kdig at one server.
-kq() { local p=$1; shift; kdig +time=2 +retry=0 -p "$p" @127.0.0.1 "$@" 2>&1; }
 # records OUT: the record lines of dig output (no comments, no blanks, no
 # TSIG: dig prints the TSIG of each signed message).
 records() { printf '%s\n' "$1" | grep -v '^;' | grep -v '^$' | awk '$4 != "TSIG"'; }
@@ -118,63 +117,7 @@ NOTAUTH_M='srvgate_xfr_refused_total{rcode="NOTAUTH"}'
 
 # ---- the secondaries ----
 
-# start_knot NAME PORT PRIMARY_PORT [KEYNAME SECRET]: knotd in the
-# foreground as a secondary of srvgate; sets KNOT_PID. Log: $TMP/NAME.log.
-start_knot() {
-	local name=$1 port=$2 primary=$3 key=${4:-} secret=${5:-} d=$TMP/$1
-	local keyconf="" remotekey="" aclkey=""
-	mkdir -p "$d/run" "$d/storage" "$d/journal" "$d/timer" "$d/kasp" "$d/catalog"
-	if [ -n "$key" ]; then
-		keyconf="key:
-  - id: $key
-    algorithm: hmac-sha256
-    secret: $secret"
-		remotekey="    key: $key"
-		aclkey="    key: $key"
-	fi
-	cat >"$d/knot.conf" <<EOF
-server:
-    rundir: "$d/run"
-    pidfile: "$d/run/knot.pid"
-    listen: 127.0.0.1@$port
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: info
-database:
-    storage: "$d/storage"
-    journal-db: "$d/journal"
-    timer-db: "$d/timer"
-    kasp-db: "$d/kasp"
-    catalog-db: "$d/catalog"
-control:
-    listen: "$d/run/knot.sock"
-$keyconf
-remote:
-  - id: srvgate
-    address: 127.0.0.1@$primary
-$remotekey
-acl:
-  - id: notify_from_srvgate
-    address: 127.0.0.1
-    action: notify
-$aclkey
-template:
-  - id: default
-    storage: "$d/storage"
-    zonefile-sync: -1
-zone:
-  - domain: $ZONE
-    master: srvgate
-    acl: notify_from_srvgate
-EOF
-	knotd -c "$d/knot.conf" >>"$TMP/$name.log" 2>&1 &
-	KNOT_PID=$!
-	PIDS="$PIDS $KNOT_PID"
-	WAIT_SECS=10 wait_for kq "$port" "$ZONE" SOA +short
-}
+# start_knot and kq: tests/knot.sh.
 
 # stop_tree PID: SIGTERM to a daemon that forked helpers (NSD), then its
 # helpers by id if they outlive it.
