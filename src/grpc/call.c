@@ -84,6 +84,8 @@ grpc_call_free(struct grpc_call *c)
 	evbuffer_free(c->out);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->request_timer != NULL)
+		event_free(c->request_timer);
 	free(c);
 }
 
@@ -161,6 +163,17 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 			 "context deadline exceeded");
 }
 
+/* A unary call whose request has not come whole in --idle-timeout: a
+ * client may not hold a stream (and its memory) by never finishing. */
+static void
+on_request_late(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	grpc_call_finish(arg, GRPC_CANCELLED, "srvgate: the request did not "
+			 "come whole within --idle-timeout");
+}
+
 void
 grpc_call_start(struct grpc_call *c)
 {
@@ -194,6 +207,39 @@ grpc_call_start(struct grpc_call *c)
 		tv = timeval_from_ms(c->timeout_ms);
 		evtimer_add(c->deadline, &tv);
 	}
+	if (!c->method->streaming && api->cfg->idle_timeout_ms > 0) {
+		c->request_timer = evtimer_new(api->base, on_request_late, c);
+		tv = timeval_from_ms(api->cfg->idle_timeout_ms);
+		evtimer_add(c->request_timer, &tv);
+	}
+}
+
+/* The response is out but the client still sends: it gets a moment to
+ * finish (some clients drop an answer reset before they are done), then
+ * the stream is reset with NO_ERROR, as gRPC servers do. */
+#define LINGER_MS 1000
+
+static void
+on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct grpc_call *c = arg;
+
+	(void)fd;
+	(void)what;
+	nghttp2_submit_rst_stream(session_of(c), NGHTTP2_FLAG_NONE,
+				  c->stream_id, NGHTTP2_NO_ERROR);
+	grpc_conn_flush_soon(c->conn);
+}
+
+void
+grpc_call_linger(struct grpc_call *c)
+{
+	struct timeval tv = timeval_from_ms(LINGER_MS);
+
+	if (c->request_timer != NULL)
+		event_free(c->request_timer);
+	c->request_timer = evtimer_new(c->conn->api->base, on_linger, c);
+	evtimer_add(c->request_timer, &tv);
 }
 
 /* ---- the request messages ---- */
@@ -264,6 +310,8 @@ pump(struct grpc_call *c)
 					 "call takes one request message");
 			break;
 		}
+		if (c->request_timer != NULL)
+			evtimer_del(c->request_timer);
 		msg = evbuffer_pullup(c->in, (ev_ssize_t)(GRPC_PREFIX_LEN + len));
 		c->method->on_message(c, msg + GRPC_PREFIX_LEN, len);
 		evbuffer_drain(c->in, GRPC_PREFIX_LEN + len);
@@ -449,6 +497,8 @@ grpc_call_finish(struct grpc_call *c, enum grpc_code code, const char *fmt,
 	c->conn->api->stats.calls[m][code]++;
 	if (c->deadline != NULL)
 		evtimer_del(c->deadline);
+	if (c->request_timer != NULL)
+		evtimer_del(c->request_timer);
 	if (c->responded)
 		respond(c); /* the trailers follow the queued messages */
 	else

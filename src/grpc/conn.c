@@ -144,11 +144,13 @@ on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code,
 	return 0;
 }
 
-/* A response that ended while the client still sends: gRPC servers reset
- * the stream with NO_ERROR so that neither side keeps it. */
+/* A response that ended while the client still sends: the stream is
+ * reset (see grpc_call_linger) so that neither side keeps it. */
 static int
 on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *arg)
 {
+	struct grpc_call *c;
+
 	struct grpc_conn *conn = arg;
 
 	if (f->hd.type == NGHTTP2_GOAWAY &&
@@ -159,10 +161,9 @@ on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *arg)
 	}
 	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-	    call_of(s, f->hd.stream_id) != NULL &&
+	    (c = call_of(s, f->hd.stream_id)) != NULL &&
 	    !nghttp2_session_get_stream_remote_close(s, f->hd.stream_id))
-		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE,
-					  f->hd.stream_id, NGHTTP2_NO_ERROR);
+		grpc_call_linger(c);
 	return 0;
 }
 
@@ -431,7 +432,8 @@ grpc_conn_open(struct grpc_api *api, int fd, const char *addr)
 
 		evtimer_add(conn->idle_ev, &tv);
 	}
-	conn_send(conn); /* our SETTINGS */
+	/* Our SETTINGS go with the first answer: an HTTP/1 client must get
+	 * its plain-text answer alone. */
 	return 0;
 }
 

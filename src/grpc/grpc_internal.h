@@ -126,6 +126,7 @@ struct grpc_call {
 	enum grpc_code status;
 	char message[256];
 	struct event *deadline;
+	struct event *request_timer; /* the request is late; or lingers */
 	void *ctx; /* the method's state */
 	struct grpc_call *prev, *next;
 };
@@ -154,6 +155,8 @@ void grpc_call_remote_end(struct grpc_call *c);
 /* nghttp2 asks for response bytes (its data source callback). */
 ssize_t grpc_call_read(struct grpc_call *c, uint8_t *buf, size_t len,
 		       uint32_t *flags);
+/* The response has ended, the request has not: reset it soon. */
+void grpc_call_linger(struct grpc_call *c);
 /* The stream is closed: tell the method, free the call. */
 void grpc_call_free(struct grpc_call *c);
 

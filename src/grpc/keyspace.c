@@ -13,7 +13,8 @@
 static int
 keycmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-	int c = memcmp(a, b, an < bn ? an : bn);
+	size_t n = an < bn ? an : bn;
+	int c = n ? memcmp(a, b, n) : 0;
 
 	if (c != 0)
 		return c;
@@ -24,7 +25,7 @@ keycmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 static int
 take_name(const uint8_t *p, size_t n, char out[REGISTRY_NAME_MAX + 1])
 {
-	if (n == 0 || n > REGISTRY_NAME_MAX)
+	if (n == 0 || n > REGISTRY_NAME_MAX || memchr(p, '\0', n) != NULL)
 		return -1;
 	memcpy(out, p, n);
 	out[n] = '\0';
@@ -265,7 +266,8 @@ v3scan(const struct registry *reg, const struct v3range *r, v3scan_fn fn,
 		break;
 	}
 	registry_foreach_token(reg, collect_token, &s);
-	qsort(s.toks, s.n, sizeof(*s.toks), by_key);
+	if (s.n > 1)
+		qsort(s.toks, s.n, sizeof(*s.toks), by_key);
 	for (i = 0; i < s.n; i++)
 		if (scan_token(s.toks[i], r, fn, arg))
 			break;

@@ -159,11 +159,13 @@ kv_put_check(const struct grpc_api *api, const V3__PutRequest *rq, int admin,
 		return refuse(msg, msglen, GRPC_PERMISSION_DENIED,
 			      "srvgate: only keys under " V3_REGISTRY
 			      "<token>" V3_MEMBERS " can be written");
-	if (memchr(rq->value.data, '\0', rq->value.len) != NULL)
+	if (rq->value.len > 0 &&
+	    memchr(rq->value.data, '\0', rq->value.len) != NULL)
 		return refuse(msg, msglen, GRPC_INVALID_ARGUMENT,
 			      "srvgate: the value holds a zero byte");
 	out->value = xmalloc(rq->value.len + 1);
-	memcpy(out->value, rq->value.data, rq->value.len);
+	if (rq->value.len > 0)
+		memcpy(out->value, rq->value.data, rq->value.len);
 	out->value[rq->value.len] = '\0';
 	return check_value(api, out, msg, msglen);
 }
@@ -312,7 +314,8 @@ kv_delete_check(const V3__DeleteRangeRequest *rq, int admin,
 	memcpy(out->key, rq->key.data, rq->key.len);
 	out->klen = rq->key.len;
 	out->end = xmalloc(rq->range_end.len + 1);
-	memcpy(out->end, rq->range_end.data, rq->range_end.len);
+	if (rq->range_end.len > 0)
+		memcpy(out->end, rq->range_end.data, rq->range_end.len);
 	out->elen = rq->range_end.len;
 	out->want_prev = rq->prev_kv;
 	return GRPC_OK;

@@ -197,7 +197,8 @@ watch_collect(const struct v3watch *w, size_t max, struct wevent **evs)
 	else if (w->scope == V3SCOPE_WIDE)
 		registry_foreach_token(reg, collect_token, &c);
 	/* Each change has a revision of its own: a chunk never splits one. */
-	qsort(c.refs, c.n, sizeof(*c.refs), by_revision);
+	if (c.n > 1)
+		qsort(c.refs, c.n, sizeof(*c.refs), by_revision);
 	if (c.n > max)
 		c.n = max;
 	*evs = xcalloc(c.n + 1, sizeof(**evs));

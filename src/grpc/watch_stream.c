@@ -60,7 +60,8 @@ copy_bytes(const ProtobufCBinaryData *b)
 {
 	uint8_t *p = xmalloc(b->len + 1);
 
-	memcpy(p, b->data, b->len);
+	if (b->len > 0) /* an empty field has no data */
+		memcpy(p, b->data, b->len);
 	return p;
 }
 
