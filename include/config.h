@@ -78,6 +78,10 @@ struct config {
 	unsigned grpc_max_conns_per_address;
 	unsigned grpc_max_watches;	  /* per connection */
 	unsigned grpc_max_watches_per_address;
+	/* TLS on the gRPC (and HTTP) listeners; reloaded on SIGHUP */
+	char tls_cert[1024];
+	char tls_key[1024];
+	char tls_client_ca[1024]; /* client certificates required */
 	/* Which flags took their value from SRVGATE_* (errors name it). */
 	uint8_t set_by_env[CONFIG_FLAGS_MAX];
 };

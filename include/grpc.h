@@ -13,11 +13,13 @@ struct event_base;
 struct grpc_api;
 struct registry;
 struct store;
+struct tls;
 
-/* Listens on every --grpc-listen address. */
+/* Listens on every --grpc-listen address; with tls (NULL: none) every
+ * connection is TLS with ALPN h2. */
 int grpc_api_start(struct grpc_api **out, struct event_base *base,
 		   const struct config *cfg, struct registry *reg,
-		   struct store *st, char *err);
+		   struct store *st, struct tls *tls, char *err);
 /* Stops accepting, sends GOAWAY on every connection and ends the watch
  * streams; calls under way finish, then the connections close. */
 void grpc_api_drain(struct grpc_api *api);

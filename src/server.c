@@ -17,6 +17,7 @@
 #include "listener.h"
 #include "registry.h"
 #include "store.h"
+#include "tls.h"
 
 #define DRAIN_POLL_MS 50
 #define DRAIN_MAX_MS 5000
@@ -29,6 +30,7 @@ struct server {
 	struct gc *gc;
 	struct http_api *http;
 	struct grpc_api *grpc;
+	struct tls *tls; /* NULL: no --tls-cert */
 	struct dns_view *view;
 	struct dns_server *dns;
 	struct xfr *xfr;
@@ -91,6 +93,11 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	log_reopen(); /* after logrotate moved the files away */
+	if (tls_reload(s->tls, err) != 0)
+		log_error("SIGHUP: TLS not reloaded, the old certificate keeps "
+			  "serving: %s", err);
+	else if (s->tls != NULL)
+		log_info("SIGHUP: reloaded %s", s->cfg->tls_cert);
 	if (dns_view_reload(s->view, err) != 0)
 		log_error("SIGHUP: zones not reloaded, the old data keeps "
 			  "serving: %s", err);
@@ -129,6 +136,7 @@ server_free(struct server *s)
 	gc_free(s->gc);
 	http_api_free(s->http);
 	grpc_api_free(s->grpc);
+	tls_free(s->tls);
 	dns_server_free(s->dns);
 	xfr_free(s->xfr);
 	dns_view_free(s->view);
@@ -206,7 +214,10 @@ server_setup(struct server *s, char *err)
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
 	http_api_add_metrics(s->http, dns_view_metrics, s->view);
-	if (grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, err))
+	if (tls_new(&s->tls, s->cfg->tls_cert, s->cfg->tls_key,
+		    s->cfg->tls_client_ca, err) != 0 ||
+	    grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, s->tls,
+			   err))
 		return -1;
 	http_api_add_metrics(s->http, grpc_api_metrics, s->grpc);
 	s->sigterm = evsignal_new(s->base, SIGTERM, on_stop_signal, s);

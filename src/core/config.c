@@ -169,6 +169,14 @@ static const struct flag flags[] = {
 	{ "grpc-max-watches-per-address", K_UINT,
 	  U(grpc_max_watches_per_address), 1, 1000000,
 	  "v3 watches per client address [1000]" },
+	{ "tls-cert", K_STRING, F(tls_cert), 0, 0,
+	  "PEM certificate chain: the gRPC port speaks TLS (ALPN h2); "
+	  "SIGHUP reloads it [empty: no TLS]" },
+	{ "tls-key", K_STRING, F(tls_key), 0, 0,
+	  "PEM private key of --tls-cert [empty]" },
+	{ "tls-client-ca", K_STRING, F(tls_client_ca), 0, 0,
+	  "PEM CA certificates: clients must show a certificate they "
+	  "signed [empty: none asked]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 _Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");
@@ -475,6 +483,10 @@ check_config(struct config *cfg, char *err)
 		if (strcmp(cfg->grpc_listen.items[i], "off") != 0 &&
 		    parse_sockaddr(cfg->grpc_listen.items[i], &ss, &len, why))
 			return fail(err, "%s: %s", ORIGIN("grpc-listen"), why);
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0'))
+		return fail(err, "--tls-cert and --tls-key go together");
+	if (cfg->tls_client_ca[0] != '\0' && cfg->tls_cert[0] == '\0')
+		return fail(err, "--tls-client-ca needs --tls-cert and --tls-key");
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
 			    cfg->max_size, cfg->max_members);

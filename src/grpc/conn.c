@@ -15,15 +15,18 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "grpc_internal.h"
+#include "tls.h"
 
 #define OUT_HIGH (64 * 1024)
 #define OUT_LOW (16 * 1024)
@@ -397,6 +400,31 @@ on_idle(evutil_socket_t fd, short what, void *arg)
 	grpc_conn_goaway(arg);
 }
 
+/* Plain, or TLS (the handshake happens as the first bytes come). */
+static struct bufferevent *
+new_bufferevent(struct grpc_api *api, int fd)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (api->tls == NULL)
+		return bufferevent_socket_new(api->base, fd,
+					      BEV_OPT_CLOSE_ON_FREE);
+	if ((ssl = tls_accept_ssl(api->tls, 1)) == NULL)
+		return NULL;
+	/* CLOSE_ON_FREE frees the SSL with the bufferevent. */
+	bev = bufferevent_openssl_socket_new(api->base, fd, ssl,
+					     BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE |
+						     BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 int
 grpc_conn_open(struct grpc_api *api, int fd, const char *addr)
 {
@@ -413,7 +441,7 @@ grpc_conn_open(struct grpc_api *api, int fd, const char *addr)
 	api->conns = conn;
 	api->nconns++;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn->bev = bufferevent_socket_new(api->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	conn->bev = new_bufferevent(api, fd);
 	conn->flush_ev = event_new(api->base, -1, 0, on_flush, conn);
 	conn->idle_ev = evtimer_new(api->base, on_idle, conn);
 	if (conn->bev == NULL || session_new(conn) != 0) {

@@ -69,6 +69,7 @@ struct grpc_api {
 	const struct config *cfg;
 	struct registry *reg;
 	struct store *st;
+	struct tls *tls; /* NULL: plain HTTP/2 */
 	struct evconnlistener *listeners[16];
 	size_t nlisteners;
 	struct grpc_conn *conns; /* every open connection */

@@ -123,7 +123,7 @@ listen_on(struct grpc_api *api, const char *hostport, char *err)
 int
 grpc_api_start(struct grpc_api **out, struct event_base *base,
 	       const struct config *cfg, struct registry *reg,
-	       struct store *st, char *err)
+	       struct store *st, struct tls *tls, char *err)
 {
 	struct grpc_api *api = xcalloc(1, sizeof(*api));
 	char id[600];
@@ -134,6 +134,7 @@ grpc_api_start(struct grpc_api **out, struct event_base *base,
 	api->cfg = cfg;
 	api->reg = reg;
 	api->st = st;
+	api->tls = tls;
 	htable_init(&api->peers);
 	snprintf(id, sizeof(id), "srvgate %s", cfg->public_url);
 	api->member_id = fnv64(id);
@@ -148,8 +149,12 @@ grpc_api_start(struct grpc_api **out, struct event_base *base,
 	for (i = 0; i < cfg->grpc_listen.n; i++) {
 		if (strcmp(cfg->grpc_listen.items[i], "off") == 0)
 			continue;
-		if (listen_on(api, cfg->grpc_listen.items[i], err) == 0)
+		if (listen_on(api, cfg->grpc_listen.items[i], err) == 0) {
+			log_info("gRPC (etcd v3 API) on %s%s",
+				 cfg->grpc_listen.items[i],
+				 tls ? " with TLS" : "");
 			continue;
+		}
 		if (!cfg->grpc_listen_default)
 			return -1;
 		/* Not asked for: another srvgate may hold the default. */

@@ -96,7 +96,7 @@ expect_eq "get it back" "m1=http://10.0.0.1:2380" \
 	"$(ectl get "$P/members/a1" --print-value-only)"
 
 # the watch is open before anyone writes: srvgate counts it
-ectl watch --prefix "$P/members" >"$TMP/watch.out" 2>&1 &
+etcdctl --endpoints=127.0.0.1:$GP watch --prefix "$P/members" >"$TMP/watch.out" 2>&1 &
 WPID=$!
 PIDS="$PIDS $WPID"
 check "watch --prefix is open" wait_for watches_are 1
@@ -253,7 +253,7 @@ expect_match "Puts were acknowledged before the SIGKILL" '^[1-9][0-9]*$' \
 expect_empty "no acknowledged Put lost to the SIGKILL" "$lost"
 
 # ---- 5. draining ----
-ectl watch --prefix "/_etcd/registry/$T" >"$TMP/watch2.out" 2>&1 &
+etcdctl --endpoints=127.0.0.1:$GP watch --prefix "/_etcd/registry/$T" >"$TMP/watch2.out" 2>&1 &
 W2=$!
 PIDS="$PIDS $W2"
 if WAIT_SECS=20 wait_for watches_are 1; then pass "a watch is open"; else

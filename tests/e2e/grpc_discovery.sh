@@ -61,7 +61,7 @@ join() {
 	n=$(printf '%s\n' "$MEMBERS" | grep -c .)
 	if [ "$n" -lt "$SIZE" ]; then
 		wfile=$TMP/watch-$id-$RANDOM
-		ectl_at "$ep" watch --prefix "/_etcd/registry/$token/members" \
+		etcdctl --endpoints="$ep" watch --prefix "/_etcd/registry/$token/members" \
 			--rev $((REV + 1)) -w json >"$wfile" 2>&1 &
 		wpid=$!
 		for _ in $(seq 1 600); do
