@@ -16,7 +16,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Iinclude -D_GNU_SOURCE -MMD -MP
 LDLIBS  += -levent -levent_pthreads -levent_openssl -lssl -lcrypto -lldns -lcares \
-           -ljansson -llmdb -lpthread -lnghttp2 -lprotobuf-c
+           -ljansson -llmdb -lpthread -lnghttp2 -lprotobuf-c -lcrypt
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \

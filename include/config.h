@@ -82,6 +82,7 @@ struct config {
 	char tls_cert[1024];
 	char tls_key[1024];
 	char tls_client_ca[1024]; /* client certificates required */
+	char users_file[1024];	  /* gRPC logins; reloaded on SIGHUP */
 	/* Which flags took their value from SRVGATE_* (errors name it). */
 	uint8_t set_by_env[CONFIG_FLAGS_MAX];
 };

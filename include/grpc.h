@@ -24,6 +24,8 @@ int grpc_api_start(struct grpc_api **out, struct event_base *base,
  * streams; calls under way finish, then the connections close. */
 void grpc_api_drain(struct grpc_api *api);
 size_t grpc_api_connections(const struct grpc_api *api);
+/* SIGHUP: re-reads --users-file (logins end). */
+void grpc_api_reload(struct grpc_api *api);
 /* Prometheus text (a metrics_fn for http_api_add_metrics). */
 void grpc_api_metrics(struct evbuffer *out, void *arg);
 void grpc_api_free(struct grpc_api *api);

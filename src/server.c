@@ -98,6 +98,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 			  "serving: %s", err);
 	else if (s->tls != NULL)
 		log_info("SIGHUP: reloaded %s", s->cfg->tls_cert);
+	grpc_api_reload(s->grpc);
 	if (dns_view_reload(s->view, err) != 0)
 		log_error("SIGHUP: zones not reloaded, the old data keeps "
 			  "serving: %s", err);

@@ -177,6 +177,10 @@ static const struct flag flags[] = {
 	{ "tls-client-ca", K_STRING, F(tls_client_ca), 0, 0,
 	  "PEM CA certificates: clients must show a certificate they "
 	  "signed [empty: none asked]" },
+	{ "users-file", K_STRING, F(users_file), 0, 0,
+	  "name:crypt-hash lines: gRPC clients log in (etcd's "
+	  "--discovery-user) to use the key space; SIGHUP reloads it "
+	  "[empty: no logins]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 _Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");

@@ -137,6 +137,9 @@ grpc_call_header(struct grpc_call *c, const uint8_t *name, size_t nl,
 		c->timeout_ms = 0;
 	else if (header_is(name, nl, "authorization"))
 		c->admin = is_admin(c->conn->api->cfg, value, vl);
+	else if (header_is(name, nl, "token"))
+		snprintf(c->auth_token, sizeof(c->auth_token), "%.*s",
+			 vl < sizeof(c->auth_token) ? (int)vl : 0, value);
 	return 0;
 }
 
@@ -174,6 +177,26 @@ on_request_late(evutil_socket_t fd, short what, void *arg)
 			 "come whole within --idle-timeout");
 }
 
+/* With --users-file, the key space needs a login (or the admin token);
+ * Status, MemberList and Authenticate itself do not. */
+static int
+logged_in(struct grpc_call *c)
+{
+	enum grpc_method_id m = c->method->id;
+	enum grpc_code code;
+	char why[128];
+
+	if (c->admin || m == M_AUTHENTICATE || m == M_STATUS ||
+	    m == M_MEMBER_LIST)
+		return 1;
+	code = grpc_auth_check(c->conn->api->auth, c->auth_token, why,
+			       sizeof(why));
+	if (code == GRPC_OK)
+		return 1;
+	grpc_call_finish(c, code, "%s", why);
+	return 0;
+}
+
 void
 grpc_call_start(struct grpc_call *c)
 {
@@ -202,6 +225,8 @@ grpc_call_start(struct grpc_call *c)
 				 "srvgate is shutting down");
 		return;
 	}
+	if (!logged_in(c))
+		return;
 	if (c->timeout_ms > 0) {
 		c->deadline = evtimer_new(api->base, on_deadline, c);
 		tv = timeval_from_ms(c->timeout_ms);

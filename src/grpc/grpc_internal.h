@@ -21,6 +21,7 @@
 
 struct evbuffer;
 struct bufferevent;
+struct grpc_auth;
 struct event;
 struct nghttp2_session;
 struct ratelimit;
@@ -70,6 +71,7 @@ struct grpc_api {
 	struct registry *reg;
 	struct store *st;
 	struct tls *tls; /* NULL: plain HTTP/2 */
+	struct grpc_auth *auth; /* NULL: no --users-file */
 	struct evconnlistener *listeners[16];
 	size_t nlisteners;
 	struct grpc_conn *conns; /* every open connection */
@@ -111,6 +113,7 @@ struct grpc_call {
 	char path[128];
 	int method_post, grpc_ctype, head_bytes;
 	int admin;		/* authorization: Bearer <admin token> */
+	char auth_token[33];	/* `token` metadata (Authenticate's) */
 	uint64_t timeout_ms;	/* grpc-timeout; 0: none */
 	/* the request body: messages not yet handled */
 	struct evbuffer *in;
@@ -192,6 +195,15 @@ extern const struct grpc_method grpc_m_range, grpc_m_put,
 
 /* The response header every answer carries (revision: the registry's). */
 void grpc_header(const struct grpc_api *api, V3__ResponseHeader *h);
+
+/* ---- auth.c ---- */
+/* NULL in *out without a users file. */
+int grpc_auth_new(struct grpc_auth **out, const char *file, char *err);
+int grpc_auth_reload(struct grpc_auth *a, char *err);
+/* GRPC_OK, or why a call with this token is refused (msg). */
+enum grpc_code grpc_auth_check(struct grpc_auth *a, const char *token,
+			       char *msg, size_t msglen);
+void grpc_auth_free(struct grpc_auth *a);
 
 /* ---- watch.c ---- */
 struct v3watch_hub *grpc_watch_hub_new(struct grpc_api *api);

@@ -1,8 +1,7 @@
-/* maint.c -- Maintenance.Status, Cluster.MemberList and Auth.Authenticate:
- * enough for `etcdctl endpoint status` and `etcdctl member list` to print
- * sensible answers about srvgate itself (one member, its own leader,
- * the store's index as raft index), and for a client that logs in to
- * learn that srvgate has no users. */
+/* maint.c -- Maintenance.Status and Cluster.MemberList: enough for
+ * `etcdctl endpoint status` and `etcdctl member list` to print sensible
+ * answers about srvgate itself (one member, its own leader, the store's
+ * index as raft index). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,20 +118,5 @@ on_member_list(struct grpc_call *c, const uint8_t *msg, size_t len)
 
 const struct grpc_method grpc_m_member_list = {
 	"/etcdserverpb.Cluster/MemberList", M_MEMBER_LIST, 0, on_member_list,
-	NULL, NULL, NULL,
-};
-
-static void
-on_authenticate(struct grpc_call *c, const uint8_t *msg, size_t len)
-{
-	if (!unpacks(c, &v3__authenticate_request__descriptor, msg, len))
-		return;
-	grpc_call_finish(c, GRPC_FAILED_PRECONDITION, "etcdserver: "
-			 "authentication is not enabled (srvgate has no "
-			 "users; v3 discovery needs no --discovery-user)");
-}
-
-const struct grpc_method grpc_m_authenticate = {
-	"/etcdserverpb.Auth/Authenticate", M_AUTHENTICATE, 0, on_authenticate,
 	NULL, NULL, NULL,
 };

@@ -143,6 +143,8 @@ grpc_api_start(struct grpc_api **out, struct event_base *base,
 	api->limiter = ratelimit_new(&(struct ratelimit_config){
 		.rate = cfg->rate_limit, .burst = cfg->rate_burst,
 		.v4_prefix = 32, .v6_prefix = 64, .max_clients = 65536 });
+	if (grpc_auth_new(&api->auth, cfg->users_file, err) != 0)
+		return -1;
 	api->watches = grpc_watch_hub_new(api);
 	if (api->watches == NULL)
 		return fail(err, "gRPC: the registry takes no more listeners");
@@ -184,6 +186,20 @@ grpc_api_drain(struct grpc_api *api)
 	}
 }
 
+void
+grpc_api_reload(struct grpc_api *api)
+{
+	errbuf_t err;
+
+	if (api == NULL || api->auth == NULL)
+		return;
+	if (grpc_auth_reload(api->auth, err) != 0)
+		log_error("SIGHUP: users not reloaded, the old ones stay: %s",
+			  err);
+	else
+		log_info("SIGHUP: reloaded %s", api->cfg->users_file);
+}
+
 size_t
 grpc_api_connections(const struct grpc_api *api)
 {
@@ -202,6 +218,7 @@ grpc_api_free(struct grpc_api *api)
 	for (i = 0; i < api->nlisteners; i++)
 		evconnlistener_free(api->listeners[i]);
 	grpc_watch_hub_free(api->watches);
+	grpc_auth_free(api->auth);
 	ratelimit_free(api->limiter);
 	htable_free(&api->peers);
 	free(api);
