@@ -4,8 +4,9 @@
  *
  * Layers: server.c accepts and counts connections; conn.c runs one
  * nghttp2 session per connection; call.c turns a stream into a gRPC call
- * (head, framed messages, trailers); kv.c, txn.c, watch.c and maint.c
- * are the methods. */
+ * (head, framed request messages), reply.c answers it (messages,
+ * trailers); kv.c, kv_write.c, txn.c, watch*.c, maint.c and auth.c are the
+ * methods. */
 #ifndef SRVGATE_GRPC_INTERNAL_H
 #define SRVGATE_GRPC_INTERNAL_H
 
@@ -147,7 +148,7 @@ void grpc_conn_flush_soon(struct grpc_conn *conn);
 void grpc_conn_goaway(struct grpc_conn *conn);
 void grpc_conn_free(struct grpc_conn *conn);
 
-/* ---- call.c: the stream protocol ---- */
+/* ---- call.c and reply.c: the stream protocol ---- */
 struct grpc_call *grpc_call_new(struct grpc_conn *conn, int32_t stream_id);
 /* A request header; returns -1 to reset the stream (too much head). */
 int grpc_call_header(struct grpc_call *c, const uint8_t *name, size_t nl,
@@ -161,6 +162,8 @@ ssize_t grpc_call_read(struct grpc_call *c, uint8_t *buf, size_t len,
 		       uint32_t *flags);
 /* The response has ended, the request has not: reset it soon. */
 void grpc_call_linger(struct grpc_call *c);
+/* Drops the request bytes not yet handled (the call is finished). */
+void grpc_call_drop_input(struct grpc_call *c);
 /* The stream is closed: tell the method, free the call. */
 void grpc_call_free(struct grpc_call *c);
 

@@ -354,11 +354,10 @@ clear_answers(V3__ResponseOp *ops, size_t n)
 
 /* The revision of the txn: its last change's, or the store's. */
 static int64_t
-txn_revision(const struct txn_write *tw, const struct registry_result *res)
+txn_revision(const struct registry_result *res)
 {
 	return res->nchanges ? (int64_t)res->changes[res->nchanges - 1].index :
 			       (int64_t)res->index;
-	(void)tw;
 }
 
 static void
@@ -374,7 +373,7 @@ answer(struct grpc_call *c, struct txn_write *tw,
 	char why[512];
 
 	grpc_header(c->conn->api, &h);
-	h.revision = txn_revision(tw, res);
+	h.revision = txn_revision(res);
 	for (i = 0; i < n && code == GRPC_OK; i++) {
 		code = answer_op(c->conn->api, &tw->ops[tw->succeeded][i], &h,
 				 &ops[i], why, sizeof(why));
