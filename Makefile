@@ -143,6 +143,7 @@ bench:
 	@$(MAKE) --no-print-directory all
 	scripts/bench-http
 	scripts/bench-dns
+	scripts/bench-grpc
 
 clean:
 	rm -rf build build-san build-fuzz
