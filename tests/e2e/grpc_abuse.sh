@@ -24,7 +24,7 @@ h2() { python3 "$TMP/h2raw.py" 127.0.0.1 "$GP" "$@"; }
 # goaway=CODE (its last GOAWAY, None: none), rst=N, refused=N (RST_STREAM
 # REFUSED_STREAM), headers=N, data=N, bytes=N, then closed or open.
 cat >"$TMP/h2raw.py" <<'EOF'
-import os, socket, sys, time
+import os, select, socket, sys, time
 host, port, cmd, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 def frame(t, flags, stream, payload=b''):
@@ -107,6 +107,46 @@ elif cmd == 'noread':     # a watch on every key from revision 1, never read, SE
     send(frame(1, 4, 1, grpc_headers('/etcdserverpb.Watch/Watch')) + frame(0, 0, 1, msg(create)))
     open(args[1], 'w').close()
     time.sleep(float(args[0])); sys.exit(0)
+elif cmd == 'askmore':    # SECS of progress requests on a watch, sent as the
+    # server's windows allow; its answers are read off the socket but
+    # never acknowledged (no WINDOW_UPDATE), as by a client that reads none
+    hello()
+    send(frame(1, 4, 1, grpc_headers('/etcdserverpb.Watch/Watch')))
+    one = msg(field(3, b''))
+    conn_w, stream_w, sent, ended = 65535, 65535, 0, 0
+    end = time.time() + float(args[0])
+    s.setblocking(False)
+    while time.time() < end and not ended:
+        room = min(conn_w, stream_w, 7000) // len(one) * len(one)
+        if room > 0:
+            try:
+                s.sendall(frame(0, 0, 1, one * (room // len(one))))
+            except OSError:
+                break
+            conn_w -= room; stream_w -= room; sent += room
+        r, _, _ = select.select([s], [], [], 0.05)
+        if not r: continue
+        try: d = s.recv(65536)
+        except OSError: break
+        if not d: break
+        buf += d
+        while len(buf) >= 9:
+            n = int.from_bytes(buf[:3], 'big')
+            if len(buf) < 9 + n: break
+            t, fl, sid, p = buf[3], buf[4], int.from_bytes(buf[5:9], 'big') & 0x7fffffff, buf[9:9 + n]
+            buf = buf[9 + n:]
+            if t == 4 and not fl & 1:
+                for k in range(0, len(p), 6):
+                    if int.from_bytes(p[k:k + 2], 'big') == 4:
+                        stream_w += int.from_bytes(p[k + 2:k + 6], 'big') - 65535
+                s.sendall(frame(4, 1, 0))
+            elif t == 8:
+                inc = int.from_bytes(p, 'big') & 0x7fffffff
+                if sid == 0: conn_w += inc
+                elif sid == 1: stream_w += inc
+            elif sid == 1 and ((t == 1 and fl & 1) or t == 3): ended = 1
+            elif t == 7: ended = 2
+    print('sent=%d ended=%d' % (sent, ended)); sys.exit(0)
 print(' '.join('%s=%s' % kv for kv in st.items()) + (' closed' if closed else ' open'))
 EOF
 
@@ -203,6 +243,12 @@ expect_match "... and holds no more than a bound for it (RSS grew ${grow} kB)" '
 wait $NR
 conns_are() { [ "$(metric srvgate_grpc_connections)" = "$1" ]; }
 check "when it leaves, its connection goes" wait_for conns_are 0
+# A client that sends requests but reads no answers: the stream stops
+# reading it (flow control) instead of queueing answers without end.
+out=$(h2 askmore 3)
+expect_match "a client asking without reading is held back by flow control" \
+	'^sent=[0-9]{1,6} ' "$out"
+expect_match "... and its stream lives on" 'ended=0$' "$out"
 stop_pid "$SG_PID"
 
 # ---- writes per second, sizes ----
