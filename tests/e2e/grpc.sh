@@ -217,6 +217,26 @@ expect_eq "... which v2 serves" 2 \
 	"$(curl -sf "$SG_HTTP/made-by-v3/_config/size" | jq -r .node.value)"
 kill "$WPID" 2>/dev/null
 
+# 70 deletions in one token: the registry keeps the last 64, so a watch
+# from before them is canceled as compacted, and one from after is served.
+T4=$(new_token 3)
+for i in $(seq 1 70); do
+	curl -s -o /dev/null -XPUT "$SG_HTTP/$T4/d$i" --data-urlencode "value=d$i=http://10.0.2.1:2380"
+done
+first=$(curl -sfD - -o /dev/null "$SG_HTTP/$T4" | tr -d '\r' | sed -n 's/^X-Etcd-Index: //Ip')
+for i in $(seq 1 70); do
+	curl -s -o /dev/null -XDELETE -H "Authorization: Bearer $ADMIN" "$SG_HTTP/$T4/d$i"
+done
+out=$(timeout 5 etcdctl --endpoints=127.0.0.1:$GP watch --prefix "/_etcd/registry/$T4" \
+	--rev "$first" 2>&1)
+expect_match "a watch from before forgotten deletions: canceled as compacted" \
+	'watch was canceled \(etcdserver: mvcc: required revision has been compacted\)' "$out"
+out=$(timeout 3 etcdctl --endpoints=127.0.0.1:$GP watch --prefix "/_etcd/registry/$T4" \
+	--rev $((first + 60)) --prev-kv 2>&1)
+expect_eq "a watch from after them replays the deletions it can, with prev_kv" 11 \
+	"$(printf '%s\n' "$out" | grep -c '^DELETE')"
+expect_match "... each with the value it had" "d70=http://10.0.2.1:2380" "$out"
+
 # ---- 4. restarts ----
 snapshot() {
 	ectl get --prefix /_etcd/registry/ -w json |
