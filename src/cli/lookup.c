@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lookup.h"
 #include "util.h"
 
 /* Exit codes, so that scripts can tell what went wrong (README lists
@@ -27,14 +28,6 @@
 #define MAX_PEERS 64
 #define MAX_ROUNDS 200 /* select() rounds; c-ares's own timeouts end sooner */
 
-struct peer {
-	char scheme[8];
-	char target[256];
-	unsigned port;
-	char addrs[512];
-	int resolved;
-};
-
 struct lookup {
 	struct peer peers[MAX_PEERS];
 	size_t n;
@@ -44,7 +37,7 @@ struct lookup {
 };
 
 struct lookup_opts {
-	const char *dns, *srv_name, *domain;
+	const char *dns, *srv_name, *domain, *gateway;
 	int client;
 };
 
@@ -140,8 +133,45 @@ query_services(ares_channel ch, struct lookup *l, const char *domain,
 	}
 }
 
+/* The --initial-cluster line: names from the token's values where the
+ * gateway told them (names_err says why not), else etcd's own stand-ins
+ * 0, 1, ... which the note explains. */
+static void
+print_initial_cluster(const struct lookup *l, const char *gateway,
+		      const char *names_err)
+{
+	size_t i, unnamed = 0;
+
+	printf("--initial-cluster=");
+	for (i = 0; i < l->n; i++) {
+		const struct peer *p = &l->peers[i];
+
+		if (p->name[0] != '\0')
+			printf("%s%s=", i ? "," : "", p->name);
+		else
+			printf("%s%zu=", i ? "," : "", unnamed++);
+		printf("%s://%s:%u", p->scheme, p->target, p->port);
+	}
+	printf("\n");
+	if (unnamed == 0)
+		return;
+	fprintf(stderr, "srvgate lookup: note: DNS holds no member names; "
+			"0, 1, ... stand in for %s, as in etcd's own "
+			"--discovery-srv. Before pasting the line into "
+			"--initial-cluster, replace each with that member's "
+			"--name. ", unnamed == l->n ? "them" : "the unknown ones");
+	if (names_err != NULL)
+		fprintf(stderr, "The names come from the srvgate that holds "
+				"the token (--gateway, now %s): %s\n",
+			gateway, names_err);
+	else
+		fprintf(stderr, "The srvgate at %s holds no member with "
+				"those URLs\n", gateway);
+}
+
 static int
-print_result(const struct lookup *l, int client)
+print_result(const struct lookup *l, const struct lookup_opts *o,
+	     const char *names_err)
 {
 	size_t i;
 	int bad = 0, plain = 0;
@@ -154,18 +184,15 @@ print_result(const struct lookup *l, int client)
 		bad |= !p->resolved;
 		plain |= strcmp(p->scheme, "http") == 0;
 	}
-	printf("%s", client ? "--endpoints=" : "--initial-cluster=");
-	for (i = 0; i < l->n; i++) {
-		if (client)
+	if (o->client) {
+		printf("--endpoints=");
+		for (i = 0; i < l->n; i++)
 			printf("%s%s://%s:%u", i ? "," : "", l->peers[i].scheme,
 			       l->peers[i].target, l->peers[i].port);
-		else
-			printf("%s%zu=%s://%s:%u", i ? "," : "", i,
-			       l->peers[i].scheme, l->peers[i].target,
-			       l->peers[i].port);
-	}
-	printf("\n");
-	if (plain && !client)
+		printf("\n");
+	} else
+		print_initial_cluster(l, o->gateway, names_err);
+	if (plain && !o->client)
 		fprintf(stderr, "srvgate lookup: note: etcd 3.4 reads only "
 				"_etcd-server-ssl records (etcd issue 11321); "
 				"http peers need etcd 3.5 or later\n");
@@ -177,9 +204,12 @@ print_result(const struct lookup *l, int client)
 
 static const char usage[] =
 	"usage: srvgate lookup DOMAIN [--dns HOST:PORT] [--srv-name NAME] "
-	"[--client]\n"
+	"[--client] [--gateway URL]\n"
 	"Reads the SRV records etcd's --discovery-srv reads and resolves their "
-	"targets.\n";
+	"targets.\n"
+	"The member names of --initial-cluster come from the srvgate at "
+	"--gateway\n(default $SRVGATE_GATEWAY or http://127.0.0.1:8087), "
+	"which holds the token.\n";
 
 
 /* Returns 0 to go on, or the exit code: 0 after --help, 2 for bad use. */
@@ -190,12 +220,16 @@ parse_lookup_opts(int argc, char **argv, struct lookup_opts *o)
 		{ "dns", required_argument, NULL, 'd' },
 		{ "srv-name", required_argument, NULL, 'n' },
 		{ "client", no_argument, NULL, 'c' },
+		{ "gateway", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->gateway = getenv("SRVGATE_GATEWAY");
+	if (o->gateway == NULL || o->gateway[0] == '\0')
+		o->gateway = "http://127.0.0.1:8087";
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -205,6 +239,8 @@ parse_lookup_opts(int argc, char **argv, struct lookup_opts *o)
 			o->srv_name = optarg;
 		else if (c == 'c')
 			o->client = 1;
+		else if (c == 'g')
+			o->gateway = optarg;
 		else if (c == 'h') {
 			printf("%s", usage);
 			return -1;
@@ -316,6 +352,7 @@ tool_lookup(int argc, char **argv)
 	struct lookup_opts o;
 	struct lookup l;
 	ares_channel ch;
+	errbuf_t names_err;
 	size_t i;
 	int rc = parse_lookup_opts(argc, argv, &o);
 
@@ -357,5 +394,8 @@ tool_lookup(int argc, char **argv)
 	ares_library_cleanup();
 	if (l.n == 0)
 		return report_none(&l, &o);
-	return print_result(&l, o.client);
+	if (!o.client &&
+	    lookup_names(l.peers, l.n, o.gateway, o.domain, names_err) >= 0)
+		return print_result(&l, &o, NULL);
+	return print_result(&l, &o, names_err);
 }
