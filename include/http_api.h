@@ -13,13 +13,15 @@ struct event_base;
 struct http_api;
 struct registry;
 struct store;
+struct tls;
 
 /* Extra Prometheus text from other modules (the DNS server, say). */
 typedef void (*metrics_fn)(struct evbuffer *out, void *arg);
 
+/* tls: serve HTTPS with it (--tls-cert), or NULL for plain HTTP. */
 int http_api_start(struct http_api **out, struct event_base *base,
 		   const struct config *cfg, struct registry *reg,
-		   struct store *st, char *err);
+		   struct store *st, struct tls *tls, char *err);
 void http_api_add_metrics(struct http_api *api, metrics_fn fn, void *arg);
 /* Stops accepting and answers open watches; requests under way finish. */
 void http_api_drain(struct http_api *api);

@@ -210,14 +210,15 @@ server_setup(struct server *s, char *err)
 		return -1;
 	if (start_dns(s, err) != 0)
 		return -1;
-	if (http_api_start(&s->http, s->base, s->cfg, &s->reg, s->st, err))
+	if (tls_new(&s->tls, s->cfg->tls_cert, s->cfg->tls_key,
+		    s->cfg->tls_client_ca, err) != 0 ||
+	    http_api_start(&s->http, s->base, s->cfg, &s->reg, s->st, s->tls,
+			   err))
 		return -1;
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
 	http_api_add_metrics(s->http, dns_view_metrics, s->view);
-	if (tls_new(&s->tls, s->cfg->tls_cert, s->cfg->tls_key,
-		    s->cfg->tls_client_ca, err) != 0 ||
-	    grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, s->tls,
+	if (grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, s->tls,
 			   err))
 		return -1;
 	http_api_add_metrics(s->http, grpc_api_metrics, s->grpc);

@@ -162,17 +162,21 @@ wait_for() {
 # send it with -H "$AUTH", see admin_header).
 # Returns once /health answers (WAIT_SECS, default 10; each probe gets
 # SG_READY_SECS, default 1), non-zero if srvgate exits or never answers.
+# With --tls-cert among the flags SG_HTTP is https://, and the probe does
+# not check the certificate (-k); SG_PROBE_OPTS adds curl options to it
+# (a client certificate, say).
 # When a port it picked itself was taken meanwhile by some other process
 # ("Address already in use"), it picks another (3 tries).
 start_srvgate() {
-	local tries=0 mine_http mine_dns from end
+	local tries=0 mine_http mine_dns from end scheme=http
 	sg_name=$1; shift
+	case " $* " in *" --tls-cert "*) scheme=https ;; esac
 	while :; do
 		mine_http="" mine_dns=""
 		[ -n "${SG_HTTP_PORT:-}" ] || { alloc_port SG_HTTP_PORT || return 1; mine_http=1; }
 		[ -n "${SG_DNS_PORT:-}" ] || { alloc_port SG_DNS_PORT || return 1; mine_dns=1; }
 		SG_DATA=${SG_DATA:-$TMP/$sg_name.data}
-		SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT
+		SG_HTTP=$scheme://127.0.0.1:$SG_HTTP_PORT
 		from=$(( $(cat "$TMP/$sg_name.log" 2>/dev/null | wc -l) + 1 ))
 		if [ -n "${SG_PRELOAD:-}" ]; then
 			# ASan wants to come first among the libraries; a shim may go first.
@@ -195,7 +199,8 @@ start_srvgate() {
 		PIDS="$PIDS $SG_PID"
 		end=$(( $(date +%s) + ${WAIT_SECS:-10} ))
 		while kill -0 "$SG_PID" 2>/dev/null; do
-			curl -sf -m "${SG_READY_SECS:-1}" -o /dev/null "$SG_HTTP/health" && return 0
+			curl -sfk ${SG_PROBE_OPTS:-} -m "${SG_READY_SECS:-1}" -o /dev/null \
+				"$SG_HTTP/health" && return 0
 			[ "$(date +%s)" -lt "$end" ] || return 1
 			sleep 0.1
 		done

@@ -170,8 +170,8 @@ static const struct flag flags[] = {
 	  U(grpc_max_watches_per_address), 1, 1000000,
 	  "v3 watches per client address [1000]" },
 	{ "tls-cert", K_STRING, F(tls_cert), 0, 0,
-	  "PEM certificate chain: the gRPC port speaks TLS (ALPN h2); "
-	  "SIGHUP reloads it [empty: no TLS]" },
+	  "PEM certificate chain: the HTTP port speaks HTTPS and the gRPC "
+	  "port TLS (ALPN h2); SIGHUP reloads it [empty: no TLS]" },
 	{ "tls-key", K_STRING, F(tls_key), 0, 0,
 	  "PEM private key of --tls-cert [empty]" },
 	{ "tls-client-ca", K_STRING, F(tls_client_ca), 0, 0,
@@ -502,7 +502,8 @@ check_config(struct config *cfg, char *err)
 			    "http://%s/<token>)", ORIGIN("public-url"),
 			    cfg->http_listen, cfg->http_listen);
 	if (cfg->public_url[0] == '\0')
-		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s",
+		snprintf(cfg->public_url, sizeof(cfg->public_url), "%s://%s",
+			 cfg->tls_cert[0] != '\0' ? "https" : "http",
 			 cfg->http_listen);
 	i = strlen(cfg->public_url);
 	while (i > 0 && cfg->public_url[i - 1] == '/')

@@ -136,7 +136,7 @@ watch_send(void *arg, struct evhttp_request *req, int code, char *body)
 int
 http_api_start(struct http_api **out, struct event_base *base,
 	       const struct config *cfg, struct registry *reg,
-	       struct store *st, char *err)
+	       struct store *st, struct tls *tls, char *err)
 {
 	struct http_api *api = xcalloc(1, sizeof(*api));
 	struct timeval io = timeval_from_ms(cfg->io_timeout_ms);
@@ -148,7 +148,7 @@ http_api_start(struct http_api **out, struct event_base *base,
 	api->http = evhttp_new(base);
 	api->conns = conn_table_new(base, &(struct conn_limits){
 		cfg->max_connections, cfg->max_connections_per_address,
-		cfg->idle_timeout_ms });
+		cfg->idle_timeout_ms }, tls);
 	api->limiter = ratelimit_new(&(struct ratelimit_config){
 		cfg->rate_limit, cfg->rate_burst, cfg->rate_limit_ipv4_prefix,
 		cfg->rate_limit_ipv6_prefix, 65536 });

@@ -36,11 +36,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h> /* the request's HTTP version */
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +50,7 @@
 
 #include "etcdjson.h"
 #include "shares.h"
+#include "tls.h"
 #include "util.h"
 
 #define DRAIN_LINGER_MS 100
@@ -77,6 +80,7 @@ struct conn {
 struct conn_table {
 	struct event_base *base;
 	struct evconnlistener *listener;
+	struct tls *tls; /* NULL: plain HTTP */
 	struct conn_limits lim;
 	unsigned reserve; /* the last slots, for networks holding few */
 	struct conn_stats stats;
@@ -167,12 +171,14 @@ refuse(struct conn *c, const char *why)
 	int n;
 
 	c->refused = 1;
-	n = snprintf(head, sizeof(head),
+	/* With TLS there is no handshake yet to carry an answer: just close. */
+	n = ct->tls != NULL ? 0 : snprintf(head, sizeof(head),
 		     "HTTP/1.1 503 Service Unavailable\r\n"
 		     "Content-Type: application/json\r\n"
 		     "Connection: close\r\nContent-Length: %zu\r\n\r\n",
 		     strlen(body));
-	if (send(c->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
+	if (n > 0 &&
+	    send(c->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
 		(void)send(c->fd, body, strlen(body),
 			   MSG_NOSIGNAL | MSG_DONTWAIT);
 	free(body);
@@ -286,8 +292,9 @@ pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 
 	(void)limit;
 	(void)mode;
-	/* Straight to the kernel unless older bytes still wait in dst. */
-	if (fd >= 0 && evbuffer_get_length(dst) == 0)
+	/* Straight to the kernel unless older bytes still wait in dst (plain
+	 * HTTP only: with TLS the bytes must go through OpenSSL). */
+	if (fd >= 0 && c->ct->tls == NULL && evbuffer_get_length(dst) == 0)
 		evbuffer_write(src, fd);
 	evbuffer_add_buffer(dst, src);
 	if (unsent(c) <= unsent_allowed(c))
@@ -387,6 +394,30 @@ count_in(struct conn_table *ct, struct conn *c)
 	}
 }
 
+/* The bufferevent on the socket: TLS when --tls-cert is set (evhttp sets
+ * the socket later, so the SSL starts out waiting to accept). */
+static struct bufferevent *
+socket_side(struct conn_table *ct, struct event_base *base)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (ct->tls == NULL)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if ((ssl = tls_accept_ssl(ct->tls, 0)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+					     BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* Clients that close without close_notify lose nothing of ours. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 static struct bufferevent *
 new_connection(struct event_base *base, void *arg)
 {
@@ -396,7 +427,12 @@ new_connection(struct event_base *base, void *arg)
 
 	c->ct = ct;
 	c->fd = -1;
-	c->under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->under = socket_side(ct, base);
+	if (c->under == NULL) { /* no memory for TLS: never serve plain text */
+		c->under = bufferevent_socket_new(base, -1,
+						  BEV_OPT_CLOSE_ON_FREE);
+		c->refused = 1;
+	}
 	/* The filter only pauses and resumes; the socket side stays on. */
 	bufferevent_enable(c->under, EV_READ | EV_WRITE);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->under),
@@ -415,11 +451,13 @@ new_connection(struct event_base *base, void *arg)
 }
 
 struct conn_table *
-conn_table_new(struct event_base *base, const struct conn_limits *lim)
+conn_table_new(struct event_base *base, const struct conn_limits *lim,
+	       struct tls *tls)
 {
 	struct conn_table *ct = xcalloc(1, sizeof(*ct));
 
 	ct->base = base;
+	ct->tls = tls;
 	ct->lim = *lim;
 	ct->reserve = lim->max_connections / 20;
 	ct->shares = share_table_new();

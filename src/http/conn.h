@@ -34,8 +34,11 @@ struct conn_stats {
 	uint64_t refused_reserve; /* the reserved last slots */
 };
 
+struct tls;
+/* tls: the server's TLS context, or NULL for plain HTTP. */
 struct conn_table *conn_table_new(struct event_base *base,
-				  const struct conn_limits *lim);
+				  const struct conn_limits *lim,
+				  struct tls *tls);
 /* Makes evhttp create its connections through the table. */
 void conn_table_attach(struct conn_table *ct, struct evhttp *http,
 		       struct evconnlistener *listener);

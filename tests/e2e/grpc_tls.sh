@@ -28,6 +28,8 @@ start_srvgate tls --grpc-listen 127.0.0.1:$GP --tls-cert "$TMP/server.crt" \
 	--tls-key "$TMP/server.key" || fail "srvgate starts with TLS"
 EP=https://127.0.0.1:$GP
 tctl() { etcdctl --endpoints=$EP --command-timeout=5s "$@"; }
+# --tls-cert makes the HTTP port HTTPS too (https_discovery.sh tests it).
+curl() { command curl --cacert "$TMP/ca1/ca.crt" "$@"; }
 T=$(curl -sf "$SG_HTTP/new?size=3" | sed 's|.*/||')
 P=/_etcd/registry/$T
 
@@ -73,7 +75,8 @@ cp "$TMP/ca1/peer.key" "$TMP/server.key"
 stop_pid "$SG_PID"
 
 # ---- client certificates ----
-start_srvgate tls --grpc-listen 127.0.0.1:$GP --tls-cert "$TMP/server.crt" \
+SG_PROBE_OPTS="--cert $TMP/ca1/peer.crt --key $TMP/ca1/peer.key" \
+	start_srvgate tls --grpc-listen 127.0.0.1:$GP --tls-cert "$TMP/server.crt" \
 	--tls-key "$TMP/server.key" --tls-client-ca "$TMP/ca1/ca.crt" ||
 	fail "srvgate starts asking for client certificates"
 out=$(tctl --cacert "$TMP/ca1/ca.crt" --command-timeout=2s get "$P/members/t1" 2>&1)
