@@ -3,7 +3,7 @@
 # systemd units and the EnvironmentFile example in place; the units pass
 # `systemd-analyze verify` (no warning either) and the man page renders
 # with every flag `srvgate serve --help` lists; `make uninstall` removes
-# them all.
+# them all. Then the same as a package builds it: PREFIX=/usr DESTDIR=DIR.
 . "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -57,4 +57,46 @@ fi
 check "the install root is still there" test -d "$TMP/root/usr"
 left=$(find "$TMP/root" -type f | sed "s|$TMP/root||")
 expect_empty "nothing is left behind" "$left"
+
+# A package build: PREFIX=/usr into DESTDIR. Files land under DESTDIR, the
+# units name /usr/bin/srvgate (never the DESTDIR), and make uninstall with
+# the same DESTDIR removes them.
+D=$TMP/dest
+if make -C "$ROOT" --no-print-directory install PREFIX=/usr DESTDIR="$D" SANITIZE="${SANITIZE:-0}" \
+	>"$TMP/install-d.log" 2>&1; then
+	pass "make install PREFIX=/usr DESTDIR=$D"
+else
+	fail "make install PREFIX=/usr DESTDIR=..."; tail -5 "$TMP/install-d.log"; finish; exit
+fi
+for f in $FILES; do check "installed under DESTDIR: /usr/$f" test -s "$D/usr/$f"; done
+check "the binary under DESTDIR runs" "$D/usr/bin/srvgate" version
+for u in srvgate.service srvgate-sync@.service; do
+	expect_eq "$u starts /usr/bin/srvgate (no DESTDIR in the unit)" /usr/bin/srvgate \
+		"$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$D/usr/lib/systemd/system/$u")"
+done
+# systemd-analyze checks that ExecStart exists: verify copies that point
+# into DESTDIR, the units otherwise as installed.
+mkdir -p "$TMP/verify-d"
+for u in srvgate.service srvgate-sync@.service; do
+	sed "s|^ExecStart=/usr/bin/srvgate|ExecStart=$D/usr/bin/srvgate|" "$D/usr/lib/systemd/system/$u" \
+		>"$TMP/verify-d/${u/@./@t1.}"
+done
+for u in srvgate.service srvgate-sync@t1.service; do
+	if MANPATH=$D/usr/share/man systemd-analyze verify "$TMP/verify-d/$u" >"$TMP/verify-d.out" 2>&1 &&
+		[ ! -s "$TMP/verify-d.out" ]; then
+		pass "systemd-analyze verify of the DESTDIR $u: clean"
+	else
+		fail "systemd-analyze verify of the DESTDIR $u"; sed 's/^/    /' "$TMP/verify-d.out" | head
+	fi
+done
+page=$(MANWIDTH=120 man -l "$D/usr/share/man/man8/srvgate.8" 2>"$TMP/man-d.err")
+expect_match "man -l renders the DESTDIR page (its NAME line)" 'srvgate .*etcd' "$(grep -A1 '^NAME' <<<"$page")"
+check "... without a warning" test ! -s "$TMP/man-d.err"
+if make -C "$ROOT" --no-print-directory uninstall PREFIX=/usr DESTDIR="$D" >"$TMP/uninstall-d.log" 2>&1; then
+	pass "make uninstall PREFIX=/usr DESTDIR=..."
+else
+	fail "make uninstall PREFIX=/usr DESTDIR=..."; tail -5 "$TMP/uninstall-d.log"
+fi
+left=$(find "$D" -type f | sed "s|$D||")
+expect_empty "nothing is left under DESTDIR" "$left"
 finish
