@@ -83,6 +83,11 @@ struct config {
 	char tls_key[1024];
 	char tls_client_ca[1024]; /* client certificates required */
 	char users_file[1024];	  /* gRPC logins; reloaded on SIGHUP */
+	/* Several gateways: the etcd store when endpoints are set */
+	char etcd_endpoints[2048]; /* URL[,URL...]; "": the LMDB store */
+	char etcd_cacert[1024], etcd_cert[1024], etcd_key[1024];
+	char etcd_user[128], etcd_password[128];
+	char etcd_prefix[201];
 	/* Which flags took their value from SRVGATE_* (errors name it). */
 	uint8_t set_by_env[CONFIG_FLAGS_MAX];
 };

@@ -57,6 +57,10 @@ enum store_status {
 	STORE_FULL,	   /* the map or the disk is full: HTTP 507 */
 	STORE_UNAVAILABLE, /* the store cannot write now: HTTP 503 */
 	STORE_FAILED,	   /* any other failure: HTTP 500 */
+	/* Another writer changed a key first (etcd: a Txn compare failed);
+	 * settled once that change has been applied, so the registry plans
+	 * the request again against it (a duplicate then gets 412). */
+	STORE_CONFLICT,
 };
 
 struct proposal {
@@ -116,6 +120,8 @@ struct store_ops {
 	void (*stats)(const struct store *st, struct store_stats *out);
 	/* Waits for outstanding commits, then closes. */
 	void (*close)(struct store *st);
+	/* See store_exclusive; NULL: always. */
+	int (*exclusive)(struct store *st);
 };
 
 /* What every store shares; a store's own state follows it. */
@@ -151,5 +157,25 @@ struct store_lmdb_config {
 int store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 		    struct event_base *base, const struct store_sink *sink,
 		    char *err);
+
+
+/* The etcd store (store_etcd.c): an etcd v3 cluster is the truth, a local
+ * LMDB in dir/etcd-copy its last known copy. */
+struct store_etcd_config {
+	const char *endpoints; /* URL[,URL...] */
+	const char *cacert, *cert, *key, *user, *password; /* "" for none */
+	const char *prefix;    /* our own keys: --etcd-prefix */
+	const char *dir;       /* --data-dir */
+};
+int store_etcd_open(struct store **out, const struct store_etcd_config *cfg,
+		    struct event_base *base, const struct store_sink *sink,
+		    char *err);
+/* /metrics lines of an etcd store (a metrics_fn of http_api.h). */
+struct evbuffer;
+void store_etcd_metrics(struct evbuffer *out, void *st);
+/* 1 when this gateway may run work that one gateway at a time must do
+ * (garbage collection): always for LMDB; for etcd, while it holds the
+ * lease-backed lock. */
+int store_exclusive(struct store *st);
 
 #endif

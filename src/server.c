@@ -187,9 +187,17 @@ open_store(struct server *s, char *err)
 					0 };
 	struct store_sink sink;
 
+	const struct config *c = s->cfg;
+	struct store_etcd_config ec = { c->etcd_endpoints, c->etcd_cacert,
+					c->etcd_cert, c->etcd_key,
+					c->etcd_user, c->etcd_password,
+					c->etcd_prefix, c->data_dir };
+
 	registry_init(&s->reg, s->cfg->max_members);
 	sink = registry_sink(&s->reg);
-	if (store_lmdb_open(&s->st, &lc, s->base, &sink, err) != 0)
+	if (c->etcd_endpoints[0] != '\0' ?
+	    store_etcd_open(&s->st, &ec, s->base, &sink, err) != 0 :
+	    store_lmdb_open(&s->st, &lc, s->base, &sink, err) != 0)
 		return -1;
 	registry_set_store(&s->reg, s->st);
 	return store_load(s->st, err);
@@ -218,6 +226,8 @@ server_setup(struct server *s, char *err)
 	http_api_add_metrics(s->http, dns_server_metrics, s->dns);
 	http_api_add_metrics(s->http, xfr_metrics, s->xfr);
 	http_api_add_metrics(s->http, dns_view_metrics, s->view);
+	if (s->cfg->etcd_endpoints[0] != '\0')
+		http_api_add_metrics(s->http, store_etcd_metrics, s->st);
 	if (grpc_api_start(&s->grpc, s->base, s->cfg, &s->reg, s->st, s->tls,
 			   err))
 		return -1;
@@ -229,7 +239,7 @@ server_setup(struct server *s, char *err)
 	event_add(s->sigterm, NULL);
 	event_add(s->sigint, NULL);
 	event_add(s->sighup, NULL);
-	s->gc = gc_start(s->base, &s->reg, s->cfg->gc_unfilled_ms);
+	s->gc = gc_start(s->base, &s->reg, s->st, s->cfg->gc_unfilled_ms);
 	return 0;
 }
 

@@ -181,6 +181,23 @@ static const struct flag flags[] = {
 	  "name:crypt-hash lines: gRPC clients log in (etcd's "
 	  "--discovery-user) to use the key space; SIGHUP reloads it "
 	  "[empty: no logins]" },
+	{ "etcd-endpoints", K_STRING, F(etcd_endpoints), 0, 0,
+	  "URL[,URL...] of an etcd v3 cluster that holds the state, shared "
+	  "by every gateway using it [empty: the local LMDB store]" },
+	{ "etcd-cacert", K_STRING, F(etcd_cacert), 0, 0,
+	  "PEM CA certificates that sign etcd's (https:// endpoints) "
+	  "[the system's]" },
+	{ "etcd-cert", K_STRING, F(etcd_cert), 0, 0,
+	  "PEM client certificate for etcd [empty]" },
+	{ "etcd-key", K_STRING, F(etcd_key), 0, 0,
+	  "PEM private key of --etcd-cert [empty]" },
+	{ "etcd-user", K_STRING, F(etcd_user), 0, 0,
+	  "etcd user to log in as (RBAC) [empty: no login]" },
+	{ "etcd-password", K_STRING, F(etcd_password), 0, 0,
+	  "password of --etcd-user [empty]" },
+	{ "etcd-prefix", K_STRING, F(etcd_prefix), 0, 0,
+	  "etcd key prefix of srvgate's own data (beside /_etcd/registry/) "
+	  "[/srvgate/]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 _Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");
@@ -232,6 +249,7 @@ config_defaults(struct config *cfg)
 	cfg->grpc_max_conns_per_address = 32;
 	cfg->grpc_max_watches = 100;
 	cfg->grpc_max_watches_per_address = 1000;
+	strcpy(cfg->etcd_prefix, "/srvgate/");
 }
 
 static int

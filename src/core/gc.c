@@ -11,6 +11,7 @@
 
 struct gc {
 	struct registry *reg;
+	struct store *st;
 	struct event *timer;
 	uint64_t after_ms;
 	unsigned in_flight; /* deletions not settled yet */
@@ -81,6 +82,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (g->in_flight > 0)
 		return; /* the last round is still on its way to disk */
+	/* Several gateways on one etcd: only the holder of the lock. */
+	if (!store_exclusive(g->st))
+		return;
 	registry_foreach_token(g->reg, collect, &s);
 	for (i = 0; i < s.n; i++) {
 		struct gc_delete *d = xcalloc(1, sizeof(*d));
@@ -97,7 +101,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 struct gc *
-gc_start(struct event_base *base, struct registry *reg, uint64_t after_ms)
+gc_start(struct event_base *base, struct registry *reg, struct store *st,
+	 uint64_t after_ms)
 {
 	uint64_t every = after_ms / 10;
 	struct timeval tv;
@@ -107,6 +112,7 @@ gc_start(struct event_base *base, struct registry *reg, uint64_t after_ms)
 		return NULL;
 	g = xcalloc(1, sizeof(*g));
 	g->reg = reg;
+	g->st = st;
 	g->after_ms = after_ms;
 	if (every > 60000)
 		every = 60000;

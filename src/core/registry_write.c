@@ -197,6 +197,7 @@ status_of(enum store_status st)
 	case STORE_OK: return REG_OK;
 	case STORE_FULL: return REG_NO_SPACE;
 	case STORE_UNAVAILABLE: return REG_UNAVAILABLE;
+	case STORE_CONFLICT: return REG_BUSY; /* planned again */
 	case STORE_FAILED: break;
 	}
 	return REG_STORE_FAILED;
@@ -252,6 +253,13 @@ sink_settled(void *arg, struct proposal *p)
 				       p->changes, p->n, reg->index };
 
 	mark_proposal(reg, p, -1);
+	if (p->status == STORE_CONFLICT && req != NULL) {
+		/* Another gateway came first: memory has its change now. */
+		proposal_free(p);
+		registry_submit(reg, req);
+		plan_waiting(reg);
+		return;
+	}
 	if (res.status != REG_OK)
 		res.nchanges = 0;
 	if (req != NULL)

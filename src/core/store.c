@@ -105,6 +105,12 @@ store_submit(struct store *st, struct proposal *p)
 }
 
 int
+store_exclusive(struct store *st)
+{
+	return st->ops->exclusive == NULL || st->ops->exclusive(st);
+}
+
+int
 store_busy(const struct store *st)
 {
 	return st->ops->busy(st);

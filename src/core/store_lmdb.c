@@ -448,7 +448,7 @@ static void lmdb_close(struct store *base);
 
 static const struct store_ops lmdb_ops = {
 	"lmdb", lmdb_load, lmdb_submit, lmdb_probe, lmdb_busy, lmdb_stats,
-	lmdb_close,
+	lmdb_close, NULL,
 };
 
 static int

@@ -86,7 +86,7 @@ fake_close(struct store *st)
 
 static const struct store_ops fake_ops = {
 	"fake", fake_load, fake_submit, fake_probe, fake_busy, fake_stats,
-	fake_close,
+	fake_close, NULL,
 };
 
 static const char *

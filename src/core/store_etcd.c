@@ -1,0 +1,1293 @@
+/* store_etcd.c -- the store of several gateways: an etcd v3 cluster is the
+ * truth, memory is fed from one Watch, a local LMDB keeps the last known
+ * copy.
+ *
+ * Why etcd's JSON gateway (/v3/... on the client port, etcd 3.4+) and not
+ * gRPC: libevent's HTTP client is already in the build, so there is no
+ * HTTP/2 client to write; and it sits behind the store interface, so a
+ * gRPC client could replace it without the registry noticing.
+ *
+ * Reading: at (re)connection one paged Range over our keys at one
+ * revision R, reconciled with what memory holds (keys gone meanwhile are
+ * applied as deletions), then ONE Watch from R+1 over a key span that
+ * covers both prefixes (keys between them are skipped). Each watch
+ * response is applied and ends a batch. A compacted or canceled watch, or
+ * a broken stream, starts over with a Range.
+ *
+ * Writing: each proposal is one Txn whose compares make it apply to the
+ * state it was planned against (create_revision == 0 for creations, the
+ * known create_revision for overwrites). A proposal is settled only when
+ * the Txn committed AND the watch has applied its revision: so memory
+ * changes only through the watch, for our writes, other gateways' and
+ * etcd members' alike. A failed compare settles as STORE_CONFLICT once the
+ * watch has caught up: the registry plans the request again.
+ *
+ * The shadow (kv table) holds every key of ours etcd has, with its value
+ * and revisions: the Range is reconciled against it, the translation of
+ * events looks metadata up in it, and it is what the local copy stores
+ * (records "e<key>", and "r" the revision), written without fsync: it is
+ * a cache, etcd is the truth.
+ */
+#include "store.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd_client.h"
+#include "etcd_keys.h"
+#include "htable.h"
+#include "lmdb_internal.h"
+
+#define RANGE_PAGE 1000
+#define CALL_TIMEOUT_MS 5000
+#define PING_MS 1000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define START_WAIT_MS 5000  /* load() waits this long for etcd */
+#define SEEN_DEADLINE_MS 5000 /* a committed Txn the watch does not show */
+#define CONFLICT_WAIT_MS 300
+#define LOCK_TTL_S 10
+
+enum conn_state { CS_DOWN, CS_SYNCING, CS_LIVE };
+
+struct kv {
+	struct hnode node;
+	char *key;
+	char *value;
+	uint64_t mod, create;
+	int64_t version;
+	int seen; /* during a reconcile */
+};
+
+/* A Txn sent, or committed and waiting for the watch. */
+struct txn {
+	struct etcd_store *st;
+	struct proposal *p;
+	uint64_t rev; /* 0 until etcd answered */
+	uint64_t since_ms; /* sent, then committed */
+	uint64_t sent_ms;
+	int committed;
+	struct txn *next;
+};
+
+struct etcd_store {
+	struct store base;
+	struct event_base *evb;
+	struct etcd_client *cli;
+	char prefix[ETCD_PREFIX_MAX + 1];
+	char lo[ETCD_KEY_MAX], hi[ETCD_KEY_MAX]; /* the span */
+	enum conn_state state;
+	unsigned gen; /* a new one per connection attempt */
+	char why[256]; /* why not live */
+	uint64_t applied;     /* watch (or Range) revision applied */
+	uint64_t last_change; /* revision of the last change applied */
+	uint64_t seen_rev;    /* the newest revision etcd told of */
+	uint64_t backoff_ms;
+	json_t *range_kvs;    /* pages of the Range under way */
+	uint64_t range_rev;
+	struct etcd_stream *watch;
+	struct htable kvs;
+	size_t norphans; /* member keys without a size key */
+	struct txn *txns; /* sent or waiting */
+	struct proposal *refused, **refused_tail; /* settled by settle_ev */
+	struct event *retry_ev, *ping_ev, *settle_ev;
+	int ping_out, closing;
+	int dirty; /* changes applied since the last batch_end */
+	struct lmdb_env copy;
+	int copy_open;
+	MDB_txn *copy_txn; /* the batch being written */
+	uint64_t reconnects, conflicts;
+	/* the GC lock */
+	uint64_t lease;
+	int lock_held, lock_out;
+	unsigned lock_tries;
+	struct store_stats stats;
+};
+
+static void conn_lost(struct etcd_store *st, const char *why);
+static void settle_seen(struct etcd_store *st);
+
+/* ---- the shadow ---- */
+
+static int
+is_kv(const struct hnode *n, const void *key)
+{
+	return strcmp(container_of(n, struct kv, node)->key, key) == 0;
+}
+
+static struct kv *
+kv_find(const struct etcd_store *st, const char *key)
+{
+	struct hnode *n = htable_find(&st->kvs, hash_str(key), is_kv, key);
+
+	return n ? container_of(n, struct kv, node) : NULL;
+}
+
+static const char *
+kv_get(void *arg, const char *key)
+{
+	struct kv *e = kv_find(arg, key);
+
+	return e ? e->value : NULL;
+}
+
+static void
+kv_free(struct kv *e)
+{
+	free(e->key);
+	free(e->value);
+	free(e);
+}
+
+static struct kv *
+kv_set(struct etcd_store *st, const struct etcd_kv *in)
+{
+	struct kv *e = kv_find(st, in->key);
+
+	if (e == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		e->key = xstrdup(in->key);
+		htable_insert(&st->kvs, &e->node, hash_str(e->key));
+	}
+	free(e->value);
+	e->value = xstrdup(in->value);
+	e->mod = in->mod;
+	e->create = in->create;
+	e->version = in->version;
+	return e;
+}
+
+/* ---- the local copy ---- */
+
+static void
+copy_begin(struct etcd_store *st)
+{
+	if (st->copy_open && st->copy_txn == NULL &&
+	    mdb_txn_begin(st->copy.env, NULL, 0, &st->copy_txn) != 0)
+		st->copy_txn = NULL;
+}
+
+static void
+copy_key(struct etcd_store *st, const char *key, const struct kv *e)
+{
+	char rk[ETCD_KEY_MAX + 2];
+	MDB_val k, v;
+	json_t *o;
+	char *text;
+
+	if (st->copy_txn == NULL)
+		return;
+	snprintf(rk, sizeof(rk), "e%s", key);
+	k.mv_size = strlen(rk);
+	k.mv_data = rk;
+	if (e == NULL) {
+		mdb_del(st->copy_txn, st->copy.dbi, &k, NULL);
+		return;
+	}
+	o = json_pack("{s:s, s:I, s:I, s:I}", "v", e->value, "m",
+		      (json_int_t)e->mod, "c", (json_int_t)e->create, "n",
+		      (json_int_t)e->version);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	v.mv_size = strlen(text);
+	v.mv_data = text;
+	if (mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0) == MDB_MAP_FULL)
+		log_warn("etcd: the local copy is full");
+	free(text);
+}
+
+static void
+copy_commit(struct etcd_store *st)
+{
+	char rev[32];
+	MDB_val k = { 1, "r" }, v;
+
+	if (st->copy_txn == NULL)
+		return;
+	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
+				     (unsigned long long)st->applied);
+	v.mv_data = rev;
+	mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
+	if (mdb_txn_commit(st->copy_txn) != 0)
+		log_warn("etcd: the local copy was not written");
+	st->copy_txn = NULL;
+}
+
+/* ---- applying ---- */
+
+static void
+emit(struct etcd_store *st, const struct change *c, size_t n)
+{
+	const struct store_sink *sink = &st->base.sink;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		sink->apply(sink->arg, &c[i]);
+		st->dirty = 1;
+		if (c[i].index > st->last_change)
+			st->last_change = c[i].index;
+		st->stats.changes++;
+	}
+}
+
+/* A token appeared: members written before its size key count now. */
+static void
+adopt_orphans(struct etcd_store *st, const char *token)
+{
+	char want[ETCD_KEY_MAX];
+	struct hnode *n;
+	size_t pos, wl, found = 0;
+
+	snprintf(want, sizeof(want), "%s%s/members/", ETCD_REGISTRY, token);
+	wl = strlen(want);
+	for (n = htable_first(&st->kvs, &pos); n != NULL;
+	     n = htable_next(&st->kvs, n, &pos)) {
+		struct kv *e = container_of(n, struct kv, node);
+		struct etcd_kv kv = { e->key, strlen(e->key), e->value,
+				      e->mod, e->create, e->version };
+		struct change c[2];
+
+		if (strncmp(e->key, want, wl) != 0)
+			continue;
+		emit(st, c, etcd_translate(st->prefix, &kv, 0, e->create,
+					   NULL, kv_get, st, now_unix(), c));
+		found++;
+	}
+	st->norphans = found > st->norphans ? 0 : st->norphans - found;
+}
+
+/* One event: the shadow, the local copy, then memory. */
+static void
+apply_event(struct etcd_store *st, const struct etcd_kv *kv, int deleted,
+	    const char *prev_value)
+{
+	char token[STORE_NAME_MAX + 1], name[STORE_NAME_MAX + 1];
+	enum etcd_key_kind kind = etcd_key_parse(st->prefix, kv->key,
+						 kv->klen, token, name);
+	struct kv *e = kind == EK_OTHER ? NULL : kv_find(st, kv->key);
+	uint64_t prev_create = e ? e->create : 0;
+	char *old = e && prev_value == NULL ? xstrdup(e->value) : NULL;
+	struct change c[2];
+	size_t n;
+
+	if (kind == EK_OTHER || strlen(kv->key) != kv->klen)
+		return;
+	if (deleted && e != NULL) {
+		htable_remove(&st->kvs, &e->node);
+		kv_free(e);
+		e = NULL;
+	} else if (!deleted) {
+		e = kv_set(st, kv);
+	}
+	copy_key(st, kv->key, e);
+	n = etcd_translate(st->prefix, kv, deleted, prev_create,
+			   prev_value ? prev_value : old, kv_get, st,
+			   now_unix(), c);
+	free(old);
+	emit(st, c, n);
+	if (kind == EK_MEMBER && !deleted && n == 0)
+		st->norphans++;
+	if (kind == EK_SIZE && !deleted && prev_create != kv->create &&
+	    st->norphans > 0)
+		adopt_orphans(st, token);
+	if (kind == EK_SIZE && deleted)
+		st->norphans++; /* its members may stay behind */
+}
+
+static void
+end_batch(struct etcd_store *st, uint64_t rev)
+{
+	if (rev > st->applied)
+		st->applied = rev;
+	if (rev > st->seen_rev)
+		st->seen_rev = rev;
+	copy_commit(st);
+	/* The serial follows the last change, the same on every gateway. */
+	if (st->dirty)
+		st->base.sink.batch_end(st->base.sink.arg, st->last_change);
+	st->dirty = 0;
+	settle_seen(st);
+}
+
+/* A kv of a Range or an event, decoded; 0 or -1 when it is not usable. */
+static int
+decode_kv(const json_t *j, struct etcd_kv *out, char **kbuf, char **vbuf)
+{
+	const char *k = json_string_value(json_object_get(j, "key"));
+	const char *v = json_string_value(json_object_get(j, "value"));
+
+	*kbuf = k ? etcd_unb64(k, &out->klen) : NULL;
+	*vbuf = v ? etcd_unb64(v, NULL) : xstrdup("");
+	if (*kbuf == NULL || *vbuf == NULL) {
+		free(*kbuf);
+		free(*vbuf);
+		return -1;
+	}
+	out->key = *kbuf;
+	out->value = *vbuf;
+	out->mod = etcd_u64(j, "mod_revision");
+	out->create = etcd_u64(j, "create_revision");
+	out->version = (int64_t)etcd_u64(j, "version");
+	return 0;
+}
+
+/* ---- settling ---- */
+
+static void
+record_latency(struct etcd_store *st, uint64_t since_ms)
+{
+	double secs = (double)(now_monotonic_ms() - since_ms) / 1000.0;
+	size_t i;
+
+	st->stats.commits++;
+	st->stats.latency_sum += secs;
+	for (i = 0; i < STORE_LATENCY_BUCKETS; i++)
+		if (secs <= store_latency_bounds[i])
+			st->stats.latency_le[i]++;
+}
+
+static void
+settle(struct etcd_store *st, struct proposal *p, enum store_status s,
+       const char *why)
+{
+	p->status = s;
+	if (s != STORE_OK && s != STORE_CONFLICT) {
+		if (why != p->error)
+			snprintf(p->error, sizeof(p->error), "%s", why);
+		st->stats.failures++;
+	}
+	st->base.sink.settled(st->base.sink.arg, p);
+}
+
+/* Txns the watch has caught up with, or waited for too long. */
+static void
+settle_seen(struct etcd_store *st)
+{
+	struct txn **tp = &st->txns, *t;
+	uint64_t now = now_monotonic_ms();
+
+	while ((t = *tp) != NULL) {
+		int seen = t->committed && st->applied >= t->rev;
+		int late = t->committed &&
+			   now - t->since_ms > (t->p->status == STORE_CONFLICT ?
+						CONFLICT_WAIT_MS :
+						SEEN_DEADLINE_MS);
+
+		if (!seen && !late) {
+			tp = &t->next;
+			continue;
+		}
+		*tp = t->next;
+		if (t->p->status == STORE_CONFLICT)
+			settle(st, t->p, STORE_CONFLICT, NULL);
+		else if (seen) {
+			record_latency(st, t->sent_ms);
+			settle(st, t->p, STORE_OK, NULL);
+		}
+		else
+			settle(st, t->p, STORE_UNAVAILABLE,
+			       "etcd committed the write but this gateway has "
+			       "not seen it yet: retry");
+		free(t);
+		/* Settling may submit more: start over from the head. */
+		tp = &st->txns;
+	}
+}
+
+static void
+settle_refused(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_store *st = arg;
+	struct proposal *p;
+
+	(void)fd;
+	(void)what;
+	while ((p = st->refused) != NULL) {
+		st->refused = p->next;
+		if (st->refused == NULL)
+			st->refused_tail = &st->refused;
+		settle(st, p, STORE_UNAVAILABLE, p->error);
+	}
+	settle_seen(st);
+}
+
+static void
+refuse(struct etcd_store *st, struct proposal *p, const char *why)
+{
+	snprintf(p->error, sizeof(p->error), "%s", why);
+	p->next = NULL;
+	*st->refused_tail = p;
+	st->refused_tail = &p->next;
+	event_active(st->settle_ev, 0, 0);
+}
+
+/* ---- the Txn of a proposal ---- */
+
+static json_t *
+b64s(const char *s)
+{
+	char *b = etcd_b64(s, strlen(s));
+	json_t *j = json_string(b);
+
+	free(b);
+	return j;
+}
+
+static void
+cmp_create(json_t *cmps, const char *key, uint64_t rev, int equal)
+{
+	json_array_append_new(cmps, json_pack(
+		"{s:o, s:s, s:s, s:I}", "key", b64s(key), "target", "CREATE",
+		"result", equal ? "EQUAL" : "NOT_EQUAL", "create_revision",
+		(json_int_t)rev));
+}
+
+static void
+op_put(json_t *ops, const char *key, const char *value)
+{
+	json_array_append_new(ops, json_pack(
+		"{s:{s:o, s:o}}", "request_put", "key", b64s(key), "value",
+		b64s(value)));
+}
+
+static void
+op_del(json_t *ops, const char *key, int prefix)
+{
+	char end[ETCD_KEY_MAX];
+	json_t *r = json_pack("{s:o}", "key", b64s(key));
+
+	if (prefix) {
+		etcd_prefix_end(key, end, sizeof(end));
+		json_object_set_new(r, "range_end", b64s(end));
+	}
+	json_array_append_new(ops, json_pack("{s:o}", "request_delete_range",
+					     r));
+}
+
+static void
+txn_change(const struct etcd_store *st, const struct change *c,
+	   json_t *cmps, json_t *ops)
+{
+	char size[ETCD_KEY_MAX], key[ETCD_KEY_MAX], val[64];
+	const char *P = st->prefix;
+
+	etcd_key_format(size, sizeof(size), P, EK_SIZE, c->token, NULL);
+	switch (c->kind) {
+	case CHANGE_TOKEN_PUT:
+		cmp_create(cmps, size, c->created_index, 1);
+		if (c->created_index == 0) {
+			etcd_key_format(key, sizeof(key), P, EK_META, c->token,
+					NULL);
+			snprintf(val, sizeof(val), "{\"created_at\":%lld}",
+				 (long long)c->created_at);
+			op_put(ops, key, val); /* before the size: it reads it */
+		}
+		snprintf(val, sizeof(val), "%u", c->size);
+		op_put(ops, size, val);
+		return;
+	case CHANGE_TOKEN_DEL:
+		cmp_create(cmps, size, 0, 0);
+		snprintf(key, sizeof(key), "%s%s/", ETCD_REGISTRY, c->token);
+		op_del(ops, key, 1);
+		snprintf(key, sizeof(key), "%sclients/%s/", P, c->token);
+		op_del(ops, key, 1);
+		etcd_key_format(key, sizeof(key), P, EK_META, c->token, NULL);
+		op_del(ops, key, 0);
+		return;
+	case CHANGE_MEMBER_PUT:
+		etcd_key_format(key, sizeof(key), P, EK_MEMBER, c->token,
+				c->name);
+		cmp_create(cmps, size, 0, 0);
+		cmp_create(cmps, key, c->created_index, 1);
+		{
+			char ck[ETCD_KEY_MAX];
+
+			etcd_key_format(ck, sizeof(ck), P, EK_CLIENTS,
+					c->token, c->name);
+			if (c->clients)
+				op_put(ops, ck, c->clients);
+			else
+				op_del(ops, ck, 0);
+		}
+		op_put(ops, key, c->value ? c->value : "");
+		return;
+	case CHANGE_MEMBER_DEL:
+		etcd_key_format(key, sizeof(key), P, EK_MEMBER, c->token,
+				c->name);
+		cmp_create(cmps, key, 0, 0);
+		op_del(ops, key, 0);
+		etcd_key_format(key, sizeof(key), P, EK_CLIENTS, c->token,
+				c->name);
+		op_del(ops, key, 0);
+		return;
+	case CHANGE_ALIAS_PUT:
+		cmp_create(cmps, size, 0, 0);
+		etcd_key_format(key, sizeof(key), P, EK_ALIAS, NULL, c->name);
+		op_put(ops, key, c->token);
+		return;
+	case CHANGE_ALIAS_DEL:
+		etcd_key_format(key, sizeof(key), P, EK_ALIAS, NULL, c->name);
+		cmp_create(cmps, key, 0, 0);
+		op_del(ops, key, 0);
+		return;
+	}
+}
+
+static void
+txn_done(void *arg, json_t *body, const char *err)
+{
+	struct txn *t = arg;
+	struct etcd_store *st = t->st;
+	size_t i;
+
+	if (body == NULL) {
+		struct txn **tp = &st->txns;
+
+		while (*tp != t)
+			tp = &(*tp)->next;
+		*tp = t->next;
+		/* The outcome is unknown: never an acknowledgement. */
+		settle(st, t->p, STORE_UNAVAILABLE, err);
+		free(t);
+		if (!st->closing)
+			conn_lost(st, err);
+		return;
+	}
+	t->rev = etcd_header_revision(body);
+	t->committed = 1;
+	if (t->rev > st->seen_rev)
+		st->seen_rev = t->rev;
+	if (json_is_true(json_object_get(body, "succeeded"))) {
+		for (i = 0; i < t->p->n; i++)
+			t->p->changes[i].index = t->rev;
+	} else {
+		t->p->status = STORE_CONFLICT;
+		st->conflicts++;
+	}
+	t->since_ms = now_monotonic_ms();
+	settle_seen(st);
+}
+
+static void
+etcd_submit(struct store *base, struct proposal *p)
+{
+	struct etcd_store *st = (struct etcd_store *)base;
+	json_t *cmps, *ops;
+	struct txn *t;
+	size_t i;
+
+	if (st->closing) {
+		settle(st, p, STORE_UNAVAILABLE, "shutting down");
+		return;
+	}
+	if (st->state != CS_LIVE) {
+		refuse(st, p, st->why);
+		return;
+	}
+	cmps = json_array();
+	ops = json_array();
+	for (i = 0; i < p->n; i++)
+		txn_change(st, &p->changes[i], cmps, ops);
+	t = xcalloc(1, sizeof(*t));
+	t->st = st;
+	t->p = p;
+	t->since_ms = t->sent_ms = now_monotonic_ms();
+	t->next = st->txns;
+	st->txns = t;
+	etcd_call(st->cli, "/v3/kv/txn",
+		  json_pack("{s:o, s:o, s:[]}", "compare", cmps, "success",
+			    ops, "failure"),
+		  CALL_TIMEOUT_MS, txn_done, t);
+}
+
+/* ---- connecting: login, Range, reconcile, Watch ---- */
+
+struct step {
+	struct etcd_store *st;
+	unsigned gen;
+};
+
+static struct step *
+step_new(struct etcd_store *st)
+{
+	struct step *s = xmalloc(sizeof(*s));
+
+	s->st = st;
+	s->gen = st->gen;
+	return s;
+}
+
+/* Frees s; the store when the step is still current, else NULL. */
+static struct etcd_store *
+step_take(struct step *s)
+{
+	struct etcd_store *st = s->st;
+	int current = s->gen == st->gen && !st->closing;
+
+	free(s);
+	return current ? st : NULL;
+}
+
+static void range_page(struct etcd_store *st, const char *from, size_t n);
+
+static void
+reconcile(struct etcd_store *st)
+{
+	size_t i, nk = json_array_size(st->range_kvs);
+	struct hnode *n, *next;
+	size_t pos;
+
+	copy_begin(st);
+	for (n = htable_first(&st->kvs, &pos); n; n = htable_next(&st->kvs, n,
+								  &pos))
+		container_of(n, struct kv, node)->seen = 0;
+	for (i = 0; i < nk; i++) {
+		struct etcd_kv kv;
+		char *kb, *vb;
+		struct kv *e;
+
+		if (decode_kv(json_array_get(st->range_kvs, i), &kv, &kb, &vb))
+			continue;
+		if ((e = kv_find(st, kv.key)) != NULL)
+			e->seen = 1;
+		free(kb);
+		free(vb);
+	}
+	/* Gone while we were away: deletions, at the Range's revision. */
+	for (n = htable_first(&st->kvs, &pos); n != NULL; n = next) {
+		struct kv *e = container_of(n, struct kv, node);
+		struct etcd_kv kv = { e->key, strlen(e->key), "", st->range_rev,
+				      e->create, 0 };
+
+		next = htable_next(&st->kvs, n, &pos);
+		if (e->seen || kv_find(st, e->key) == NULL)
+			continue;
+		kv.key = xstrdup(e->key);
+		apply_event(st, &kv, 1, NULL);
+		free((char *)kv.key);
+		/* The table may have changed under the walk: start again. */
+		next = htable_first(&st->kvs, &pos);
+	}
+	/* New or changed, in key order (a size key before its members). */
+	for (i = 0; i < nk; i++) {
+		struct etcd_kv kv;
+		char *kb, *vb;
+		struct kv *e;
+
+		if (decode_kv(json_array_get(st->range_kvs, i), &kv, &kb, &vb))
+			continue;
+		e = kv_find(st, kv.key);
+		if (e == NULL || e->mod != kv.mod)
+			apply_event(st, &kv, 0, NULL);
+		if ((e = kv_find(st, kv.key)) != NULL)
+			e->seen = 1;
+		free(kb);
+		free(vb);
+	}
+	json_decref(st->range_kvs);
+	st->range_kvs = NULL;
+	end_batch(st, st->range_rev);
+}
+
+static void watch_msg(void *arg, json_t *msg);
+static void watch_end(void *arg, const char *err);
+
+static void
+watch_open(struct etcd_store *st)
+{
+	char *lo = etcd_b64(st->lo, strlen(st->lo));
+	char *hi = etcd_b64(st->hi, strlen(st->hi));
+	json_t *req = json_pack("{s:{s:s, s:s, s:I, s:b, s:b}}",
+				"create_request", "key", lo, "range_end", hi,
+				"start_revision", (json_int_t)(st->applied + 1),
+				"prev_kv", 1, "progress_notify", 1);
+
+	free(lo);
+	free(hi);
+	st->watch = etcd_stream_open(st->cli, "/v3/watch", req, watch_msg,
+				     watch_end, st);
+	if (st->watch == NULL)
+		conn_lost(st, "cannot open the watch");
+}
+
+static void
+range_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+	json_t *kvs, *last;
+	size_t i;
+
+	if (st == NULL)
+		return;
+	if (body == NULL) {
+		conn_lost(st, err);
+		return;
+	}
+	if (st->range_rev == 0)
+		st->range_rev = etcd_header_revision(body);
+	kvs = json_object_get(body, "kvs");
+	for (i = 0; i < json_array_size(kvs); i++)
+		json_array_append(st->range_kvs, json_array_get(kvs, i));
+	last = json_array_get(kvs, json_array_size(kvs) - 1);
+	if (json_is_true(json_object_get(body, "more")) && last != NULL) {
+		size_t kl;
+		char *k = etcd_unb64(json_string_value(json_object_get(last,
+						"key")), &kl);
+
+		if (k == NULL) {
+			conn_lost(st, "range: a key that is not base64");
+			return;
+		}
+		range_page(st, k, kl + 1); /* the key and a NUL: just after */
+		free(k);
+		return;
+	}
+	reconcile(st);
+	watch_open(st);
+}
+
+static void
+range_page(struct etcd_store *st, const char *from, size_t n)
+{
+	char *k = etcd_b64(from, n), *e = etcd_b64(st->hi, strlen(st->hi));
+	json_t *req = json_pack("{s:s, s:s, s:i}", "key", k, "range_end", e,
+				"limit", RANGE_PAGE);
+
+	if (st->range_rev)
+		json_object_set_new(req, "revision",
+				    json_integer((json_int_t)st->range_rev));
+	free(k);
+	free(e);
+	etcd_call(st->cli, "/v3/kv/range", req, CALL_TIMEOUT_MS, range_done,
+		  step_new(st));
+}
+
+static void
+login_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+
+	(void)body;
+	if (st == NULL)
+		return;
+	if (err != NULL) {
+		conn_lost(st, err);
+		return;
+	}
+	json_decref(st->range_kvs);
+	st->range_kvs = json_array();
+	st->range_rev = 0;
+	range_page(st, st->lo, strlen(st->lo));
+}
+
+static void
+connect_now(struct etcd_store *st)
+{
+	st->gen++;
+	st->state = CS_SYNCING;
+	etcd_client_login(st->cli, login_done, step_new(st));
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	connect_now(arg);
+}
+
+static void
+conn_lost(struct etcd_store *st, const char *why)
+{
+	uint32_t jitter;
+	uint64_t wait;
+	struct timeval tv;
+
+	if (st->closing)
+		return;
+	if (strstr(why, "auth") != NULL || strstr(why, "token") != NULL)
+		etcd_client_logout(st->cli);
+	if (st->state == CS_LIVE)
+		log_warn("etcd: lost %s: %s; degraded: writes get 503, DNS "
+			 "serves revision %llu", etcd_client_endpoint(st->cli),
+			 why, (unsigned long long)st->applied);
+	else if (st->backoff_ms == BACKOFF_MIN_MS || st->backoff_ms == 0 ||
+		 st->backoff_ms >= BACKOFF_MAX_MS)
+		log_warn("etcd: cannot use %s: %s",
+			 etcd_client_endpoint(st->cli), why);
+	snprintf(st->why, sizeof(st->why), "etcd unavailable (%s: %s); DNS "
+		 "serves the last known records (revision %llu)",
+		 etcd_client_endpoint(st->cli), why,
+		 (unsigned long long)st->applied);
+	st->gen++;
+	st->state = CS_DOWN;
+	st->lock_held = 0;
+	st->lease = 0;
+	etcd_stream_close(st->watch);
+	st->watch = NULL;
+	etcd_client_next(st->cli);
+	st->reconnects++;
+	st->backoff_ms = st->backoff_ms ? st->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (st->backoff_ms > BACKOFF_MAX_MS)
+		st->backoff_ms = BACKOFF_MAX_MS;
+	random_bytes(&jitter, sizeof(jitter));
+	/* Between half and all of the backoff: gateways spread out. */
+	wait = st->backoff_ms / 2 + jitter % (st->backoff_ms / 2 + 1);
+	tv = timeval_from_ms(wait);
+	evtimer_add(st->retry_ev, &tv);
+}
+
+/* ---- the watch ---- */
+
+static void
+watch_events(struct etcd_store *st, const json_t *res)
+{
+	const json_t *evs = json_object_get(res, "events");
+	size_t i;
+
+	copy_begin(st);
+	for (i = 0; i < json_array_size(evs); i++) {
+		const json_t *ev = json_array_get(evs, i);
+		const char *type = json_string_value(json_object_get(ev,
+								     "type"));
+		int deleted = type != NULL && strcmp(type, "DELETE") == 0;
+		json_t *prev = json_object_get(ev, "prev_kv");
+		const char *pv = json_string_value(json_object_get(prev,
+								   "value"));
+		char *prev_value = pv ? etcd_unb64(pv, NULL) : NULL;
+		struct etcd_kv kv;
+		char *kb, *vb;
+
+		if (decode_kv(json_object_get(ev, "kv"), &kv, &kb, &vb) == 0) {
+			apply_event(st, &kv, deleted, prev_value);
+			free(kb);
+			free(vb);
+		}
+		free(prev_value);
+	}
+	end_batch(st, etcd_header_revision(res));
+}
+
+static void
+watch_msg(void *arg, json_t *msg)
+{
+	struct etcd_store *st = arg;
+	json_t *res = json_object_get(msg, "result");
+	uint64_t compacted;
+
+	if (res == NULL) {
+		json_t *e = json_object_get(msg, "error");
+		const char *m = json_string_value(json_object_get(e,
+								  "message"));
+
+		conn_lost(st, m ? m : "the watch failed");
+		return;
+	}
+	compacted = etcd_u64(res, "compact_revision");
+	if (compacted != 0 || json_is_true(json_object_get(res, "canceled"))) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "watch canceled%s (compacted at "
+			 "%llu): a fresh Range follows",
+			 compacted ? "" : " by etcd",
+			 (unsigned long long)compacted);
+		log_info("etcd: %s", why);
+		/* Start over at once, from a Range: nothing is lost. */
+		st->backoff_ms = 0;
+		conn_lost(st, why);
+		return;
+	}
+	if (json_is_true(json_object_get(res, "created"))) {
+		st->state = CS_LIVE;
+		st->backoff_ms = 0;
+		st->why[0] = '\0';
+		log_info("etcd: connected to %s at revision %llu",
+			 etcd_client_endpoint(st->cli),
+			 (unsigned long long)st->applied);
+		return;
+	}
+	watch_events(st, res);
+}
+
+static void
+watch_end(void *arg, const char *err)
+{
+	struct etcd_store *st = arg;
+
+	st->watch = NULL;
+	conn_lost(st, err ? err : "the watch ended");
+}
+
+/* ---- pings, the GC lock ---- */
+
+static void lock_step(struct etcd_store *st);
+
+static void
+ping_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+	uint64_t rev;
+
+	if (st == NULL)
+		return;
+	st->ping_out = 0;
+	if (body == NULL) {
+		conn_lost(st, err);
+		return;
+	}
+	rev = etcd_header_revision(body);
+	if (rev > st->seen_rev)
+		st->seen_rev = rev;
+	lock_step(st);
+}
+
+static void
+ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_store *st = arg;
+	char *k;
+
+	(void)fd;
+	(void)what;
+	settle_seen(st); /* the deadlines */
+	if (st->state != CS_LIVE || st->ping_out)
+		return;
+	st->ping_out = 1;
+	/* Linearizable: answered only with a leader and a quorum. */
+	k = etcd_b64(st->lo, strlen(st->lo));
+	etcd_call(st->cli, "/v3/kv/range",
+		  json_pack("{s:s, s:b}", "key", k, "count_only", 1),
+		  2000, ping_done, step_new(st));
+	free(k);
+}
+
+static void
+set_lock(struct etcd_store *st, int held)
+{
+	if (held != st->lock_held)
+		log_info("etcd: %s the GC lock", held ? "holding" :
+			 "no longer holding");
+	st->lock_held = held;
+}
+
+/* A lease granted or kept alive (the keepalive answers as a stream). */
+static void
+lease_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+	json_t *r = json_object_get(body, "result");
+
+	if (st == NULL)
+		return;
+	st->lock_out = 0;
+	if (r != NULL)
+		body = r;
+	if (body == NULL || etcd_u64(body, "TTL") == 0) {
+		if (err)
+			log_debug("etcd: GC lock lease: %s", err);
+		st->lease = 0;
+		set_lock(st, 0);
+		return;
+	}
+	st->lease = etcd_u64(body, "ID");
+}
+
+static void
+take_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+
+	if (st == NULL)
+		return;
+	st->lock_out = 0;
+	if (body == NULL)
+		log_debug("etcd: GC lock: %s", err);
+	set_lock(st, json_is_true(json_object_get(body, "succeeded")));
+}
+
+/* One step each ping: get a lease, take the lock key with it (a Txn
+ * that creates it only if absent), then keep the lease alive. The lock
+ * goes with the lease: TTL seconds after its holder stops. */
+static void
+lock_step(struct etcd_store *st)
+{
+	char key[ETCD_KEY_MAX], *k;
+
+	if (st->lock_out)
+		return;
+	st->lock_out = 1;
+	if (st->lease == 0) {
+		etcd_call(st->cli, "/v3/lease/grant",
+			  json_pack("{s:i}", "TTL", LOCK_TTL_S), 2000,
+			  lease_done, step_new(st));
+		return;
+	}
+	if (st->lock_held || st->lock_tries++ % 3 != 0) {
+		etcd_call(st->cli, "/v3/lease/keepalive",
+			  json_pack("{s:I}", "ID", (json_int_t)st->lease),
+			  2000, lease_done, step_new(st));
+		return;
+	}
+	snprintf(key, sizeof(key), "%sgc-lock", st->prefix);
+	k = etcd_b64(key, strlen(key));
+	etcd_call(st->cli, "/v3/kv/txn", json_pack(
+		"{s:[{s:s, s:s, s:s, s:i}], s:[{s:{s:s, s:s, s:I}}]}",
+		"compare", "key", k, "target", "CREATE", "result", "EQUAL",
+		"create_revision", 0, "success", "request_put", "key", k,
+		"value", "", "lease", (json_int_t)st->lease),
+		2000, take_done, step_new(st));
+	free(k);
+}
+
+static int
+etcd_exclusive(struct store *base)
+{
+	return ((struct etcd_store *)base)->lock_held;
+}
+
+/* ---- the store functions ---- */
+
+static void
+etcd_probe(struct store *base)
+{
+	struct etcd_store *st = (struct etcd_store *)base;
+
+	if (st->state == CS_LIVE)
+		store_probe_done(base, 1, "");
+	else
+		store_probe_done(base, 0, st->why[0] ? st->why :
+				 "etcd: connecting");
+}
+
+static int
+etcd_busy(const struct store *base)
+{
+	const struct etcd_store *st = (const struct etcd_store *)base;
+
+	return st->txns != NULL || st->refused != NULL;
+}
+
+static void
+etcd_stats(const struct store *base, struct store_stats *out)
+{
+	*out = ((const struct etcd_store *)base)->stats;
+}
+
+void
+store_etcd_metrics(struct evbuffer *out, void *arg)
+{
+	struct etcd_store *st = arg;
+
+	if (st == NULL || st->base.ops->exclusive != etcd_exclusive)
+		return;
+	evbuffer_add_printf(out,
+		"# HELP srvgate_etcd_connected 1 while the etcd watch is live.\n"
+		"# TYPE srvgate_etcd_connected gauge\n"
+		"srvgate_etcd_connected %d\n"
+		"# HELP srvgate_etcd_revision_applied The etcd revision memory "
+		"and DNS reflect.\n"
+		"# TYPE srvgate_etcd_revision_applied gauge\n"
+		"srvgate_etcd_revision_applied %llu\n"
+		"# HELP srvgate_etcd_revision_seen The newest etcd revision "
+		"etcd reported.\n"
+		"# TYPE srvgate_etcd_revision_seen gauge\n"
+		"srvgate_etcd_revision_seen %llu\n"
+		"# HELP srvgate_etcd_lag_revisions Revisions etcd has that "
+		"are not applied yet.\n"
+		"# TYPE srvgate_etcd_lag_revisions gauge\n"
+		"srvgate_etcd_lag_revisions %llu\n"
+		"# HELP srvgate_etcd_reconnects_total Connections lost or "
+		"started over.\n"
+		"# TYPE srvgate_etcd_reconnects_total counter\n"
+		"srvgate_etcd_reconnects_total %llu\n"
+		"# HELP srvgate_etcd_conflicts_total Txns another writer won "
+		"(planned again).\n"
+		"# TYPE srvgate_etcd_conflicts_total counter\n"
+		"srvgate_etcd_conflicts_total %llu\n"
+		"# HELP srvgate_etcd_gc_lock 1 while this gateway holds the "
+		"GC lock.\n"
+		"# TYPE srvgate_etcd_gc_lock gauge\n"
+		"srvgate_etcd_gc_lock %d\n",
+		st->state == CS_LIVE, (unsigned long long)st->applied,
+		(unsigned long long)st->seen_rev,
+		(unsigned long long)(st->seen_rev > st->applied ?
+				     st->seen_rev - st->applied : 0),
+		(unsigned long long)st->reconnects,
+		(unsigned long long)st->conflicts, st->lock_held);
+}
+
+/* The local copy into memory: the same translation as a Range. */
+static int
+load_copy(struct etcd_store *st, char *err)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *kvs = json_array();
+	int rc;
+
+	rc = mdb_txn_begin(st->copy.env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0 && (rc = mdb_cursor_open(txn, st->copy.dbi, &cur)) != 0)
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		json_decref(kvs);
+		return fail(err, "%s: %s", st->copy.dir, mdb_strerror(rc));
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		json_t *o;
+		char *kb;
+
+		if (k.mv_size == 1 && *(char *)k.mv_data == 'r') {
+			char num[32];
+
+			snprintf(num, sizeof(num), "%.*s", (int)v.mv_size,
+				 (char *)v.mv_data);
+			st->applied = strtoull(num, NULL, 10);
+			continue;
+		}
+		if (k.mv_size < 2 || *(char *)k.mv_data != 'e')
+			continue;
+		o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		if (o == NULL)
+			continue;
+		kb = etcd_b64((char *)k.mv_data + 1, k.mv_size - 1);
+		json_object_set_new(o, "key", json_string(kb));
+		free(kb);
+		kb = etcd_b64(json_string_value(json_object_get(o, "v")),
+			      strlen(json_string_value(json_object_get(o, "v")) ?:
+				     ""));
+		json_object_set_new(o, "value", json_string(kb));
+		free(kb);
+		json_object_set(o, "mod_revision", json_object_get(o, "m"));
+		json_object_set(o, "create_revision", json_object_get(o, "c"));
+		json_object_set(o, "version", json_object_get(o, "n"));
+		json_array_append_new(kvs, o);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	st->range_kvs = kvs;
+	st->range_rev = st->applied;
+	st->copy_open = 0; /* nothing to write back: it is the copy */
+	reconcile(st);
+	st->copy_open = 1;
+	return 0;
+}
+
+static int
+etcd_load(struct store *base, char *err)
+{
+	struct etcd_store *st = (struct etcd_store *)base;
+	uint64_t until = now_monotonic_ms() + START_WAIT_MS;
+	size_t before;
+
+	if (load_copy(st, err) != 0)
+		return -1;
+	before = st->stats.changes;
+	if (st->applied)
+		log_info("etcd: local copy at revision %llu loaded (%zu keys)",
+			 (unsigned long long)st->applied, st->kvs.count);
+	(void)before;
+	connect_now(st);
+	/* Serve what etcd has, not an old copy, when etcd is there. */
+	while (st->state != CS_LIVE && now_monotonic_ms() < until)
+		event_base_loop(st->evb, EVLOOP_ONCE);
+	if (st->state != CS_LIVE)
+		log_warn("etcd: not reachable at start: serving the local "
+			 "copy (revision %llu) until it is",
+			 (unsigned long long)st->applied);
+	return 0;
+}
+
+static void
+etcd_close(struct store *base)
+{
+	struct etcd_store *st = (struct etcd_store *)base;
+	struct hnode *n, *next;
+	struct txn *t;
+	size_t pos;
+
+	st->closing = 1;
+	st->gen++;
+	etcd_stream_close(st->watch);
+	etcd_client_free(st->cli); /* fails what is under way */
+	while ((t = st->txns) != NULL) {
+		st->txns = t->next;
+		settle(st, t->p, STORE_UNAVAILABLE, "shutting down");
+		free(t);
+	}
+	settle_refused(-1, 0, st);
+	if (st->retry_ev)
+		event_free(st->retry_ev);
+	if (st->ping_ev)
+		event_free(st->ping_ev);
+	if (st->settle_ev)
+		event_free(st->settle_ev);
+	for (n = htable_first(&st->kvs, &pos); n != NULL; n = next) {
+		next = htable_next(&st->kvs, n, &pos);
+		kv_free(container_of(n, struct kv, node));
+	}
+	htable_free(&st->kvs);
+	json_decref(st->range_kvs);
+	if (st->copy_txn)
+		mdb_txn_abort(st->copy_txn);
+	if (st->copy.env)
+		mdb_env_sync(st->copy.env, 1);
+	lmdb_env_close(&st->copy);
+	free(st);
+}
+
+static const struct store_ops etcd_ops = {
+	"etcd", etcd_load, etcd_submit, etcd_probe, etcd_busy, etcd_stats,
+	etcd_close, etcd_exclusive,
+};
+
+int
+store_etcd_open(struct store **out, const struct store_etcd_config *cfg,
+		struct event_base *base, const struct store_sink *sink,
+		char *err)
+{
+	struct etcd_store *st = xcalloc(1, sizeof(*st));
+	struct etcd_client_config cc = { cfg->endpoints, cfg->cacert,
+					 cfg->cert, cfg->key, cfg->user,
+					 cfg->password };
+	struct timeval ping = timeval_from_ms(PING_MS);
+	char dir[1100];
+
+	st->base.ops = &etcd_ops;
+	st->base.sink = *sink;
+	st->evb = base;
+	st->copy.lock_fd = -1;
+	st->refused_tail = &st->refused;
+	htable_init(&st->kvs);
+	snprintf(st->why, sizeof(st->why), "etcd: connecting");
+	if (strlen(cfg->prefix) > ETCD_PREFIX_MAX || cfg->prefix[0] != '/' ||
+	    cfg->prefix[strlen(cfg->prefix) - 1] != '/' ||
+	    strncmp(cfg->prefix, ETCD_REGISTRY, strlen(ETCD_REGISTRY)) == 0 ||
+	    strncmp(ETCD_REGISTRY, cfg->prefix, strlen(cfg->prefix)) == 0) {
+		free(st);
+		return fail(err, "--etcd-prefix '%s': a key prefix that "
+			    "starts and ends with '/', outside %s", cfg->prefix,
+			    ETCD_REGISTRY);
+	}
+	snprintf(st->prefix, sizeof(st->prefix), "%s", cfg->prefix);
+	etcd_key_span(st->prefix, st->lo, st->hi, sizeof(st->lo));
+	st->retry_ev = evtimer_new(base, retry_cb, st);
+	st->settle_ev = event_new(base, -1, 0, settle_refused, st);
+	st->ping_ev = event_new(base, -1, EV_PERSIST, ping_cb, st);
+	snprintf(dir, sizeof(dir), "%s/etcd-copy", cfg->dir);
+	if (etcd_client_new(&st->cli, base, &cc, err) != 0 ||
+	    lmdb_env_open(&st->copy, dir, 64ull << 20, 1ull << 36, err) != 0) {
+		etcd_close(&st->base);
+		return -1;
+	}
+	mdb_env_set_flags(st->copy.env, MDB_NOSYNC, 1);
+	st->copy_open = 1;
+	evtimer_add(st->ping_ev, &ping);
+	*out = &st->base;
+	return 0;
+}
