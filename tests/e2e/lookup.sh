@@ -16,7 +16,13 @@ check "three members register (an IPv4, a hostname and an IPv6 peer)" bash -c \
 	"$(declare -f reg); SG_HTTP=$SG_HTTP T=$T; reg 8e9e05c52164694d m1=https://10.0.0.1:2380 &&
 	 reg 2f1a0c3e4d5b6a79 etcd-b=https://localhost:2380 && reg 0c1d2e3f40516273 m3=https://[fd00::3]:2380"
 D=$T.discovery.internal
-lk() { "$SRVGATE" lookup "$D" --dns "127.0.0.1:$SG_DNS_PORT" "$@" >"$TMP/lk.out" 2>"$TMP/lk.err"; echo $?; }
+# Each lookup's stderr is kept in lk-client.log too, for sanitizer reports.
+lk() {
+	local rc=0
+	"$SRVGATE" lookup "$D" --dns "127.0.0.1:$SG_DNS_PORT" "$@" >"$TMP/lk.out" 2>"$TMP/lk.err" || rc=$?
+	cat "$TMP/lk.err" >>"$TMP/lk-client.log"
+	echo "$rc"
+}
 
 expect_eq "lookup --gateway exits 0" 0 "$(lk --gateway "$SG_HTTP")"
 want=$(printf '%s\n' "m1=https://8e9e05c52164694d.$D:2380" "etcd-b=https://localhost:2380" \
@@ -49,5 +55,5 @@ if start_srvgate other --grpc-listen off; then
 else
 	fail "a second srvgate starts"
 fi
-check_sanitizer_logs lk other
+check_sanitizer_logs lk other lk-client
 finish
