@@ -36,6 +36,9 @@ FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_HARNESSES))
 
 fuzz-bins: $(FUZZ_BINS)
 
+# fuzz_grpc includes the generated protobuf-c header.
+$(FUZZ_BINS): | $(PB_C:.c=.h)
+
 $(BUILD)/fuzz/replay.o: tests/fuzz/replay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -436,6 +436,176 @@ def json_seeds():
     return s
 
 
+# ---- gRPC requests (fuzz_grpc.c): protobuf encoded here, field numbers
+# as in src/grpc/etcd.proto ----
+
+def pb_varint(n):
+    n &= (1 << 64) - 1
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def pb(*fields):
+    """A message from (number, value) pairs: ints and bools as varints,
+    bytes and str length-delimited (nested messages are bytes)."""
+    out = b""
+    for num, v in fields:
+        if isinstance(v, (bool, int)):
+            out += pb_varint(num << 3) + pb_varint(int(v))
+        else:
+            v = v.encode() if isinstance(v, str) else v
+            out += pb_varint(num << 3 | 2) + pb_varint(len(v)) + v
+    return out
+
+
+def grpc_frame(msg, flag=0, length=None):
+    return bytes([flag]) + struct.pack(">I", len(msg) if length is None
+                                       else length) + msg
+
+
+# The first byte of an input: method, then flag bits (fuzz_grpc.c).
+RANGE, PUT, DELETE, TXN, WATCH, STATUS, MEMBERS, AUTH = range(8)
+G_ADMIN, G_USERS, G_FRAMED, G_FAILS, G_HANG_UP = 0x08, 0x10, 0x20, 0x40, 0x80
+
+REG = "/_etcd/registry/"
+MEMBERS_ABC = REG + "abc123/members/"
+SIZE_ABC = REG + "abc123/_config/size"
+
+
+def prefix_end(key):
+    return key[:-1] + chr(ord(key[-1]) + 1)
+
+
+def grpc_seeds():
+    rng_all = pb((1, b"\0"), (2, b"\0"))
+    ranges = {
+        "size": pb((1, SIZE_ABC)),
+        "prefix": pb((1, MEMBERS_ABC), (2, prefix_end(MEMBERS_ABC))),
+        "all": rng_all,
+        "registry": pb((1, REG), (2, prefix_end(REG)), (5, 2), (6, 2)),
+        "old-rev": pb((1, MEMBERS_ABC), (2, prefix_end(MEMBERS_ABC)),
+                      (4, 3), (3, 1)),
+        "future-rev": pb((1, SIZE_ABC), (4, 999)),
+        "count-keys": pb((1, REG), (2, b"\0"), (8, True), (9, True)),
+        "sort-value": pb((1, REG), (2, b"\0"), (5, 1), (6, 4), (3, 2)),
+        "filters": pb((1, REG), (2, b"\0"), (10, 2), (11, 9), (12, 1),
+                      (13, 8)),
+        "negative": pb((1, REG), (2, b"\0"), (3, -1), (4, -5)),
+        "no-key": pb((3, 1)),
+    }
+    m3 = MEMBERS_ABC + "m3"
+    puts = {
+        "member": pb((1, m3), (2, "m3=http://10.0.0.3:2380"), (4, True)),
+        "same": pb((1, MEMBERS_ABC + "m1"), (2, "m1=https://10.0.0.1:2380")),
+        "other": pb((1, MEMBERS_ABC + "m1"), (2, "m1=http://x:1"),
+                    (4, True)),
+        "size": pb((1, SIZE_ABC), (2, "5"), (4, True)),
+        "new-token": pb((1, REG + "newtok/_config/size"), (2, "3")),
+        "outside": pb((1, "/foo"), (2, "bar")),
+        "no-token": pb((1, REG + "nosuch/members/a"), (2, "a=http://a:1")),
+        "lease": pb((1, m3), (2, "m3=http://h:1"), (3, 7)),
+        "bad-value": pb((1, m3), (2, "not a peer")),
+        "zero-byte": pb((1, m3), (2, b"m3=http://h:1\0")),
+        "ignore-value": pb((1, m3), (5, True)),
+        "full": pb((1, REG + "def456/members/n9"), (2, "n9=http://h:9")),
+    }
+    deletes = {
+        "member": pb((1, MEMBERS_ABC + "m1"), (3, True)),
+        "token": pb((1, SIZE_ABC), (3, True)),
+        "prefix": pb((1, MEMBERS_ABC), (2, prefix_end(MEMBERS_ABC))),
+        "all": pb((1, b"\0"), (2, b"\0"), (3, True)),
+        "none": pb((1, "/nothing")),
+    }
+    op_put = pb((2, puts["member"]))
+    op_range = pb((1, ranges["prefix"]))
+    op_del = pb((3, deletes["member"]))
+    absent = pb((1, 0), (2, 1), (3, m3), (5, 0))
+    txns = {
+        "create-if-absent": pb((1, absent), (2, op_put), (3, op_range)),
+        "value": pb((1, pb((2, 3), (3, MEMBERS_ABC + "m1"),
+                           (7, "m1=https://10.0.0.1:2380"))),
+                    (2, op_range), (3, op_put)),
+        "version": pb((1, pb((1, 1), (2, 0), (3, SIZE_ABC), (4, 0))),
+                      (2, op_del), (2, op_range)),
+        "mod-range": pb((1, pb((1, 2), (2, 2), (3, REG), (6, 100),
+                               (64, b"\0"))), (2, op_range)),
+        "lease": pb((1, pb((1, 3), (2, 4), (3, m3), (8, 1))), (3, op_put)),
+        "nested": pb((2, pb((4, b"")))),
+        "duplicate": pb((2, op_put), (2, op_put)),
+        "empty-op": pb((2, b"")),
+        "no-key": pb((1, pb((1, 0), (2, 1)))),
+    }
+    create = pb((1, MEMBERS_ABC), (2, prefix_end(MEMBERS_ABC)), (6, True))
+    watches = {
+        "prefix": [pb((1, create))],
+        "from-1": [pb((1, pb((1, MEMBERS_ABC), (2, prefix_end(MEMBERS_ABC)),
+                          (3, 1), (6, True))))],
+        "from-5": [pb((1, pb((1, REG), (2, b"\0"), (3, 5))))],
+        "key-filters": [pb((1, pb((1, MEMBERS_ABC + "m1"), (5, 0), (5, 1))))],
+        "named-twice": [pb((1, pb((1, SIZE_ABC), (7, 7)))),
+                        pb((1, pb((1, SIZE_ABC), (7, 7))))],
+        "cancel": [pb((1, create)), pb((2, pb((1, 0)))),
+                   pb((2, pb((1, 42))))],
+        "progress": [pb((1, create)), pb((3, b""))],
+        "other-token": [pb((1, pb((1, REG + "ghi789/"), (2, b"\0"))))],
+        "no-key": [pb((1, pb((2, b"\0"))))],
+        "empty": [b""],
+    }
+    s = {}
+
+    def add(name, method, msg, flags=0):
+        s[name] = bytes([method | G_FRAMED | flags]) + msg
+
+    def add_raw(name, method, body, flags=0):
+        s[name] = bytes([method | flags]) + body
+
+    for k, v in ranges.items():
+        add("range-" + k, RANGE, v)
+    add_raw("range-raw-prefix", RANGE, grpc_frame(ranges["prefix"]))
+    for k, v in puts.items():
+        add("put-" + k, PUT, v)
+    for k in ("other", "size", "new-token"):
+        add("put-admin-" + k, PUT, puts[k], G_ADMIN)
+    add("put-store-fails", PUT, puts["member"], G_FAILS)
+    add("put-hang-up", PUT, puts["member"], G_HANG_UP)
+    for k, v in deletes.items():
+        add("delete-admin-" + k, DELETE, v, G_ADMIN)
+    add("delete-not-admin", DELETE, deletes["member"])
+    add("delete-store-fails", DELETE, deletes["token"], G_ADMIN | G_FAILS)
+    add("delete-hang-up", DELETE, deletes["all"], G_ADMIN | G_HANG_UP)
+    for k, v in txns.items():
+        add("txn-" + k, TXN, v)
+    add("txn-admin-delete", TXN, txns["version"], G_ADMIN)
+    add("txn-store-fails", TXN, txns["create-if-absent"], G_FAILS)
+    for k, v in watches.items():
+        add_raw("watch-" + k, WATCH, b"".join(grpc_frame(m) for m in v))
+    add_raw("watch-hang-up", WATCH, grpc_frame(watches["prefix"][0]),
+            G_HANG_UP)
+    add("status", STATUS, b"")
+    add("status-store-full", STATUS, b"", G_FAILS)
+    add("members", MEMBERS, pb((1, True)))
+    add("auth-off", AUTH, pb((1, "fuzz"), (2, "secret")))
+    add("auth-ok", AUTH, pb((1, "fuzz"), (2, "secret")), G_USERS)
+    add("auth-wrong", AUTH, pb((1, "fuzz"), (2, "nope")), G_USERS)
+    add("auth-range", RANGE, ranges["prefix"], G_USERS)
+    add("auth-admin-range", RANGE, ranges["prefix"], G_USERS | G_ADMIN)
+    # the framing itself
+    good = grpc_frame(ranges["size"])
+    add_raw("frame-empty", RANGE, b"")
+    add_raw("frame-compressed", RANGE, grpc_frame(ranges["size"], flag=1))
+    add_raw("frame-bad-flag", RANGE, grpc_frame(ranges["size"], flag=7))
+    add_raw("frame-too-big", PUT, grpc_frame(b"", length=0x7FFFFFFF))
+    add_raw("frame-cut", RANGE, good[:-3])
+    add_raw("frame-half-prefix", RANGE, good[:3])
+    add_raw("frame-two-on-unary", RANGE, good + good)
+    add_raw("frame-malformed", PUT, grpc_frame(b"\x0a\xff\xff\xff"))
+    add_raw("frame-garbage", TXN, b"\xff" * 24)
+    return s
+
+
 def write(harness, seeds):
     d = os.path.join(CORPUS, harness)
     os.makedirs(d, exist_ok=True)
@@ -457,6 +627,7 @@ def main():
     write("zonefile", zone_seeds())
     write("http_parse", http_seeds())
     write("etcdjson", json_seeds())
+    write("grpc", grpc_seeds())
 
 
 if __name__ == "__main__":
