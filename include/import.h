@@ -20,7 +20,10 @@ struct token_spec {
 	unsigned size;
 	struct wanted_member *members;
 	size_t n;
-	int force; /* import: replace a token that differs */
+	/* sync: the etcd cluster the members come from (hex); "" unknown */
+	char cluster_id[STORE_CLUSTER_ID_MAX + 1];
+	int force; /* import: replace a token that differs; sync: follow
+		      another cluster, or replace members not from this one */
 };
 
 void token_spec_free(struct token_spec *s);
@@ -31,8 +34,42 @@ void token_spec_free(struct token_spec *s);
 enum registry_status plan_import(struct registry *reg, struct proposal *p,
 				 const struct token_spec *s);
 /* The token's members become the spec's (peer and client URLs); members
- * it lacks are deleted; the size becomes their count. */
+ * it lacks are deleted; the size becomes their count; the token records
+ * the spec's cluster ID. Without force it refuses (REG_CONFLICT, the
+ * reason in why) a cluster other than the one recorded at the first sync,
+ * and at the first sync a token holding members this cluster does not
+ * list (registered through the v2 API, imported, or another cluster's).
+ * A spec without a cluster ID is REG_INVALID unless forced. why may be
+ * NULL. */
 enum registry_status plan_sync(struct registry *reg, struct proposal *p,
-			       const struct token_spec *s);
+			       const struct token_spec *s, char *why);
+
+/* ---- dry runs ---- */
+
+struct member_state {
+	int present;
+	const char *value, *clients; /* NULL where none */
+};
+
+struct member_diff {
+	char id[REGISTRY_NAME_MAX + 1];
+	struct member_state before, after;
+};
+
+/* What a planned proposal would do to one token, member by member. */
+struct token_diff {
+	int exists; /* the token is there now */
+	unsigned size_before, size_after; /* 0: no token */
+	char cluster_before[STORE_CLUSTER_ID_MAX + 1];
+	char cluster_after[STORE_CLUSTER_ID_MAX + 1];
+	struct member_diff *members; /* those that differ, by id */
+	size_t n;
+};
+
+/* Compares the token as committed with the token after p; strings point
+ * into the registry and p, so d is read before either changes. */
+void token_diff_of(const struct registry *reg, const char *token,
+		   const struct proposal *p, struct token_diff *d);
+void token_diff_free(struct token_diff *d);
 
 #endif

@@ -60,6 +60,8 @@ struct token {
 	uint64_t created_index; /* of the token and its _config/size key */
 	uint64_t modified_index; /* of _config/size */
 	int64_t created_at;	/* unix seconds, for garbage collection */
+	/* the etcd cluster `sync` follows, hex; "" before the first sync */
+	char cluster_id[STORE_CLUSTER_ID_MAX + 1];
 	struct member **members; /* ordered by created_index */
 	size_t nmembers, members_cap;
 	struct htable by_id;
@@ -167,6 +169,8 @@ const char *registry_status_name(enum registry_status st);
 
 /* Names: [a-z0-9] then up to 62 of [a-z0-9-], so each is a DNS label. */
 int registry_valid_name(const char *name);
+/* An etcd cluster ID as stored: 1 to 16 of [0-9a-f]. */
+int registry_valid_cluster_id(const char *id);
 
 struct token *registry_find_token(const struct registry *reg,
 				  const char *name);
@@ -204,10 +208,16 @@ enum registry_status plan_member_sync(struct registry *reg,
 enum registry_status plan_member_delete(struct registry *reg,
 					struct proposal *p, const char *token,
 					const char *id);
+/* An alias that names another token is moved only with force
+ * (REG_CONFLICT without). */
 enum registry_status plan_alias_set(struct registry *reg, struct proposal *p,
-				    const char *name, const char *token);
+				    const char *name, const char *token,
+				    int force);
+/* Deletes the alias if it names token (NULL: whichever it names);
+ * REG_CONFLICT when it names another. */
 enum registry_status plan_alias_delete(struct registry *reg,
-				       struct proposal *p, const char *name);
+				       struct proposal *p, const char *name,
+				       const char *token);
 /* REG_BUSY when the token, or any member or alias of it, is unsettled. */
 enum registry_status plan_claim_token(struct registry *reg, const char *name);
 
@@ -232,5 +242,12 @@ void registry_foreach_token(const struct registry *reg, registry_token_fn fn,
 typedef void (*registry_alias_fn)(const struct alias *a, void *arg);
 void registry_foreach_alias(const struct registry *reg, registry_alias_fn fn,
 			    void *arg);
+
+/* One page of tokens by name (strcmp order): up to limit of those whose
+ * name sorts after `after` ("" for the first page), into out. Returns
+ * how many; *more says whether any follow. One pass over the tokens and
+ * memory for limit pointers, however many tokens there are. */
+size_t registry_token_page(const struct registry *reg, const char *after,
+			   size_t limit, const struct token **out, int *more);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define STORE_NAME_MAX 63 /* tokens, member ids and aliases are DNS labels */
+#define STORE_CLUSTER_ID_MAX 16 /* an etcd cluster ID: a uint64 in hex */
 
 enum change_kind {
 	CHANGE_TOKEN_PUT,  /* a token made, or its size changed */
@@ -42,6 +43,9 @@ struct change {
 	/* CHANGE_TOKEN_PUT */
 	unsigned size;
 	int64_t created_at; /* unix seconds, for garbage collection */
+	/* the etcd cluster `sync` follows (hex), "" before the first sync;
+	 * every CHANGE_TOKEN_PUT carries it, as it rewrites the token whole */
+	char cluster_id[STORE_CLUSTER_ID_MAX + 1];
 	/* CHANGE_TOKEN_PUT and CHANGE_MEMBER_PUT: the index it was made at;
 	 * 0 when this change makes it (it is then `index`). */
 	uint64_t created_index;

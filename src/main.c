@@ -22,6 +22,7 @@ static const char USAGE[] =
 	"  lookup     read the SRV records etcd's --discovery-srv reads\n"
 	"  sync       make a token follow a running cluster's members\n"
 	"  alias      publish a token's records under another name\n"
+	"  tokens     list, show or delete the tokens of a running srvgate\n"
 	"  backup     copy the store, online, to a file\n"
 	"  version    print the version\n";
 
@@ -64,6 +65,7 @@ main(int argc, char **argv)
 		{ "initial-cluster", tool_initial_cluster },
 		{ "lookup", tool_lookup }, { "sync", tool_sync },
 		{ "alias", tool_alias }, { "backup", tool_backup },
+		{ "tokens", tool_tokens },
 	};
 	size_t i;
 

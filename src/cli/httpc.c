@@ -53,6 +53,10 @@ on_response(struct evhttp_request *req, void *arg)
 	idx = evhttp_find_header(evhttp_request_get_input_headers(req),
 				 "X-Etcd-Index");
 	c->resp->etcd_index = idx ? strtoull(idx, NULL, 10) : 0;
+	idx = evhttp_find_header(evhttp_request_get_input_headers(req),
+				 "X-Etcd-Cluster-Id");
+	snprintf(c->resp->etcd_cluster_id, sizeof(c->resp->etcd_cluster_id),
+		 "%s", idx ? idx : "");
 }
 
 static int

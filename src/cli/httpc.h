@@ -8,6 +8,7 @@ struct httpc_response {
 	int status;
 	char *body; /* NUL-terminated; the caller frees it */
 	unsigned long long etcd_index;
+	char etcd_cluster_id[24]; /* X-Etcd-Cluster-Id (etcd's v2 API), or "" */
 };
 
 /* Sends one request and waits up to timeout_ms for the whole answer.

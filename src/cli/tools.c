@@ -2,6 +2,8 @@
  * services and to running etcd clusters over HTTP(S). */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -12,20 +14,13 @@
 #include "httpc.h"
 #include "peers.h"
 #include "registry.h"
+#include "tools.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 #define TIMEOUT_MS 10000
 
-/* Options every tool understands; each reads only those it needs. */
-struct tool_opts {
-	const char *gateway, *admin_token, *cacert, *format, *etcd, *token;
-	const char *size, *interval;
-	int force, del;
-};
-
 enum { O_GATEWAY = 1000, O_ADMIN, O_CACERT, O_FORMAT, O_ETCD, O_TOKEN,
-       O_SIZE, O_INTERVAL, O_FORCE, O_DELETE };
+       O_SIZE, O_INTERVAL, O_FORCE, O_DELETE, O_DRY_RUN, O_JSON, O_LIMIT };
 
 static const struct option long_opts[] = {
 	{ "gateway", required_argument, NULL, O_GATEWAY },
@@ -38,6 +33,9 @@ static const struct option long_opts[] = {
 	{ "interval", required_argument, NULL, O_INTERVAL },
 	{ "force", no_argument, NULL, O_FORCE },
 	{ "delete", no_argument, NULL, O_DELETE },
+	{ "dry-run", no_argument, NULL, O_DRY_RUN },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -52,7 +50,7 @@ env_or(const char *name, const char *dflt)
 
 /* Parses argv into o; returns the index of the first operand, -1 for
  * --help (usage printed) or -2 for a bad flag (message printed). */
-static int
+int
 parse_opts(int argc, char **argv, struct tool_opts *o, const char *usage)
 {
 	int c;
@@ -75,6 +73,9 @@ parse_opts(int argc, char **argv, struct tool_opts *o, const char *usage)
 		case O_INTERVAL: o->interval = optarg; break;
 		case O_FORCE: o->force = 1; break;
 		case O_DELETE: o->del = 1; break;
+		case O_DRY_RUN: o->dry_run = 1; break;
+		case O_JSON: o->json = 1; break;
+		case O_LIMIT: o->limit = optarg; break;
 		case 'h':
 			printf("%s", usage);
 			return -1;
@@ -88,13 +89,13 @@ parse_opts(int argc, char **argv, struct tool_opts *o, const char *usage)
 }
 
 /* The exit code for parse_opts's non-operand answers. */
-static int
+int
 opts_exit(int rc)
 {
 	return rc == -1 ? 0 : EXIT_USAGE;
 }
 
-static char *
+char *
 join_url(const char *base, const char *path)
 {
 	size_t n = strlen(base);
@@ -106,27 +107,39 @@ join_url(const char *base, const char *path)
 	return u;
 }
 
-/* One call; answers other than want are errors with the body quoted.
- * auth is the admin token for writes to the gateway and NULL for every
- * other server: the discovery service a token comes from and the etcd
- * members sync reads must never see srvgate's admin token. */
-static json_t *
-call_json(const char *method, const char *url, const char *body,
-	  const struct tool_opts *o, const char *auth, int want, char *err)
+/* An error answer's words: the cause of srvgate's (and etcd's v2) JSON
+ * errors, else the body as it came. */
+static void
+error_words(const char *body, char *out, size_t len)
+{
+	json_t *j = json_loads(body, 0, NULL);
+	const char *cause = json_string_value(json_object_get(j, "cause"));
+
+	snprintf(out, len, "%s", cause && cause[0] ? cause : body);
+	json_decref(j);
+}
+
+json_t *
+call_json_ex(const char *method, const char *url, const char *body,
+	     const struct tool_opts *o, const char *auth, int want,
+	     struct call_out *out, char *err)
 {
 	struct httpc_response r;
 	json_error_t jerr;
-	errbuf_t why;
 	json_t *j;
 
+	memset(out, 0, sizeof(*out));
 	if (httpc_request(method, url, body, auth, o->cacert, TIMEOUT_MS,
-			  &r, why) != 0) {
-		fail(err, "%s %s: %s", method, url, why);
+			  &r, out->words) != 0) {
+		fail(err, "%s %s: %s", method, url, out->words);
 		return NULL;
 	}
+	out->status = r.status;
+	strcpy(out->cluster_id, r.etcd_cluster_id);
 	if (r.status != want) {
+		error_words(r.body, out->words, sizeof(out->words));
 		fail(err, "%s %s: HTTP %d: %.300s", method, url, r.status,
-		     r.body);
+		     out->words);
 		free(r.body);
 		return NULL;
 	}
@@ -136,6 +149,15 @@ call_json(const char *method, const char *url, const char *body,
 		     jerr.text);
 	free(r.body);
 	return j;
+}
+
+json_t *
+call_json(const char *method, const char *url, const char *body,
+	  const struct tool_opts *o, const char *auth, int want, char *err)
+{
+	struct call_out out;
+
+	return call_json_ex(method, url, body, o, auth, want, &out, err);
 }
 
 /* ---- reading a token from any v2 discovery service ---- */
@@ -288,6 +310,78 @@ tool_new(int argc, char **argv)
 	return 0;
 }
 
+/* ---- dry runs: the plan the gateway answers with ---- */
+
+static void
+print_member(char sign, json_t *m)
+{
+	const char *clients = json_string_value(json_object_get(m, "clients"));
+
+	printf("  %c %s  %s%s%s\n", sign,
+	       json_string_value(json_object_get(m, "id")),
+	       json_string_value(json_object_get(m, "value")),
+	       clients ? "  clients " : "", clients ? clients : "");
+}
+
+static const char *
+or_none(const char *s)
+{
+	return s && s[0] ? s : "none";
+}
+
+/* Prints what a dry run would change (the gateway's plan, see README's
+ * HTTP API); 0 when it would go ahead, 1 when it would be refused. */
+static int
+print_plan(json_t *plan, const char *what, const char *token)
+{
+	const char *refused = json_string_value(json_object_get(plan,
+								"refused"));
+	json_t *size = json_object_get(plan, "size");
+	json_t *cl = json_object_get(plan, "cluster_id");
+	json_t *m, *ch = json_object_get(plan, "changed");
+	json_int_t sb = json_integer_value(json_object_get(size, "before"));
+	json_int_t sa = json_integer_value(json_object_get(size, "after"));
+	const char *cb = json_string_value(json_object_get(cl, "before"));
+	const char *ca = json_string_value(json_object_get(cl, "after"));
+	size_t i;
+
+	printf("dry run: %s of token %s%s, nothing changed\n", what, token,
+	       json_is_true(json_object_get(plan, "exists")) ? "" :
+	       " (a new token)");
+	if (sb != sa)
+		printf("  size %lld -> %lld\n", (long long)sb, (long long)sa);
+	if (strcmp(or_none(cb), or_none(ca)) != 0)
+		printf("  etcd cluster %s -> %s\n", or_none(cb), or_none(ca));
+	json_array_foreach(json_object_get(plan, "added"), i, m)
+		print_member('+', m);
+	json_array_foreach(json_object_get(plan, "removed"), i, m)
+		print_member('-', m);
+	json_array_foreach(ch, i, m) {
+		print_member('~', json_object_get(m, "before"));
+		print_member('>', json_object_get(m, "after"));
+	}
+	if (refused != NULL) {
+		printf("would be refused: %s\n", refused);
+		return 1;
+	}
+	printf("%lld change(s) would be made\n", (long long)
+	       json_integer_value(json_object_get(plan, "changes")));
+	return 0;
+}
+
+/* The gateway's PUT for sync and import: ?mode=M, and force and dry_run
+ * as the flags say. */
+static char *
+token_put_url(const struct tool_opts *o, const char *token, const char *mode)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=%s%s%s", token,
+		 mode, o->force ? "&force=true" : "",
+		 o->dry_run ? "&dry_run=true" : "");
+	return join_url(o->gateway, path);
+}
+
 /* ---- srvgate import ---- */
 
 static char *
@@ -314,17 +408,21 @@ tool_import(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: srvgate import DISCOVERY_URL --gateway URL [--force]\n"
-		"       [--cacert FILE] [--admin-token TOKEN]\n"
+		"       [--dry-run] [--cacert FILE] [--admin-token TOKEN]\n"
 		"Copies a token from any v2 discovery service (the public "
 		"service's /<token>,\nor etcd's /v2/keys/_etcd/registry/<token>) "
 		"into srvgate, with the same\ntoken, size, member ids and "
-		"values. Running it again changes nothing.\n";
+		"values. Running it again changes nothing.\n"
+		"A token that differs here is replaced only with --force. "
+		"--dry-run prints\nwhat would change (members added, removed, "
+		"changed; the size) and changes\nnothing; it exits 1 when the "
+		"import would be refused.\n";
 	struct tool_opts o;
 	struct src_token t;
-	char path[128], *url, *body;
+	char *url, *body;
 	errbuf_t err;
 	json_t *j;
-	int i = parse_opts(argc, argv, &o, usage);
+	int i = parse_opts(argc, argv, &o, usage), rc;
 
 	if (i < 0)
 		return opts_exit(i);
@@ -338,13 +436,14 @@ tool_import(int argc, char **argv)
 		src_token_free(&t);
 		return 1;
 	}
-	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=import%s", t.name,
-		 o.force ? "&force=true" : "");
-	url = join_url(o.gateway, path);
+	url = token_put_url(&o, t.name, "import");
 	body = members_body(&t, 1);
 	j = call_json("PUT", url, body, &o, o.admin_token, 200, err);
+	rc = j != NULL ? 0 : 1;
 	if (j == NULL)
 		fprintf(stderr, "srvgate import: %s\n", err);
+	else if (o.dry_run)
+		rc = print_plan(j, "import", t.name);
 	else
 		printf("imported %s: size %u, %zu members\n", t.name, t.size,
 		       t.n);
@@ -352,7 +451,7 @@ tool_import(int argc, char **argv)
 	free(body);
 	free(url);
 	src_token_free(&t);
-	return j != NULL ? 0 : 1;
+	return rc;
 }
 
 /* ---- srvgate initial-cluster ---- */
@@ -462,11 +561,42 @@ sync_member(json_t *m, int v3)
 	return out;
 }
 
-/* The member list from etcd's JSON gateway, or its v2 API. */
+/* The cluster ID as srvgate stores it (hex, as etcd prints it): from the
+ * v3 answer's header (a decimal uint64, as a string) or the v2 API's
+ * X-Etcd-Cluster-Id header (hex already). */
+static int
+etcd_cluster_id(json_t *answer, int v3, const char *header, char *out)
+{
+	json_t *cid = json_object_get(json_object_get(answer, "header"),
+				      "cluster_id");
+	unsigned long long n;
+	char *end;
+
+	out[0] = '\0';
+	if (v3 && json_is_string(cid)) {
+		errno = 0;
+		n = strtoull(json_string_value(cid), &end, 10);
+		if (errno == 0 && *end == '\0' && end != json_string_value(cid))
+			snprintf(out, STORE_CLUSTER_ID_MAX + 1, "%llx", n);
+	} else if (v3 && json_is_integer(cid)) {
+		snprintf(out, STORE_CLUSTER_ID_MAX + 1, "%llx",
+			 (unsigned long long)json_integer_value(cid));
+	} else if (!v3 && strlen(header) <= STORE_CLUSTER_ID_MAX) {
+		for (n = 0; header[n] != '\0'; n++)
+			out[n] = (char)tolower((unsigned char)header[n]);
+		out[n] = '\0';
+	}
+	return registry_valid_cluster_id(out) ? 0 : -1;
+}
+
+/* The member list from etcd's JSON gateway, or its v2 API, and the
+ * cluster's ID; *from is the endpoint that answered. */
 static json_t *
-etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
+etcd_members(const char *endpoints, const struct tool_opts *o,
+	     char *cluster_id, char *from, size_t fromlen, char *err)
 {
 	char list[2048], *save = NULL, *ep;
+	struct call_out out = { 0 };
 	json_t *members = NULL;
 
 	snprintf(list, sizeof(list), "%s", endpoints);
@@ -481,7 +611,8 @@ etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
 		free(u);
 		if (j == NULL) {
 			u = join_url(ep, "/v2/members");
-			j = call_json("GET", u, NULL, o, NULL, 200, err);
+			j = call_json_ex("GET", u, NULL, o, NULL, 200, &out,
+					 err);
 			free(u);
 		}
 		ms = json_object_get(j, "members");
@@ -489,6 +620,13 @@ etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
 			json_decref(j);
 			continue;
 		}
+		if (etcd_cluster_id(j, v3, out.cluster_id, cluster_id) != 0) {
+			fail(err, "%s did not say which cluster it is (no "
+			     "cluster ID in its member list)", ep);
+			json_decref(j);
+			continue;
+		}
+		snprintf(from, fromlen, "%s", ep);
 		members = json_array();
 		json_array_foreach(ms, i, m) {
 			json_t *sm = sync_member(m, v3);
@@ -506,22 +644,31 @@ etcd_members(const char *endpoints, const struct tool_opts *o, char *err)
 static int
 sync_once(const struct tool_opts *o)
 {
-	char path[128], *url, *body;
+	char *url, *body, cluster[STORE_CLUSTER_ID_MAX + 1], from[512];
 	json_t *members, *req, *j;
+	struct call_out out;
 	errbuf_t err = "";
+	int rc;
 
-	members = etcd_members(o->etcd, o, err);
+	members = etcd_members(o->etcd, o, cluster, from, sizeof(from), err);
 	if (members == NULL) {
 		fprintf(stderr, "srvgate sync: %s\n", err);
 		return 1;
 	}
-	req = json_pack("{s:o}", "members", members);
+	req = json_pack("{s:o, s:s}", "members", members, "cluster_id",
+			cluster);
 	body = json_dumps(req, JSON_COMPACT);
-	snprintf(path, sizeof(path), "/_admin/tokens/%s?mode=sync", o->token);
-	url = join_url(o->gateway, path);
-	j = call_json("PUT", url, body, o, o->admin_token, 200, err);
-	if (j == NULL)
+	url = token_put_url(o, o->token, "sync");
+	j = call_json_ex("PUT", url, body, o, o->admin_token, 200, &out, err);
+	rc = j != NULL ? 0 : 1;
+	if (j == NULL && out.status == 409)
+		fprintf(stderr, "srvgate sync: refused, nothing changed: %s "
+			"(etcd cluster %s answered at %s)\n", out.words,
+			cluster, from);
+	else if (j == NULL)
 		fprintf(stderr, "srvgate sync: %s\n", err);
+	else if (o->dry_run)
+		rc = print_plan(j, "sync", o->token);
 	else
 		printf("synced %s: %zu members\n", o->token,
 		       json_array_size(json_object_get(req, "members")));
@@ -530,7 +677,7 @@ sync_once(const struct tool_opts *o)
 	json_decref(req);
 	free(body);
 	free(url);
-	return j != NULL ? 0 : 1;
+	return rc;
 }
 
 int
@@ -538,11 +685,16 @@ tool_sync(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: srvgate sync --etcd URL[,URL...] --token TOKEN "
-		"--gateway URL\n       [--interval DURATION] [--cacert FILE] "
-		"[--admin-token TOKEN]\n"
+		"--gateway URL\n       [--interval DURATION | --dry-run] "
+		"[--force] [--cacert FILE]\n       [--admin-token TOKEN]\n"
 		"Makes the token's members match a running cluster's member "
 		"list (peer and\nclient URLs). With --interval it keeps doing "
-		"so.\n";
+		"so.\n"
+		"The first sync records the cluster's ID on the token; a sync "
+		"from another\ncluster is refused, and so is a first sync into "
+		"a token holding members\nthe cluster does not list, unless "
+		"--force. --dry-run prints what would\nchange and changes "
+		"nothing; it exits 1 when the sync would be refused.\n";
 	struct tool_opts o;
 	uint64_t every = 0;
 	int i = parse_opts(argc, argv, &o, usage), rc;
@@ -555,6 +707,11 @@ tool_sync(int argc, char **argv)
 			    every < 100))) {
 		fprintf(stderr, "srvgate sync: needs --etcd, --token and a "
 				"valid --interval\n%s", usage);
+		return EXIT_USAGE;
+	}
+	if (o.interval && o.dry_run) {
+		fprintf(stderr, "srvgate sync: --dry-run looks once: drop "
+				"--interval\n%s", usage);
 		return EXIT_USAGE;
 	}
 	for (;;) {
@@ -571,11 +728,15 @@ int
 tool_alias(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: srvgate alias TOKEN NAME --gateway URL [--delete] "
-		"[--admin-token TOKEN]\n"
-		"Also publishes the token's records under NAME.<zone>.\n";
+		"usage: srvgate alias TOKEN NAME --gateway URL [--force | "
+		"--delete]\n       [--admin-token TOKEN]\n"
+		"Also publishes the token's records under NAME.<zone>. An "
+		"alias that names\nanother token is moved only with --force. "
+		"--delete removes NAME only if it\nnames TOKEN.\n";
 	struct tool_opts o;
-	char path[128], body[128], *url;
+	struct call_out out;
+	char path[256], body[128], *url;
+	const char *from;
 	errbuf_t err;
 	json_t *j;
 	int i = parse_opts(argc, argv, &o, usage);
@@ -588,16 +749,25 @@ tool_alias(int argc, char **argv)
 				"[a-z0-9-]\n%s", usage);
 		return EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "/_admin/aliases/%s", argv[i + 1]);
+	snprintf(path, sizeof(path), "/_admin/aliases/%s%s%s", argv[i + 1],
+		 o.del ? "?token=" : o.force ? "?force=true" : "",
+		 o.del ? argv[i] : "");
 	snprintf(body, sizeof(body), "{\"token\":\"%s\"}", argv[i]);
 	url = join_url(o.gateway, path);
-	j = call_json(o.del ? "DELETE" : "PUT", url, o.del ? NULL : body, &o,
-		      o.admin_token, 200, err);
-	if (j == NULL)
+	j = call_json_ex(o.del ? "DELETE" : "PUT", url, o.del ? NULL : body,
+			 &o, o.admin_token, 200, &out, err);
+	from = json_string_value(json_object_get(j, "moved_from"));
+	if (j == NULL && out.status == 409)
+		fprintf(stderr, "srvgate alias: refused, nothing changed: "
+			"%s\n", out.words);
+	else if (j == NULL)
 		fprintf(stderr, "srvgate alias: %s\n", err);
+	else if (o.del)
+		printf("removed %s (it named %s)\n", argv[i + 1], argv[i]);
 	else
-		printf("%s %s -> %s\n", o.del ? "removed" : "alias",
-		       argv[i + 1], argv[i]);
+		printf("alias %s -> %s%s%s%s\n", argv[i + 1], argv[i],
+		       from ? " (moved from " : "", from ? from : "",
+		       from ? ")" : "");
 	json_decref(j);
 	free(url);
 	return j != NULL ? 0 : 1;

@@ -121,11 +121,69 @@ wanted(const struct token_spec *s, const char *id)
 	return 0;
 }
 
+/* Lists up to 3 of the token's members the spec lacks; 0 when none. */
+static size_t
+foreign_members(const struct token *tok, const struct token_spec *s,
+		char *out, size_t len)
+{
+	size_t i, n = 0, at = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < tok->nmembers; i++) {
+		if (wanted(s, tok->members[i]->id))
+			continue;
+		if (n++ < 3 && at < len)
+			at += (size_t)snprintf(out + at, len - at, "%s%s",
+					       n > 1 ? ", " : "",
+					       tok->members[i]->id);
+	}
+	if (n > 3 && at < len)
+		snprintf(out + at, len - at, " and %zu more", n - 3);
+	return n;
+}
+
+/* Whether this sync may go ahead without --force. */
+static enum registry_status
+sync_allowed(const struct token *tok, const struct token_spec *s, char *why)
+{
+	char ids[200];
+	errbuf_t scratch;
+
+	if (why == NULL)
+		why = scratch;
+	if (s->force)
+		return REG_OK;
+	if (s->cluster_id[0] == '\0') {
+		fail(why, "the sync does not say which etcd cluster it comes "
+		     "from (cluster_id)");
+		return REG_INVALID;
+	}
+	if (tok->cluster_id[0] != '\0' &&
+	    strcmp(tok->cluster_id, s->cluster_id) != 0) {
+		fail(why, "token %s follows etcd cluster %s (recorded at its "
+		     "first sync), but these members come from cluster %s; "
+		     "use --force to make it follow %s", tok->name,
+		     tok->cluster_id, s->cluster_id, s->cluster_id);
+		return REG_CONFLICT;
+	}
+	if (tok->cluster_id[0] == '\0' &&
+	    foreign_members(tok, s, ids, sizeof(ids)) > 0) {
+		fail(why, "token %s was never synced and holds members "
+		     "etcd cluster %s does not list; use --force to replace "
+		     "them with the cluster's: %s", tok->name, s->cluster_id,
+		     ids);
+		return REG_CONFLICT;
+	}
+	return REG_OK;
+}
+
 enum registry_status
-plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s)
+plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s,
+	  char *why)
 {
 	const struct token *tok = registry_find_token(reg, s->token);
 	unsigned size = s->n > 0 ? (unsigned)s->n : 1;
+	const char *cluster;
 	struct change c = { 0 };
 	enum registry_status rs;
 	size_t i;
@@ -134,6 +192,9 @@ plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s)
 		return rs;
 	if (tok == NULL)
 		return REG_NOT_FOUND;
+	if ((rs = sync_allowed(tok, s, why)) != REG_OK)
+		return rs;
+	cluster = s->cluster_id[0] ? s->cluster_id : tok->cluster_id;
 	for (i = 0; i < s->n; i++) {
 		const struct member *m = token_find_member(tok,
 							   s->members[i].id);
@@ -147,12 +208,142 @@ plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s)
 		if (!wanted(s, tok->members[i]->id))
 			proposal_add_change(p, CHANGE_MEMBER_DEL, s->token,
 			    tok->members[i]->id, &c);
-	if (tok->size != size) {
+	if (tok->size != size || strcmp(tok->cluster_id, cluster) != 0) {
 		memset(&c, 0, sizeof(c));
 		c.size = size;
 		c.created_at = tok->created_at;
 		c.created_index = tok->created_index;
+		snprintf(c.cluster_id, sizeof(c.cluster_id), "%s", cluster);
 		proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	}
 	return REG_OK;
+}
+
+/* ---- dry runs ---- */
+
+static int
+by_id(const void *a, const void *b)
+{
+	return strcmp(((const struct member_diff *)a)->id,
+		      ((const struct member_diff *)b)->id);
+}
+
+static struct member_diff *
+diff_find(struct token_diff *d, const char *id)
+{
+	struct member_diff key;
+
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, d->members, d->n, sizeof(key), by_id);
+}
+
+/* Every id the token or p names, sorted, once; each as it is now. */
+static void
+diff_collect(struct token_diff *d, const struct token *tok,
+	     const struct proposal *p)
+{
+	size_t i, k, n = 0;
+
+	d->members = xcalloc((tok ? tok->nmembers : 0) + p->n + 1,
+			     sizeof(*d->members));
+	for (i = 0; tok != NULL && i < tok->nmembers; i++) {
+		struct member_diff *m = &d->members[n++];
+
+		snprintf(m->id, sizeof(m->id), "%s", tok->members[i]->id);
+		m->before.present = 1;
+		m->before.value = tok->members[i]->value;
+		m->before.clients = tok->members[i]->clients;
+	}
+	for (i = 0; i < p->n; i++)
+		if (p->changes[i].kind == CHANGE_MEMBER_PUT ||
+		    p->changes[i].kind == CHANGE_MEMBER_DEL)
+			snprintf(d->members[n++].id, sizeof(d->members[0].id),
+				 "%s", p->changes[i].name);
+	/* Sorted with the token's own entries first among equals: they
+	 * carry the before state. */
+	qsort(d->members, n, sizeof(*d->members), by_id);
+	for (i = 0, k = 0; i < n; i++) {
+		if (k > 0 && strcmp(d->members[k - 1].id, d->members[i].id) == 0) {
+			if (d->members[i].before.present)
+				d->members[k - 1].before = d->members[i].before;
+			continue;
+		}
+		d->members[k++] = d->members[i];
+	}
+	d->n = k;
+	for (i = 0; i < d->n; i++)
+		d->members[i].after = d->members[i].before;
+}
+
+/* Keeps only the members whose state changes. */
+static void
+diff_prune(struct token_diff *d)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < d->n; i++) {
+		const struct member_state *b = &d->members[i].before,
+					  *a = &d->members[i].after;
+
+		if (b->present != a->present ||
+		    (b->present && (differs(b->value, a->value) ||
+				    differs(b->clients, a->clients))))
+			d->members[k++] = d->members[i];
+	}
+	d->n = k;
+}
+
+void
+token_diff_of(const struct registry *reg, const char *token,
+	      const struct proposal *p, struct token_diff *d)
+{
+	const struct token *tok = registry_find_token(reg, token);
+	size_t i, k;
+
+	memset(d, 0, sizeof(*d));
+	d->exists = tok != NULL;
+	d->size_before = d->size_after = tok ? tok->size : 0;
+	if (tok != NULL)
+		memcpy(d->cluster_before, tok->cluster_id,
+		       sizeof(d->cluster_before));
+	memcpy(d->cluster_after, d->cluster_before, sizeof(d->cluster_after));
+	diff_collect(d, tok, p);
+	for (i = 0; i < p->n; i++) {
+		const struct change *c = &p->changes[i];
+		struct member_diff *m;
+
+		if (strcmp(c->token, token) != 0)
+			continue;
+		switch (c->kind) {
+		case CHANGE_TOKEN_DEL:
+			for (k = 0; k < d->n; k++)
+				d->members[k].after.present = 0;
+			d->size_after = 0;
+			d->cluster_after[0] = '\0';
+			break;
+		case CHANGE_TOKEN_PUT:
+			d->size_after = c->size;
+			memcpy(d->cluster_after, c->cluster_id,
+			       sizeof(d->cluster_after));
+			break;
+		case CHANGE_MEMBER_PUT:
+		case CHANGE_MEMBER_DEL:
+			m = diff_find(d, c->name);
+			m->after.present = c->kind == CHANGE_MEMBER_PUT;
+			m->after.value = c->value;
+			m->after.clients = c->clients;
+			break;
+		default:
+			break; /* aliases name the token, not its members */
+		}
+	}
+	diff_prune(d);
+}
+
+void
+token_diff_free(struct token_diff *d)
+{
+	free(d->members);
+	d->members = NULL;
+	d->n = 0;
 }

@@ -63,12 +63,16 @@ load_token(struct loader *ld, const char *key, json_t *o, char *err)
 {
 	struct change c = { 0 };
 	json_int_t size, created, at, modified = 0;
+	const char *cluster = ""; /* absent in data dirs before sync's */
 
-	if (json_unpack(o, "{s:I, s:I, s:I, s?I}", "size", &size, "created",
-			&created, "at", &at, "modified", &modified) != 0 ||
+	if (json_unpack(o, "{s:I, s:I, s:I, s?I, s?s}", "size", &size,
+			"created", &created, "at", &at, "modified", &modified,
+			"cluster", &cluster) != 0 ||
 	    size < 1 || size > 1000000 || created < 0 || modified < 0 ||
-	    !registry_valid_name(key + 2))
+	    !registry_valid_name(key + 2) ||
+	    (cluster[0] != '\0' && !registry_valid_cluster_id(cluster)))
 		return bad(ld, err, key, "not a token");
+	memcpy(c.cluster_id, cluster, strlen(cluster) + 1);
 	c.kind = CHANGE_TOKEN_PUT;
 	memcpy(c.token, key + 2, strlen(key + 2) + 1);
 	c.size = (unsigned)size;

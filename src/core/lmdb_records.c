@@ -1,7 +1,8 @@
 /* lmdb_records.c -- the LMDB store's data dir and records.
  *
  * Keys: "v" the format, "i" the store index, "h" the health probe's time,
- * "t/<token>" a token's size and creation, "m/<token>/<id>" one member,
+ * "t/<token>" a token's size, creation and the etcd cluster `sync` follows
+ * ("cluster", only once it has one), "m/<token>/<id>" one member,
  * "a/<alias>" an alias. Values are small JSON objects so that
  * `mdb_dump -p data/` shows an operator what is stored.
  *
@@ -210,10 +211,15 @@ lmdb_write_change(struct lmdb_env *db, MDB_txn *txn, const struct change *c)
 	switch (c->kind) {
 	case CHANGE_TOKEN_PUT:
 		snprintf(key, sizeof(key), "t/%s", c->token);
-		return put_json(db, txn, key, json_pack(
-			"{s:i, s:I, s:I, s:I}", "size", (int)c->size,
-			"created", (json_int_t)created_of(c), "modified",
-			(json_int_t)c->index, "at", (json_int_t)c->created_at));
+		o = json_pack("{s:i, s:I, s:I, s:I}", "size", (int)c->size,
+			      "created", (json_int_t)created_of(c), "modified",
+			      (json_int_t)c->index, "at",
+			      (json_int_t)c->created_at);
+		/* Absent until the first sync: older data dirs read the same. */
+		if (o != NULL && c->cluster_id[0] != '\0')
+			json_object_set_new(o, "cluster",
+					    json_string(c->cluster_id));
+		return o ? put_json(db, txn, key, o) : EINVAL;
 	case CHANGE_TOKEN_DEL:
 		snprintf(key, sizeof(key), "t/%s", c->token);
 		rc = del(db, txn, key);

@@ -122,6 +122,15 @@ registry_valid_name(const char *name)
 	return 1;
 }
 
+int
+registry_valid_cluster_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n > 0 && n <= STORE_CLUSTER_ID_MAX &&
+	       strspn(id, "0123456789abcdef") == n;
+}
+
 /* ---- finding ---- */
 
 static int
@@ -214,6 +223,7 @@ apply_token_put(struct registry *reg, const struct change *c)
 	if (tok != NULL) {
 		tok->size = c->size;
 		tok->modified_index = c->index;
+		memcpy(tok->cluster_id, c->cluster_id, sizeof(tok->cluster_id));
 		announce(reg, EV_TOKEN_UPDATED, tok, NULL, NULL, c->index);
 		return;
 	}
@@ -223,6 +233,7 @@ apply_token_put(struct registry *reg, const struct change *c)
 	tok->created_index = c->created_index ? c->created_index : c->index;
 	tok->modified_index = c->index;
 	tok->created_at = c->created_at;
+	memcpy(tok->cluster_id, c->cluster_id, sizeof(tok->cluster_id));
 	htable_init(&tok->by_id);
 	htable_insert(&reg->tokens, &tok->node, hash_str(tok->name));
 	reg->ntokens++;

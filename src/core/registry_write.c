@@ -364,6 +364,7 @@ plan_token_size(struct registry *reg, struct proposal *p, const char *name,
 	c.size = size;
 	c.created_at = tok->created_at;
 	c.created_index = tok->created_index;
+	memcpy(c.cluster_id, tok->cluster_id, sizeof(c.cluster_id));
 	proposal_add_change(p, CHANGE_TOKEN_PUT, name, NULL, &c);
 	return REG_OK;
 }
@@ -440,7 +441,7 @@ plan_member_delete(struct registry *reg, struct proposal *p,
 
 enum registry_status
 plan_alias_set(struct registry *reg, struct proposal *p, const char *name,
-	       const char *token)
+	       const char *token, int force)
 {
 	const struct alias *a;
 	struct change c = { 0 };
@@ -458,12 +459,15 @@ plan_alias_set(struct registry *reg, struct proposal *p, const char *name,
 		return REG_OK; /* nothing to change */
 	if (a != NULL && pending_has(reg, "t", a->token, NULL))
 		return REG_BUSY;
+	if (a != NULL && !force)
+		return REG_CONFLICT; /* it names another token */
 	proposal_add_change(p, CHANGE_ALIAS_PUT, token, name, &c);
 	return REG_OK;
 }
 
 enum registry_status
-plan_alias_delete(struct registry *reg, struct proposal *p, const char *name)
+plan_alias_delete(struct registry *reg, struct proposal *p, const char *name,
+		  const char *token)
 {
 	const struct alias *a;
 	struct change c = { 0 };
@@ -474,6 +478,8 @@ plan_alias_delete(struct registry *reg, struct proposal *p, const char *name)
 		return REG_NOT_FOUND;
 	if (pending_has(reg, "t", a->token, NULL))
 		return REG_BUSY;
+	if (token != NULL && strcmp(a->token, token) != 0)
+		return REG_CONFLICT; /* it names another token */
 	proposal_add_change(p, CHANGE_ALIAS_DEL, a->token, name, &c);
 	return REG_OK;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_tokens.h"
 #include "config.h"
 #include "http_internal.h"
 #include "import.h"
@@ -56,10 +57,12 @@ token_json(const struct registry *reg, const struct token *tok, int changed)
 		json_array_append_new(members, o);
 	}
 	registry_foreach_alias(reg, add_alias_name, &an);
-	o = json_pack("{s:s, s:i, s:I, s:o, s:o, s:b}", "token", tok->name,
-		      "size", (int)tok->size, "createdIndex",
-		      (json_int_t)tok->created_index, "members", members,
-		      "aliases", an.names, "changed", changed);
+	o = json_pack("{s:s, s:i, s:I, s:I, s:s, s:o, s:o, s:b}", "token",
+		      tok->name, "size", (int)tok->size, "createdIndex",
+		      (json_int_t)tok->created_index, "created_at",
+		      (json_int_t)tok->created_at, "cluster_id",
+		      tok->cluster_id, "members", members, "aliases",
+		      an.names, "changed", changed);
 	s = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	return s;
@@ -139,7 +142,25 @@ parse_spec(json_t *body, const struct config *cfg, struct token_spec *s,
 	return 0;
 }
 
-/* ---- PUT /_admin/tokens/<token>?mode=import|sync ---- */
+/* sync's "cluster_id": the etcd cluster the members come from. */
+static int
+parse_cluster_id(json_t *body, struct token_spec *s, char *err)
+{
+	const char *id = NULL;
+
+	if (json_unpack(body, "{s?s}", "cluster_id", &id) != 0 ||
+	    (id != NULL && id[0] != '\0' && !registry_valid_cluster_id(id)))
+		return fail(err, "cluster_id is an etcd cluster ID in "
+			    "lower-case hex, at most %d digits",
+			    STORE_CLUSTER_ID_MAX);
+	snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", id ? id : "");
+	return 0;
+}
+
+/* ---- PUT /_admin/tokens/<token>?mode=import|sync[&force][&dry_run] ---- */
+
+#define IMPORT_CONFLICT "the token exists here with other members or " \
+			"size; use --force to replace it"
 
 struct admin_write {
 	struct registry_request rr;
@@ -147,19 +168,123 @@ struct admin_write {
 	struct evhttp_request *req;
 	struct token_spec spec;
 	int sync;
+	int dry_run; /* plan, answer with the plan, change nothing */
+	char *plan;  /* the dry run's answer */
+	errbuf_t why; /* the plan's reason for a refusal */
 	char alias[REGISTRY_NAME_MAX + 1];
+	char named[REGISTRY_NAME_MAX + 1]; /* the token the alias named */
 	int del;
 	char client[64]; /* for the log */
 };
+
+static enum registry_status
+plan_spec(struct registry *reg, struct admin_write *w,
+	  const struct token_spec *s, struct proposal *p)
+{
+	return w->sync ? plan_sync(reg, p, s, w->why) :
+			 plan_import(reg, p, s);
+}
+
+static json_t *
+state_json(const char *id, const struct member_state *st)
+{
+	json_t *o = json_pack("{s:s, s:s?}", "id", id, "value", st->value);
+
+	if (st->clients != NULL)
+		json_object_set_new(o, "clients", json_string(st->clients));
+	return o;
+}
+
+/* A dry run's answer: what p would do to the token; refused says why
+ * it would not be submitted (NULL: it would be). */
+static char *
+plan_json(const struct registry *reg, const struct admin_write *w,
+	  const struct proposal *p, const char *refused)
+{
+	json_t *added = json_array(), *removed = json_array(),
+	       *changed = json_array(), *o;
+	struct token_diff d;
+	size_t i;
+	char *s;
+
+	token_diff_of(reg, w->spec.token, p, &d);
+	for (i = 0; i < d.n; i++) {
+		const struct member_diff *m = &d.members[i];
+
+		if (!m->before.present)
+			json_array_append_new(added, state_json(m->id,
+								&m->after));
+		else if (!m->after.present)
+			json_array_append_new(removed, state_json(m->id,
+								  &m->before));
+		else
+			json_array_append_new(changed, json_pack(
+				"{s:s, s:o, s:o}", "id", m->id, "before",
+				state_json(m->id, &m->before), "after",
+				state_json(m->id, &m->after)));
+	}
+	o = json_pack("{s:b, s:s, s:s, s:b, s:s?, s:i, s:{s:i, s:i}, "
+		      "s:{s:s, s:s}, s:o, s:o, s:o}", "dry_run", 1, "token",
+		      w->spec.token, "mode", w->sync ? "sync" : "import",
+		      "exists", d.exists, "refused", refused, "changes",
+		      (int)p->n, "size", "before", (int)d.size_before, "after",
+		      (int)d.size_after, "cluster_id", "before",
+		      d.cluster_before, "after", d.cluster_after, "added",
+		      added, "removed", removed, "changed", changed);
+	s = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	token_diff_free(&d);
+	return s;
+}
+
+static void
+proposal_empty(struct proposal *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		change_clear(&p->changes[i]);
+	p->n = 0;
+}
+
+/* A dry run plans as the write would, keeps the answer and submits
+ * nothing. One that would be refused shows what --force would do. */
+static enum registry_status
+plan_dry_run(struct registry *reg, struct admin_write *w, struct proposal *p,
+	     enum registry_status rs)
+{
+	struct token_spec forced = w->spec;
+	struct proposal *scratch;
+	errbuf_t refused;
+
+	if (rs == REG_OK) {
+		w->plan = plan_json(reg, w, p, NULL);
+		proposal_empty(p);
+		return REG_OK;
+	}
+	if (rs != REG_CONFLICT)
+		return rs;
+	snprintf(refused, sizeof(refused), "%s", w->sync ? w->why :
+		 IMPORT_CONFLICT);
+	forced.force = 1;
+	scratch = proposal_new();
+	rs = plan_spec(reg, w, &forced, scratch);
+	if (rs == REG_OK)
+		w->plan = plan_json(reg, w, scratch, refused);
+	proposal_free(scratch);
+	return rs;
+}
 
 static enum registry_status
 plan_token(struct registry *reg, struct registry_request *rr,
 	   struct proposal *p)
 {
 	struct admin_write *w = rr->arg;
+	enum registry_status rs = plan_spec(reg, w, &w->spec, p);
 
-	return w->sync ? plan_sync(reg, p, &w->spec) :
-			 plan_import(reg, p, &w->spec);
+	free(w->plan);
+	w->plan = NULL;
+	return w->dry_run ? plan_dry_run(reg, w, p, rs) : rs;
 }
 
 static void
@@ -169,6 +294,13 @@ token_done(struct registry_request *rr, const struct registry_result *res)
 	const struct token *tok = registry_find_token(w->api->reg,
 						      w->spec.token);
 
+	if (w->dry_run && res->status == REG_OK && w->plan != NULL) {
+		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON, w->plan);
+		token_spec_free(&w->spec);
+		free(w);
+		return;
+	}
+	free(w->plan);
 	http_log_change(w->sync ? "sync" :
 			res->status == REG_OK && res->nchanges == 0 ?
 				"import-unchanged" : "import",
@@ -176,10 +308,10 @@ token_done(struct registry_request *rr, const struct registry_result *res)
 	if (res->status == REG_OK && tok != NULL)
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
 			  token_json(w->api->reg, tok, res->nchanges > 0));
-	else if (res->status == REG_CONFLICT)
+	else if (res->status == REG_CONFLICT || (w->sync && w->why[0] &&
+						 res->status == REG_INVALID))
 		http_send_status(w->api, w->req, R_ADMIN, res,
-				 "the token exists here with other members "
-				 "or size; use --force to replace it");
+				 w->sync ? w->why : IMPORT_CONFLICT);
 	else
 		http_send_status(w->api, w->req, R_ADMIN, res, w->spec.token);
 	token_spec_free(&w->spec);
@@ -223,10 +355,12 @@ put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 	w = admin_write_new(api, req, plan_token, token_done);
 	strcpy(w->spec.token, name);
 	w->spec.force = http_param_true(&p, "force");
+	w->dry_run = http_param_true(&p, "dry_run");
 	w->sync = mode != NULL && strcmp(mode, "sync") == 0;
 	if ((mode != NULL && !w->sync && strcmp(mode, "import") != 0 &&
 	     fail(err, "mode must be import or sync")) ||
-	    parse_spec(body, api->cfg, &w->spec, err) != 0) {
+	    parse_spec(body, api->cfg, &w->spec, err) != 0 ||
+	    parse_cluster_id(body, &w->spec, err) != 0) {
 		bad_request(api, req, err);
 		token_spec_free(&w->spec);
 		free(w);
@@ -252,9 +386,12 @@ handle_tokens(struct http_api *api, struct evhttp_request *req,
 				"Key not found", name);
 	else if (method == EVHTTP_REQ_PUT && http_rate_ok(api, req, R_ADMIN))
 		put_token(api, req, name);
-	else if (method != EVHTTP_REQ_PUT)
+	else if (method == EVHTTP_REQ_DELETE &&
+		 http_rate_ok(api, req, R_ADMIN))
+		admin_delete_token(api, req, name);
+	else if (method != EVHTTP_REQ_PUT && method != EVHTTP_REQ_DELETE)
 		http_send_error(api, req, R_ADMIN, 405, ETCD_INVALID_FORM,
-				"Method Not Allowed", "use GET or PUT");
+				"Method Not Allowed", "use GET, PUT or DELETE");
 }
 
 /* ---- /_admin/aliases/<name> ---- */
@@ -264,22 +401,62 @@ plan_alias(struct registry *reg, struct registry_request *rr,
 	   struct proposal *p)
 {
 	struct admin_write *w = rr->arg;
+	const struct alias *a = registry_find_alias(reg, w->alias);
 
-	return w->del ? plan_alias_delete(reg, p, w->alias) :
-			plan_alias_set(reg, p, w->alias, w->spec.token);
+	snprintf(w->named, sizeof(w->named), "%s", a ? a->token : "");
+	return w->del ? plan_alias_delete(reg, p, w->alias,
+					  w->spec.token[0] ? w->spec.token :
+							     NULL) :
+			plan_alias_set(reg, p, w->alias, w->spec.token,
+				       w->spec.force);
+}
+
+/* What an alias write did: the alias, the token it names (or named),
+ * and for a move the token it named before. */
+static char *
+alias_json(const struct admin_write *w)
+{
+	int moved = !w->del && w->named[0] &&
+		    strcmp(w->named, w->spec.token) != 0;
+	json_t *o = json_pack("{s:b, s:s, s:s, s:s?}", "ok", 1, "alias",
+			      w->alias, "token", w->del ? w->named :
+			      w->spec.token, "moved_from",
+			      moved ? w->named : NULL);
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return s;
+}
+
+/* Why an alias write was refused: it names another token. */
+static void
+alias_conflict(const struct admin_write *w, char *why, size_t len)
+{
+	if (w->del)
+		snprintf(why, len, "alias %s names token %s, not %s; nothing "
+			 "deleted", w->alias, w->named, w->spec.token);
+	else
+		snprintf(why, len, "alias %s names token %s; use --force "
+			 "(force=true) to move it to %s", w->alias, w->named,
+			 w->spec.token);
 }
 
 static void
 alias_done(struct registry_request *rr, const struct registry_result *res)
 {
 	struct admin_write *w = rr->arg;
+	char why[2 * REGISTRY_NAME_MAX + 200];
 
-	http_log_change(w->del ? "alias-delete" : "alias-set", w->spec.token,
-			w->alias, w->client, res);
-	if (res->status == REG_OK)
+	http_log_change(w->del ? "alias-delete" : "alias-set",
+			w->del ? w->named : w->spec.token, w->alias, w->client,
+			res);
+	if (res->status == REG_OK) {
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
-			  xstrdup("{\"ok\":true}"));
-	else if (res->status == REG_NOT_FOUND)
+			  alias_json(w));
+	} else if (res->status == REG_CONFLICT) {
+		alias_conflict(w, why, sizeof(why));
+		http_send_status(w->api, w->req, R_ADMIN, res, why);
+	} else if (res->status == REG_NOT_FOUND)
 		http_send_status(w->api, w->req, R_ADMIN, res,
 				 "no such token or alias");
 	else if (res->status == REG_INVALID)
@@ -298,6 +475,7 @@ handle_aliases(struct http_api *api, struct evhttp_request *req,
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	const char *token = NULL;
 	struct admin_write *w;
+	struct params p;
 	errbuf_t err;
 	json_t *body = NULL;
 
@@ -321,12 +499,19 @@ handle_aliases(struct http_api *api, struct evhttp_request *req,
 		bad_request(api, req, "alias names are at most 63 long");
 		return;
 	}
+	http_params_read(req, &p);
+	if (method == EVHTTP_REQ_DELETE)
+		token = http_param(&p, "token"); /* the one it must name */
+	if (token != NULL && strlen(token) > REGISTRY_NAME_MAX)
+		token = NULL;
 	w = admin_write_new(api, req, plan_alias, alias_done);
 	strcpy(w->alias, name);
 	w->del = method == EVHTTP_REQ_DELETE;
+	w->spec.force = http_param_true(&p, "force");
 	if (token != NULL)
 		strcpy(w->spec.token, token);
 	json_decref(body);
+	http_params_clear(&p);
 	registry_submit(api->reg, &w->rr);
 }
 
@@ -336,7 +521,15 @@ http_admin_handle(struct http_api *api, struct evhttp_request *req,
 {
 	if (!http_authorized(api, req, R_ADMIN))
 		return;
-	if (strncmp(path, TOKENS_PATH, strlen(TOKENS_PATH)) == 0)
+	if (strcmp(path, "/_admin/tokens") == 0 ||
+	    strcmp(path, TOKENS_PATH) == 0) {
+		if (evhttp_request_get_command(req) == EVHTTP_REQ_GET)
+			admin_list_tokens(api, req);
+		else
+			http_send_error(api, req, R_ADMIN, 405,
+					ETCD_INVALID_FORM,
+					"Method Not Allowed", "use GET");
+	} else if (strncmp(path, TOKENS_PATH, strlen(TOKENS_PATH)) == 0)
 		handle_tokens(api, req, path + strlen(TOKENS_PATH));
 	else if (strncmp(path, ALIASES_PATH, strlen(ALIASES_PATH)) == 0)
 		handle_aliases(api, req, path + strlen(ALIASES_PATH));

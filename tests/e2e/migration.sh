@@ -378,8 +378,12 @@ part_a() {
 	run adm6 sync --etcd "$E" --token "$T" --gateway "$HTTP3"
 	expect_rc "A. admin: sync without --admin-token fails" nonzero
 	expect_match "A. admin: ... with HTTP 401" "HTTP 401" "$(err_of adm6)"
-	run adm7 sync --etcd "http://127.0.0.1:$dead,$E" --token "$T" --gateway "$HTTP3" --admin-token s3cret
-	expect_rc "A. admin: sync with --admin-token succeeds (a dead endpoint first)" 0
+	# T holds the imported members, not this cluster's: the first sync
+	# replaces them only with --force (tests/e2e/cli_safety.sh has more).
+	run adm7r sync --etcd "$E" --token "$T" --gateway "$HTTP3" --admin-token s3cret
+	expect_rc "A. sync into a token holding other members is refused without --force" 1
+	run adm7 sync --etcd "http://127.0.0.1:$dead,$E" --token "$T" --gateway "$HTTP3" --admin-token s3cret --force
+	expect_rc "A. admin: sync --force with --admin-token succeeds (a dead endpoint first)" 0
 	expect_eq "A. sync reports the member count" "synced $T: 1 members" "$(out_of adm7)"
 	eid=$(curl -sf -m 5 "$E/v2/members" | jq -r '.members[0].id')
 	expect_eq "A. sync: the token is exactly etcd's one member, with its client URL" \

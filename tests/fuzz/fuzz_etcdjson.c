@@ -237,7 +237,10 @@ admin_token(struct world *w, json_t *body, const char *token, int sync,
 		return;
 	}
 	p = proposal_new();
-	rs = sync ? plan_sync(&w->reg, p, &spec) : plan_import(&w->reg, p, &spec);
+	if (sync) /* as srvgate sync sends it */
+		snprintf(spec.cluster_id, sizeof(spec.cluster_id), "c1");
+	rs = sync ? plan_sync(&w->reg, p, &spec, NULL) :
+		    plan_import(&w->reg, p, &spec);
 	if (rs == REG_OK && p->n > 0)
 		commit_proposal(w, p);
 	proposal_free(p);
@@ -260,7 +263,7 @@ admin_alias(struct world *w, json_t *body, const char *name)
 	    strlen(token) > REGISTRY_NAME_MAX)
 		return;
 	p = proposal_new();
-	if (plan_alias_set(&w->reg, p, name, token) == REG_OK)
+	if (plan_alias_set(&w->reg, p, name, token, 1) == REG_OK)
 		commit_proposal(w, p);
 	proposal_free(p);
 }

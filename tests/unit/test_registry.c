@@ -96,6 +96,7 @@ status_words(enum store_status status)
 	case STORE_OK: return "";
 	case STORE_FULL: return "the map is full";
 	case STORE_UNAVAILABLE: return "cannot write now";
+	case STORE_CONFLICT: return "another writer was first";
 	case STORE_FAILED: break;
 	}
 	return "failed";
@@ -246,6 +247,7 @@ struct req {
 	const char *token, *name, *value, *clients;
 	unsigned size;
 	enum put_mode mode;
+	int force; /* alias moves */
 	const struct token_spec *spec;
 	/* what happened */
 	unsigned plans, busy;
@@ -256,6 +258,8 @@ struct req {
 	uint64_t first, last; /* indexes of its committed changes */
 	uint64_t index;	      /* the registry's, as done() saw it */
 };
+
+static errbuf_t why_buf; /* the last plan's reason for a refusal */
 
 static enum registry_status
 plan_req(struct registry *r, struct registry_request *rr, struct proposal *p)
@@ -281,10 +285,14 @@ plan_req(struct registry *r, struct registry_request *rr, struct proposal *p)
 	case OP_DEL_MEMBER:
 		rs = plan_member_delete(r, p, q->token, q->name);
 		break;
-	case OP_ALIAS_SET: rs = plan_alias_set(r, p, q->name, q->token); break;
-	case OP_ALIAS_DEL: rs = plan_alias_delete(r, p, q->name); break;
+	case OP_ALIAS_SET:
+		rs = plan_alias_set(r, p, q->name, q->token, q->force);
+		break;
+	case OP_ALIAS_DEL:
+		rs = plan_alias_delete(r, p, q->name, q->token);
+		break;
 	case OP_IMPORT: rs = plan_import(r, p, q->spec); break;
-	case OP_SYNC: rs = plan_sync(r, p, q->spec); break;
+	case OP_SYNC: rs = plan_sync(r, p, q->spec, why_buf); break;
 	}
 	q->busy += rs == REG_BUSY;
 	return rs;
@@ -395,7 +403,8 @@ del_token(const char *name)
 static void
 set_alias(const char *name, const char *token)
 {
-	struct req q = { .op = OP_ALIAS_SET, .token = token, .name = name };
+	struct req q = { .op = OP_ALIAS_SET, .token = token, .name = name,
+			 .force = 1 };
 
 	commit_ok(&q);
 }
@@ -1320,7 +1329,18 @@ test_alias_set_move_delete(void **state)
 	q.token = "nope";
 	assert_int_equal(at_once(q), REG_NOT_FOUND);
 
-	/* Moved: gone from t, then set on u, at one index. */
+	/* Moving it needs force; without, nothing changes. */
+	q.name = "x";
+	q.token = "u";
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "t");
+	/* Deleting it as u's: refused, it is t's. */
+	del.token = "u";
+	assert_int_equal(at_once(del), REG_CONFLICT);
+	assert_string_equal(registry_find_alias(&reg, "x")->token, "t");
+	del.token = NULL;
+
+	/* Moved (forced): gone from t, then set on u, at one index. */
 	rec.n = 0;
 	set_alias("x", "u");
 	assert_string_equal(registry_find_alias(&reg, "x")->token, "u");
@@ -1336,6 +1356,7 @@ test_alias_set_move_delete(void **state)
 	assert_string_equal(registry_find_alias(&reg, "x")->token, "u");
 
 	rec.n = 0;
+	del.token = "u"; /* as u's: it is */
 	commit_ok(&del);
 	assert_null(registry_find_alias(&reg, "x"));
 	assert_int_equal(rec.ev[0].type, EV_ALIAS_DELETED);
@@ -1348,7 +1369,8 @@ static void
 test_alias_pending(void **state)
 {
 	struct req set = { .op = OP_ALIAS_SET, .token = "t", .name = "x" };
-	struct req move = { .op = OP_ALIAS_SET, .token = "u", .name = "x" };
+	struct req move = { .op = OP_ALIAS_SET, .token = "u", .name = "x",
+			    .force = 1 };
 	struct req del_t = { .op = OP_DELETE, .token = "t" };
 
 	(void)state;
@@ -1511,10 +1533,19 @@ test_sync(void **state)
 	a_created = token_find_member(tok, "a")->created_index;
 	memset(&s, 0, sizeof(s));
 	strcpy(s.token, "t");
+	strcpy(s.cluster_id, "cdf818194e3a8c32");
 	spec_add(&s, "a", "a=http://10.0.0.1:2380", "http://10.0.0.1:2379");
 	spec_add(&s, "b", "b=http://10.0.0.22:2380", NULL);
 	spec_add(&s, "d", "d=http://10.0.0.4:2380", NULL);
+	/* c was registered, not synced: the first sync needs force. */
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	assert_non_null(strstr(why_buf, "never synced"));
+	assert_non_null(strstr(why_buf, ": c"));
+	assert_string_equal(tok->cluster_id, "");
+	s.force = 1;
 	commit_ok(&q);
+	s.force = 0;
+	assert_string_equal(tok->cluster_id, "cdf818194e3a8c32");
 	/* a gains client URLs, b a new value, d comes, c goes, size 3. */
 	assert_int_equal(q.nchanges, 5);
 	assert_int_equal(tok->size, 3);
@@ -1549,6 +1580,162 @@ test_sync(void **state)
 	assert_int_equal(tok->size, 1);
 	strcpy(s.token, "nope");
 	assert_int_equal(at_once(q), REG_NOT_FOUND);
+}
+
+/* The cluster a token follows: recorded at the first sync, kept through
+ * size changes, and another cluster refused unless forced. */
+static void
+test_sync_cluster_id(void **state)
+{
+	struct token_spec s;
+	struct req q = { .op = OP_SYNC, .spec = &s };
+	struct token *tok;
+
+	(void)state;
+	tok = make_token("t", 3);
+	put("t", "a1", "a=http://10.0.0.1:2380", PUT_CREATE);
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "t");
+	spec_add(&s, "a1", "a=http://10.0.0.1:2380", NULL);
+	spec_add(&s, "b2", "b=http://10.0.0.2:2380", NULL);
+	/* No cluster ID: refused unless forced. */
+	assert_int_equal(at_once(q), REG_INVALID);
+	assert_non_null(strstr(why_buf, "cluster_id"));
+	/* The first sync: every member of the token is the cluster's. */
+	strcpy(s.cluster_id, "aaaa");
+	commit_ok(&q);
+	assert_string_equal(tok->cluster_id, "aaaa");
+	assert_int_equal(tok->nmembers, 2);
+	/* A size change keeps it. */
+	{
+		struct req sz = { .op = OP_SIZE, .token = "t", .size = 7 };
+
+		commit_ok(&sz);
+		assert_string_equal(tok->cluster_id, "aaaa");
+		assert_int_equal(tok->size, 7);
+	}
+	/* In step again: only the size goes back to the count. */
+	commit_ok(&q);
+	assert_int_equal(tok->size, 2);
+	assert_int_equal(at_once(q), REG_OK);
+	/* Another cluster, even with the same member ids: refused, and the
+	 * reason names the token and both clusters. */
+	strcpy(s.cluster_id, "bbbb");
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	assert_non_null(strstr(why_buf, "token t follows etcd cluster aaaa"));
+	assert_non_null(strstr(why_buf, "from cluster bbbb"));
+	assert_non_null(strstr(why_buf, "--force"));
+	assert_string_equal(tok->cluster_id, "aaaa");
+	/* Forced: it follows bbbb from now on, and one change says so. */
+	s.force = 1;
+	commit_ok(&q);
+	assert_int_equal(q.nchanges, 1);
+	assert_string_equal(tok->cluster_id, "bbbb");
+	s.force = 0;
+	assert_int_equal(at_once(q), REG_OK);
+	strcpy(s.cluster_id, "aaaa");
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	/* A forced sync without a cluster ID keeps the one recorded. */
+	s.force = 1;
+	s.cluster_id[0] = '\0';
+	spec_add(&s, "c3", "c=http://10.0.0.3:2380", NULL);
+	commit_ok(&q);
+	assert_string_equal(tok->cluster_id, "bbbb");
+	assert_int_equal(tok->nmembers, 3);
+	token_spec_free(&s);
+}
+
+/* A dry run's diff: what a planned sync or import would do, member by
+ * member, with nothing submitted. */
+static void
+test_token_diff(void **state)
+{
+	struct token_spec s;
+	struct token_diff d;
+	struct proposal *p;
+	errbuf_t why;
+
+	(void)state;
+	make_token("t", 5);
+	put("t", "a", "a=http://10.0.0.1:2380", PUT_CREATE);
+	put("t", "b", "b=http://10.0.0.2:2380", PUT_CREATE);
+	put("t", "c", "c=http://10.0.0.3:2380", PUT_CREATE);
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "t");
+	strcpy(s.cluster_id, "abc");
+	s.force = 1;
+	spec_add(&s, "a", "a=http://10.0.0.1:2380", NULL);
+	spec_add(&s, "b", "b=http://10.0.0.22:2380", "http://10.0.0.22:2379");
+	spec_add(&s, "d", "d=http://10.0.0.4:2380", NULL);
+	p = proposal_new();
+	assert_int_equal(plan_sync(&reg, p, &s, why), REG_OK);
+	token_diff_of(&reg, "t", p, &d);
+	assert_true(d.exists);
+	assert_int_equal(d.size_before, 5);
+	assert_int_equal(d.size_after, 3);
+	assert_string_equal(d.cluster_before, "");
+	assert_string_equal(d.cluster_after, "abc");
+	/* a is the same: left out. By id: b changed, c removed, d added. */
+	assert_int_equal(d.n, 3);
+	assert_string_equal(d.members[0].id, "b");
+	assert_true(d.members[0].before.present && d.members[0].after.present);
+	assert_string_equal(d.members[0].before.value, "b=http://10.0.0.2:2380");
+	assert_string_equal(d.members[0].after.value, "b=http://10.0.0.22:2380");
+	assert_string_equal(d.members[0].after.clients, "http://10.0.0.22:2379");
+	assert_string_equal(d.members[1].id, "c");
+	assert_true(d.members[1].before.present);
+	assert_false(d.members[1].after.present);
+	assert_string_equal(d.members[2].id, "d");
+	assert_false(d.members[2].before.present);
+	assert_string_equal(d.members[2].after.value, "d=http://10.0.0.4:2380");
+	token_diff_free(&d);
+	proposal_free(p);
+	/* Nothing was submitted: the token is as it was. */
+	assert_int_equal(registry_find_token(&reg, "t")->nmembers, 3);
+	assert_int_equal(registry_find_token(&reg, "t")->size, 5);
+
+	/* An import --force that replaces the token whole: only what
+	 * differs shows; a new token shows every member as added. */
+	token_spec_free(&s);
+	memset(&s, 0, sizeof(s));
+	strcpy(s.token, "t");
+	s.size = 5;
+	s.force = 1;
+	spec_add(&s, "a", "a=http://10.0.0.1:2380", NULL);
+	spec_add(&s, "b", "b=http://10.0.0.2:2380", NULL);
+	p = proposal_new();
+	assert_int_equal(plan_import(&reg, p, &s), REG_OK);
+	token_diff_of(&reg, "t", p, &d);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.members[0].id, "c");
+	assert_false(d.members[0].after.present);
+	assert_int_equal(d.size_after, 5);
+	token_diff_free(&d);
+	proposal_free(p);
+	strcpy(s.token, "new");
+	p = proposal_new();
+	assert_int_equal(plan_import(&reg, p, &s), REG_OK);
+	token_diff_of(&reg, "new", p, &d);
+	assert_false(d.exists);
+	assert_int_equal(d.size_before, 0);
+	assert_int_equal(d.n, 2);
+	assert_false(d.members[0].before.present);
+	assert_true(d.members[1].after.present);
+	token_diff_free(&d);
+	proposal_free(p);
+	token_spec_free(&s);
+}
+
+static void
+test_valid_cluster_id(void **state)
+{
+	(void)state;
+	assert_true(registry_valid_cluster_id("cdf818194e3a8c32"));
+	assert_true(registry_valid_cluster_id("0"));
+	assert_false(registry_valid_cluster_id(""));
+	assert_false(registry_valid_cluster_id("cdf818194e3a8c321"));
+	assert_false(registry_valid_cluster_id("CDF8"));
+	assert_false(registry_valid_cluster_id("xyz"));
 }
 
 /* ---- watch history ---- */
@@ -1798,6 +1985,60 @@ count_token(const struct token *tok, void *arg)
 	seen[n]++;
 }
 
+/* Pages of tokens by name: each name once, in order, whatever the page
+ * size; the cursor is the last name. */
+static void
+test_token_page(void **state)
+{
+	static char names[300][16];
+	static struct req q[300];
+	const struct token *page[64];
+	char after[REGISTRY_NAME_MAX + 1], prev[REGISTRY_NAME_MAX + 1];
+	size_t sizes[] = { 1, 7, 64 }, k, n, total;
+	unsigned i;
+	int more;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		/* Made out of name order. */
+		snprintf(names[i], sizeof(names[i]), "n%03u", (i * 7) % 300);
+		q[i].op = OP_CREATE;
+		q[i].token = names[i];
+		q[i].size = 3;
+		submit(&q[i]);
+	}
+	assert_int_equal(commit_all(STORE_OK), 300);
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		after[0] = prev[0] = '\0';
+		total = 0;
+		do {
+			n = registry_token_page(&reg, after, sizes[k], page,
+						&more);
+			assert_true(n <= sizes[k]);
+			for (i = 0; i < n; i++) {
+				assert_true(strcmp(page[i]->name, prev) > 0);
+				snprintf(prev, sizeof(prev), "%s",
+					 page[i]->name);
+			}
+			total += n;
+			assert_true(n > 0 || !more);
+			if (n > 0)
+				snprintf(after, sizeof(after), "%s",
+					 page[n - 1]->name);
+		} while (more);
+		assert_int_equal(total, 300);
+		assert_string_equal(prev, "n299");
+	}
+	/* After the last name: nothing, and nothing more. */
+	assert_int_equal(registry_token_page(&reg, "n299", 5, page, &more), 0);
+	assert_false(more);
+	n = registry_token_page(&reg, "n100", 3, page, &more);
+	assert_int_equal(n, 3);
+	assert_string_equal(page[0]->name, "n101");
+	assert_string_equal(page[2]->name, "n103");
+	assert_true(more);
+}
+
 static void
 test_foreach_many_tokens(void **state)
 {
@@ -1941,6 +2182,9 @@ main(void)
 		T(test_import),
 		T(test_import_waits_for_token),
 		T(test_sync),
+		T(test_sync_cluster_id),
+		T(test_valid_cluster_id),
+		T(test_token_diff),
 		T(test_watch_found_at_once),
 		T(test_watch_waits_for_future),
 		T(test_watch_tombstone_answers),
@@ -1949,6 +2193,7 @@ main(void)
 		T(test_watch_stored_answer_never_cleared),
 		T(test_stats),
 		T(test_foreach_many_tokens),
+		T(test_token_page),
 		T(test_big_token),
 	};
 #undef T

@@ -305,6 +305,7 @@ same_token(const struct token *a, void *arg)
 	assert_int_equal(a->created_index, b->created_index);
 	assert_int_equal(a->modified_index, b->modified_index);
 	assert_int_equal(a->created_at, b->created_at);
+	assert_string_equal(a->cluster_id, b->cluster_id);
 	assert_int_equal(a->nmembers, b->nmembers);
 	for (i = 0; i < a->nmembers; i++) {
 		const struct member *ma = a->members[i], *mb = b->members[i];
@@ -998,6 +999,49 @@ test_bad_records(void **state)
 }
 
 
+/* The etcd cluster a token follows is stored with it; a data dir from
+ * before sync recorded one (no "cluster") loads as "none yet". */
+static void
+test_cluster_id_record(void **state)
+{
+	struct fixture *f = *state;
+	struct sink_log again;
+	struct proposal *p;
+	struct change c;
+	errbuf_t err;
+
+	write_raw(f->dir, "v", "srvgate-lmdb-1");
+	write_raw(f->dir, "i", "1");
+	write_raw(f->dir, "t/old", "{\"size\":3,\"created\":1,"
+		  "\"modified\":1,\"at\":5}");
+	assert_int_equal(open_and_load(f, f->dir, 64 * MiB, &f->log, err), 0);
+	assert_string_equal(registry_find_token(&f->log.reg, "old")->cluster_id,
+			    "");
+	p = proposal_new();
+	memset(&c, 0, sizeof(c));
+	c.size = 2;
+	c.created_at = 5;
+	c.created_index = 1;
+	strcpy(c.cluster_id, "cdf818194e3a8c32");
+	proposal_add_change(p, CHANGE_TOKEN_PUT, "old", NULL, &c);
+	assert_int_equal(commit(f, p), STORE_OK);
+	store_close(f->st);
+	f->st = NULL;
+	log_init(&again);
+	assert_int_equal(open_and_load(f, f->dir, 64 * MiB, &again, err), 0);
+	assert_string_equal(registry_find_token(&again.reg, "old")->cluster_id,
+			    "cdf818194e3a8c32");
+	assert_int_equal(registry_find_token(&again.reg, "old")->size, 2);
+	assert_same_registry(&f->log.reg, &again.reg);
+	store_close(f->st);
+	f->st = NULL;
+	registry_free(&again.reg);
+	/* A cluster ID that is not hex is damage, not a token. */
+	write_raw(f->dir, "t/bad", "{\"size\":3,\"created\":1,"
+		  "\"modified\":1,\"at\":5,\"cluster\":\"XYZ\"}");
+	refuses(f, "not a token");
+}
+
 int
 main(void)
 {
@@ -1016,6 +1060,7 @@ main(void)
 		T(test_truncated),
 		T(test_foreign),
 		T(test_bad_records),
+		T(test_cluster_id_record),
 	};
 #undef T
 

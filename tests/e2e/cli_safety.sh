@@ -1,0 +1,255 @@
+#!/bin/bash
+# tests/e2e/cli_safety.sh -- the client commands that change a gateway
+# refuse what an operator did not mean, against two real etcd 3.4 clusters
+# (one member each, loopback):
+#   1. sync records the source cluster's ID at the first sync; a sync from
+#      the other cluster is refused (the message names the token and both
+#      IDs), also round after round with --interval; --force switches;
+#      a first sync into a token with members the cluster does not list
+#      (registered through the v2 API) is refused, --force replaces them.
+#   2. --dry-run (sync and import) prints the diff and changes nothing
+#      (the admin listing and X-Etcd-Index before and after).
+#   3. alias refuses to move an alias that names another token without
+#      --force; --delete refuses an alias that names another token.
+#   4. tokens list (pages, --limit, --json), show, delete; GET
+#      /_admin/tokens is bounded (limit at most 1000).
+# Needs etcd 3.4, curl, jq, python3. It never skips.
+. "$(dirname "$0")/../lib.sh"
+
+for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+unset SRVGATE_GATEWAY SRVGATE_ADMIN_TOKEN SG_HTTP_PORT SG_DNS_PORT SG_DATA
+for t in etcd curl jq python3; do
+	command -v "$t" >/dev/null || { fail "setup: $t is installed"; finish; exit 1; }
+done
+expect_match "setup: etcd is 3.4" '^etcd Version: 3\.4\.' "$(etcd --version)"
+set_admin safety-admin
+TOOL_SECS=${TOOL_SECS:-10}
+
+# run NAME ARGS...: srvgate ARGS (bounded, with the admin token and the
+# gateway); stdout in $TMP/NAME.out, stderr in $TMP/NAME.err, RC its exit.
+run() {
+	local name=$1
+	shift
+	SRVGATE_ADMIN_TOKEN=$SG_ADMIN SRVGATE_GATEWAY=$GW timeout -k 2 "$TOOL_SECS" \
+		"$SRVGATE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+	RC=$?
+}
+out_of() { cat "$TMP/$1.out"; }
+err_of() { cat "$TMP/$1.err"; }
+expect_rc() {
+	if [ "$RC" = "$2" ]; then pass "$1"; else
+		fail "$1 (want exit $2, got $RC; stderr: $(head -c 400 "$TMP/$LASTRUN.err" 2>/dev/null))"; fi
+}
+# admin TOKEN: the token whole from the admin API, compact ("" if none).
+admin() { curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens/$1" | jq -c .; }
+etcd_index() {
+	curl -sf -m 5 -D - -o /dev/null "$GW/$1" | tr -d '\r' |
+		sed -n 's/^[Xx]-[Ee]tcd-[Ii]ndex: *//p'
+}
+
+# start_etcd NAME: a one-member etcd (v2 API on, for the import source);
+# sets E_<NAME> to its client URL and CID_<NAME> to its cluster ID in hex.
+start_etcd() {
+	local n=$1 cp pp url cid
+	alloc_port cp && alloc_port pp || { fail "etcd $n: free ports"; return 1; }
+	url=http://127.0.0.1:$cp
+	etcd --name "$n" --data-dir "$TMP/etcd-$n" --enable-v2 \
+		--listen-client-urls "$url" --advertise-client-urls "$url" \
+		--listen-peer-urls "http://127.0.0.1:$pp" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+		--initial-cluster "$n=http://127.0.0.1:$pp" \
+		--initial-cluster-token "cli-safety-$n" >"$TMP/etcd-$n.log" 2>&1 &
+	PIDS="$PIDS $!"
+	if ! wait_secs 30 curl -sf -m 1 -XPOST "$url/v3/cluster/member/list" -d '{}'; then
+		fail "etcd $n answers within 30s"; tail -5 "$TMP/etcd-$n.log"; return 1
+	fi
+	cid=$(curl -sf -m 5 -XPOST "$url/v3/cluster/member/list" -d '{}' |
+		python3 -c 'import json,sys; print("%x" % int(json.load(sys.stdin)["header"]["cluster_id"]))')
+	printf -v "E_$n" %s "$url"
+	printf -v "CID_$n" %s "$cid"
+}
+
+start_etcd one && start_etcd two || { finish; exit 1; }
+if [ -n "$CID_one" ] && [ "$CID_one" != "$CID_two" ]; then
+	pass "setup: two etcd clusters, IDs $CID_one and $CID_two"
+else
+	fail "setup: two etcd clusters with different IDs ('$CID_one', '$CID_two')"
+fi
+start_srvgate sg || { fail "srvgate starts"; tail -5 "$TMP/sg.log"; finish; exit 1; }
+GW=$SG_HTTP
+new_token() { local t; t=$(curl -sf -m 5 "$GW/new?size=${1:-3}"); echo "${t##*/}"; }
+
+# ======== 1. sync: the cluster ID ========
+T=$(new_token 3)
+LASTRUN=s1; run s1 sync --etcd "$E_one" --token "$T"
+expect_rc "1. the first sync into an empty token succeeds" 0
+expect_eq "1. ... it says so" "synced $T: 1 members" "$(out_of s1)"
+expect_eq "1. ... and the token records cluster one's ID" "$CID_one" "$(admin "$T" | jq -r .cluster_id)"
+before=$(admin "$T")
+LASTRUN=s2; run s2 sync --etcd "$E_two" --token "$T"
+expect_rc "1. a sync from another cluster is refused (exit 1)" 1
+expect_match "1. ... the refusal names the token and both cluster IDs" \
+	"refused, nothing changed: token $T follows etcd cluster $CID_one .* from cluster $CID_two; use --force" "$(err_of s2)"
+expect_eq "1. ... and changes nothing" "$before" "$(admin "$T")"
+# --interval keeps refusing, one line a round, and never replaces.
+SRVGATE_ADMIN_TOKEN=$SG_ADMIN timeout 10 "$SRVGATE" sync --etcd "$E_two" --token "$T" \
+	--gateway "$GW" --interval 300ms >"$TMP/si.out" 2>"$TMP/si.err" &
+SI=$!
+wait_secs 8 bash -c "[ \$(grep -c 'refused, nothing changed' '$TMP/si.err') -ge 3 ]"
+stop_pid "$SI"
+n=$(grep -c "refused, nothing changed: token $T follows etcd cluster $CID_one" "$TMP/si.err")
+if [ "$n" -ge 3 ]; then pass "1. sync --interval from the other cluster is refused every round ($n rounds)"
+else fail "1. sync --interval refused every round (only $n lines: $(head -c 300 "$TMP/si.err"))"; fi
+expect_eq "1. ... and the token still follows cluster one, unchanged" "$before" "$(admin "$T")"
+LASTRUN=s3; run s3 sync --etcd "$E_two" --token "$T" --force
+expect_rc "1. sync --force from the other cluster succeeds" 0
+expect_eq "1. ... the token follows cluster two now" "$CID_two" "$(admin "$T" | jq -r .cluster_id)"
+expect_eq "1. ... with cluster two's member" \
+	"$(curl -sf -XPOST "$E_two/v3/cluster/member/list" -d '{}' | jq -r '.members[0].peerURLs[0]')" \
+	"$(admin "$T" | jq -r '.members[0].value' | sed 's/^[^=]*=//')"
+LASTRUN=s4; run s4 sync --etcd "$E_two" --token "$T"
+expect_rc "1. then a plain sync from cluster two succeeds" 0
+
+# A token with a member registered through the v2 API: not the cluster's.
+U=$(new_token 3)
+curl -sf -m 5 -o /dev/null -XPUT "$GW/$U/v2member" -d "value=x=http://10.9.9.9:2380"
+before=$(admin "$U")
+LASTRUN=s5; run s5 sync --etcd "$E_one" --token "$U"
+expect_rc "1. a first sync into a token with a v2-registered member is refused" 1
+expect_match "1. ... the refusal names the token, the cluster and the member" \
+	"token $U was never synced and holds members etcd cluster $CID_one does not list; use --force .*: v2member" "$(err_of s5)"
+expect_eq "1. ... and changes nothing (no cluster recorded)" "$before" "$(admin "$U")"
+
+# ======== 2. dry runs ========
+LASTRUN=d1; run d1 sync --etcd "$E_one" --token "$U" --dry-run
+expect_rc "2. sync --dry-run of a sync that would be refused exits 1" 1
+expect_match "2. ... says it would be refused" "would be refused: token $U was never synced" "$(out_of d1)"
+expect_match "2. ... shows the member it would remove" "^  - v2member  x=http://10.9.9.9:2380" "$(out_of d1)"
+expect_match "2. ... and the one it would add" "^  \+ [0-9a-f]+  one=http://127.0.0.1:[0-9]+  clients $E_one" "$(out_of d1)"
+expect_match "2. ... and the cluster it would record" "etcd cluster none -> $CID_one" "$(out_of d1)"
+ix=$(etcd_index "$U")
+LASTRUN=d2; run d2 sync --etcd "$E_one" --token "$U" --dry-run --force
+expect_rc "2. sync --dry-run --force exits 0" 0
+expect_match "2. ... and counts the changes" "^[1-9][0-9]* change\(s\) would be made" "$(out_of d2)"
+expect_eq "2. the dry runs changed nothing (the token whole)" "$before" "$(admin "$U")"
+expect_eq "2. ... nor X-Etcd-Index" "$ix" "$(etcd_index "$U")"
+LASTRUN=d3; run d3 sync --etcd "$E_one" --token "$U" --dry-run --interval 1s
+expect_rc "2. --dry-run with --interval is a usage error" 2
+LASTRUN=s6; run s6 sync --etcd "$E_one" --token "$U" --force
+expect_rc "2. sync --force replaces the v2-registered member" 0
+expect_eq "2. ... the token holds cluster one's member only, and follows it" \
+	"[\"$CID_one\",1]" "$(admin "$U" | jq -c '[.cluster_id, (.members | length)]')"
+
+# import --dry-run, from etcd one's v2 keys (a discovery service's layout).
+S=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+src_put() { curl -sf -m 5 -o /dev/null -XPUT "$E_one/v2/keys/_etcd/registry/$S/$1" --data-urlencode "value=$2"; }
+src_put _config/size 3 && src_put a1 m1=http://10.0.0.1:2380 && src_put a2 m2=http://10.0.0.2:2380 ||
+	fail "2. source token written in etcd one's v2 keys"
+SRC=$E_one/v2/keys/_etcd/registry/$S
+LASTRUN=i1; run i1 import "$SRC" --dry-run
+expect_rc "2. import --dry-run of a new token exits 0" 0
+expect_match "2. ... says the token is new" "import of token $S \(a new token\), nothing changed" "$(out_of i1)"
+expect_match "2. ... lists both members as added" "^  \+ a1  m1=http://10.0.0.1:2380.*
+  \+ a2  m2=http://10.0.0.2:2380" "$(out_of i1)"
+expect_eq "2. ... and created nothing (404)" 404 \
+	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "$AUTH" "$GW/_admin/tokens/$S")"
+LASTRUN=i2; run i2 import "$SRC"
+expect_rc "2. the import itself" 0
+src_put a2 m2=http://10.0.0.22:2380
+before=$(admin "$S")
+ix=$(etcd_index "$S")
+LASTRUN=i3; run i3 import "$SRC" --dry-run
+expect_rc "2. import --dry-run of a token that differs (no --force) exits 1" 1
+expect_match "2. ... shows the change" "^  ~ a2  m2=http://10.0.0.2:2380
+  > a2  m2=http://10.0.0.22:2380" "$(out_of i3)"
+expect_match "2. ... and that it would be refused" "would be refused: the token exists here with other members" "$(out_of i3)"
+LASTRUN=i4; run i4 import "$SRC" --dry-run --force
+expect_rc "2. import --dry-run --force exits 0" 0
+expect_eq "2. the import dry runs changed nothing (the token whole)" "$before" "$(admin "$S")"
+expect_eq "2. ... nor X-Etcd-Index" "$ix" "$(etcd_index "$S")"
+check "2. ... and the listing still has the old value" bash -c \
+	"curl -sf -m 5 '$GW/$S' | jq -r '.node.nodes[].value' | grep -qx 'm2=http://10.0.0.2:2380'"
+
+# ======== 3. aliases ========
+LASTRUN=a1; run a1 alias "$T" prod
+expect_rc "3. alias T prod" 0
+LASTRUN=a2; run a2 alias "$U" prod
+expect_rc "3. moving prod to another token without --force is refused (exit 1)" 1
+expect_match "3. ... the refusal names the token it names and --force" \
+	"alias prod names token $T; use --force .* to move it to $U" "$(err_of a2)"
+expect_eq "3. ... prod still names T" '["prod"]' "$(admin "$T" | jq -c .aliases)"
+LASTRUN=a3; run a3 alias "$U" prod --delete
+expect_rc "3. alias U prod --delete, while prod names T, is refused" 1
+expect_match "3. ... and the message names the right token" \
+	"alias prod names token $T, not $U; nothing deleted" "$(err_of a3)"
+expect_eq "3. ... prod still names T" '["prod"]' "$(admin "$T" | jq -c .aliases)"
+LASTRUN=a4; run a4 alias "$U" prod --force
+expect_rc "3. alias U prod --force moves it" 0
+expect_eq "3. ... and says from where" "alias prod -> $U (moved from $T)" "$(out_of a4)"
+expect_eq "3. ... prod names U now, T none" '["prod"][]' \
+	"$(admin "$U" | jq -c .aliases)$(admin "$T" | jq -c .aliases)"
+LASTRUN=a5; run a5 alias "$T" prod --delete
+expect_rc "3. alias T prod --delete (prod names U) is refused" 1
+LASTRUN=a6; run a6 alias "$U" prod --delete
+expect_rc "3. alias U prod --delete succeeds" 0
+expect_eq "3. ... and names the token it named" "removed prod (it named $U)" "$(out_of a6)"
+expect_eq "3. ... prod is gone" '[]' "$(admin "$U" | jq -c .aliases)"
+
+# ======== 4. tokens list, show, delete ========
+LASTRUN=a7; run a7 alias "$T" staging
+total=$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens" | jq -r .total)
+LASTRUN=l1; run l1 tokens list
+expect_rc "4. tokens list exits 0" 0
+expect_eq "4. ... a header and one line a token" "$((total + 1))" "$(out_of l1 | wc -l)"
+expect_match "4. ... T's line: size, members, cluster, alias" \
+	"^$T +1 +1  [0-9T:-]+Z  $CID_two +staging$" "$(out_of l1)"
+LASTRUN=l2; run l2 tokens list --json
+expect_eq "4. tokens list --json: every token, by name" \
+	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=1000" | jq -c '[.tokens[].token]')" \
+	"$(out_of l2 | jq -c '[.[].token]')"
+expect_eq "4. ... with the fields scripts read" '["aliases","cluster_id","created_at","members","size","token"]' \
+	"$(out_of l2 | jq -c '.[0] | keys')"
+LASTRUN=l3; run l3 tokens list --limit 2 --json
+expect_eq "4. tokens list --limit 2: two tokens" 2 "$(out_of l3 | jq length)"
+page=$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=1")
+nxt=$(printf '%s' "$page" | jq -r .next)
+expect_eq "4. GET /_admin/tokens?limit=1: one token, next names it" \
+	"1 $(printf '%s' "$page" | jq -r '.tokens[0].token')" "$(printf '%s' "$page" | jq -r '.tokens | length') $nxt"
+expect_eq "4. ... ?after=next is the second token" \
+	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=2" | jq -r '.tokens[1].token')" \
+	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=1&after=$nxt" | jq -r '.tokens[0].token')"
+expect_eq "4. ?limit over 1000 is refused (400)" 400 \
+	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "$AUTH" "$GW/_admin/tokens?limit=5000")"
+expect_eq "4. the listing needs the admin token (401)" 401 \
+	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$GW/_admin/tokens")"
+LASTRUN=t1; run t1 tokens show "$T"
+expect_rc "4. tokens show exits 0" 0
+expect_match "4. ... shows the cluster, the alias and the member" \
+	"etcd cluster  $CID_two
+aliases       staging
+members       1
+  [0-9a-f]+  two=http://127.0.0.1:[0-9]+  clients $E_two" "$(out_of t1)"
+LASTRUN=t2; run t2 tokens show "$T" --json
+expect_eq "4. tokens show --json is the admin API's token" "$(admin "$T")" "$(out_of t2 | jq -c .)"
+LASTRUN=t3; run t3 tokens delete "$T"
+expect_rc "4. tokens delete exits 0" 0
+expect_eq "4. ... says what went" "deleted $T: 1 members; aliases removed: staging" "$(out_of t3)"
+expect_eq "4. ... the token is gone (404 from the discovery API)" 404 \
+	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$GW/$T")"
+LASTRUN=t4; run t4 tokens show "$T"
+expect_rc "4. tokens show of a deleted token exits 1" 1
+expect_eq "4. ... and says so" "srvgate tokens: no token $T at $GW" "$(err_of t4)"
+LASTRUN=t5; run t5 tokens frob
+expect_rc "4. tokens with an unknown verb is a usage error" 2
+expect_eq "4. the list lost one token" "$((total - 1))" \
+	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens" | jq -r .total)"
+
+# ======== the cluster ID survives a restart ========
+stop_pid "$SG_PID"
+start_srvgate sg || fail "srvgate restarts on its data dir"
+expect_eq "the recorded cluster ID is read back after a restart" "$CID_one" "$(admin "$U" | jq -r .cluster_id)"
+LASTRUN=r1; run r1 sync --etcd "$E_two" --token "$U"
+expect_rc "... and still guards the token" 1
+stop_pid "$SG_PID"
+check_sanitizer_logs sg
+finish
