@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httpc.h"
@@ -444,9 +445,10 @@ tool_import(int argc, char **argv)
 		fprintf(stderr, "srvgate import: %s\n", err);
 	else if (o.dry_run)
 		rc = print_plan(j, "import", t.name);
-	else
-		printf("imported %s: size %u, %zu members\n", t.name, t.size,
-		       t.n);
+	else /* the gateway says whether anything changed */
+		printf("%s %s: size %u, %zu members\n",
+		       json_is_false(json_object_get(j, "changed")) ?
+			       "unchanged" : "imported", t.name, t.size, t.n);
 	json_decref(j);
 	free(body);
 	free(url);
@@ -641,6 +643,24 @@ etcd_members(const char *endpoints, const struct tool_opts *o,
 	return members;
 }
 
+/* With --interval, each line says when: sync runs for days under a
+ * service manager that may not stamp them. */
+static int sync_stamped;
+
+static void
+sync_stamp(FILE *f)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!sync_stamped)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	fputs(ts, f);
+}
+
 static int
 sync_once(const struct tool_opts *o)
 {
@@ -652,6 +672,7 @@ sync_once(const struct tool_opts *o)
 
 	members = etcd_members(o->etcd, o, cluster, from, sizeof(from), err);
 	if (members == NULL) {
+		sync_stamp(stderr);
 		fprintf(stderr, "srvgate sync: %s\n", err);
 		return 1;
 	}
@@ -660,6 +681,7 @@ sync_once(const struct tool_opts *o)
 	body = json_dumps(req, JSON_COMPACT);
 	url = token_put_url(o, o->token, "sync");
 	j = call_json_ex("PUT", url, body, o, o->admin_token, 200, &out, err);
+	sync_stamp(j == NULL ? stderr : stdout);
 	rc = j != NULL ? 0 : 1;
 	if (j == NULL && out.status == 409)
 		fprintf(stderr, "srvgate sync: refused, nothing changed: %s "
@@ -680,6 +702,55 @@ sync_once(const struct tool_opts *o)
 	return rc;
 }
 
+/* 0 when every URL in a comma-separated list is http(s)://; else err
+ * names the flag and the URL. */
+static int
+check_urls(const char *flag, const char *list, char *err)
+{
+	char buf[2048], *save = NULL, *u;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (u = strtok_r(buf, ",", &save); u != NULL;
+	     u = strtok_r(NULL, ",", &save))
+		if (strncmp(u, "http://", 7) != 0 &&
+		    strncmp(u, "https://", 8) != 0)
+			return fail(err, "%s: '%s' is not an http:// or "
+				    "https:// URL (like http://%s)", flag, u,
+				    u);
+	if (list[0] == '\0' || list[strlen(list) - 1] == ',')
+		return fail(err, "%s: '%s' is not a list of URLs", flag, list);
+	return 0;
+}
+
+/* Says which flag is wrong, and how. */
+static int
+sync_check_opts(const struct tool_opts *o, const char *extra,
+		uint64_t *every, char *err)
+{
+	if (extra != NULL)
+		return fail(err, "unexpected argument '%s'", extra);
+	if (o->etcd == NULL)
+		return fail(err, "--etcd is required: the cluster's client "
+			    "URLs");
+	if (check_urls("--etcd", o->etcd, err) != 0)
+		return -1;
+	if (o->token == NULL)
+		return fail(err, "--token is required: the token to update");
+	if (!registry_valid_name(o->token))
+		return fail(err, "--token: '%s' is not a token name "
+			    "([a-z0-9-], at most %d)", o->token,
+			    REGISTRY_NAME_MAX);
+	if (check_urls("--gateway", o->gateway, err) != 0)
+		return -1;
+	if (o->interval != NULL &&
+	    (parse_duration_ms(o->interval, every) != 0 || *every < 100))
+		return fail(err, "--interval: '%s' is not a duration of at "
+			    "least 100ms (like 30s, 5m)", o->interval);
+	if (o->interval != NULL && o->dry_run)
+		return fail(err, "--dry-run looks once: drop --interval");
+	return 0;
+}
+
 int
 tool_sync(int argc, char **argv)
 {
@@ -697,23 +768,17 @@ tool_sync(int argc, char **argv)
 		"nothing; it exits 1 when the sync would be refused.\n";
 	struct tool_opts o;
 	uint64_t every = 0;
+	errbuf_t err;
 	int i = parse_opts(argc, argv, &o, usage), rc;
 
 	if (i < 0)
 		return opts_exit(i);
-	if (i < argc || o.etcd == NULL || o.token == NULL ||
-	    !registry_valid_name(o.token) ||
-	    (o.interval && (parse_duration_ms(o.interval, &every) != 0 ||
-			    every < 100))) {
-		fprintf(stderr, "srvgate sync: needs --etcd, --token and a "
-				"valid --interval\n%s", usage);
+	if (sync_check_opts(&o, i < argc ? argv[i] : NULL, &every, err)) {
+		fprintf(stderr, "srvgate sync: %s (see srvgate sync "
+				"--help)\n", err);
 		return EXIT_USAGE;
 	}
-	if (o.interval && o.dry_run) {
-		fprintf(stderr, "srvgate sync: --dry-run looks once: drop "
-				"--interval\n%s", usage);
-		return EXIT_USAGE;
-	}
+	sync_stamped = every > 0;
 	for (;;) {
 		rc = sync_once(&o);
 		if (every == 0)
