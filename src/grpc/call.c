@@ -43,6 +43,7 @@ grpc_call_new(struct grpc_conn *conn, int32_t stream_id)
 
 	c->conn = conn;
 	c->stream_id = stream_id;
+	c->started_ns = now_monotonic_ns();
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->next = conn->calls;
@@ -53,12 +54,28 @@ grpc_call_new(struct grpc_conn *conn, int32_t stream_id)
 	return c;
 }
 
+/* One access log line per call (stream): its status is the gRPC code
+ * (0: OK; 1: CANCELLED when the stream closed before it finished), or the
+ * HTTP status when the request was not gRPC at all. */
+static void
+log_call(const struct grpc_call *c)
+{
+	log_access(&(struct access_entry){
+		"grpc", grpc_call_addr(c), "POST",
+		c->path[0] ? c->path : "-",
+		c->http_status ? c->http_status :
+		c->finished ? (int)c->status : (int)GRPC_CANCELLED,
+		c->sent_bytes,
+		(double)(now_monotonic_ns() - c->started_ns) / 1e9 });
+}
+
 void
 grpc_call_free(struct grpc_call *c)
 {
 	struct grpc_conn *conn = c->conn;
 	int m = c->method ? (int)c->method->id : M_UNKNOWN;
 
+	log_call(c);
 	if (c->method != NULL && c->method->on_close != NULL)
 		c->method->on_close(c);
 	if (!c->finished && c->method != NULL)
@@ -146,6 +163,7 @@ respond_http(struct grpc_call *c, const char *status)
 	};
 
 	c->finished = c->responded = c->trailers_sent = 1;
+	c->http_status = atoi(status);
 	nghttp2_submit_response(session_of(c), c->stream_id, nv, 1, NULL);
 	grpc_conn_flush_soon(c->conn);
 }

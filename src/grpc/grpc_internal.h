@@ -132,6 +132,10 @@ struct grpc_call {
 	char message[256];
 	struct event *deadline;
 	struct event *request_timer; /* the request is late; or lingers */
+	/* the access log */
+	uint64_t started_ns;
+	uint64_t sent_bytes;  /* response bytes nghttp2 took */
+	int http_status;      /* not gRPC: the plain HTTP answer */
 	void *ctx; /* the method's state */
 	struct grpc_call *prev, *next;
 };

@@ -77,6 +77,7 @@ int64_t kv_change_revision(const struct registry_result *res, size_t change);
 struct grpc_write {
 	struct registry_request rr;
 	struct grpc_call *call;
+	char client[64]; /* for the state-change log: the call may be gone */
 };
 void grpc_write_submit(struct grpc_call *c, struct grpc_write *w,
 		       registry_plan_fn plan, registry_done_fn done);
@@ -84,5 +85,10 @@ void grpc_write_submit(struct grpc_call *c, struct grpc_write *w,
 struct grpc_call *grpc_write_take_call(struct grpc_write *w);
 /* A method's on_close for calls that may have a write under way. */
 void grpc_write_on_close(struct grpc_call *c);
+/* The write's state-change log line (log_change). token and member NULL:
+ * taken from the changes made, when there was one. */
+void grpc_write_log(const struct grpc_write *w, const char *event,
+		    const char *token, const char *member,
+		    const struct registry_result *res);
 
 #endif

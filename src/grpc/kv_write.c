@@ -19,6 +19,7 @@ grpc_write_submit(struct grpc_call *c, struct grpc_write *w,
 	w->rr.done = done;
 	w->rr.arg = w;
 	w->call = c;
+	snprintf(w->client, sizeof(w->client), "%s", grpc_call_addr(c));
 	c->ctx = w;
 	/* done may run before this returns */
 	registry_submit(c->conn->api->reg, &w->rr);
@@ -33,6 +34,30 @@ grpc_write_take_call(struct grpc_write *w)
 		c->ctx = NULL;
 	w->call = NULL;
 	return c;
+}
+
+void
+grpc_write_log(const struct grpc_write *w, const char *event,
+	       const char *token, const char *member,
+	       const struct registry_result *res)
+{
+	char result[300];
+
+	if (token == NULL && res->nchanges > 0)
+		token = res->changes[0].token;
+	if (member == NULL && res->nchanges == 1 && res->changes[0].name[0])
+		member = res->changes[0].name;
+	if (res->status != REG_OK)
+		snprintf(result, sizeof(result), "%s%s%s",
+			 registry_status_name(res->status),
+			 res->error ? ": " : "", res->error ? res->error : "");
+	else if (res->nchanges > 1)
+		snprintf(result, sizeof(result), "ok (%zu changes)",
+			 res->nchanges);
+	else
+		snprintf(result, sizeof(result), "%s",
+			 res->nchanges ? "ok" : "ok (unchanged)");
+	log_change(event, token, member, w->client, result);
 }
 
 void
@@ -242,6 +267,10 @@ put_done(struct registry_request *rr, const struct registry_result *res)
 	V3__PutResponse resp;
 	char why[512];
 
+	grpc_write_log(&pw->w, pw->put.key.kind == V3KEY_SIZE ? "size" :
+		       "register", pw->put.key.token,
+		       pw->put.key.kind == V3KEY_SIZE ? NULL :
+		       pw->put.key.member, res);
 	if (c != NULL && res->status != REG_OK) {
 		grpc_call_finish(c, kv_write_error(c->conn->api, res->status,
 						   res->error,
@@ -417,6 +446,7 @@ delete_done(struct registry_request *rr, const struct registry_result *res)
 	V3__ResponseHeader h;
 	char why[512];
 
+	grpc_write_log(&dw->w, "delete", NULL, NULL, res);
 	if (c != NULL && res->status != REG_OK) {
 		grpc_call_finish(c, kv_write_error(c->conn->api, res->status,
 						   res->error, "", why,

@@ -67,6 +67,7 @@ grpc_call_read(struct grpc_call *c, uint8_t *buf, size_t len,
 	char code[4], msg[3 * sizeof(c->message)];
 
 	c->conn->out_bytes -= n;
+	c->sent_bytes += n;
 	left = evbuffer_get_length(c->out);
 	if (n > 0 && c->conn->nfull > 0)
 		c->conn->writable_due = 1; /* conn.c asks grpc_call_drained */

@@ -30,6 +30,7 @@ struct txn_write {
 	struct txn_op *ops[2]; /* failure, success */
 	size_t nops[2];
 	int succeeded;
+	int writes; /* puts or deletes among the operations */
 };
 
 /* ---- checking ---- */
@@ -399,6 +400,8 @@ txn_done(struct registry_request *rr, const struct registry_result *res)
 	struct grpc_call *c = grpc_write_take_call(&tw->w);
 	char why[512];
 
+	if (tw->writes)
+		grpc_write_log(&tw->w, "txn", NULL, NULL, res);
 	if (c != NULL && res->status != REG_OK)
 		grpc_call_finish(c, kv_write_error(c->conn->api, res->status,
 						   res->error, "", why,
@@ -428,6 +431,7 @@ on_txn(struct grpc_call *c, const uint8_t *msg, size_t len)
 	if (code != GRPC_OK)
 		grpc_call_finish(c, code, "%s", why);
 	else if (!writes || c->admin || grpc_call_rate_ok(c)) {
+		tw->writes = writes;
 		grpc_write_submit(c, &tw->w, plan_txn, txn_done);
 		return;
 	}

@@ -74,6 +74,10 @@ struct conn {
 	int keep_open; /* the answer going out leaves the connection open */
 	int held;      /* evhttp waits for its write callback: backpressure */
 	int refused;
+	/* the access log */
+	char addr[64];	     /* the client's address, once admitted */
+	uint64_t started_ns; /* the request in hand arrived whole */
+	unsigned answers_due; /* ours, handed to evhttp, not yet seen going out */
 	struct conn *prev, *next; /* every open connection, for draining */
 };
 
@@ -181,6 +185,8 @@ refuse(struct conn *c, const char *why)
 	    send(c->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
 		(void)send(c->fd, body, strlen(body),
 			   MSG_NOSIGNAL | MSG_DONTWAIT);
+	log_access(&(struct access_entry){ "http", c->addr, "-", "-", 503,
+					   strlen(body), 0 });
 	free(body);
 	shutdown(c->fd, SHUT_RDWR);
 	if (now - ct->last_refusal_log >= REFUSAL_LOG_MS) {
@@ -207,6 +213,7 @@ on_admit(evutil_socket_t fd, short what, void *arg)
 	if (c->fd < 0 ||
 	    getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
 		return; /* gone already: evhttp will see it */
+	format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 	netkey_from_sockaddr((struct sockaddr *)&ss, SHARE_V4_BITS,
 			     SHARE_V6_BITS, key);
 	c->share = share_get(c->ct->shares, key);
@@ -283,6 +290,33 @@ hold_output(struct conn *c)
 	bufferevent_disable(c->under, EV_READ);
 }
 
+/* An answer that evhttp made itself (400 for a malformed request, 413
+ * for a large one, 501 for an unknown method) passes no handler of ours:
+ * its status line is spotted on the way out, for the access log. */
+static void
+log_evhttp_answer(struct conn *c, struct evbuffer *src)
+{
+	struct evbuffer_ptr end;
+	char head[16];
+	int code;
+
+	if (evbuffer_copyout(src, head, sizeof(head) - 1) < 13)
+		return;
+	head[sizeof(head) - 1] = '\0';
+	if (strncmp(head, "HTTP/1.", 7) != 0 || sscanf(head + 9, "%3d", &code)
+	    != 1 || code == 100)
+		return;
+	if (c->answers_due > 0) {
+		c->answers_due--;
+		return;
+	}
+	end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+	log_access(&(struct access_entry){
+		"http", c->addr[0] ? c->addr : "?", "-", "-", code,
+		end.pos < 0 ? 0 : evbuffer_get_length(src) - (size_t)end.pos - 4,
+		0 });
+}
+
 static enum bufferevent_filter_result
 pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	    enum bufferevent_flush_mode mode, void *arg)
@@ -292,6 +326,7 @@ pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 
 	(void)limit;
 	(void)mode;
+	log_evhttp_answer(c, src);
 	/* Straight to the kernel unless older bytes still wait in dst (plain
 	 * HTTP only: with TLS the bytes must go through OpenSSL). */
 	if (fd >= 0 && c->ct->tls == NULL && evbuffer_get_length(dst) == 0)
@@ -493,6 +528,7 @@ conn_request_started(struct conn_table *ct, struct evhttp_request *req)
 
 	if (c == NULL)
 		return 0;
+	c->started_ns = now_monotonic_ns();
 	evtimer_del(c->deadline);
 	return c->refused ? -1 : 0;
 }
@@ -523,6 +559,48 @@ answer_closes(struct evhttp_request *req)
 	       !(in != NULL && strcasecmp(in, "keep-alive") == 0);
 }
 
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "?";
+}
+
+/* One access log line per answer. The URI is logged whole: a token in it
+ * is what etcd's discovery logs too; the admin token travels in a header
+ * and never appears. A refused connection's line was written when it was
+ * refused. */
+static void
+log_answer(const struct conn *c, struct evhttp_request *req, int code,
+	   size_t bytes)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const char *addr = c != NULL && c->addr[0] ? c->addr : NULL;
+	ev_uint16_t port;
+	uint64_t now = now_monotonic_ns();
+
+	if (c != NULL && c->refused)
+		return;
+	if (addr == NULL && evcon != NULL)
+		evhttp_connection_get_peer(evcon, (char **)&addr, &port);
+	log_access(&(struct access_entry){
+		"http", addr ? addr : "?",
+		method_name(evhttp_request_get_command(req)),
+		evhttp_request_get_uri(req), code, bytes,
+		c != NULL && c->started_ns ? (double)(now - c->started_ns) / 1e9
+					   : 0 });
+}
+
 /* The deferred output callback sends the answer (see the top): pushing it
  * here would let evhttp free the connection under this caller's feet. */
 void
@@ -531,9 +609,11 @@ conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
 {
 	struct conn *c = conn_of(ct, req);
 
+	log_answer(c, req, code, body ? evbuffer_get_length(body) : 0);
 	if (c != NULL) {
 		arm_deadline(c);
 		c->keep_open = !answer_closes(req);
+		c->answers_due++;
 	}
 	evhttp_send_reply(req, code, reason, body);
 }
