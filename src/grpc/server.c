@@ -88,6 +88,9 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		log_debug("grpc: %s refused (%zu open, %u from it)", addr,
 			  api->nconns, peer->conns);
 		api->stats.conns_refused++;
+		/* no call was read: one access line for the connection */
+		log_access(&(struct access_entry){ "grpc", addr, "-", "-",
+						   GRPC_UNAVAILABLE, 0, 0 });
 		close(fd);
 		grpc_peer_put(api, peer);
 		return;
