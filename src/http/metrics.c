@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "http_internal.h"
 #include "store.h"
+#include "version.h"
 #include "watch.h"
 
 static const char *route_names[R_COUNT] = {
@@ -221,6 +222,19 @@ metrics_http(struct evbuffer *out, const struct http_api *api)
 	metrics_shares(out, api);
 }
 
+/* Which build answers: a constant 1 with the version and commit as labels,
+ * as Prometheus's own *_build_info. */
+static void
+metrics_build(struct evbuffer *out)
+{
+	evbuffer_add_printf(out,
+		"# HELP srvgate_build_info The version and git commit srvgate "
+		"was built from.\n"
+		"# TYPE srvgate_build_info gauge\n"
+		"srvgate_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+		SRVGATE_VERSION, SRVGATE_COMMIT);
+}
+
 void
 http_metrics(struct http_api *api, struct evhttp_request *req)
 {
@@ -228,6 +242,7 @@ http_metrics(struct http_api *api, struct evhttp_request *req)
 	size_t i, n;
 	char *body;
 
+	metrics_build(out);
 	metrics_registry(out, api);
 	metrics_http(out, api);
 	metrics_requests(out, api);
