@@ -70,6 +70,9 @@ void dns_view_free(struct dns_view *view);
  * --notify targets whenever a zone of the view changes. */
 int xfr_new(struct xfr **out, struct event_base *base,
 	    const struct config *cfg, struct dns_view *view, char *err);
+/* Checks those three flags' values alone, before anything is opened; the
+ * message names the flag or its SRVGATE_ variable. */
+int xfr_check_config(const struct config *cfg, char *err);
 void xfr_metrics(struct evbuffer *out, void *xfr);
 void xfr_free(struct xfr *x);
 

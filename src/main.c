@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "dns.h"
 #include "server.h"
+#include "tls.h"
 #include "cli.h"
 #include "util.h"
 #include "version.h"
@@ -26,6 +28,22 @@ static const char USAGE[] =
 	"  backup     copy the store, online, to a file\n"
 	"  version    print the version\n";
 
+/* What needs more than the flag parser: keys, rules and certificates are
+ * read once here so that a bad one exits 2 before the data dir or any
+ * socket is opened (a running srvgate holds them). */
+static int
+check_serve(const struct config *cfg, char *err)
+{
+	struct tls *t = NULL;
+
+	if (xfr_check_config(cfg, err) != 0 ||
+	    tls_new(&t, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
+		    err) != 0)
+		return -1;
+	tls_free(t);
+	return 0;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -39,7 +57,7 @@ cmd_serve(int argc, char **argv)
 		config_usage_serve(stdout);
 		return 0;
 	}
-	if (rc != 0) {
+	if (rc != 0 || check_serve(&cfg, err) != 0) {
 		fprintf(stderr, "srvgate serve: %s\n", err);
 		return EXIT_USAGE;
 	}

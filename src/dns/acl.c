@@ -80,6 +80,17 @@ addr_in(const struct sockaddr *sa, const struct acl_rule *r)
 	return bits == 0 || ((a[i] ^ b[i]) & (0xFF00 >> bits)) == 0;
 }
 
+const struct tsig_key *
+acl_key_wanted(const struct acl *a, const struct sockaddr *peer)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (addr_in(peer, &a->rules[i]) && a->rules[i].key != NULL)
+			return a->rules[i].key;
+	return NULL;
+}
+
 int
 acl_allows(const struct acl *a, const struct sockaddr *peer,
 	   const struct tsig_key *used)

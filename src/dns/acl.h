@@ -28,5 +28,9 @@ int acl_parse(struct acl *a, const struct config_list *specs,
  * request was signed with (used; NULL for unsigned). */
 int acl_allows(const struct acl *a, const struct sockaddr *peer,
 	       const struct tsig_key *used);
+/* For a refusal's log line: the key of a rule that covers peer but wants
+ * a key (other than used), or NULL when no rule covers peer at all. */
+const struct tsig_key *acl_key_wanted(const struct acl *a,
+				      const struct sockaddr *peer);
 
 #endif

@@ -191,7 +191,8 @@ notifier_new(struct notifier **out, struct event_base *base,
 		errbuf_t why;
 
 		if (target_addr(targets->items[i], &ss, &sl, why) != 0)
-			return fail(err, "--notify: %s", why);
+			return fail(err, "--notify: %s (a secondary's address "
+				    "and DNS port, like 192.0.2.1:53)", why);
 		if (at != NULL && tsig_key_find(kr, at + 1) == NULL)
 			return fail(err, "--notify %s: no --tsig-key named '%s'",
 				    targets->items[i], at + 1);

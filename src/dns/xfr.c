@@ -225,7 +225,7 @@ send_error(struct xmsg *m, unsigned rcode)
 }
 
 static void
-transfer(struct xfr *x, struct xmsg *m)
+transfer(struct xfr *x, struct xmsg *m, const char *who)
 {
 	const struct dns_query *q = &m->req->q;
 	uint32_t from = 0;
@@ -251,12 +251,35 @@ transfer(struct xfr *x, struct xmsg *m)
 	msg_flush(m);
 	x->ixfr += (uint64_t)incremental;
 	x->axfr += (uint64_t)!incremental;
-	log_info("xfr: %s of %s (serial %u, %zu records)%s%s",
+	log_info("xfr: %s of %s to %s (serial %u, %zu records)%s%s",
 		 q->qtype != TYPE_IXFR ? "AXFR" :
 		 incremental ? "IXFR" : "IXFR (whole zone)", m->zone->origin,
-		 dns_zone_serial(m->zone), m->total,
+		 who, dns_zone_serial(m->zone), m->total,
 		 m->ts ? " signed with " : "",
 		 m->ts ? m->ts->key->name_text : "");
+}
+
+/* Why a transfer was refused: no rule for the address, or a rule that
+ * wants a TSIG key the request was not signed with. */
+static void
+log_refusal(const struct xfr *x, const char *what, const char *who,
+	    const struct sockaddr *peer, const struct tsig_state *ts)
+{
+	const struct tsig_key *want = acl_key_wanted(&x->acl, peer);
+
+	if (want == NULL)
+		log_warn("xfr: refused %s from %s%s%s: no --allow-transfer "
+			 "rule covers this address", what, who,
+			 ts ? " (signed with key " : "",
+			 ts ? ts->key->name_text : "");
+	else if (ts == NULL)
+		log_warn("xfr: refused %s from %s: unsigned, and its "
+			 "--allow-transfer rule requires TSIG key '%s'", what,
+			 who, want->name_text);
+	else
+		log_warn("xfr: refused %s from %s: signed with key '%s', but "
+			 "its --allow-transfer rule requires key '%s'", what,
+			 who, ts->key->name_text, want->name_text);
 }
 
 void
@@ -272,13 +295,13 @@ xfr_answer(struct xfr *x, const struct dns_request *req,
 	m.ts = ts;
 	m.out = out;
 	m.b = x->buf;
+	format_addr(peer, who, sizeof(who));
 	if (acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
-		transfer(x, &m);
+		transfer(x, &m, who);
 		return;
 	}
-	format_addr(peer, who, sizeof(who));
-	log_warn("xfr: refused %s%s%s: no --allow-transfer rule fits", who,
-		 ts ? " with key " : "", ts ? ts->key->name_text : "");
+	log_refusal(x, req->q.qtype == TYPE_IXFR ? "IXFR" : "AXFR", who, peer,
+		    ts);
 	x->refused++;
 	send_error(&m, RCODE_REFUSED);
 }
@@ -292,8 +315,7 @@ xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
 
 	if (!acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
 		format_addr(peer, who, sizeof(who));
-		log_warn("xfr: refused IXFR over UDP from %s: no "
-			 "--allow-transfer rule fits", who);
+		log_refusal(x, "IXFR over UDP", who, peer, ts);
 		x->refused++;
 		return UDP_IXFR_REFUSED;
 	}
@@ -319,6 +341,43 @@ zone_changed(const char *origin, void *arg)
 	struct xfr *x = arg;
 
 	notifier_zone_changed(x->notifier, origin);
+}
+
+/* A message from acl.c, tsig.c or notify.c names "--flag"; the value may
+ * have come from SRVGATE_FLAG instead. */
+static int
+name_origin(const struct config *cfg, const char *flag, char *err)
+{
+	char o[64], rest[ERRBUF_SIZE];
+	size_t n = strlen(flag);
+
+	if (strncmp(err, "--", 2) != 0 || strncmp(err + 2, flag, n) != 0)
+		return -1;
+	snprintf(rest, sizeof(rest), "%s", err + 2 + n);
+	return fail(err, "%s%s", config_origin(cfg, flag, o, sizeof(o)),
+		    rest);
+}
+
+int
+xfr_check_config(const struct config *cfg, char *err)
+{
+	struct tsig_keyring *kr = xcalloc(1, sizeof(*kr));
+	struct acl *acl = xcalloc(1, sizeof(*acl));
+	struct notifier *nf = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < cfg->tsig_keys.n && rc == 0; i++)
+		if (tsig_key_add(kr, cfg->tsig_keys.items[i], err) != 0)
+			rc = name_origin(cfg, "tsig-key", err);
+	if (rc == 0 && acl_parse(acl, &cfg->allow_transfer, kr, err) != 0)
+		rc = name_origin(cfg, "allow-transfer", err);
+	if (rc == 0 && notifier_new(&nf, NULL, &cfg->notify, kr, err) != 0)
+		rc = name_origin(cfg, "notify", err);
+	notifier_free(nf);
+	free(acl);
+	free(kr);
+	return rc;
 }
 
 int
