@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dns.h"
@@ -261,8 +262,19 @@ open_logs(const struct config *cfg, char *err)
 static const char *
 absolute(const char *path, char *buf, size_t len)
 {
-	if (realpath(path, buf) == NULL)
-		snprintf(buf, len, "%s", path);
+	const char *rel = strncmp(path, "./", 2) == 0 ? path + 2 : path;
+	char cwd[PATH_MAX];
+
+	if (realpath(path, buf) != NULL)
+		return buf;
+	/* Not there (yet): still say where it is looked for. */
+	snprintf(buf, len, "%s", path);
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	    strlen(cwd) + strlen(rel) + 2 <= len) {
+		strcpy(buf, cwd);
+		strcat(buf, "/");
+		strcat(buf, rel);
+	}
 	return buf;
 }
 
