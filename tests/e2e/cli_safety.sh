@@ -100,6 +100,8 @@ stop_pid "$SI"
 n=$(grep -c "refused, nothing changed: token $T follows etcd cluster $CID_one" "$TMP/si.err")
 if [ "$n" -ge 3 ]; then pass "1. sync --interval from the other cluster is refused every round ($n rounds)"
 else fail "1. sync --interval refused every round (only $n lines: $(head -c 300 "$TMP/si.err"))"; fi
+expect_match "1. ... each refusal line has a timestamp" \
+	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z srvgate sync: refused' "$(head -1 "$TMP/si.err")"
 expect_eq "1. ... and the token still follows cluster one, unchanged" "$before" "$(admin "$T")"
 LASTRUN=s3; run s3 sync --etcd "$E_two" --token "$T" --force
 expect_rc "1. sync --force from the other cluster succeeds" 0
