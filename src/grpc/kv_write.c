@@ -267,8 +267,10 @@ put_done(struct registry_request *rr, const struct registry_result *res)
 	V3__PutResponse resp;
 	char why[512];
 
-	grpc_write_log(&pw->w, pw->put.key.kind == V3KEY_SIZE ? "size" :
-		       "register", pw->put.key.token,
+	/* A size key of a token not there yet makes it (the admin's way). */
+	grpc_write_log(&pw->w, pw->put.key.kind != V3KEY_SIZE ? "register" :
+		       res->nchanges == 1 && res->changes[0].created_index == 0
+		       ? "new" : "size", pw->put.key.token,
 		       pw->put.key.kind == V3KEY_SIZE ? NULL :
 		       pw->put.key.member, res);
 	if (c != NULL && res->status != REG_OK) {
