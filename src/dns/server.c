@@ -33,13 +33,13 @@
 #include "htable.h"
 #include "listener.h"
 #include "rrl.h"
+#include "serve.h"
 #include "tsig.h"
 #include "util.h"
 #include "wire.h"
 #include "xfr.h"
 
 #define UDP_BATCH 32
-#define UDP_BUF 4096	  /* larger datagrams are not DNS queries we serve */
 #define TCP_MSG_MAX 65535
 #define TCP_OUT_MAX (256 * 1024) /* unread answers before we stop reading */
 #define MAX_SOCKETS 16
@@ -49,8 +49,8 @@ struct udp_batch {
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
 	struct sockaddr_storage addr[UDP_BATCH];
-	uint8_t qbuf[UDP_BATCH][UDP_BUF];
-	uint8_t abuf[UDP_BATCH][UDP_BUF];
+	uint8_t qbuf[UDP_BATCH][DNS_UDP_MAX];
+	uint8_t abuf[UDP_BATCH][DNS_UDP_MAX];
 };
 
 struct tcp_stats {
@@ -80,14 +80,16 @@ struct dns_server {
 	struct tcp_stats tcp_stats;
 };
 
-/* ---- the query path ---- */
+/* ---- the query path (serve.h) ----
+ * now_s is the wall clock TSIG and cookies are checked against, read once
+ * per UDP batch or TCP message. */
 
 /* A query whose TSIG failed: NOTAUTH with the TSIG error, or FORMERR for
  * a TSIG record that makes no sense. */
 static size_t
 refuse_tsig(struct dns_server *srv, const struct dns_request *r,
-	    struct tsig_state *ts, const struct sockaddr *peer, uint8_t *out,
-	    size_t cap)
+	    struct tsig_state *ts, const struct sockaddr *peer, uint64_t now_s,
+	    uint8_t *out, size_t cap)
 {
 	char who[64] = "?";
 
@@ -100,8 +102,7 @@ refuse_tsig(struct dns_server *srv, const struct dns_request *r,
 					    RCODE_FORMERR);
 	}
 	srv->stats.rcodes[RCODE_NOTAUTH]++;
-	return tsig_error_answer(ts, r->pkt, &r->q, out, cap,
-				 (uint64_t)time(NULL));
+	return tsig_error_answer(ts, r->pkt, &r->q, out, cap, now_s);
 }
 
 /* Verifies the request's TSIG, if it has one and we have keys. Returns
@@ -109,13 +110,13 @@ refuse_tsig(struct dns_server *srv, const struct dns_request *r,
  * *failed when the TSIG did not check out. */
 static struct tsig_state *
 check_tsig(struct dns_server *srv, const struct dns_request *r,
-	   struct tsig_state *ts, int *failed)
+	   uint64_t now_s, struct tsig_state *ts, int *failed)
 {
 	*failed = 0;
 	if (r->parsed != PARSE_OK || r->q.tsig_off == 0 || srv->keys == NULL)
 		return NULL;
 	*failed = tsig_verify(srv->keys, r->pkt, r->len, r->q.tsig_off,
-			      (uint64_t)time(NULL), ts) != TSIG_OK;
+			      now_s, ts) != TSIG_OK;
 	return ts;
 }
 
@@ -124,14 +125,14 @@ check_tsig(struct dns_server *srv, const struct dns_request *r,
  * FORMERR. */
 static void
 check_cookie(struct dns_server *srv, struct dns_request *r,
-	     const struct sockaddr *peer)
+	     const struct sockaddr *peer, uint64_t now_s)
 {
 	const struct dns_query *q = &r->q;
 
 	if (!q->has_edns || q->cookie_off == 0 || q->bad_cookie)
 		return;
 	r->cookie = cookie_check(&srv->cookies, r->pkt + q->cookie_off,
-				 q->cookie_len, peer, (uint32_t)time(NULL),
+				 q->cookie_len, peer, (uint32_t)now_s,
 				 r->cookie_answer);
 	r->cookie_answer_len = COOKIE_ANSWER_LEN;
 	srv->cookie_seen[r->cookie]++;
@@ -141,11 +142,12 @@ check_cookie(struct dns_server *srv, struct dns_request *r,
  * the answer with, or NULL when unsigned. */
 static struct tsig_state *
 receive(struct dns_server *srv, struct dns_request *r,
-	const struct sockaddr *peer, struct tsig_state *ts, int *failed)
+	const struct sockaddr *peer, uint64_t now_s, struct tsig_state *ts,
+	int *failed)
 {
 	r->parsed = dns_parse_query(r->pkt, r->len, &r->q);
-	check_cookie(srv, r, peer);
-	return check_tsig(srv, r, ts, failed);
+	check_cookie(srv, r, peer, now_s);
+	return check_tsig(srv, r, now_s, ts, failed);
 }
 
 /* The answer to a received request in out, signed when the request was;
@@ -153,18 +155,18 @@ receive(struct dns_server *srv, struct dns_request *r,
 static size_t
 respond(struct dns_server *srv, struct dns_request *r,
 	struct tsig_state *signer, int failed, const struct sockaddr *peer,
-	uint8_t *out, size_t cap)
+	uint64_t now_s, uint8_t *out, size_t cap)
 {
 	size_t len;
 
 	if (failed) {
 		srv->stats.queries++;
-		return refuse_tsig(srv, r, signer, peer, out, cap);
+		return refuse_tsig(srv, r, signer, peer, now_s, out, cap);
 	}
 	r->reserve = signer ? tsig_space(signer) : 0;
 	len = dns_answer(&srv->ctx, r, out, cap);
 	if (len > 0 && signer != NULL)
-		len = tsig_sign(signer, out, len, cap, (uint64_t)time(NULL));
+		len = tsig_sign(signer, out, len, cap, now_s);
 	return len;
 }
 
@@ -187,14 +189,15 @@ limit_rate(struct dns_server *srv, const struct dns_request *r,
 	case RRL_DROP:
 		return 0;
 	case RRL_SLIP:
-		return dns_answer_slip(&srv->ctx, r, out, UDP_BUF);
+		return dns_answer_slip(&srv->ctx, r, out, DNS_UDP_MAX);
 	}
 	return len;
 }
 
-static size_t
-serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
-	  const struct sockaddr *peer, uint64_t now_ms, uint8_t *out)
+size_t
+dns_serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
+	      const struct sockaddr *peer, uint64_t now_s, uint64_t now_ms,
+	      uint8_t *out)
 {
 	struct dns_request r;
 	struct tsig_state ts, *signer;
@@ -203,11 +206,11 @@ serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	memset(&r, 0, sizeof(r));
 	r.pkt = pkt;
 	r.len = len;
-	signer = receive(srv, &r, peer, &ts, &failed);
+	signer = receive(srv, &r, peer, now_s, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && r.q.opcode == OPCODE_QUERY &&
 	    r.q.qtype == TYPE_IXFR && srv->cfg.xfr != NULL)
 		r.udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, &r, signer, peer);
-	len = respond(srv, &r, signer, failed, peer, out, UDP_BUF);
+	len = respond(srv, &r, signer, failed, peer, now_s, out, DNS_UDP_MAX);
 	if (len == 0 || failed)
 		return len;
 	return limit_rate(srv, &r, signer, peer, now_ms, out, len);
@@ -218,13 +221,13 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_server *srv = arg;
 	struct udp_batch *b = srv->batch;
-	uint64_t now_ms = now_monotonic_ms();
+	uint64_t now_ms = now_monotonic_ms(), now_s = (uint64_t)time(NULL);
 	int n, i, nout = 0;
 
 	(void)what;
 	for (i = 0; i < UDP_BATCH; i++) {
 		b->in_iov[i].iov_base = b->qbuf[i];
-		b->in_iov[i].iov_len = UDP_BUF;
+		b->in_iov[i].iov_len = DNS_UDP_MAX;
 		memset(&b->in[i].msg_hdr, 0, sizeof(b->in[i].msg_hdr));
 		b->in[i].msg_hdr.msg_iov = &b->in_iov[i];
 		b->in[i].msg_hdr.msg_iovlen = 1;
@@ -238,9 +241,9 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
 		srv->stats.udp++;
-		len = serve_udp(srv, b->qbuf[i], b->in[i].msg_len,
-				(struct sockaddr *)&b->addr[i], now_ms,
-				b->abuf[nout]);
+		len = dns_serve_udp(srv, b->qbuf[i], b->in[i].msg_len,
+				    (struct sockaddr *)&b->addr[i], now_s,
+				    now_ms, b->abuf[nout]);
 		if (len == 0)
 			continue;
 		b->out_iov[nout].iov_base = b->abuf[nout];
@@ -429,14 +432,11 @@ on_tcp_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* One message of a TCP client: a transfer goes to xfr.c, which writes
- * its own messages; anything else is answered as over UDP. Returns 0 when
- * there is nothing sane to say. */
-static int
-serve_tcp(struct tcp_conn *c, const uint8_t *msg, size_t mlen)
+ * its own messages; anything else is answered as over UDP. */
+int
+dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
+	      const struct sockaddr *peer, uint64_t now_s, struct evbuffer *out)
 {
-	struct dns_server *srv = c->srv;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const struct sockaddr *peer = (struct sockaddr *)&c->peer;
 	struct dns_request r;
 	struct tsig_state ts, *signer;
 	int failed;
@@ -446,14 +446,14 @@ serve_tcp(struct tcp_conn *c, const uint8_t *msg, size_t mlen)
 	r.pkt = msg;
 	r.len = mlen;
 	r.over_tcp = 1;
-	signer = receive(srv, &r, peer, &ts, &failed);
+	signer = receive(srv, &r, peer, now_s, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
 	    srv->cfg.xfr != NULL) {
 		srv->stats.queries++;
 		xfr_answer(srv->cfg.xfr, &r, signer, peer, out);
 		return 1;
 	}
-	len = respond(srv, &r, signer, failed, peer, srv->tcp_out + 2,
+	len = respond(srv, &r, signer, failed, peer, now_s, srv->tcp_out + 2,
 		      TCP_MSG_MAX);
 	if (len == 0)
 		return 0;
@@ -487,7 +487,10 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 			break;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
 		c->srv->stats.tcp++;
-		ok = serve_tcp(c, msg, mlen);
+		ok = dns_serve_tcp(c->srv, msg, mlen,
+				   (struct sockaddr *)&c->peer,
+				   (uint64_t)time(NULL),
+				   bufferevent_get_output(bev));
 		evbuffer_drain(in, 2 + mlen);
 		if (!ok) {
 			tcp_close(c); /* nothing sane to say: hang up */

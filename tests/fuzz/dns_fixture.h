@@ -2,15 +2,15 @@
  * it (a registry fed committed changes through its store sink, a static
  * zone with a delegation in a temporary --zones-dir, the token zone made
  * from flags), the transfer service with its TSIG keys and access rules,
- * cookies and response rate limiting, and the path a query takes in
- * src/dns/server.c: parse, check the cookie, verify the TSIG, answer or
- * transfer, sign, rate-limit. server.c keeps that path static, so it is
- * followed here step by step through the same public functions (keep
- * fuzz_serve in step with serve_udp and serve_tcp).
+ * and a DNS server with cookies and response rate limiting that listens
+ * nowhere: messages go through the server's own query path
+ * (src/dns/serve.h: parse, check the cookie, verify the TSIG, answer or
+ * transfer, sign, rate-limit), at a fixed clock.
  *
  * Every answer is checked: it carries the query's ID with QR set, fits the
- * client's payload size, and parses as a DNS message (ldns). A failed
- * check aborts, which the fuzzer reports as a crash. */
+ * client's payload size, parses as a DNS message (ldns), and is signed
+ * when the query's TSIG verified. A failed check aborts, which the fuzzer
+ * reports as a crash. */
 #ifndef SRVGATE_FUZZ_DNS_FIXTURE_H
 #define SRVGATE_FUZZ_DNS_FIXTURE_H
 
@@ -31,6 +31,7 @@
 #include "dns.h"
 #include "registry.h"
 #include "rrl.h"
+#include "serve.h"
 #include "store.h"
 #include "tsig.h"
 #include "util.h"
@@ -43,8 +44,10 @@
  * cookies (tests/fuzz/make_seeds.py makes them). */
 #define FUZZ_NOW 1700000000u
 #define FUZZ_COOKIE_SECRET "srvgate-fuzz-cky" /* 16 bytes */
-#define FUZZ_UDP_MAX 4096   /* server.c: larger datagrams are dropped */
+#define FUZZ_UDP_MAX DNS_UDP_MAX /* larger datagrams are dropped */
 #define FUZZ_TCP_MAX 65535
+#define FUZZ_EDNS_BUFFER 4096	      /* --edns-buffer */
+#define FUZZ_EDNS_BUFFER_NOCOOKIE 1232 /* for clients without a cookie */
 
 /* The static zone every DNS harness serves beside the token zone. */
 static const char fuzz_static_zone[] =
@@ -79,12 +82,10 @@ struct fuzz_dns {
 	struct event_base *base;
 	struct xfr *xfr;
 	struct tsig_keyring *keys;
-	struct cookie_secrets cookies;
-	struct rrl *rrl;
+	struct dns_server *srv;
+	struct cookie_secrets cookies; /* the server's, for the checks */
 	uint64_t now_ms; /* the monotonic clock RRL counts with */
-	struct dns_stats stats;
-	struct dns_answer_ctx ctx;
-	struct evbuffer *xfr_out;
+	struct evbuffer *xfr_out; /* what TCP answers and transfers wrote */
 	struct sockaddr_in allowed, stranger; /* transfer clients */
 	uint8_t out[FUZZ_TCP_MAX];
 };
@@ -210,6 +211,43 @@ fuzz_fill_registry(struct fuzz_dns *f)
 
 /* ---- the daemon's DNS, as src/server.c starts it ---- */
 
+/* A server on no address, its cookie secret fixed (a --cookie-secret-file
+ * beside the zones, which loads only *.zone), rate limiting strict: 1
+ * answer a second, every second one slipped. Clients with a valid cookie
+ * may have more than the others. */
+static void
+fuzz_server_start(struct fuzz_dns *f)
+{
+	struct dns_server_config sc;
+	char path[96], hex[2 * COOKIE_SECRET_LEN + 2];
+	errbuf_t err = "";
+	size_t i;
+
+	memcpy(f->cookies.current, FUZZ_COOKIE_SECRET, COOKIE_SECRET_LEN);
+	for (i = 0; i < COOKIE_SECRET_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", f->cookies.current[i]);
+	strcat(hex, "\n");
+	fuzz_write_file(f->dir, "cookie.secret", (const uint8_t *)hex,
+			strlen(hex));
+	snprintf(path, sizeof(path), "%s/cookie.secret", f->dir);
+	memset(&sc, 0, sizeof(sc));
+	sc.edns_buffer = FUZZ_EDNS_BUFFER;
+	sc.edns_buffer_nocookie = FUZZ_EDNS_BUFFER_NOCOOKIE;
+	sc.tcp_idle_ms = f->cfg.dns_tcp_timeout_ms;
+	sc.tcp_max_connections = f->cfg.dns_tcp_max_connections;
+	sc.xfr = f->xfr;
+	sc.cookie_secret_file = path;
+	sc.rrl_rate = 1;
+	sc.rrl_slip = 2;
+	sc.rrl_ipv4_prefix = 24;
+	sc.rrl_ipv6_prefix = 56;
+	if (dns_server_start(&f->srv, f->base, &sc, f->view, err) != 0) {
+		fprintf(stderr, "fuzz fixture: %s\n", err);
+		abort();
+	}
+	fuzz_remove_file(f->dir, "cookie.secret");
+}
+
 /* keys: --tsig-key values; rules: --allow-transfer values (NULL ends
  * both); zones_text: the static zone file, or NULL for none. */
 static void
@@ -217,7 +255,6 @@ fuzz_dns_init(struct fuzz_dns *f, const char *const *keys,
 	      const char *const *rules, const char *zones_text)
 {
 	struct dns_view_config vc;
-	struct rrl_config rc;
 	errbuf_t err = "";
 	size_t i;
 
@@ -275,16 +312,8 @@ fuzz_dns_init(struct fuzz_dns *f, const char *const *keys,
 	fuzz_member(f, "def456", "n3", "n3=http://10.1.1.3:2380", NULL);
 	fuzz_member(f, "abc123", "m2", "m2=https://[2001:db8::22]:2380", NULL);
 	f->keys = xfr_keys(f->xfr);
-	memcpy(f->cookies.current, FUZZ_COOKIE_SECRET, COOKIE_SECRET_LEN);
-	rc = (struct rrl_config){ .rate = 1, .slip = 2, .v4_prefix = 24,
-				  .v6_prefix = 56, .buckets = 256 };
-	f->rrl = rrl_new(&rc);
+	fuzz_server_start(f);
 	f->now_ms = 1000;
-	f->ctx.view = f->view;
-	/* Clients with a valid cookie may have more than the others. */
-	f->ctx.edns_buffer = 4096;
-	f->ctx.edns_buffer_nocookie = 1232;
-	f->ctx.stats = &f->stats;
 	f->xfr_out = evbuffer_new();
 	f->allowed.sin_family = AF_INET;
 	f->allowed.sin_addr.s_addr = htonl(0x7F000001); /* 127.0.0.1 */
@@ -294,11 +323,13 @@ fuzz_dns_init(struct fuzz_dns *f, const char *const *keys,
 
 /* ---- checks on what goes back ---- */
 
-static void
+/* Returns 1 when the answer carries a TSIG. */
+static int
 fuzz_check_message(const uint8_t *pkt, size_t plen, const uint8_t *msg,
 		   size_t len)
 {
 	ldns_pkt *p = NULL;
+	int tsig;
 
 	if (len < DNS_HEADER_SIZE)
 		fuzz_die("answer shorter than a header", pkt, plen);
@@ -308,153 +339,121 @@ fuzz_check_message(const uint8_t *pkt, size_t plen, const uint8_t *msg,
 		fuzz_die("answer without QR", pkt, plen);
 	if (ldns_wire2pkt(&p, msg, len) != LDNS_STATUS_OK)
 		fuzz_die("answer does not parse (ldns_wire2pkt)", pkt, plen);
+	tsig = ldns_pkt_tsig(p) != NULL;
 	/* FUZZ_DEBUG=1: what each input got, to see where seeds lead. */
 	if (getenv("FUZZ_DEBUG") != NULL)
 		fprintf(stderr, "answer: %zu bytes, rcode %d, flags %04x, "
 			"an %u ns %u ar %u%s\n", len, ldns_pkt_get_rcode(p),
 			dns_get16(msg + 2), dns_get16(msg + 6),
 			dns_get16(msg + 8), dns_get16(msg + 10),
-			ldns_pkt_tsig(p) ? ", signed" : "");
+			tsig ? ", signed" : "");
 	ldns_pkt_free(p);
+	return tsig;
 }
 
-/* What the client can take: 512 without EDNS, its buffer with it, never
+/* What the query is, as the checks need it: its parse, whether its
+ * cookie is valid, and whether its TSIG verifies (at the fixture's
+ * clock, with the server's keys). */
+struct fuzz_seen {
+	enum dns_parse parsed;
+	struct dns_query q;
+	int valid_cookie, verified;
+};
+
+static void
+fuzz_look(struct fuzz_dns *f, const uint8_t *pkt, size_t len,
+	  const struct sockaddr *peer, struct fuzz_seen *s)
+{
+	uint8_t answer[COOKIE_ANSWER_LEN];
+	struct tsig_state ts;
+
+	memset(s, 0, sizeof(*s));
+	s->parsed = dns_parse_query(pkt, len, &s->q);
+	if (s->q.has_edns && s->q.cookie_off != 0 && !s->q.bad_cookie)
+		s->valid_cookie = cookie_check(&f->cookies,
+					       pkt + s->q.cookie_off,
+					       s->q.cookie_len, peer, FUZZ_NOW,
+					       answer) == COOKIE_VALID;
+	if (s->parsed == PARSE_OK && s->q.tsig_off != 0 && f->keys != NULL)
+		s->verified = tsig_verify(f->keys, pkt, len, s->q.tsig_off,
+					  FUZZ_NOW, &ts) == TSIG_OK;
+}
+
+/* What a UDP client can take: 512 without EDNS, its buffer with it, never
  * more than ours, and without a valid cookie no more than we give those. */
 static size_t
-fuzz_client_limit(const struct fuzz_dns *f, const struct dns_request *r)
+fuzz_client_limit(const struct fuzz_seen *s)
 {
-	const struct dns_query *q = &r->q;
 	size_t limit = DNS_UDP_DEFAULT;
 
-	if (r->over_tcp)
-		return FUZZ_TCP_MAX;
-	if (q->has_edns && q->edns_udp > DNS_UDP_DEFAULT)
-		limit = q->edns_udp < f->ctx.edns_buffer ? q->edns_udp :
-							   f->ctx.edns_buffer;
-	if (r->cookie != COOKIE_VALID && limit > f->ctx.edns_buffer_nocookie)
-		limit = f->ctx.edns_buffer_nocookie;
+	if (s->q.has_edns && s->q.edns_udp > DNS_UDP_DEFAULT)
+		limit = s->q.edns_udp < FUZZ_EDNS_BUFFER ? s->q.edns_udp :
+							   FUZZ_EDNS_BUFFER;
+	if (!s->valid_cookie && limit > FUZZ_EDNS_BUFFER_NOCOOKIE)
+		limit = FUZZ_EDNS_BUFFER_NOCOOKIE;
 	return limit;
 }
 
-/* Every length-prefixed message a transfer wrote must parse. */
-static void
-fuzz_check_transfer(struct fuzz_dns *f, const uint8_t *pkt, size_t plen)
+/* Every length-prefixed message a TCP query got (an answer, or a
+ * transfer's) must parse, the first signed when the query's TSIG
+ * verified; returns their bytes. */
+static size_t
+fuzz_check_tcp(struct fuzz_dns *f, const uint8_t *pkt, size_t plen,
+	       const struct fuzz_seen *s)
 {
+	size_t total = 0;
 	uint8_t l[2];
 
 	while (evbuffer_copyout(f->xfr_out, l, 2) == 2) {
 		size_t n = dns_get16(l);
 
 		if (evbuffer_get_length(f->xfr_out) < 2 + n)
-			fuzz_die("transfer message cut short", pkt, plen);
+			fuzz_die("TCP message cut short", pkt, plen);
 		evbuffer_drain(f->xfr_out, 2);
 		if (evbuffer_remove(f->xfr_out, f->out, n) != (int)n)
-			fuzz_die("transfer message unreadable", pkt, plen);
-		fuzz_check_message(pkt, plen, f->out, n);
+			fuzz_die("TCP message unreadable", pkt, plen);
+		if (!fuzz_check_message(pkt, plen, f->out, n) && total == 0 &&
+		    s->verified)
+			fuzz_die("a verified query's answer is not signed",
+				 pkt, plen);
+		total += 2 + n;
 	}
 	if (evbuffer_get_length(f->xfr_out) != 0)
-		fuzz_die("transfer output ends in half a length", pkt, plen);
+		fuzz_die("TCP output ends in half a length", pkt, plen);
+	return total;
 }
 
-/* ---- the query path (server.c: receive, respond, serve_udp, serve_tcp,
- * limit_rate) ---- */
+/* ---- the query path: the server's (serve.h) ---- */
 
-/* Checks an answer of n bytes to r in f->out. */
-static void
-fuzz_check_answer(struct fuzz_dns *f, const struct dns_request *r, size_t n,
-		  size_t cap)
-{
-	if (n > cap)
-		fuzz_die("answer longer than the buffer", r->pkt, r->len);
-	if (r->parsed == PARSE_OK && n > fuzz_client_limit(f, r))
-		fuzz_die("answer exceeds the client's payload size", r->pkt,
-			 r->len);
-	fuzz_check_message(r->pkt, r->len, f->out, n);
-}
-
-/* Serves one message as the server would, from peer, over UDP or TCP;
- * returns the answer's length (0: none, or a transfer). */
+/* Serves one message as the server would, from peer, over UDP or TCP,
+ * and checks what goes back; returns its bytes (0: nothing). */
 static size_t
 fuzz_serve(struct fuzz_dns *f, const uint8_t *pkt, size_t len, int over_tcp,
 	   const struct sockaddr *peer)
 {
-	struct dns_request r;
-	struct tsig_state ts, *signer = NULL;
-	size_t cap = over_tcp ? FUZZ_TCP_MAX : FUZZ_UDP_MAX, n;
-	int failed = 0;
+	struct fuzz_seen s;
+	size_t n;
 
-	if (len > cap)
+	if (len > (over_tcp ? FUZZ_TCP_MAX : FUZZ_UDP_MAX))
 		return 0; /* not a message either transport delivers */
-	memset(&r, 0, sizeof(r));
-	r.pkt = pkt;
-	r.len = len;
-	r.over_tcp = over_tcp;
-	/* receive: parse, cookie, TSIG */
-	r.parsed = dns_parse_query(pkt, len, &r.q);
-	if (r.q.has_edns && r.q.cookie_off != 0 && !r.q.bad_cookie) {
-		r.cookie = cookie_check(&f->cookies, pkt + r.q.cookie_off,
-					r.q.cookie_len, peer, FUZZ_NOW,
-					r.cookie_answer);
-		r.cookie_answer_len = COOKIE_ANSWER_LEN;
-	}
-	if (r.parsed == PARSE_OK && r.q.tsig_off != 0 && f->keys != NULL) {
-		failed = tsig_verify(f->keys, pkt, len, r.q.tsig_off, FUZZ_NOW,
-				     &ts) != TSIG_OK;
-		signer = &ts;
-	}
+	fuzz_look(f, pkt, len, peer, &s);
 	if (getenv("FUZZ_DEBUG") != NULL)
-		fprintf(stderr, "query: %s, parse %d, cookie %d, tsig %d\n",
-			over_tcp ? "tcp" : "udp", r.parsed, r.cookie,
-			signer ? ts.error : 0);
-	if (over_tcp && !failed && r.parsed == PARSE_OK &&
-	    dns_query_is_transfer(&r.q)) {
-		f->stats.queries++;
-		xfr_answer(f->xfr, &r, signer, peer, f->xfr_out);
-		fuzz_check_transfer(f, pkt, len);
-		return 0;
+		fprintf(stderr, "query: %s, parse %d, valid cookie %d, "
+			"verified %d\n", over_tcp ? "tcp" : "udp", s.parsed,
+			s.valid_cookie, s.verified);
+	if (over_tcp) {
+		dns_serve_tcp(f->srv, pkt, len, peer, FUZZ_NOW, f->xfr_out);
+		return fuzz_check_tcp(f, pkt, len, &s);
 	}
-	if (!over_tcp && !failed && r.parsed == PARSE_OK &&
-	    r.q.opcode == OPCODE_QUERY && r.q.qtype == TYPE_IXFR)
-		r.udp_ixfr = xfr_udp_ixfr(f->xfr, &r, signer, peer);
-	/* respond */
-	if (failed) {
-		f->stats.queries++;
-		if (ts.error == TSIG_MALFORMED)
-			n = dns_write_reply_head(f->out, pkt, &r.q, 0,
-						 RCODE_FORMERR);
-		else
-			n = tsig_error_answer(&ts, pkt, &r.q, f->out, cap,
-					      FUZZ_NOW);
-		fuzz_check_message(pkt, len, f->out, n);
-		return n;
-	}
-	r.reserve = signer ? tsig_space(signer) : 0;
-	n = dns_answer(&f->ctx, &r, f->out, cap);
-	if (n > 0 && signer != NULL) {
-		n = tsig_sign(signer, f->out, n, cap, FUZZ_NOW);
-		if (n == 0)
-			fuzz_die("a verified query's answer could not be signed",
-				 pkt, len);
-	}
+	n = dns_serve_udp(f->srv, pkt, len, peer, FUZZ_NOW, f->now_ms, f->out);
 	if (n == 0)
 		return 0;
-	fuzz_check_answer(f, &r, n, cap);
-	/* limit_rate: UDP answers to unsigned clients without a cookie */
-	if (over_tcp || f->rrl == NULL || signer != NULL ||
-	    r.cookie == COOKIE_VALID)
-		return n;
-	switch (rrl_account(f->rrl, peer, r.rclass, r.rname, r.rname_len,
-			    r.q.qtype, f->now_ms)) {
-	case RRL_PASS:
-		break;
-	case RRL_DROP:
-		return 0;
-	case RRL_SLIP:
-		n = dns_answer_slip(&f->ctx, &r, f->out, FUZZ_UDP_MAX);
-		if (n > 0)
-			fuzz_check_answer(f, &r, n, FUZZ_UDP_MAX);
-		break;
-	}
+	if (n > FUZZ_UDP_MAX)
+		fuzz_die("answer longer than the buffer", pkt, len);
+	if (s.parsed == PARSE_OK && n > fuzz_client_limit(&s))
+		fuzz_die("answer exceeds the client's payload size", pkt, len);
+	if (!fuzz_check_message(pkt, len, f->out, n) && s.verified)
+		fuzz_die("a verified query's answer is not signed", pkt, len);
 	return n;
 }
 

@@ -26,7 +26,9 @@ cleanup(void)
 	fuzz_remove_dir(fx->dir);
 }
 
-/* A few questions about what was loaded, and its transfers. */
+/* A few questions about what was loaded, and its transfers. Each comes
+ * a second after the last, so that rate limiting lets every answer out
+ * to be checked. */
 static void
 ask_about(const char *origin)
 {
@@ -37,6 +39,7 @@ ask_about(const char *origin)
 	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
 		snprintf(name, sizeof(name), "%s%s", hosts[i], origin);
 		n = fuzz_make_query(q, name, types[i % 6], (int)(i & 1));
+		fuzz_tick(fx);
 		fuzz_serve(fx, q, n, 0, (const struct sockaddr *)&fx->allowed);
 	}
 	n = fuzz_make_query(q, origin, TYPE_AXFR, 0);
