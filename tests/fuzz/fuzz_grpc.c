@@ -517,7 +517,8 @@ check_answer(struct client *cl, const struct method *m, const uint8_t *data,
 		if (grpc_frame_peek(prefix, evbuffer_get_length(cl->in),
 				    SIZE_MAX, &len) != FRAME_OK)
 			die("a response message is not whole", data, size);
-		body = evbuffer_pullup(cl->in, (ev_ssize_t)(GRPC_PREFIX_LEN + len));
+		body = evbuffer_pullup(cl->in,
+				       (ev_ssize_t)(GRPC_PREFIX_LEN + len));
 		msg = protobuf_c_message_unpack(m->response, NULL, len,
 						body + GRPC_PREFIX_LEN);
 		if (msg == NULL)
@@ -619,7 +620,8 @@ write_users_file(void)
 
 	memset(&cd, 0, sizeof(cd));
 	hash = crypt_r("secret", "$5$rounds=1000$fuzzsalt$", &cd);
-	snprintf(users_file, sizeof(users_file), "/tmp/srvgate-fuzz-users-XXXXXX");
+	snprintf(users_file, sizeof(users_file),
+		 "/tmp/srvgate-fuzz-users-XXXXXX");
 	if (hash == NULL || hash[0] == '*' || (fd = mkstemp(users_file)) < 0 ||
 	    (fp = fdopen(fd, "w")) == NULL) {
 		perror("fuzz_grpc: users file");
