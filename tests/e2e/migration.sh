@@ -628,7 +628,8 @@ part_b() {
 		"m4=https://m4.$STATIC:$(peer_port 4)" \
 		"$(in_ns curl -sf -m 5 -H 'Authorization: Bearer b-admin' "$SG_URL/_admin/tokens/$TB" | jq -r --arg id "$M4_ID" '.members[] | select(.id == $id) | .value')"
 	stop_pid "$SYNC_PID"
-	expect_match "B4. sync --interval printed 'synced T: 4 members'" "^synced $TB: 4 members" \
+	expect_match "B4. sync --interval printed 'synced T: 4 members' (after a timestamp)" \
+		"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z synced $TB: 4 members" \
 		"$(cat "$TMP/sync-interval.log")"
 
 	# ---- 5. member remove, then sync: 3 peers ----
