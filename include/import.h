@@ -35,10 +35,11 @@ enum registry_status plan_import(struct registry *reg, struct proposal *p,
 				 const struct token_spec *s);
 /* The token's members become the spec's (peer and client URLs); members
  * it lacks are deleted; the size becomes their count; the token records
- * the spec's cluster ID. Without force it refuses (REG_CONFLICT, the
- * reason in why) a cluster other than the one recorded at the first sync,
- * and at the first sync a token holding members this cluster does not
- * list (registered through the v2 API, imported, or another cluster's).
+ * the spec's cluster ID, its members are marked synced. Without force
+ * it refuses (REG_CONFLICT, the reason in why) a cluster other than the
+ * one recorded at the first sync, and a token holding members this
+ * cluster does not list that no sync wrote (registered through the v2
+ * API, imported, or another cluster's).
  * A spec without a cluster ID is REG_INVALID unless forced. why may be
  * NULL. */
 enum registry_status plan_sync(struct registry *reg, struct proposal *p,

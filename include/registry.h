@@ -45,6 +45,7 @@ struct member {
 	uint64_t created_index;
 	uint64_t modified_index;
 	enum member_action action;
+	int synced; /* last written by `sync`: the cluster's, not registered */
 };
 
 /* A deleted member as it was, plus the index of its deletion. */

@@ -53,6 +53,8 @@ struct change {
 	char *value;
 	char *clients; /* client URLs from `sync`, comma separated; or NULL */
 	enum member_action action;
+	int synced; /* written by `sync` (from the token's cluster), not by
+		       a registration or an import */
 };
 
 /* The outcome of a proposal, as the client will be told it. */
@@ -161,6 +163,10 @@ struct store_lmdb_config {
 int store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 		    struct event_base *base, const struct store_sink *sink,
 		    char *err);
+/* A consistent, compacted copy of the LMDB store in dir (data.mdb and the
+ * log's changes beyond it) written to path as one data.mdb, while a server
+ * may be writing (lmdb_backup.c). */
+int store_lmdb_backup(const char *dir, const char *path, char *err);
 
 
 /* The etcd store (store_etcd.c): an etcd v3 cluster is the truth, a local

@@ -44,13 +44,14 @@ same_token(const struct token *tok, const struct token_spec *s)
 
 static void
 add_member(struct proposal *p, const char *token,
-	   const struct wanted_member *w, uint64_t created_index)
+	   const struct wanted_member *w, uint64_t created_index, int synced)
 {
 	struct change c = { 0 };
 
 	c.value = w->value;
 	c.clients = w->clients;
 	c.action = ACTION_SET;
+	c.synced = synced;
 	c.created_index = created_index;
 	proposal_add_change(p, CHANGE_MEMBER_PUT, token, w->id, &c);
 }
@@ -101,7 +102,7 @@ plan_import(struct registry *reg, struct proposal *p,
 	c.created_at = now_unix();
 	proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	for (i = 0; i < s->n; i++)
-		add_member(p, s->token, &s->members[i], 0);
+		add_member(p, s->token, &s->members[i], 0, 0);
 	for (i = 0; i < aliases.n; i++) {
 		memset(&c, 0, sizeof(c));
 		proposal_add_change(p, CHANGE_ALIAS_PUT, s->token, aliases.names[i], &c);
@@ -121,7 +122,10 @@ wanted(const struct token_spec *s, const char *id)
 	return 0;
 }
 
-/* Lists up to 3 of the token's members the spec lacks; 0 when none. */
+/* Lists up to 3 of the token's members that the spec lacks and that
+ * sync did not write (registered, imported); 0 when none. Members an
+ * earlier sync wrote and the cluster no longer lists were removed from
+ * it: sync removes them. */
 static size_t
 foreign_members(const struct token *tok, const struct token_spec *s,
 		char *out, size_t len)
@@ -130,7 +134,7 @@ foreign_members(const struct token *tok, const struct token_spec *s,
 
 	out[0] = '\0';
 	for (i = 0; i < tok->nmembers; i++) {
-		if (wanted(s, tok->members[i]->id))
+		if (tok->members[i]->synced || wanted(s, tok->members[i]->id))
 			continue;
 		if (n++ < 3 && at < len)
 			at += (size_t)snprintf(out + at, len - at, "%s%s",
@@ -166,11 +170,11 @@ sync_allowed(const struct token *tok, const struct token_spec *s, char *why)
 		     tok->cluster_id, s->cluster_id, s->cluster_id);
 		return REG_CONFLICT;
 	}
-	if (tok->cluster_id[0] == '\0' &&
-	    foreign_members(tok, s, ids, sizeof(ids)) > 0) {
-		fail(why, "token %s was never synced and holds members "
-		     "etcd cluster %s does not list; use --force to replace "
-		     "them with the cluster's: %s", tok->name, s->cluster_id,
+	if (foreign_members(tok, s, ids, sizeof(ids)) > 0) {
+		fail(why, "token %s %s members etcd cluster %s does not list; "
+		     "use --force to replace them with the cluster's: %s",
+		     tok->name, tok->cluster_id[0] ? "holds registered (not "
+		     "synced)" : "was never synced and holds", s->cluster_id,
 		     ids);
 		return REG_CONFLICT;
 	}
@@ -199,10 +203,13 @@ plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s,
 		const struct member *m = token_find_member(tok,
 							   s->members[i].id);
 
-		if (m == NULL || differs(m->value, s->members[i].value) ||
+		/* A registered member the cluster lists becomes the
+		 * cluster's: written once more, as synced. */
+		if (m == NULL || !m->synced ||
+		    differs(m->value, s->members[i].value) ||
 		    differs(m->clients, s->members[i].clients))
 			add_member(p, s->token, &s->members[i],
-				   m ? m->created_index : 0);
+				   m ? m->created_index : 0, 1);
 	}
 	for (i = 0; i < tok->nmembers; i++)
 		if (!wanted(s, tok->members[i]->id))

@@ -103,16 +103,16 @@ load_member(struct loader *ld, const char *key, json_t *o, char *err)
 	const char *clients = NULL;
 	struct change c = { 0 };
 	json_int_t created, modified;
-	int act;
+	int act, synced = 0;
 
 	if (slash == NULL || (size_t)(slash - key - 2) > REGISTRY_NAME_MAX ||
 	    !registry_valid_name(slash + 1))
 		return bad(ld, err, key, "not a member key");
 	snprintf(c.token, sizeof(c.token), "%.*s", (int)(slash - key - 2),
 		 key + 2);
-	if (json_unpack(o, "{s:s, s:I, s:I, s:s, s?s}", "value", &value,
+	if (json_unpack(o, "{s:s, s:I, s:I, s:s, s?s, s?b}", "value", &value,
 			"created", &created, "modified", &modified, "action",
-			&action, "clients", &clients) != 0 ||
+			&action, "clients", &clients, "synced", &synced) != 0 ||
 	    (act = parse_action(action)) < 0 || created <= 0 ||
 	    modified < created)
 		return bad(ld, err, key, "not a member");
@@ -125,6 +125,7 @@ load_member(struct loader *ld, const char *key, json_t *o, char *err)
 	c.created_index = (uint64_t)created;
 	c.index = (uint64_t)modified;
 	c.action = (enum member_action)act;
+	c.synced = synced;
 	seen(ld, c.index);
 	ld->sink->apply(ld->sink->arg, &c);
 	return 0;

@@ -235,6 +235,8 @@ lmdb_write_change(struct lmdb_env *db, MDB_txn *txn, const struct change *c)
 		if (o != NULL && c->clients != NULL)
 			json_object_set_new(o, "clients",
 					    json_string(c->clients));
+		if (o != NULL && c->synced) /* absent: registered */
+			json_object_set_new(o, "synced", json_true());
 		return o ? put_json(db, txn, key, o) : EINVAL;
 	case CHANGE_MEMBER_DEL:
 		snprintf(key, sizeof(key), "m/%s/%s", c->token, c->name);

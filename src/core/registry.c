@@ -342,6 +342,7 @@ apply_member_put(struct registry *reg, const struct change *c)
 	m->clients = c->clients ? xstrdup(c->clients) : NULL;
 	m->modified_index = c->index;
 	m->action = c->action;
+	m->synced = c->synced;
 	announce(reg, EV_MEMBER_SET, tok, m, NULL, c->index);
 }
 

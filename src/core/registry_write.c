@@ -403,6 +403,7 @@ plan_member(struct registry *reg, struct proposal *p, const char *token,
 	c.value = (char *)value;
 	c.clients = (char *)(keep_clients ? (m ? m->clients : NULL) : clients);
 	c.action = action_of(mode);
+	c.synced = !keep_clients; /* plan_member_sync's, not etcd's PUT */
 	c.created_index = m ? m->created_index : 0;
 	proposal_add_change(p, CHANGE_MEMBER_PUT, token, id, &c);
 	return REG_OK;

@@ -5,8 +5,9 @@
 #   1. sync records the source cluster's ID at the first sync; a sync from
 #      the other cluster is refused (the message names the token and both
 #      IDs), also round after round with --interval; --force switches;
-#      a first sync into a token with members the cluster does not list
-#      (registered through the v2 API) is refused, --force replaces them.
+#      a sync into a token with members the cluster does not list that no
+#      sync wrote (registered through the v2 API, before or after the
+#      first sync) is refused, --force replaces them.
 #   2. --dry-run (sync and import) prints the diff and changes nothing
 #      (the admin listing and X-Etcd-Index before and after).
 #   3. alias refuses to move an alias that names another token without
@@ -141,6 +142,17 @@ LASTRUN=s6; run s6 sync --etcd "$E_one" --token "$U" --force
 expect_rc "2. sync --force replaces the v2-registered member" 0
 expect_eq "2. ... the token holds cluster one's member only, and follows it" \
 	"[\"$CID_one\",1]" "$(admin "$U" | jq -c '[.cluster_id, (.members | length)]')"
+# A registration through the v2 API into a token sync follows: refused.
+curl -sf -m 5 -o /dev/null -XPUT "$GW/$U/late" -d "value=y=http://10.9.9.8:2380"
+before=$(admin "$U")
+LASTRUN=s7; run s7 sync --etcd "$E_one" --token "$U"
+expect_rc "2. a member registered through the v2 API after the first sync: sync is refused" 1
+expect_match "2. ... the refusal names it" \
+	"token $U holds registered \(not synced\) members etcd cluster $CID_one does not list; use --force .*: late" "$(err_of s7)"
+expect_eq "2. ... and the member stays" "$before" "$(admin "$U")"
+curl -sf -m 5 -o /dev/null -XDELETE -H "$AUTH" "$GW/$U/late"
+LASTRUN=s8; run s8 sync --etcd "$E_one" --token "$U"
+expect_rc "2. once it is deleted, sync goes through again" 0
 
 # import --dry-run, from etcd one's v2 keys (a discovery service's layout).
 S=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')

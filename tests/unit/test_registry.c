@@ -1601,11 +1601,34 @@ test_sync_cluster_id(void **state)
 	/* No cluster ID: refused unless forced. */
 	assert_int_equal(at_once(q), REG_INVALID);
 	assert_non_null(strstr(why_buf, "cluster_id"));
-	/* The first sync: every member of the token is the cluster's. */
+	/* The first sync: every member of the token is the cluster's, and
+	 * the registered a1 becomes the cluster's (synced) too. */
+	assert_false(token_find_member(tok, "a1")->synced);
 	strcpy(s.cluster_id, "aaaa");
 	commit_ok(&q);
 	assert_string_equal(tok->cluster_id, "aaaa");
 	assert_int_equal(tok->nmembers, 2);
+	assert_true(token_find_member(tok, "a1")->synced);
+	assert_true(token_find_member(tok, "b2")->synced);
+	/* A member registered through the v2 API since: refused, named. */
+	put("t", "x9", "x=http://10.0.0.9:2380", PUT_CREATE);
+	assert_false(token_find_member(tok, "x9")->synced);
+	assert_int_equal(at_once(q), REG_CONFLICT);
+	assert_non_null(strstr(why_buf, "token t holds registered (not synced) "
+				       "members etcd cluster aaaa does not "
+				       "list; use --force"));
+	assert_non_null(strstr(why_buf, ": x9"));
+	del_member("t", "x9");
+	/* A synced member the cluster no longer lists goes, unasked. */
+	spec_add(&s, "gone", "g=http://10.0.0.7:2380", NULL);
+	commit_ok(&q);
+	assert_true(token_find_member(tok, "gone")->synced);
+	free(s.members[--s.n].value);
+	commit_ok(&q);
+	assert_null(token_find_member(tok, "gone"));
+	/* etcd's PUT over a synced member makes it registered again. */
+	put("t", "b2", "b=http://10.0.0.2:2380", PUT_SET);
+	assert_false(token_find_member(tok, "b2")->synced);
 	/* A size change keeps it. */
 	{
 		struct req sz = { .op = OP_SIZE, .token = "t", .size = 7 };

@@ -319,6 +319,7 @@ same_token(const struct token *a, void *arg)
 		assert_int_equal(ma->created_index, mb->created_index);
 		assert_int_equal(ma->modified_index, mb->modified_index);
 		assert_int_equal(ma->action, mb->action);
+		assert_int_equal(ma->synced, mb->synced);
 	}
 	c->tokens++;
 	c->members += a->nmembers;
@@ -1024,6 +1025,12 @@ test_cluster_id_record(void **state)
 	c.created_index = 1;
 	strcpy(c.cluster_id, "cdf818194e3a8c32");
 	proposal_add_change(p, CHANGE_TOKEN_PUT, "old", NULL, &c);
+	/* A member sync wrote, one registered. */
+	add_member(p, "old", "s1", "s=http://10.0.0.1:2380", NULL, 0,
+		   ACTION_SET);
+	p->changes[p->n - 1].synced = 1;
+	add_member(p, "old", "r1", "r=http://10.0.0.2:2380", NULL, 0,
+		   ACTION_CREATE);
 	assert_int_equal(commit(f, p), STORE_OK);
 	store_close(f->st);
 	f->st = NULL;
@@ -1032,6 +1039,10 @@ test_cluster_id_record(void **state)
 	assert_string_equal(registry_find_token(&again.reg, "old")->cluster_id,
 			    "cdf818194e3a8c32");
 	assert_int_equal(registry_find_token(&again.reg, "old")->size, 2);
+	assert_true(token_find_member(registry_find_token(&again.reg, "old"),
+				      "s1")->synced);
+	assert_false(token_find_member(registry_find_token(&again.reg, "old"),
+				       "r1")->synced);
 	assert_same_registry(&f->log.reg, &again.reg);
 	store_close(f->st);
 	f->st = NULL;
