@@ -163,20 +163,6 @@ call_json(const char *method, const char *url, const char *body,
 
 /* ---- reading a token from any v2 discovery service ---- */
 
-struct src_member {
-	char id[REGISTRY_NAME_MAX + 1];
-	const char *value; /* points into the JSON it came from */
-	json_int_t created;
-};
-
-struct src_token {
-	char name[REGISTRY_NAME_MAX + 1];
-	unsigned size;
-	struct src_member *members;
-	size_t n;
-	json_t *listing; /* owns the values */
-};
-
 static int
 by_created(const void *a, const void *b)
 {
@@ -185,38 +171,42 @@ by_created(const void *a, const void *b)
 	return x->created < y->created ? -1 : x->created > y->created;
 }
 
+int
+src_size_of(json_t *j, unsigned *size)
+{
+	const char *v = NULL;
+	uint64_t n;
+
+	if (json_unpack(j, "{s:{s:s}}", "node", "value", &v) != 0 ||
+	    parse_uint(v, 1, 1000000, &n) != 0)
+		return -1;
+	*size = (unsigned)n;
+	return 0;
+}
+
 static int
 read_size(const char *url, const struct tool_opts *o, unsigned *size,
 	  char *err)
 {
 	char *u = join_url(url, "/_config/size");
 	json_t *j = call_json("GET", u, NULL, o, NULL, 200, err);
-	const char *v = NULL;
-	uint64_t n;
 	int rc = -1;
 
-	if (j != NULL && json_unpack(j, "{s:{s:s}}", "node", "value", &v) == 0 &&
-	    parse_uint(v, 1, 1000000, &n) == 0) {
-		*size = (unsigned)n;
+	if (j != NULL && src_size_of(j, size) == 0)
 		rc = 0;
-	} else if (j != NULL) {
+	else if (j != NULL)
 		fail(err, "%s: no usable size", u);
-	}
 	json_decref(j);
 	free(u);
 	return rc;
 }
 
-static int
-read_members(const char *url, const struct tool_opts *o, struct src_token *t,
-	     char *err)
+int
+src_members_of(struct src_token *t, char *err)
 {
 	json_t *nodes, *node;
 	size_t i;
 
-	t->listing = call_json("GET", url, NULL, o, NULL, 200, err);
-	if (t->listing == NULL)
-		return -1;
 	nodes = json_object_get(json_object_get(t->listing, "node"), "nodes");
 	t->members = xcalloc(json_array_size(nodes) + 1, sizeof(*t->members));
 	json_array_foreach(nodes, i, node) {
@@ -240,6 +230,16 @@ read_members(const char *url, const struct tool_opts *o, struct src_token *t,
 	}
 	qsort(t->members, t->n, sizeof(*t->members), by_created);
 	return 0;
+}
+
+static int
+read_members(const char *url, const struct tool_opts *o, struct src_token *t,
+	     char *err)
+{
+	t->listing = call_json("GET", url, NULL, o, NULL, 200, err);
+	if (t->listing == NULL)
+		return -1;
+	return src_members_of(t, err);
 }
 
 /* Reads DISCOVERY_URL: the token is its last path segment. */
@@ -266,7 +266,7 @@ read_token(const char *url, const struct tool_opts *o, struct src_token *t,
 	return read_members(url, o, t, err);
 }
 
-static void
+void
 src_token_free(struct src_token *t)
 {
 	free(t->members);
@@ -385,7 +385,7 @@ token_put_url(const struct tool_opts *o, const char *token, const char *mode)
 
 /* ---- srvgate import ---- */
 
-static char *
+char *
 members_body(const struct src_token *t, int with_size)
 {
 	json_t *members = json_array(), *o;
@@ -591,6 +591,30 @@ etcd_cluster_id(json_t *answer, int v3, const char *header, char *out)
 	return registry_valid_cluster_id(out) ? 0 : -1;
 }
 
+json_t *
+sync_members_of(json_t *answer, int v3, const char *header, char *cluster_id,
+		const char *from, char *err)
+{
+	json_t *ms = json_object_get(answer, "members"), *m, *members;
+	size_t i;
+
+	if (!json_is_array(ms) || json_array_size(ms) == 0)
+		return NULL;
+	if (etcd_cluster_id(answer, v3, header, cluster_id) != 0) {
+		fail(err, "%s did not say which cluster it is (no cluster ID "
+		     "in its member list)", from);
+		return NULL;
+	}
+	members = json_array();
+	json_array_foreach(ms, i, m) {
+		json_t *sm = sync_member(m, v3);
+
+		if (sm != NULL)
+			json_array_append_new(members, sm);
+	}
+	return members;
+}
+
 /* The member list from etcd's JSON gateway, or its v2 API, and the
  * cluster's ID; *from is the endpoint that answered. */
 static json_t *
@@ -606,9 +630,7 @@ etcd_members(const char *endpoints, const struct tool_opts *o,
 	     ep = strtok_r(NULL, ",", &save)) {
 		char *u = join_url(ep, "/v3/cluster/member/list");
 		json_t *j = call_json("POST", u, "{}", o, NULL, 200, err);
-		json_t *ms, *m;
 		int v3 = j != NULL;
-		size_t i;
 
 		free(u);
 		if (j == NULL) {
@@ -617,25 +639,10 @@ etcd_members(const char *endpoints, const struct tool_opts *o,
 					 err);
 			free(u);
 		}
-		ms = json_object_get(j, "members");
-		if (!json_is_array(ms) || json_array_size(ms) == 0) {
-			json_decref(j);
-			continue;
-		}
-		if (etcd_cluster_id(j, v3, out.cluster_id, cluster_id) != 0) {
-			fail(err, "%s did not say which cluster it is (no "
-			     "cluster ID in its member list)", ep);
-			json_decref(j);
-			continue;
-		}
-		snprintf(from, fromlen, "%s", ep);
-		members = json_array();
-		json_array_foreach(ms, i, m) {
-			json_t *sm = sync_member(m, v3);
-
-			if (sm != NULL)
-				json_array_append_new(members, sm);
-		}
+		members = sync_members_of(j, v3, out.cluster_id, cluster_id, ep,
+					  err);
+		if (members != NULL)
+			snprintf(from, fromlen, "%s", ep);
 		json_decref(j);
 	}
 	if (members == NULL && err[0] == '\0')

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "registry.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -42,5 +43,39 @@ json_t *call_json_ex(const char *method, const char *url, const char *body,
 json_t *call_json(const char *method, const char *url, const char *body,
 		  const struct tool_opts *o, const char *auth, int want,
 		  char *err);
+
+/* ---- what the tools read (shared with tests/fuzz/fuzz_etcdjson.c) ---- */
+
+/* A token as another v2 discovery service lists it. */
+struct src_member {
+	char id[REGISTRY_NAME_MAX + 1];
+	const char *value; /* points into the JSON it came from */
+	json_int_t created;
+};
+
+struct src_token {
+	char name[REGISTRY_NAME_MAX + 1];
+	unsigned size;
+	struct src_member *members;
+	size_t n;
+	json_t *listing; /* owns the values */
+};
+
+/* A size key's answer ({"node":{"value":"3"}}): 0 and *size, or -1. */
+int src_size_of(json_t *j, unsigned *size);
+/* The members of t->listing (a token's directory), oldest first; -1 with
+ * err for an id that cannot be a DNS label. */
+int src_members_of(struct src_token *t, char *err);
+void src_token_free(struct src_token *t);
+/* The body `import` sends: {"size":N,"members":[{"id","value"}...]}
+ * (size left out unless with_size). */
+char *members_body(const struct src_token *t, int with_size);
+
+/* The members of an etcd member list (v3 from its JSON gateway; v2 with
+ * header, its X-Etcd-Cluster-Id) as sync sends them, and the cluster's
+ * ID (hex) into cluster_id. NULL when it lists none, or (err, naming
+ * from) when it does not say which cluster it is. */
+json_t *sync_members_of(json_t *answer, int v3, const char *header,
+			char *cluster_id, const char *from, char *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "admin_tokens.h"
 #include "config.h"
 #include "http_internal.h"
@@ -110,11 +111,9 @@ parse_member(json_t *m, size_t i, struct wanted_member *w, char *err)
 	return 0;
 }
 
-/* Reads the request's size and members into s, within the limits that
- * /new and registrations have too. */
-static int
-parse_spec(json_t *body, const struct config *cfg, struct token_spec *s,
-	   char *err)
+int
+admin_parse_spec(json_t *body, const struct config *cfg,
+		 struct token_spec *s, char *err)
 {
 	json_t *members, *m;
 	json_int_t sz = 0;
@@ -142,9 +141,8 @@ parse_spec(json_t *body, const struct config *cfg, struct token_spec *s,
 	return 0;
 }
 
-/* sync's "cluster_id": the etcd cluster the members come from. */
-static int
-parse_cluster_id(json_t *body, struct token_spec *s, char *err)
+int
+admin_parse_cluster_id(json_t *body, struct token_spec *s, char *err)
 {
 	const char *id = NULL;
 
@@ -359,8 +357,8 @@ put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 	w->sync = mode != NULL && strcmp(mode, "sync") == 0;
 	if ((mode != NULL && !w->sync && strcmp(mode, "import") != 0 &&
 	     fail(err, "mode must be import or sync")) ||
-	    parse_spec(body, api->cfg, &w->spec, err) != 0 ||
-	    parse_cluster_id(body, &w->spec, err) != 0) {
+	    admin_parse_spec(body, api->cfg, &w->spec, err) != 0 ||
+	    admin_parse_cluster_id(body, &w->spec, err) != 0) {
 		bad_request(api, req, err);
 		token_spec_free(&w->spec);
 		free(w);

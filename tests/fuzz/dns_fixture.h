@@ -29,6 +29,7 @@
 #include "config.h"
 #include "cookie.h"
 #include "dns.h"
+#include "fuzz_util.h"
 #include "registry.h"
 #include "rrl.h"
 #include "serve.h"
@@ -89,19 +90,6 @@ struct fuzz_dns {
 	struct sockaddr_in allowed, stranger; /* transfer clients */
 	uint8_t out[FUZZ_TCP_MAX];
 };
-
-static void
-fuzz_die(const char *what, const uint8_t *pkt, size_t len)
-{
-	size_t i;
-
-	fprintf(stderr, "fuzz check failed: %s\nquery (%zu bytes):", what,
-		len);
-	for (i = 0; i < len && i < 512; i++)
-		fprintf(stderr, "%s%02x", i % 16 ? " " : "\n  ", pkt[i]);
-	fprintf(stderr, "\n");
-	abort();
-}
 
 static void
 fuzz_write_file(const char *dir, const char *name, const uint8_t *data,

@@ -43,7 +43,7 @@ $(BUILD)/fuzz/replay.o: tests/fuzz/replay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/dns_fixture.h \
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/dns_fixture.h tests/fuzz/fuzz_util.h \
 		      $(FUZZ_DRIVER) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(UNIT_INC) $(LDFLAGS) $(FUZZ_LINK) -o $@ $< \

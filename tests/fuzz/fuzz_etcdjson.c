@@ -9,26 +9,29 @@
  * - what the client tools read from another discovery service (a size
  *   key, a token listing) and from etcd (v2 and v3 member lists), turned
  *   into the admin body the tools send, and planned as above.
- * admin.c and tools.c keep their readers static, so their steps are
- * followed here with the same jansson calls and the same core functions
- * (peers_parse, registry_valid_name, plan_import, plan_sync). Every listing
- * and error srvgate then writes must parse as JSON with the values it was
- * given. */
+ * The readers are admin.c's and tools.c's own (src/http/admin.h,
+ * src/cli/tools.h); the plans the core's (plan_import, plan_sync). Every
+ * listing and error srvgate then writes must parse as JSON with the
+ * values it was given. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
+#include "config.h"
 #include "dns.h"
 #include "etcdjson.h"
 #include "import.h"
-#include "peers.h"
 #include "registry.h"
 #include "store.h"
+#include "tools.h"
 #include "util.h"
 
-#define MAX_MEMBERS 16
+#define MAX_MEMBERS 16 /* --max-members, small: each costs a plan */
+
+static struct config admin_cfg;
 
 struct world {
 	struct registry reg;
@@ -167,55 +170,7 @@ check_error(const uint8_t *data, size_t size)
 	free(cause);
 }
 
-/* ---- the admin API's reading (admin.c parse_member, parse_spec) ---- */
-
-static int
-parse_member(json_t *m, size_t i, struct wanted_member *w, char *err)
-{
-	struct peer_url peers[PEERS_MAX];
-	const char *id, *value, *clients = NULL;
-
-	if (json_unpack(m, "{s:s, s:s, s?s}", "id", &id, "value", &value,
-			"clients", &clients) != 0)
-		return fail(err, "member %zu needs \"id\" and \"value\" "
-			    "strings", i);
-	if (!registry_valid_name(id))
-		return fail(err, "member id '%s' is not [a-z0-9-]", id);
-	if (peers_parse(value, peers, PEERS_MAX, err) < 0)
-		return -1;
-	strcpy(w->id, id);
-	w->value = xstrdup(value);
-	w->clients = clients ? xstrdup(clients) : NULL;
-	return 0;
-}
-
-static int
-parse_spec(json_t *body, unsigned max_members, struct token_spec *s,
-	   char *err)
-{
-	json_t *members, *m;
-	json_int_t sz = 0;
-	size_t i;
-
-	if (json_unpack(body, "{s?I, s:o}", "size", &sz, "members",
-			&members) != 0 || !json_is_array(members))
-		return fail(err, "want {\"size\":N,\"members\":[...]}");
-	if (json_array_size(members) > max_members)
-		return fail(err, "more than %u members", max_members);
-	s->members = xcalloc(json_array_size(members) + 1,
-			     sizeof(*s->members));
-	json_array_foreach(members, i, m) {
-		if (parse_member(m, i, &s->members[i], err) != 0)
-			return -1;
-		s->n = i + 1;
-	}
-	if (sz < 0 || sz > 1000000)
-		return fail(err, "bad size");
-	s->size = sz > 0 ? (unsigned)sz : (unsigned)s->n;
-	if (s->size == 0)
-		return fail(err, "size must be at least 1");
-	return 0;
-}
+/* ---- the admin API ---- */
 
 /* PUT /_admin/tokens/<token>?mode=import|sync[&force=true]: planned and,
  * when the plan says so, committed. */
@@ -232,14 +187,13 @@ admin_token(struct world *w, json_t *body, const char *token, int sync,
 	memset(&spec, 0, sizeof(spec));
 	snprintf(spec.token, sizeof(spec.token), "%s", token);
 	spec.force = force;
-	if (parse_spec(body, MAX_MEMBERS, &spec, err) != 0) {
+	if (admin_parse_spec(body, &admin_cfg, &spec, err) != 0 ||
+	    admin_parse_cluster_id(body, &spec, err) != 0) {
 		token_spec_free(&spec);
 		return;
 	}
 	p = proposal_new();
-	if (sync) /* as srvgate sync sends it */
-		snprintf(spec.cluster_id, sizeof(spec.cluster_id), "c1");
-	rs = sync ? plan_sync(&w->reg, p, &spec, NULL) :
+	rs = sync ? plan_sync(&w->reg, p, &spec, err) :
 		    plan_import(&w->reg, p, &spec);
 	if (rs == REG_OK && p->n > 0)
 		commit_proposal(w, p);
@@ -268,152 +222,62 @@ admin_alias(struct world *w, json_t *body, const char *name)
 	proposal_free(p);
 }
 
-/* ---- the tools' reading (tools.c read_size, read_members, sync) ---- */
-
-struct src_member {
-	char id[REGISTRY_NAME_MAX + 1];
-	const char *value;
-	json_int_t created;
-};
-
-static int
-by_created(const void *a, const void *b)
-{
-	const struct src_member *x = a, *y = b;
-
-	return x->created < y->created ? -1 : x->created > y->created;
-}
+/* ---- the tools' reading (tools.h) ---- */
 
 static void
 tool_read_size(json_t *j)
 {
-	const char *v = NULL;
-	uint64_t n;
+	unsigned n;
 
-	if (json_unpack(j, "{s:{s:s}}", "node", "value", &v) == 0 &&
-	    parse_uint(v, 1, 1000000, &n) == 0 && (n < 1 || n > 1000000))
+	if (src_size_of(j, &n) == 0 && (n < 1 || n > 1000000))
 		die("a size out of range");
 }
 
-/* A listing becomes the members body `srvgate import` sends. */
-static json_t *
-tool_read_members(json_t *listing)
-{
-	json_t *nodes, *node, *members;
-	struct src_member *ms;
-	size_t i, n = 0;
-
-	nodes = json_object_get(json_object_get(listing, "node"), "nodes");
-	ms = xcalloc(json_array_size(nodes) + 1, sizeof(*ms));
-	json_array_foreach(nodes, i, node) {
-		const char *key = NULL, *value = NULL, *base;
-		json_int_t created = 0;
-
-		if (json_unpack(node, "{s:s, s?s, s?I}", "key", &key, "value",
-				&value, "createdIndex", &created) != 0)
-			continue;
-		base = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
-		if (base[0] == '_' || value == NULL)
-			continue;
-		if (!registry_valid_name(base)) {
-			free(ms);
-			return NULL;
-		}
-		snprintf(ms[n].id, sizeof(ms[0].id), "%s", base);
-		ms[n].value = value;
-		ms[n].created = created;
-		n++;
-	}
-	qsort(ms, n, sizeof(*ms), by_created);
-	members = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(members, json_pack("{s:s, s:s}", "id",
-							 ms[i].id, "value",
-							 ms[i].value));
-	free(ms);
-	return json_pack("{s:i, s:o}", "size", (int)(n ? n : 1), "members",
-			 members);
-}
-
+/* A listing becomes the body `srvgate import` sends (its size, since
+ * there is no size key here, the number of members). */
 static char *
-join_strings(json_t *arr, const char *prefix)
+tool_import_body(json_t *listing)
 {
-	size_t i, n = 0;
-	json_t *v;
-	char *out = xmalloc(1);
+	struct src_token t;
+	errbuf_t err;
+	char *body = NULL;
 
-	out[0] = '\0';
-	json_array_foreach(arr, i, v) {
-		const char *s = json_string_value(v);
-
-		if (s == NULL)
-			continue;
-		out = xrealloc(out, n + strlen(prefix) + strlen(s) + 3);
-		n += (size_t)sprintf(out + n, "%s%s%s", n ? "," : "", prefix, s);
+	memset(&t, 0, sizeof(t));
+	t.listing = json_incref(listing);
+	if (src_members_of(&t, err) == 0) {
+		t.size = t.n ? (unsigned)t.n : 1;
+		body = members_body(&t, 1);
 	}
-	return out;
+	src_token_free(&t);
+	return body;
 }
 
-static json_t *
-sync_member(json_t *m, int v3)
-{
-	const char *name = json_string_value(json_object_get(m, "name"));
-	json_t *idj = json_object_get(m, v3 ? "ID" : "id");
-	char id[32], prefix[300], *value, *clients;
-	json_t *out;
-
-	if (v3 && json_is_string(idj))
-		snprintf(id, sizeof(id), "%llx",
-			 strtoull(json_string_value(idj), NULL, 10));
-	else if (v3 && json_is_integer(idj))
-		snprintf(id, sizeof(id), "%llx",
-			 (unsigned long long)json_integer_value(idj));
-	else if (json_is_string(idj))
-		snprintf(id, sizeof(id), "%s", json_string_value(idj));
-	else
-		return NULL;
-	snprintf(prefix, sizeof(prefix), "%s=",
-		 name && name[0] ? name : id);
-	value = join_strings(json_object_get(m, "peerURLs"), prefix);
-	clients = join_strings(json_object_get(m, "clientURLs"), "");
-	out = json_pack("{s:s, s:s}", "id", id, "value", value);
-	if (clients[0] != '\0')
-		json_object_set_new(out, "clients", json_string(clients));
-	free(value);
-	free(clients);
-	return out;
-}
-
-/* An etcd member list becomes the body `srvgate sync` sends. */
-static json_t *
+/* An etcd member list (v3; or v2, its cluster ID in a header) becomes the
+ * body `srvgate sync` sends. */
+static char *
 tool_sync_body(json_t *j, int v3)
 {
-	json_t *ms = json_object_get(j, "members"), *m, *members;
-	size_t i;
+	char cluster[STORE_CLUSTER_ID_MAX + 1];
+	json_t *members, *req;
+	errbuf_t err;
+	char *body;
 
-	if (!json_is_array(ms) || json_array_size(ms) == 0)
+	members = sync_members_of(j, v3, "C1", cluster, "fuzz", err);
+	if (members == NULL)
 		return NULL;
-	members = json_array();
-	json_array_foreach(ms, i, m) {
-		json_t *sm = sync_member(m, v3);
-
-		if (sm != NULL)
-			json_array_append_new(members, sm);
-	}
-	return json_pack("{s:o}", "members", members);
+	req = json_pack("{s:o, s:s}", "members", members, "cluster_id",
+			cluster);
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	return body;
 }
 
 /* What a tool sends goes through JSON text, as over HTTP. */
 static void
-send_to_admin(struct world *w, json_t *body, const char *token, int sync)
+send_to_admin(struct world *w, char *text, const char *token, int sync)
 {
-	char *text;
 	json_t *again;
 
-	if (body == NULL)
-		return;
-	text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
 	if (text == NULL)
 		return;
 	again = json_loads(text, 0, NULL);
@@ -433,6 +297,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *j;
 
 	log_threshold = LOG_ERROR;
+	if (admin_cfg.max_members == 0) {
+		config_defaults(&admin_cfg);
+		admin_cfg.max_members = MAX_MEMBERS;
+	}
 	check_error(data, size);
 	j = json_loadb((const char *)data, size, 0, NULL);
 	if (j == NULL)
@@ -445,7 +313,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	admin_alias(&w, j, "prod");
 	admin_alias(&w, j, "staging");
 	tool_read_size(j);
-	send_to_admin(&w, tool_read_members(j), "imported", 0);
+	send_to_admin(&w, tool_import_body(j), "imported", 0);
 	send_to_admin(&w, tool_sync_body(j, 0), "abc123", 1);
 	send_to_admin(&w, tool_sync_body(j, 1), "fresh", 1);
 	json_decref(j);

@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "fuzz_util.h"
 #include "grpc_internal.h"
 #include "log.h"
 #include "registry.h"
@@ -66,19 +67,6 @@ static const struct method METHODS[8] = {
 	{ &grpc_m_member_list, &v3__member_list_response__descriptor },
 	{ &grpc_m_authenticate, &v3__authenticate_response__descriptor },
 };
-
-static void
-die(const char *what, const uint8_t *data, size_t size)
-{
-	size_t i;
-
-	fprintf(stderr, "fuzz check failed: %s\ninput (%zu bytes):", what,
-		size);
-	for (i = 0; i < size && i < 256; i++)
-		fprintf(stderr, "%s%02x", i % 16 ? " " : "\n  ", data[i]);
-	fprintf(stderr, "\n");
-	abort();
-}
 
 /* ---- a store in memory: commits on the next loop turn, in order ---- */
 
@@ -508,21 +496,23 @@ check_answer(struct client *cl, const struct method *m, const uint8_t *data,
 	uint8_t *body;
 
 	if (strcmp(cl->status, "200") != 0)
-		die("the answer is not :status 200", data, size);
+		fuzz_die("the answer is not :status 200", data, size);
 	if (cl->nstatus != 1 || cl->grpc_status < 0 ||
 	    cl->grpc_status >= GRPC_CODES)
-		die("the answer has no single valid grpc-status", data, size);
+		fuzz_die("the answer has no single valid grpc-status", data,
+			 size);
 	while (evbuffer_get_length(cl->in) > 0) {
 		evbuffer_copyout(cl->in, prefix, sizeof(prefix));
 		if (grpc_frame_peek(prefix, evbuffer_get_length(cl->in),
 				    SIZE_MAX, &len) != FRAME_OK)
-			die("a response message is not whole", data, size);
+			fuzz_die("a response message is not whole", data, size);
 		body = evbuffer_pullup(cl->in,
 				       (ev_ssize_t)(GRPC_PREFIX_LEN + len));
 		msg = protobuf_c_message_unpack(m->response, NULL, len,
 						body + GRPC_PREFIX_LEN);
 		if (msg == NULL)
-			die("a response message does not unpack", data, size);
+			fuzz_die("a response message does not unpack", data,
+				 size);
 		protobuf_c_message_free_unpacked(msg, NULL);
 		evbuffer_drain(cl->in, GRPC_PREFIX_LEN + len);
 		nmsgs++;
@@ -532,7 +522,7 @@ check_answer(struct client *cl, const struct method *m, const uint8_t *data,
 		fprintf(stderr, "%s: grpc-status %d, %zu messages: %s\n",
 			m->m->path, cl->grpc_status, nmsgs, cl->message);
 	if (!m->m->streaming && nmsgs != (cl->grpc_status == GRPC_OK))
-		die("a unary answer without its one message (or with one "
+		fuzz_die("a unary answer without its one message (or with one "
 		    "on an error)", data, size);
 }
 
@@ -592,7 +582,7 @@ serve_one(const uint8_t *data, size_t size)
 		}
 		closed = run(&cl, MAX_TURNS);
 		if (!closed)
-			die("the call got no answer", data, size);
+			fuzz_die("the call got no answer", data, size);
 		check_answer(&cl, m, data, size);
 	}
 	client_close(&cl);

@@ -399,6 +399,10 @@ def json_seeds():
         "admin-dup-ids": {"members": [member, member]},
         "admin-bad-value": {"members": [{"id": "m1", "value": "nope"}]},
         "admin-empty": {"members": []},
+        "admin-sync": {"cluster_id": "c1", "members": [
+            member, {"id": "m2", "value": "m2=http://m2.example:2380"}]},
+        "admin-sync-bad-cluster": {"cluster_id": "Not-Hex",
+                                   "members": [member]},
         "alias": {"token": "abc123"},
         "alias-missing": {"token": "nosuch"},
         "size-node": {"action": "get", "node": {
