@@ -48,7 +48,7 @@
 #define PING_MS 1000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define START_WAIT_MS 5000  /* load() waits this long for etcd */
+#define START_WAIT_MS 3000 /* load() waits this long for etcd */
 #define SEEN_DEADLINE_MS 5000 /* a committed Txn the watch does not show */
 #define CONFLICT_WAIT_MS 300
 #define LOCK_TTL_S 10
@@ -1183,22 +1183,21 @@ etcd_load(struct store *base, char *err)
 {
 	struct etcd_store *st = (struct etcd_store *)base;
 	uint64_t until = now_monotonic_ms() + START_WAIT_MS;
-	size_t before;
 
 	if (load_copy(st, err) != 0)
 		return -1;
-	before = st->stats.changes;
 	if (st->applied)
 		log_info("etcd: local copy at revision %llu loaded (%zu keys)",
 			 (unsigned long long)st->applied, st->kvs.count);
-	(void)before;
 	connect_now(st);
-	/* Serve what etcd has, not an old copy, when etcd is there. */
-	while (st->state != CS_LIVE && now_monotonic_ms() < until)
+	/* A local copy answers at once (etcd's news follows in moments);
+	 * with none, etcd gets a few seconds to fill memory first. */
+	while (st->applied == 0 && st->state != CS_LIVE &&
+	       now_monotonic_ms() < until)
 		event_base_loop(st->evb, EVLOOP_ONCE);
 	if (st->state != CS_LIVE)
-		log_warn("etcd: not reachable at start: serving the local "
-			 "copy (revision %llu) until it is",
+		log_warn("etcd: not reached yet: serving the local copy "
+			 "(revision %llu) until it is",
 			 (unsigned long long)st->applied);
 	return 0;
 }

@@ -1,0 +1,251 @@
+#!/bin/bash
+# tests/e2e/etcd_gateways.sh -- several gateways on one etcd v3 cluster
+# (--etcd-endpoints): a real etcd 3.4 of 3 members on loopback, started and
+# stopped here, and two srvgate gateways A and B on it.
+#   - a token made on A, members registered alternately on A and B, a
+#     duplicate through the other gets 412; both serve the 3 SRV records
+#     within 1 s and list the token identically
+#   - keys written straight into etcd (etcdctl) are published by both
+#   - SIGKILL of A under a registration load: all A acknowledged, B serves
+#   - the leader (then another member) stopped: registrations go on
+#   - every member stopped: DNS answers, writes get 503 (errorCode 300) and
+#     never land, /health says why; B restarted then answers DNS from its
+#     local copy; etcd back: a change made in etcd is published within 5 s
+#   - a member deleted and history compacted while B is away: B re-syncs
+#     from a Range, deletion included; a compaction under a running A
+. "$(dirname "$0")/../lib.sh"
+
+for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+export ETCDCTL_API=3
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+	fail "etcd and etcdctl are installed (apt-get install etcd-server etcd-client)"
+	finish; exit
+fi
+
+# ---- the etcd cluster ----
+for i in 1 2 3; do alloc_port "C$i"; alloc_port "P$i"; done
+IC="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
+EPS="http://127.0.0.1:$C1,http://127.0.0.1:$C2,http://127.0.0.1:$C3"
+ectl() { etcdctl --endpoints="127.0.0.1:$C1,127.0.0.1:$C2,127.0.0.1:$C3" \
+	--command-timeout=5s "$@"; }
+
+# start_member N: (re)starts member N on its data dir.
+start_member() {
+	local c p
+	c=$(eval echo "\$C$1") p=$(eval echo "\$P$1")
+	etcd --name "e$1" --data-dir "$TMP/e$1.etcd" \
+		--listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+		--listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+		--initial-cluster "$IC" --initial-cluster-state new \
+		--heartbeat-interval 50 --election-timeout 500 >>"$TMP/e$1.log" 2>&1 &
+	eval "EPID$1=$!"
+	PIDS="$PIDS $!"
+}
+stop_member() { stop_pid "$(eval echo "\$EPID$1")"; }
+# the number (1-3) of the leader
+leader() {
+	ectl endpoint status -w json | jq -r '.[] | select(.Status.leader ==
+		.Status.header.member_id) | .Endpoint' | sed -n 's/.*://p' |
+		while read -r port; do
+			for i in 1 2 3; do [ "$(eval echo "\$C$i")" = "$port" ] && echo "$i"; done
+		done
+}
+healthy() { [ "$(ectl endpoint health 2>&1 | grep -c 'is healthy')" = 3 ]; }
+
+for i in 1 2 3; do start_member "$i"; done
+check "etcd: 3 members are healthy" wait_for healthy
+
+# ---- two gateways ----
+# gw NAME: starts (or restarts, same ports and data) gateway NAME.
+gw() {
+	local n=$1
+	SG_HTTP_PORT=$(eval echo "\${${n}_PORT:-}") SG_DNS_PORT=$(eval echo "\${${n}_DNS:-}")
+	SG_DATA=$TMP/$n.data
+	[ -n "$SG_HTTP_PORT" ] || unset SG_HTTP_PORT
+	[ -n "$SG_DNS_PORT" ] || unset SG_DNS_PORT
+	start_srvgate "$n" --etcd-endpoints "$EPS" --grpc-listen off \
+		--rate-limit 0
+	local rc=$?
+	eval "${n}_PORT=$SG_HTTP_PORT ${n}_DNS=$SG_DNS_PORT ${n}_PID=$SG_PID"
+	eval "${n}=$SG_HTTP"
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	return $rc
+}
+check "gateway A starts on etcd" gw A
+check "gateway B starts on etcd" gw B
+
+# reg GATEWAY_URL TOKEN ID [VALUE]: prints the HTTP status of a v2 create.
+reg() {
+	curl -s -m 10 -o "$TMP/reg.out" -w '%{http_code}' -X PUT \
+		--data-urlencode "value=${4:-$3=http://10.9.0.${RANDOM:0:2}:2380}" \
+		"$1/$2/$3?prevExist=false"
+}
+srv() { dig @127.0.0.1 -p "$1" +short +time=1 +tries=1 "_etcd-server._tcp.$2.discovery.internal" SRV | sort; }
+nsrv() { srv "$1" "$2" | grep -c 2380; }
+listing() { curl -s -m 5 "$1/$2" | jq -cS '[.node.nodes[] | {key, value, createdIndex}]'; }
+members_are() { [ "$(nsrv "$1" "$2")" = "$3" ]; }
+
+URL=$(curl -s -m 5 "$A/new?size=3")
+T=${URL##*/}
+expect_match "a token made on A" '^[0-9a-f]{32}$' "$T"
+codes="$(reg "$A" "$T" m1) $(reg "$B" "$T" m2) $(reg "$A" "$T" m3)"
+t0=$(date +%s%N)
+expect_eq "members registered alternately on A, B, A" "201 201 201" "$codes"
+expect_eq "a duplicate through the other gateway: 412" 412 "$(reg "$A" "$T" m2)"
+expect_eq "  ... with etcd's errorCode 105" 105 "$(jq .errorCode "$TMP/reg.out")"
+both3() { members_are "$A_DNS" "$T" 3 && members_are "$B_DNS" "$T" 3; }
+WAIT_SECS=1 wait_for both3
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "both gateways answer the 3 SRV records within 1 s ($ms ms)" both3
+[ "$ms" -le 1000 ] || fail "  ... took $ms ms"
+expect_eq "both list the token identically" "$(listing "$A" "$T")" "$(listing "$B" "$T")"
+expect_eq "  ... 3 members, m2 as B wrote it" 3 "$(listing "$A" "$T" | jq length)"
+expect_eq "the token's size key and members are in etcd's v3 layout" \
+	"/_etcd/registry/$T/_config/size 3 /_etcd/registry/$T/members/m1" \
+	"$(ectl get "/_etcd/registry/$T/" --prefix | head -4 | tr '\n' ' ' | sed 's/ $//' | cut -d' ' -f1-3)"
+
+# the same ids created through A and B at once: one wins, one gets 412
+R=$(curl -s -m 5 "$A/new?size=100"); R=${R##*/}
+racers=""
+for i in $(seq 1 15); do
+	reg "$A" "$R" "r$i" >"$TMP/ra$i" & racers="$racers $!"
+	reg "$B" "$R" "r$i" >"$TMP/rb$i" & racers="$racers $!"
+done
+for p in $racers; do wait "$p"; done
+codes=$(for i in $(seq 1 15); do
+	printf '%s %s\n' "$(cat "$TMP/ra$i")" "$(cat "$TMP/rb$i")" | tr ' ' '\n' | sort | paste -sd' '
+done | sort | uniq -c | sed 's/^ *//')
+expect_eq "15 ids created through A and B at once: each once 201, once 412" \
+	"15 201 412" "$codes"
+conflicts() { curl -s "$1/metrics" | sed -n 's/^srvgate_etcd_conflicts_total //p'; }
+echo "    (Txn conflicts re-planned: A $(conflicts "$A"), B $(conflicts "$B"))"
+
+# ---- written straight into etcd ----
+E=etcdmade$RANDOM
+ectl put "/_etcd/registry/$E/_config/size" 2 >/dev/null
+ectl put "/_etcd/registry/$E/members/x1" "x1=http://10.8.0.1:2380" >/dev/null
+ectl put "/_etcd/registry/$E/members/x2" "x2=http://10.8.0.2:2380" >/dev/null
+bothE() { members_are "$A_DNS" "$E" 2 && members_are "$B_DNS" "$E" 2; }
+check "a token and members written with etcdctl are published by both" \
+	wait_secs 2 bothE
+ectl put "/_etcd/registry/$T/members/m4" "m4=http://10.8.0.4:2380" >/dev/null
+hasm4() { curl -s "$A/$T" | grep -q m4 && curl -s "$B/$T" | grep -q m4; }
+check "a member put with etcdctl into a gateway's token is listed by both" \
+	wait_secs 2 hasm4
+ectl del "/_etcd/registry/$T/members/m4" >/dev/null
+nom4() { ! curl -s "$A/$T" | grep -q m4 && ! curl -s "$B/$T" | grep -q m4; }
+check "  ... and its deletion with etcdctl too" wait_secs 2 nom4
+
+# ---- SIGKILL of A under a registration load ----
+L=$(curl -s -m 5 "$A/new?size=1000"); L=${L##*/}
+: >"$TMP/acked"
+(
+	for i in $(seq 1 400); do
+		[ "$(reg "$A" "$L" "w$i")" = 201 ] && echo "w$i" >>"$TMP/acked"
+	done
+) &
+LOAD=$!
+sleep 1.5
+kill -KILL "$A_PID"
+wait "$LOAD"
+acked=$(wc -l <"$TMP/acked")
+[ "$acked" -gt 10 ] || fail "the load had registrations acknowledged before the kill ($acked)"
+curl -s "$B/$L" | jq -r '.node.nodes[].key' | sed 's#.*/##' | sort >"$TMP/onb"
+missing=$(sort "$TMP/acked" | comm -23 - "$TMP/onb" | tr '\n' ' ')
+expect_match "B lists at least what A acknowledged" "^[0-9]+$" \
+	"$(awk -v a="$acked" 'END { if (NR >= a && a > 0) print NR }' "$TMP/onb")"
+expect_empty "every registration A acknowledged ($acked) is served by B" "$missing"
+expect_eq "  ... the first one in DNS too" 1 \
+	"$(dig @127.0.0.1 -p "$B_DNS" +short "$(head -1 "$TMP/acked").$L.discovery.internal" A | grep -c .)"
+check "A restarts after SIGKILL" gw A
+
+# ---- one etcd member stopped ----
+# goes_on GW: a registration through GW succeeds within 10 s; prints secs
+goes_on() {
+	local s=$(date +%s%N) i=0
+	while [ $i -lt 100 ]; do
+		i=$((i + 1))
+		[ "$(reg "$1" "$L" "g$2$i")" = 201 ] && {
+			echo $(( ($(date +%s%N) - s) / 1000000 )); return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+LEAD=$(leader)
+expect_match "etcd has a leader" '^[123]$' "$LEAD"
+stop_member "$LEAD"
+if ms=$(goes_on "$A" a); then pass "leader e$LEAD stopped: registrations through A go on ($ms ms)"
+else fail "leader e$LEAD stopped: registrations through A go on"; fi
+if ms=$(goes_on "$B" b); then pass "  ... and through B ($ms ms)"
+else fail "  ... and through B"; fi
+start_member "$LEAD"
+check "  ... e$LEAD rejoins" wait_for healthy
+# now the member the gateways talk to first, if it is not the leader
+OTHER=1; [ "$(leader)" = 1 ] && OTHER=2
+stop_member "$OTHER"
+if ms=$(goes_on "$A" c); then pass "member e$OTHER stopped: registrations go on ($ms ms)"
+else fail "member e$OTHER stopped: registrations go on"; fi
+start_member "$OTHER"
+check "  ... e$OTHER rejoins" wait_for healthy
+
+# ---- every member stopped ----
+for i in 1 2 3; do stop_member "$i"; done
+sleep 1.5
+expect_eq "etcd down: A still answers DNS" 3 "$(nsrv "$A_DNS" "$T")"
+expect_eq "etcd down: B still answers DNS" 3 "$(nsrv "$B_DNS" "$T")"
+expect_eq "etcd down: a registration gets 503" 503 "$(reg "$A" "$L" down1)"
+expect_eq "  ... with etcd's errorCode 300" 300 "$(jq .errorCode "$TMP/reg.out")"
+expect_eq "  ... and through B" 503 "$(reg "$B" "$L" down2)"
+h=$(curl -s -m 5 -w ' %{http_code}' "$A/health" | tr '\n' ' ')
+expect_match "etcd down: /health is 503 and says why" 'etcd unavailable.* 503$' "$h"
+expect_match "etcd down: /metrics says not connected" \
+	'^srvgate_etcd_connected 0$' "$(curl -s "$A/metrics" | grep '^srvgate_etcd_connected')"
+stop_pid "$B_PID"
+# /health stays 503 while etcd is down: start_srvgate gives up waiting on it
+WAIT_SECS=1 gw B
+t0=$(date +%s%N)
+WAIT_SECS=5 wait_for members_are "$B_DNS" "$T" 3
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "B restarted while etcd is down runs" kill -0 "$B_PID"
+expect_eq "  ... and answers DNS from its local copy ($ms ms after /health answered)" \
+	3 "$(nsrv "$B_DNS" "$T")"
+expect_eq "  ... the same records as before" "$(srv "$A_DNS" "$T")" "$(srv "$B_DNS" "$T")"
+for i in 1 2 3; do start_member "$i"; done
+check "etcd back" wait_for healthy
+E2=afteroutage$RANDOM
+t0=$(date +%s%N)
+ectl put "/_etcd/registry/$E2/_config/size" 1 >/dev/null
+ectl put "/_etcd/registry/$E2/members/y1" "y1=http://10.7.0.1:2380" >/dev/null
+bothE2() { members_are "$A_DNS" "$E2" 1 && members_are "$B_DNS" "$E2" 1; }
+WAIT_SECS=5 wait_for bothE2
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "etcd back: a change made in etcd is published by both within 5 s ($ms ms)" bothE2
+nodown() { ! curl -s "$A/$L" | grep -q '/down[12]"'; }
+check "  ... and the refused writes never landed" nodown
+expect_eq "etcd back: registrations work again" 201 "$(reg "$B" "$L" back1)"
+
+# ---- compaction ----
+stop_pid "$B_PID"
+ectl del "/_etcd/registry/$T/members/m3" >/dev/null
+ectl put "/_etcd/registry/$T/members/m5" "m5=http://10.8.0.5:2380" >/dev/null
+REV=$(ectl endpoint status -w json | jq '.[0].Status.header.revision')
+ectl compact "$REV" >/dev/null
+check "history compacted (revision $REV) while B was away; B restarts" gw B
+expect_eq "B re-synced: m3's deletion and m5 applied" "m1 m2 m5" \
+	"$(curl -s "$B/$T" | jq -r '[.node.nodes[].key | sub(".*/"; "")] | join(" ")')"
+expect_eq "  ... and lists the token as A does" "$(listing "$A" "$T")" "$(listing "$B" "$T")"
+# A running, stopped in its tracks while etcd changes and compacts
+kill -STOP "$A_PID"
+for i in 1 2 3 4 5; do ectl put "/_etcd/registry/$T/members/c$i" "c$i=http://10.6.0.$i:2380" >/dev/null; done
+ectl del "/_etcd/registry/$T/members/m5" >/dev/null
+REV=$(ectl endpoint status -w json | jq '.[0].Status.header.revision')
+ectl compact "$REV" >/dev/null
+kill -CONT "$A_PID"
+sameAB() { [ "$(listing "$A" "$T")" = "$(listing "$B" "$T")" ] &&
+	! curl -s "$A/$T" | grep -q '/m5"' && curl -s "$A/$T" | grep -q '/c5"'; }
+check "a compaction under a running A: it agrees with B, nothing lost" wait_secs 5 sameAB
+
+stop_pid "$A_PID"
+stop_pid "$B_PID"
+check_sanitizer_logs A B
+finish
