@@ -217,6 +217,7 @@ part_a() {
 	ic1=$(etcd_index "$HTTP/$T")
 	run imp2 import "$REG" --gateway "$HTTP"
 	expect_rc "A. second import exits 0" 0
+	expect_eq "A. second import says unchanged" "unchanged $T: size 3, 4 members" "$(out_of imp2)"
 	after=$(admin_json "$HTTP" "$T")
 	expect_eq "A. second import changes nothing (createdIndex of token and members)" \
 		"$(printf '%s' "$before" | jq -c '[.createdIndex, [.members[] | .createdIndex, .modifiedIndex]]')" \
