@@ -73,6 +73,8 @@ int xfr_new(struct xfr **out, struct event_base *base,
 /* Checks those three flags' values alone, before anything is opened; the
  * message names the flag or its SRVGATE_ variable. */
 int xfr_check_config(const struct config *cfg, char *err);
+/* Those and --cookie-secret-file (check.c). */
+int dns_check_config(const struct config *cfg, char *err);
 void xfr_metrics(struct evbuffer *out, void *xfr);
 void xfr_free(struct xfr *x);
 

@@ -29,5 +29,7 @@ void grpc_api_reload(struct grpc_api *api);
 /* Prometheus text (a metrics_fn for http_api_add_metrics). */
 void grpc_api_metrics(struct evbuffer *out, void *arg);
 void grpc_api_free(struct grpc_api *api);
+/* Reads --users-file once, before anything is opened (a bad file exits 2). */
+int grpc_check_config(const struct config *cfg, char *err);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "grpc.h"
 #include "server.h"
 #include "tls.h"
 #include "cli.h"
@@ -36,7 +37,7 @@ check_serve(const struct config *cfg, char *err)
 {
 	struct tls *t = NULL;
 
-	if (xfr_check_config(cfg, err) != 0 ||
+	if (dns_check_config(cfg, err) != 0 || grpc_check_config(cfg, err) ||
 	    tls_new(&t, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
 		    err) != 0)
 		return -1;

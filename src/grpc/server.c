@@ -278,3 +278,22 @@ grpc_api_metrics(struct evbuffer *out, void *arg)
 		(unsigned long long)s->watch_compacted,
 		(unsigned long long)s->rate_limited);
 }
+
+int
+grpc_check_config(const struct config *cfg, char *err)
+{
+	struct grpc_auth *a = NULL;
+	char o[64], why[ERRBUF_SIZE];
+	const char *flag = "--users-file ", *rest = why;
+
+	if (grpc_auth_new(&a, cfg->users_file, err) == 0) {
+		grpc_auth_free(a);
+		return 0;
+	}
+	/* Named as the user set it: the flag or SRVGATE_USERS_FILE. */
+	snprintf(why, sizeof(why), "%s", err);
+	if (strncmp(why, flag, strlen(flag)) == 0)
+		rest += strlen(flag);
+	return fail(err, "%s: %s", config_origin(cfg, "users-file", o,
+						  sizeof(o)), rest);
+}

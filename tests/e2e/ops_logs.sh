@@ -10,7 +10,7 @@
 #      limit and evhttp itself (a malformed request); JSON lines parse.
 #   3. SIGHUP reopens the log and the access log (logrotate's mv, HUP).
 #   4. Flag errors (--tsig-key, --allow-transfer, --notify, --tls-cert,
-#      SRVGATE_ variables) exit 2 with one line naming the flag, while a
+#      --users-file, --cookie-secret-file, SRVGATE_ variables) exit 2 with one line naming the flag, while a
 #      running srvgate holds the data dir; sync names its wrong flag.
 #   5. Start line: relative dirs as absolute paths, every DNS listener;
 #      transfer lines name the client, a key-only rule's refusal says a
@@ -246,6 +246,11 @@ bad "a bad SRVGATE_ALLOW_TRANSFER is named so" "^srvgate serve: SRVGATE_ALLOW_TR
 bad "a bad SRVGATE_TSIG_KEY is named so" "^srvgate serve: SRVGATE_TSIG_KEY: " SRVGATE_TSIG_KEY=foo --
 bad "a bad SRVGATE_HTTP_LISTEN is named so" "^srvgate serve: SRVGATE_HTTP_LISTEN: 'nope' is not HOST:PORT" SRVGATE_HTTP_LISTEN=nope --
 bad "a missing --tls-cert" "cannot load --tls-cert $TMP/nosuch\\.pem" -- --tls-cert "$TMP/nosuch.pem" --tls-key "$TMP/nosuch.key"
+echo "not-a-user-line" >"$TMP/users"
+bad "a bad --users-file" "^srvgate serve: --users-file: $TMP/users:1: not name:" -- --users-file "$TMP/users"
+bad "a missing SRVGATE_USERS_FILE is named so" "^srvgate serve: SRVGATE_USERS_FILE: $TMP/nosuch: No such file" SRVGATE_USERS_FILE="$TMP/nosuch" --
+echo zz >"$TMP/cookie"
+bad "a bad --cookie-secret-file" "^srvgate serve: --cookie-secret-file $TMP/cookie: the first line must be 32 hex digits" -- --cookie-secret-file "$TMP/cookie"
 bad "a wildcard listener needs --public-url" "^srvgate serve: --public-url: required" -- --http-listen 0.0.0.0:1
 check "the holder still answers" curl -sf -m 2 "$GW/health"
 
