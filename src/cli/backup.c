@@ -3,9 +3,11 @@
  *
  * LMDB readers in another process see one committed snapshot and never
  * block the writer, so the copy needs no pause: it opens the data dir
- * read-only (the server's LOCK is not taken) and streams the snapshot with
- * free pages left out (MDB_CP_COMPACT) into FILE.tmp, syncs it and renames
- * it to FILE. Restoring is putting the file back as <data-dir>/data.mdb.
+ * read-only (the server's LOCK is not taken), streams the snapshot with
+ * free pages left out (MDB_CP_COMPACT) into FILE.tmp, adds the changes the
+ * write-ahead log holds beyond it (store_lmdb_backup, lmdb_backup.c),
+ * syncs it and renames it to FILE. Restoring is putting the file back as
+ * <data-dir>/data.mdb, with no data.wal beside it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "store.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -26,50 +29,8 @@ static const char USAGE[] =
 	"usage: srvgate backup FILE [--data-dir DIR]\n"
 	"Writes a consistent, compacted copy of srvgate's LMDB store to FILE,\n"
 	"online: the running server is not paused. Restore: stop srvgate, put\n"
-	"FILE in place as <data-dir>/data.mdb (remove lock.mdb), start it.\n";
-
-/* Copies the snapshot of the store in dir to path, durably. */
-static int
-copy_store(const char *dir, const char *path, char *err)
-{
-	char tmp[4096], probe[4096];
-	MDB_env *env = NULL;
-	struct stat sb;
-	int rc, fd;
-
-	snprintf(probe, sizeof(probe), "%s/data.mdb", dir);
-	if (stat(probe, &sb) != 0)
-		return fail(err, "%s: %s", probe, strerror(errno));
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return fail(err, "%s: path too long", path);
-	rc = mdb_env_create(&env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(env, (size_t)sb.st_size);
-	if (rc == 0)
-		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0);
-	if (rc != 0) {
-		mdb_env_close(env);
-		return fail(err, "%s: %s", probe, mdb_strerror(rc));
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		mdb_env_close(env);
-		return fail(err, "%s: %s", tmp, strerror(errno));
-	}
-	rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = errno;
-	close(fd);
-	mdb_env_close(env);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = errno;
-	if (rc != 0) {
-		unlink(tmp);
-		return fail(err, "copying %s to %s: %s", probe, path,
-			    mdb_strerror(rc));
-	}
-	return 0;
-}
+	"FILE in place as <data-dir>/data.mdb (remove lock.mdb and data.wal),\n"
+	"start it.\n";
 
 int
 tool_backup(int argc, char **argv)
@@ -104,7 +65,7 @@ tool_backup(int argc, char **argv)
 		fprintf(stderr, "srvgate backup: give one FILE\n%s", USAGE);
 		return EXIT_USAGE;
 	}
-	if (copy_store(dir, argv[optind], err) != 0) {
+	if (store_lmdb_backup(dir, argv[optind], err) != 0) {
 		fprintf(stderr, "srvgate backup: %s\n", err);
 		return 1;
 	}

@@ -45,5 +45,38 @@ int lmdb_write_index(struct lmdb_env *db, MDB_txn *txn, uint64_t index);
  * a run of free pages that large means writes fit again. */
 #define PROBE_BIG_BYTES (64 * 1024)
 int lmdb_write_probe(struct lmdb_env *db, MDB_txn *txn, int big);
+/* The stored index ("i"; 0 when there is none yet). */
+int lmdb_read_index(struct lmdb_env *db, MDB_txn *txn, uint64_t *index);
+/* Writes the changes of p above *index in one synced commit; *index
+ * becomes the last one's. */
+int lmdb_apply_changes(struct lmdb_env *db, const struct proposal *p,
+		       uint64_t *index);
+
+/* The write-ahead log (lmdb_wal.c): group commits are durable once their
+ * record is synced here; data.mdb catches up at checkpoints. */
+#define LMDB_WAL_FILE "data.wal"
+struct lmdb_wal {
+	int fd;
+	uint64_t off;	 /* where the next record goes */
+	uint64_t zeroed; /* the file's bytes written so far (zeros ahead) */
+	unsigned char *buf; /* a record being encoded */
+	size_t len, cap;
+	char path[1100];
+};
+int lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err);
+void lmdb_wal_close(struct lmdb_wal *w);
+/* One record with the changes of every proposal from head on (indexes
+ * first .. first + count - 1), synced; 0 or an errno. */
+int lmdb_wal_append(struct lmdb_wal *w, const struct proposal *head,
+		    uint64_t first, uint64_t count);
+/* Takes the last record back (it must not replay). */
+void lmdb_wal_undo(struct lmdb_wal *w);
+/* After a checkpoint: the next record goes at the start again. */
+void lmdb_wal_rewind(struct lmdb_wal *w);
+/* Appends to out copies of the logged changes that continue from index
+ * `after`, in order (none when the log is absent or holds nothing newer).
+ * A record with a good checksum that does not decode is an error. */
+int lmdb_wal_read(const char *path, uint64_t after, struct proposal *out,
+		  char *err);
 
 #endif

@@ -1,16 +1,26 @@
 /* store_lmdb.c -- the embedded store: LMDB in one data dir, written by a
- * writer thread in group commits.
+ * writer thread in group commits through a write-ahead log.
  *
  * Proposals that arrive while a commit is on its way to disk gather into
- * the next batch, so many registrations share one fsync. The writer gives
- * every change its index, commits the batch in one transaction and hands
- * it back to the loop through an eventfd; the loop then reports the
- * committed changes to the sink, and only then are they visible anywhere.
+ * the next batch, so many registrations share one sync. The writer gives
+ * every change its index and writes the batch into an LMDB transaction
+ * nested in one that stays open in memory (a child that fails leaves its
+ * parent whole, so a refused proposal changes nothing), appends the
+ * batch's changes to the log (lmdb_wal.c) and syncs it once: then the
+ * batch is durable, and it goes back to the loop through an eventfd; the
+ * loop reports the committed changes to the sink, and only then are they
+ * visible anywhere. At a checkpoint (every CHECKPOINT_MS, when the log
+ * passes CHECKPOINT_LOG_BYTES, when idle, at close) the open transaction
+ * commits the usual LMDB way, synced, and the log starts over. data.mdb
+ * itself is only ever changed by such synced commits, so a power loss
+ * finds it as of a checkpoint and the log replays the rest (lmdb_load).
  *
- * When the map is full it grows, up to --max-db-size. At the ceiling the
- * batch is retried one proposal at a time so that what fits still commits;
- * proposals that only delete may use a reserve above the ceiling, so space
- * can always be freed. Records: lmdb_records.c.
+ * When a batch does not fit, the writer checkpoints and goes the direct
+ * way, each commit synced into data.mdb: the map grows, up to
+ * --max-db-size; at the ceiling the batch is retried one proposal at a
+ * time so that what fits still commits; proposals that only delete may
+ * use a reserve above the ceiling, so space can always be freed.
+ * Records: lmdb_records.c.
  */
 #include "store.h"
 
@@ -28,6 +38,9 @@
 #include "lmdb_internal.h"
 
 #define MIN_MAP (64ull << 20)
+#define CHECKPOINT_MS 2000
+#define CHECKPOINT_IDLE_MS 200
+#define CHECKPOINT_LOG_BYTES (16u << 20)
 enum { PROBE_NONE, PROBE_SMALL, PROBE_BIG };
 
 struct batch {
@@ -47,6 +60,15 @@ struct batch {
 struct lmdb_store {
 	struct store base; /* first: the store functions get this */
 	struct lmdb_env db;
+	struct lmdb_wal wal;
+	/* The writer's: the transaction batches go into until the next
+	 * checkpoint (NULL: none open), and when it began. */
+	MDB_txn *open;
+	uint64_t open_ms;
+	/* A checkpoint failed and the log could not be replayed either (the
+	 * disk is full): writes are refused, and each batch tries the replay
+	 * again first. The error, an LMDB or errno code. */
+	int broken;
 	uint64_t max_bytes, reserve_bytes;
 	uint64_t index; /* last committed; the writer's while a batch is out */
 	/* The last write (other than a deletion) was refused for want of
@@ -222,16 +244,205 @@ commit_probe(struct lmdb_store *st, struct batch *b)
 			 "storage is not writable: %s", mdb_strerror(rc));
 }
 
-static void
-commit_batch(struct lmdb_store *st, struct batch *b)
+/* ---- the log and checkpoints ---- */
+
+/* p into data.mdb directly, in one synced commit, with the map as large as
+ * the reserve allows: what the log holds was acknowledged, so it must go
+ * in whatever the ceiling. */
+static int
+apply_with_reserve(struct lmdb_store *st, const struct proposal *p,
+		   uint64_t *index)
 {
-	struct timespec t0, t1;
+	uint64_t map = st->db.map_bytes, room = st->max_bytes + st->reserve_bytes;
+	int rc;
+
+	if (room > map)
+		mdb_env_set_mapsize(st->db.env, room);
+	rc = lmdb_apply_changes(&st->db, p, index);
+	if (room > map)
+		mdb_env_set_mapsize(st->db.env, map);
+	lmdb_env_refresh_size(&st->db);
+	return rc;
+}
+
+/* A checkpoint's commit failed: the changes since the last one are in the
+ * log only, and go into data.mdb from there. */
+static int
+replay_log(struct lmdb_store *st)
+{
+	struct proposal *p = proposal_new();
+	uint64_t index = 0;
+	MDB_txn *txn = NULL;
+	errbuf_t err;
+	int rc;
+
+	rc = mdb_txn_begin(st->db.env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = lmdb_read_index(&st->db, txn, &index);
+		mdb_txn_abort(txn);
+	}
+	if (rc == 0 && lmdb_wal_read(st->wal.path, index, p, err) != 0) {
+		log_error("storage: %s", err);
+		rc = MDB_CORRUPTED;
+	}
+	if (rc == 0)
+		rc = apply_with_reserve(st, p, &index);
+	if (rc == 0 && index != st->index)
+		rc = MDB_CORRUPTED; /* the log does not reach the last commit */
+	proposal_free(p);
+	return rc;
+}
+
+/* Commits the open transaction (a normal LMDB commit, synced): data.mdb
+ * then holds everything, and the log starts over. */
+static int
+checkpoint(struct lmdb_store *st)
+{
+	int rc;
+
+	if (st->open == NULL)
+		return 0;
+	rc = mdb_txn_commit(st->open);
+	st->open = NULL;
+	if (rc != 0) {
+		log_error("storage: checkpoint of %s/data.mdb failed: %s; "
+			  "replaying the log into it", st->db.dir,
+			  mdb_strerror(rc));
+		rc = replay_log(st);
+	}
+	if (rc != 0) {
+		if (!st->broken)
+			log_error("storage: the log %s cannot be replayed into "
+				  "data.mdb (%s): writes are refused until it "
+				  "can", st->wal.path, mdb_strerror(rc));
+		st->broken = rc;
+		return rc;
+	}
+	lmdb_wal_rewind(&st->wal);
+	return 0;
+}
+
+/* After a failed checkpoint: the replay once more; 0 when it went in. */
+static int
+recover(struct lmdb_store *st)
+{
+	int rc = replay_log(st);
+
+	if (rc != 0) {
+		st->broken = rc;
+		return rc;
+	}
+	log_info("storage: the log is in data.mdb again; writes resume");
+	st->broken = 0;
+	lmdb_wal_rewind(&st->wal);
+	return 0;
+}
+
+static int
+checkpoint_due(const struct lmdb_store *st)
+{
+	return st->open != NULL &&
+	       (st->wal.off >= CHECKPOINT_LOG_BYTES ||
+		now_monotonic_ms() - st->open_ms >= CHECKPOINT_MS);
+}
+
+static void
+settle_logged(struct lmdb_store *st, struct batch *b, int big_probe)
+{
+	struct proposal *p;
+
+	for (p = b->head; p != NULL; p = p->next) {
+		settle(p, 0);
+		note_space(st, p, 0);
+	}
+	b->any_ok = b->head != NULL;
+	b->probe_ok = 1;
+	if (b->probe && big_probe)
+		st->space_refused = 0;
+}
+
+/* The whole batch into a child of the open transaction and one log
+ * record, synced; 0 when done. Otherwise nothing of it stayed: the child
+ * is aborted, the record unwritten. */
+static int
+commit_logged(struct lmdb_store *st, struct batch *b)
+{
+	uint64_t index = st->index;
+	int had_version = st->db.has_version, big = st->space_refused;
+	MDB_txn *txn = NULL;
+	struct proposal *p;
+	size_t i;
+	int rc;
+
+	if (st->open == NULL) {
+		rc = mdb_txn_begin(st->db.env, NULL, 0, &st->open);
+		if (rc != 0) {
+			st->open = NULL;
+			return rc;
+		}
+		st->open_ms = now_monotonic_ms();
+	}
+	rc = mdb_txn_begin(st->db.env, st->open, 0, &txn);
+	for (p = b->head; rc == 0 && p != NULL; p = p->next)
+		for (i = 0; rc == 0 && i < p->n; i++) {
+			p->changes[i].index = ++index;
+			rc = lmdb_write_change(&st->db, txn, &p->changes[i]);
+		}
+	if (rc == 0 && b->probe)
+		rc = lmdb_write_probe(&st->db, txn, big);
+	if (rc == 0 && b->head != NULL)
+		rc = lmdb_write_index(&st->db, txn, index);
+	/* The acknowledgement rests on this sync. */
+	if (rc == 0)
+		rc = lmdb_wal_append(&st->wal, b->head, st->index + 1,
+				     index - st->index);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn); /* into the parent, in memory */
+		if (rc != 0)
+			lmdb_wal_undo(&st->wal);
+	} else if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	if (rc != 0) {
+		st->db.has_version = had_version;
+		return rc;
+	}
+	st->index = index;
+	settle_logged(st, b, big);
+	return 0;
+}
+
+/* The log cannot go into data.mdb: every write is refused, 507 when it
+ * is for want of space. */
+static void
+refuse_batch(struct lmdb_store *st, struct batch *b)
+{
+	struct proposal *p;
+	int rc = st->broken;
+
+	if (space_error(rc))
+		st->space_refused = 1;
+	for (p = b->head; p != NULL; p = p->next) {
+		settle(p, rc);
+		if (p->status == STORE_FAILED)
+			p->status = STORE_UNAVAILABLE;
+		b->failed = 1;
+	}
+	b->probe_ok = 0;
+	snprintf(b->probe_why, sizeof(b->probe_why), "storage is %s: the "
+		 "log cannot be checkpointed into data.mdb (%s)",
+		 space_error(rc) ? "full" : "not writable", mdb_strerror(rc));
+}
+
+/* Without the log: each commit synced into data.mdb, the map grown, the
+ * batch split, the reserve used, as space requires. */
+static void
+commit_direct(struct lmdb_store *st, struct batch *b)
+{
 	struct proposal *p;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (b->head != NULL) {
-		do
+	if (b->head != NULL) {		do
 			rc = commit_range(st, b->head, NULL, 0);
 		while (rc == MDB_MAP_FULL && grow_map(st, st->max_bytes) == 0);
 		if (rc == 0) {
@@ -246,6 +457,23 @@ commit_batch(struct lmdb_store *st, struct batch *b)
 	}
 	if (b->probe)
 		commit_probe(st, b);
+}
+
+static void
+commit_batch(struct lmdb_store *st, struct batch *b)
+{
+	struct timespec t0, t1;
+	/* After a write was refused for space, health returns only once
+	 * data.mdb itself takes a commit of a member's size: the direct way. */
+	int direct = b->probe && st->space_refused;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (st->broken && recover(st) != 0)
+		refuse_batch(st, b);
+	else if ((direct || commit_logged(st, b) != 0) && checkpoint(st) == 0)
+		commit_direct(st, b);
+	else if (st->broken)
+		refuse_batch(st, b);
 	b->index = st->index;
 	b->full = st->space_refused;
 	lmdb_env_refresh_size(&st->db);
@@ -254,6 +482,35 @@ commit_batch(struct lmdb_store *st, struct batch *b)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	b->seconds = (double)(t1.tv_sec - t0.tv_sec) +
 		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* Waits for work (st->mu held); 1 when a transaction is open and nothing
+ * came for CHECKPOINT_IDLE_MS: time to checkpoint it. */
+static int
+wait_or_idle(struct lmdb_store *st)
+{
+	struct timespec until;
+
+	if (st->open == NULL) {
+		pthread_cond_wait(&st->cv, &st->mu);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += CHECKPOINT_IDLE_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	return pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT &&
+	       st->to_write == NULL;
+}
+
+/* A checkpoint with st->mu released, so the loop can hand over the next
+ * batch meanwhile. */
+static void
+idle_checkpoint(struct lmdb_store *st)
+{
+	pthread_mutex_unlock(&st->mu);
+	checkpoint(st);
+	pthread_mutex_lock(&st->mu);
 }
 
 static void *
@@ -267,7 +524,8 @@ writer_main(void *arg)
 		struct batch *b;
 
 		while (!st->stopping && st->to_write == NULL)
-			pthread_cond_wait(&st->cv, &st->mu);
+			if (wait_or_idle(st))
+				idle_checkpoint(st);
 		if (st->to_write == NULL)
 			break;
 		b = st->to_write;
@@ -278,8 +536,12 @@ writer_main(void *arg)
 		st->written = b;
 		if (write(st->wake_fd, &one, sizeof(one)) < 0)
 			log_error("storage: eventfd write: %s", strerror(errno));
+		/* After the batch went back: its acks do not wait for this. */
+		if (checkpoint_due(st))
+			idle_checkpoint(st);
 	}
 	pthread_mutex_unlock(&st->mu);
+	checkpoint(st); /* closing: data.mdb complete, the log spent */
 	return NULL;
 }
 
@@ -347,6 +609,9 @@ deliver(struct lmdb_store *st, struct batch *b)
 			log_warn("storage: write refused: %s", p->error);
 		sink->settled(sink->arg, p);
 	}
+	/* Whether writes fit changed: a cached health answer is stale. */
+	if (b->full != st->stats.full)
+		st->base.probed_ms = 0;
 	st->stats.full = b->full;
 	if (b->probe)
 		store_probe_done(&st->base, b->probe_ok, b->probe_why);
@@ -413,12 +678,49 @@ lmdb_stats(const struct store *base, struct store_stats *out)
 	out->max_bytes = st->max_bytes;
 }
 
+/* What the log holds beyond data.mdb (acknowledged, not yet
+ * checkpointed when the server stopped) goes into data.mdb, then to the
+ * sink like the rest of the data. */
+static int
+replay_at_start(struct lmdb_store *st, char *err)
+{
+	const struct store_sink *sink = &st->base.sink;
+	struct proposal *p = proposal_new();
+	uint64_t index = st->index;
+	size_t i;
+	int rc = 0;
+
+	if (lmdb_wal_read(st->wal.path, st->index, p, err) != 0) {
+		proposal_free(p);
+		return -1;
+	}
+	if (p->n > 0)
+		rc = apply_with_reserve(st, p, &index);
+	if (rc != 0) {
+		proposal_free(p);
+		return fail(err, "%s: cannot replay %zu logged changes into "
+			    "%s/data.mdb: %s", st->wal.path, p->n, st->db.dir,
+			    mdb_strerror(rc));
+	}
+	for (i = 0; i < p->n; i++)
+		sink->apply(sink->arg, &p->changes[i]);
+	if (p->n > 0)
+		log_info("storage: %zu changes replayed from %s (index %llu "
+			 "to %llu)", p->n, st->wal.path,
+			 (unsigned long long)st->index + 1,
+			 (unsigned long long)index);
+	st->index = index;
+	proposal_free(p);
+	return 0;
+}
+
 static int
 lmdb_load(struct store *base, char *err)
 {
 	struct lmdb_store *st = (struct lmdb_store *)base;
 
-	if (lmdb_load_all(&st->db, &st->base.sink, &st->index, err) != 0)
+	if (lmdb_load_all(&st->db, &st->base.sink, &st->index, err) != 0 ||
+	    replay_at_start(st, err) != 0)
 		return -1;
 	st->base.sink.batch_end(st->base.sink.arg, st->index);
 	return 0;
@@ -487,9 +789,11 @@ store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	st->pending = batch_new();
+	st->wal.fd = -1;
 	if (lmdb_env_open(&st->db, cfg->dir,
 			  cfg->min_bytes ? cfg->min_bytes : MIN_MAP,
 			  cfg->max_bytes, err) ||
+	    lmdb_wal_open(&st->wal, cfg->dir, err) != 0 ||
 	    start_writer(st, base, err) != 0) {
 		lmdb_close(&st->base);
 		return -1;
@@ -525,6 +829,7 @@ lmdb_close(struct store *base)
 		event_free(st->kick_ev);
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
+	lmdb_wal_close(&st->wal);
 	lmdb_env_close(&st->db);
 	free(st->pending);
 	pthread_mutex_destroy(&st->mu);
