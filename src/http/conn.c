@@ -304,7 +304,7 @@ log_evhttp_answer(struct conn *c, struct evbuffer *src)
 		return;
 	head[sizeof(head) - 1] = '\0';
 	if (strncmp(head, "HTTP/1.", 7) != 0 || sscanf(head + 9, "%3d", &code)
-	    != 1 || code == 100)
+	    != 1 || code == 100 || c->refused) /* refuse() wrote its line */
 		return;
 	if (c->answers_due > 0) {
 		c->answers_due--;
