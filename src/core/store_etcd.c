@@ -213,6 +213,12 @@ copy_commit(struct etcd_store *st)
 				     (unsigned long long)st->applied);
 	v.mv_data = rev;
 	mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
+	/* The DNS serial's revision: deletions may have raised it past
+	 * every key's mod_revision, and it must not go back at restart. */
+	k.mv_data = "l";
+	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
+				     (unsigned long long)st->last_change);
+	mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
 	if (mdb_txn_commit(st->copy_txn) != 0)
 		log_warn("etcd: the local copy was not written");
 	st->copy_txn = NULL;
@@ -1142,12 +1148,14 @@ load_copy(struct etcd_store *st, char *err)
 		json_t *o;
 		char *kb;
 
-		if (k.mv_size == 1 && *(char *)k.mv_data == 'r') {
+		if (k.mv_size == 1 && (*(char *)k.mv_data == 'r' ||
+				       *(char *)k.mv_data == 'l')) {
 			char num[32];
 
 			snprintf(num, sizeof(num), "%.*s", (int)v.mv_size,
 				 (char *)v.mv_data);
-			st->applied = strtoull(num, NULL, 10);
+			*(*(char *)k.mv_data == 'r' ? &st->applied :
+			  &st->last_change) = strtoull(num, NULL, 10);
 			continue;
 		}
 		if (k.mv_size < 2 || *(char *)k.mv_data != 'e')
@@ -1183,17 +1191,18 @@ etcd_load(struct store *base, char *err)
 {
 	struct etcd_store *st = (struct etcd_store *)base;
 	uint64_t until = now_monotonic_ms() + START_WAIT_MS;
+	int had_copy;
 
 	if (load_copy(st, err) != 0)
 		return -1;
+	had_copy = st->applied != 0;
 	if (st->applied)
 		log_info("etcd: local copy at revision %llu loaded (%zu keys)",
 			 (unsigned long long)st->applied, st->kvs.count);
 	connect_now(st);
 	/* A local copy answers at once (etcd's news follows in moments);
 	 * with none, etcd gets a few seconds to fill memory first. */
-	while (st->applied == 0 && st->state != CS_LIVE &&
-	       now_monotonic_ms() < until)
+	while (!had_copy && st->state != CS_LIVE && now_monotonic_ms() < until)
 		event_base_loop(st->evb, EVLOOP_ONCE);
 	if (st->state != CS_LIVE)
 		log_warn("etcd: not reached yet: serving the local copy "
