@@ -10,7 +10,8 @@
  *
  * A record: a header (magic, payload length, the index of its first
  * change, the number of changes, a CRC-32 of header and payload) and the
- * changes, indexes implied (first, first + 1, ...). The file is written
+ * changes, indexes implied (first, first + 1, ...): every field of struct
+ * change (a field added there must be added here). The file is written
  * ahead with zeros in chunks, so that an append overwrites blocks that
  * exist and fdatasync has no file size to commit. Reading takes records
  * while each continues the index exactly (the first must follow the index
@@ -107,12 +108,14 @@ static void
 encode_change(struct lmdb_wal *w, const struct change *c)
 {
 	uint8_t kind = (uint8_t)c->kind, action = (uint8_t)c->action;
+	uint8_t flags = c->synced ? 1 : 0;
 	uint32_t size = c->size;
 	int64_t at = c->created_at;
 	uint64_t created = c->created_index;
 
 	buf_put(w, &kind, 1);
 	buf_put(w, &action, 1);
+	buf_put(w, &flags, 1);
 	buf_put(w, &size, sizeof(size));
 	buf_put(w, &at, sizeof(at));
 	buf_put(w, &created, sizeof(created));
@@ -187,11 +190,13 @@ change_valid(const struct change *c)
 static int
 decode_change(struct reader *r, struct change *c)
 {
-	uint8_t kind, action;
+	uint8_t kind, action, flags;
 
 	memset(c, 0, sizeof(*c));
 	take(r, &kind, 1);
 	take(r, &action, 1);
+	take(r, &flags, 1);
+	c->synced = flags & 1;
 	take(r, &c->size, sizeof(c->size));
 	take(r, &c->created_at, sizeof(c->created_at));
 	take(r, &c->created_index, sizeof(c->created_index));
