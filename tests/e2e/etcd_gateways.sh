@@ -63,8 +63,9 @@ gw() {
 	SG_DATA=$TMP/$n.data
 	[ -n "$SG_HTTP_PORT" ] || unset SG_HTTP_PORT
 	[ -n "$SG_DNS_PORT" ] || unset SG_DNS_PORT
+	shift
 	start_srvgate "$n" --etcd-endpoints "$EPS" --grpc-listen off \
-		--rate-limit 0
+		--rate-limit 0 "$@"
 	local rc=$?
 	eval "${n}_PORT=$SG_HTTP_PORT ${n}_DNS=$SG_DNS_PORT ${n}_PID=$SG_PID"
 	eval "${n}=$SG_HTTP"
@@ -266,6 +267,30 @@ check "a compaction under a running A: it agrees with B, nothing lost" wait_secs
 expect_match "  ... after etcd canceled its watch as compacted" "compacted at" \
 	"$(grep -o 'compacted at' "$TMP/A.log" | head -1)"
 ectl del --prefix /srvgate/filler/ >/dev/null
+
+# ---- garbage collection under the lease-backed lock ----
+stop_pid "$A_PID"
+stop_pid "$B_PID"
+check "A and B restart with --gc-unfilled-after 2s" eval \
+	'gw A --gc-unfilled-after 2s && gw B --gc-unfilled-after 2s'
+lock_of() { curl -s "$1/metrics" | sed -n 's/^srvgate_etcd_gc_lock //p'; }
+locks() { echo "$(lock_of "$A") $(lock_of "$B")"; }
+one_lock() { case "$(locks)" in "1 0"|"0 1") return 0 ;; esac; return 1; }
+check "exactly one gateway holds the GC lock" wait_secs 5 one_lock
+G=$(curl -s -m 5 "$A/new?size=3"); G=${G##*/}
+gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/$1")" = 404 ] &&
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$B/$1")" = 404 ]; }
+check "an unfilled token is collected" wait_secs 8 gone "$G"
+ga=$(grep -c 'gc-delete' "$TMP/A.log") gb=$(grep -c 'gc-delete' "$TMP/B.log")
+expect_match "  ... by the lock holder alone (deletions logged: A $ga, B $gb; locks $(locks))" \
+	'^(0 [1-9][0-9]*|[1-9][0-9]* 0)$' "$ga $gb"
+if [ "$(lock_of "$A")" = 1 ]; then HOLDER=A OTHER_GW=B; else HOLDER=B OTHER_GW=A; fi
+kill -KILL "$(eval echo "\$${HOLDER}_PID")"
+G2=$(curl -s -m 5 "$(eval echo "\$$OTHER_GW")/new?size=3"); G2=${G2##*/}
+t0=$(date +%s)
+gone_other() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$(eval echo "\$$OTHER_GW")/$G2")" = 404 ]; }
+WAIT_SECS=20 wait_for gone_other
+check "holder $HOLDER killed: $OTHER_GW takes the lock when its lease ends and collects ($(( $(date +%s) - t0 )) s)" gone_other
 
 stop_pid "$A_PID"
 stop_pid "$B_PID"
