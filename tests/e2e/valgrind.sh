@@ -37,7 +37,8 @@ valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
 	--log-file="$TMP/vg.log" "$SRVGATE" serve \
 	--http-listen 127.0.0.1:$SG_HTTP_PORT --dns-listen 127.0.0.1:$D \
 	--data-dir "$TMP/data" --zones-dir "$TMP/zones" --allow-transfer 127.0.0.1 \
-	--notify 127.0.0.1:$(free_port) --admin-token "$SG_ADMIN" >"$TMP/sg.log" 2>&1 &
+	--notify 127.0.0.1:$(free_port) --admin-token "$SG_ADMIN" \
+	--access-log "$TMP/access.log" --log-format json >"$TMP/sg.log" 2>&1 &
 VG=$!
 PIDS="$PIDS $VG"
 WAIT_SECS=60 wait_for curl -sf -m 2 "$SG_HTTP/health"
@@ -87,6 +88,8 @@ for _ in $(seq 1 300); do kill -0 $VG 2>/dev/null || break; sleep 0.1; done
 wait $VG
 rc=$?
 expect_eq "exit code under valgrind (99 = memcheck errors)" 0 "$rc"
+check "the access log (JSON) was written under valgrind" \
+	grep -q '"path":"/health","status":"200"' "$TMP/access.log"
 if [ ! -e "$TMP/vg.log" ]; then
 	fail "valgrind reports nothing (valgrind wrote no log: it never ran)"
 elif [ -s "$TMP/vg.log" ]; then
