@@ -17,6 +17,7 @@
 #include "config.h"
 #include "frame.h"
 #include "grpc_internal.h"
+#include "nv.h"
 
 #define STREAM_OUT_MAX (256 * 1024) /* a streaming call's unread responses */
 
@@ -32,15 +33,6 @@ conn_out_max(const struct grpc_call *c)
 	return 2 * (size_t)c->conn->api->cfg->grpc_max_response_bytes;
 }
 
-static nghttp2_nv
-nv(const char *name, const char *value)
-{
-	nghttp2_nv h = { (uint8_t *)name, (uint8_t *)value, strlen(name),
-			 strlen(value), NGHTTP2_NV_FLAG_NONE };
-
-	return h;
-}
-
 /* grpc-status and grpc-message into h; returns how many. */
 static size_t
 status_headers(const struct grpc_call *c, nghttp2_nv *h, char *code,
@@ -49,10 +41,10 @@ status_headers(const struct grpc_call *c, nghttp2_nv *h, char *code,
 	size_t n = 0;
 
 	snprintf(code, 4, "%d", (int)c->status);
-	h[n++] = nv("grpc-status", code);
+	h[n++] = grpc_nv("grpc-status", code);
 	if (c->message[0] != '\0') {
 		grpc_percent_encode(c->message, msg, msglen);
-		h[n++] = nv("grpc-message", msg);
+		h[n++] = grpc_nv("grpc-message", msg);
 	}
 	return n;
 }
@@ -102,8 +94,8 @@ read_source(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t len,
 static void
 respond(struct grpc_call *c)
 {
-	nghttp2_nv h[] = { nv(":status", "200"),
-			   nv("content-type", "application/grpc") };
+	nghttp2_nv h[] = { grpc_nv(":status", "200"),
+			   grpc_nv("content-type", "application/grpc") };
 	nghttp2_data_provider dp;
 
 	if (c->responded) {
@@ -124,8 +116,8 @@ respond(struct grpc_call *c)
 static void
 respond_status_only(struct grpc_call *c)
 {
-	nghttp2_nv h[4] = { nv(":status", "200"),
-			    nv("content-type", "application/grpc") };
+	nghttp2_nv h[4] = { grpc_nv(":status", "200"),
+			    grpc_nv("content-type", "application/grpc") };
 	char code[4], msg[3 * sizeof(c->message)];
 	size_t n = 2 + status_headers(c, h + 2, code, msg, sizeof(msg));
 

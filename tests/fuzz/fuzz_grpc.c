@@ -39,6 +39,7 @@
 #include "fuzz_util.h"
 #include "grpc_internal.h"
 #include "log.h"
+#include "nv.h"
 #include "registry.h"
 #include "store.h"
 #include "util.h"
@@ -403,32 +404,23 @@ client_open(struct client *cl, int fd)
 	nghttp2_submit_settings(cl->s, NGHTTP2_FLAG_NONE, NULL, 0);
 }
 
-static nghttp2_nv
-nv(const char *name, const char *value)
-{
-	nghttp2_nv h = { (uint8_t *)name, (uint8_t *)value, strlen(name),
-			 strlen(value), NGHTTP2_NV_FLAG_NONE };
-
-	return h;
-}
-
 /* The request head as clientv3 sends it, and the body after it. */
 static void
 client_call(struct client *cl, const char *path, unsigned flags)
 {
 	nghttp2_nv h[9] = {
-		nv(":method", "POST"), nv(":scheme", "http"), nv(":path", path),
-		nv(":authority", "127.0.0.1"),
-		nv("content-type", "application/grpc"), nv("te", "trailers"),
-		nv("grpc-timeout", "5S"),
+		grpc_nv(":method", "POST"), grpc_nv(":scheme", "http"),
+		grpc_nv(":path", path), grpc_nv(":authority", "127.0.0.1"),
+		grpc_nv("content-type", "application/grpc"),
+		grpc_nv("te", "trailers"), grpc_nv("grpc-timeout", "5S"),
 	};
 	size_t n = 7;
 	nghttp2_data_provider dp = { .read_callback = cl_read_body };
 
 	if (flags & F_ADMIN)
-		h[n++] = nv("authorization", "Bearer " ADMIN_TOKEN);
+		h[n++] = grpc_nv("authorization", "Bearer " ADMIN_TOKEN);
 	if (flags & F_USERS)
-		h[n++] = nv("token", "00112233445566778899aabbccddeeff");
+		h[n++] = grpc_nv("token", "00112233445566778899aabbccddeeff");
 	cl->stream = nghttp2_submit_request(cl->s, NULL, h, n, &dp, NULL);
 	if (cl->stream < 0)
 		abort();
