@@ -294,5 +294,46 @@ check "holder $HOLDER killed: $OTHER_GW takes the lock when its lease ends and c
 
 stop_pid "$A_PID"
 stop_pid "$B_PID"
+for i in 1 2 3; do stop_member "$i"; done
+
+# ---- TLS and RBAC: a role limited to the span of our two prefixes ----
+alloc_port TC
+alloc_port TP
+if make_peer_cert "$TMP/tls" "IP:127.0.0.1"; then
+	etcd --name t --data-dir "$TMP/t.etcd" \
+		--listen-client-urls "https://127.0.0.1:$TC" --advertise-client-urls "https://127.0.0.1:$TC" \
+		--cert-file "$TMP/tls/peer.crt" --key-file "$TMP/tls/peer.key" \
+		--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" \
+		--initial-cluster "t=http://127.0.0.1:$TP" >"$TMP/t.log" 2>&1 &
+	PIDS="$PIDS $!"
+	tctl() { etcdctl --endpoints="https://127.0.0.1:$TC" --cacert "$TMP/tls/ca.crt" \
+		--command-timeout=5s "$@"; }
+	check "etcd with TLS runs" wait_for tctl endpoint health
+	{ tctl user add root:rootpw && tctl role add srvgate &&
+		tctl role grant-permission srvgate readwrite /_etcd/registry/ /srvgate0 &&
+		tctl user add gw:gwpw && tctl user grant-role gw srvgate &&
+		tctl auth enable; } >"$TMP/rbac.out" 2>&1
+	check "RBAC: user gw with a role on [/_etcd/registry/, /srvgate0), auth on" \
+		grep -q 'Authentication Enabled' "$TMP/rbac.out"
+	tls_flags="--etcd-endpoints https://127.0.0.1:$TC --etcd-cacert $TMP/tls/ca.crt --etcd-user gw"
+	check "a gateway logs in over TLS" start_srvgate C $tls_flags --etcd-password gwpw \
+		--grpc-listen off --rate-limit 0
+	X=$(curl -s -m 5 "$SG_HTTP/new?size=1"); X=${X##*/}
+	expect_eq "  ... and registers through it" 201 "$(reg "$SG_HTTP" "$X" t1 t1=http://10.5.0.1:2380)"
+	expect_eq "  ... and publishes it" 1 "$(nsrv "$SG_DNS_PORT" "$X")"
+	expect_eq "  ... as etcd's root sees it" "t1=http://10.5.0.1:2380" \
+		"$(tctl --user root:rootpw get "/_etcd/registry/$X/members/t1" --print-value-only 2>/dev/null ||
+			echo unreadable)"
+	stop_pid "$SG_PID"
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	WAIT_SECS=2 start_srvgate D $tls_flags --etcd-password wrong --grpc-listen off
+	authfail() { curl -s -m 2 "$SG_HTTP/health" | grep -q 'authentication failed'; }
+	WAIT_SECS=8 wait_for authfail
+	expect_match "a wrong etcd password: /health says why" \
+		'authentication failed' "$(curl -s -m 5 -w ' %{http_code}' "$SG_HTTP/health")"
+	stop_pid "$SG_PID"
+else
+	fail "a throwaway CA for etcd's TLS"
+fi
 check_sanitizer_logs A B
 finish
