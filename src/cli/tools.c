@@ -346,6 +346,13 @@ print_plan(json_t *plan, const char *what, const char *token)
 	const char *ca = json_string_value(json_object_get(cl, "after"));
 	size_t i;
 
+	if (!json_is_true(json_object_get(plan, "dry_run"))) {
+		/* A gateway from before dry runs ignores dry_run=true. */
+		fprintf(stderr, "srvgate %s: the gateway did not answer with a "
+			"plan (a srvgate without dry runs?): the %s of token %s "
+			"may have been made\n", what, what, token);
+		return 1;
+	}
 	printf("dry run: %s of token %s%s, nothing changed\n", what, token,
 	       json_is_true(json_object_get(plan, "exists")) ? "" :
 	       " (a new token)");
