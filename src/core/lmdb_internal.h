@@ -73,6 +73,9 @@ int lmdb_wal_append(struct lmdb_wal *w, const struct proposal *head,
 void lmdb_wal_undo(struct lmdb_wal *w);
 /* After a checkpoint: the next record goes at the start again. */
 void lmdb_wal_rewind(struct lmdb_wal *w);
+/* After the last checkpoint, at close: no record of the log reads any
+ * more, so a data.mdb restored from an older backup gets none replayed. */
+int lmdb_wal_clear(struct lmdb_wal *w);
 /* Appends to out copies of the logged changes that continue from index
  * `after`, in order (none when the log is absent or holds nothing newer).
  * A record with a good checksum that does not decode is an error. */

@@ -349,6 +349,18 @@ lmdb_wal_rewind(struct lmdb_wal *w)
 	w->off = 0;
 }
 
+int
+lmdb_wal_clear(struct lmdb_wal *w)
+{
+	uint32_t none = 0;
+	int rc = write_all(w->fd, &none, sizeof(none), 0);
+
+	if (rc == 0 && fdatasync(w->fd) != 0)
+		rc = errno;
+	w->off = 0;
+	return rc;
+}
+
 /* ---- reading ---- */
 
 static int

@@ -518,6 +518,7 @@ writer_main(void *arg)
 {
 	struct lmdb_store *st = arg;
 	uint64_t one = 1;
+	int rc;
 
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
@@ -541,7 +542,11 @@ writer_main(void *arg)
 			idle_checkpoint(st);
 	}
 	pthread_mutex_unlock(&st->mu);
-	checkpoint(st); /* closing: data.mdb complete, the log spent */
+	/* Closing: data.mdb complete, the log spent. */
+	if (checkpoint(st) == 0 && !st->broken &&
+	    (rc = lmdb_wal_clear(&st->wal)) != 0)
+		log_warn("storage: cannot clear %s: %s", st->wal.path,
+			 strerror(rc));
 	return NULL;
 }
 
