@@ -63,6 +63,7 @@ struct config {
 	unsigned rrl_rate;	   /* DNS responses per second; 0: off */
 	unsigned rrl_slip;
 	unsigned rrl_ipv4_prefix, rrl_ipv6_prefix;
+	unsigned dns_workers;	   /* UDP worker threads; 0: on the loop */
 	/* transfers and NOTIFY */
 	struct config_list allow_transfer; /* CIDR[@KEYNAME] */
 	struct config_list tsig_keys;	   /* NAME:ALGORITHM:BASE64SECRET */

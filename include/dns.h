@@ -6,7 +6,9 @@
  *   date from the registry's committed changes and reloaded on SIGHUP;
  * - the transfer service: AXFR and IXFR to secondaries, NOTIFY when a zone
  *   changes, and the TSIG keys and access rules that guard them;
- * - the server: UDP and TCP sockets (RFC 7766) on the event loop.
+ * - the server: UDP and TCP sockets (RFC 7766) on the event loop, or UDP
+ *   on --dns-workers threads that answer from their own copy of the view
+ *   (src/dns/workers.c).
  *
  * For a token T in zone Z, its published members (the first min(size,
  * --max-published) by created index) appear as _etcd-server-ssl._tcp.T.Z
@@ -95,11 +97,14 @@ struct dns_server_config {
 	unsigned rrl_rate;	   /* responses per second; 0: no RRL */
 	unsigned rrl_slip;
 	unsigned rrl_ipv4_prefix, rrl_ipv6_prefix;
+	/* UDP worker threads, each with its own SO_REUSEPORT socket on
+	 * every address; 0: UDP on the event loop */
+	unsigned workers;
 };
 
 int dns_server_start(struct dns_server **out, struct event_base *base,
 		     const struct dns_server_config *cfg,
-		     const struct dns_view *view, char *err);
+		     struct dns_view *view, char *err);
 /* Reads --cookie-secret-file again (SIGHUP): a new secret makes cookies
  * from now on and the one before still verifies. 1 when the secret
  * changed, 0 when not, -1 with err (the secrets stay as they were). */

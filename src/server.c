@@ -169,6 +169,7 @@ start_dns(struct server *s, char *err)
 		.rrl_rate = c->rrl_rate, .rrl_slip = c->rrl_slip,
 		.rrl_ipv4_prefix = c->rrl_ipv4_prefix,
 		.rrl_ipv6_prefix = c->rrl_ipv6_prefix,
+		.workers = c->dns_workers,
 	};
 
 	s->view = dns_view_new(&vc, &s->reg, err);

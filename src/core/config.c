@@ -138,6 +138,10 @@ static const struct flag flags[] = {
 	  "IPv4 prefix length that rate limiting groups sources by [24]" },
 	{ "rrl-ipv6-prefix", K_UINT, U(rrl_ipv6_prefix), 16, 128,
 	  "IPv6 prefix length that rate limiting groups sources by [56]" },
+	{ "dns-workers", K_UINT, U(dns_workers), 0, 256,
+	  "UDP DNS worker threads, each with its own SO_REUSEPORT socket "
+	  "on every --dns-listen address; 0: UDP on the main event loop "
+	  "[0]" },
 	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
 	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
 	  "repeatable [none]" },

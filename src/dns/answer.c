@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "replica.h"
 #include "view.h"
 
 #define TCP_MAX 65535
@@ -163,8 +164,8 @@ static void
 classify(struct dns_request *r, const struct dns_lookup *res)
 {
 	r->rclass = RRL_ERROR;
-	r->rname = res->zone ? res->zone->apex : NULL;
-	r->rname_len = res->zone ? res->zone->apex_len : 0;
+	r->rname = res->apex;
+	r->rname_len = res->apex_len;
 	switch (res->kind) {
 	case LOOKUP_ANSWER:
 		r->rclass = RRL_ANSWER;
@@ -192,7 +193,10 @@ answer_lookup(const struct dns_answer_ctx *ctx, struct dns_request *r,
 	size_t limit = payload_limit(ctx, r, cap);
 	struct dns_lookup res;
 
-	dns_view_lookup(ctx->view, q->qname, qtype, &res);
+	if (ctx->replica != NULL)
+		replica_lookup(ctx->replica, q->qname, qtype, &res);
+	else
+		dns_view_lookup(ctx->view, q->qname, qtype, &res);
 	classify(r, &res);
 	switch (res.kind) {
 	case LOOKUP_ANSWER:

@@ -13,6 +13,7 @@
 #include "wire.h"
 
 struct dns_view;
+struct replica;
 
 struct dns_stats {
 	uint64_t queries, udp, tcp;
@@ -22,6 +23,8 @@ struct dns_stats {
 
 struct dns_answer_ctx {
 	const struct dns_view *view;
+	/* A UDP worker's copy (replica.h), read instead of the view. */
+	const struct replica *replica;
 	uint16_t edns_buffer; /* our UDP payload ceiling */
 	/* ... for clients without a valid cookie; 0: edns_buffer */
 	uint16_t edns_buffer_nocookie;

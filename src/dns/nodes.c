@@ -114,6 +114,7 @@ dns_zone_add(struct dns_data *d, const uint8_t *apex, size_t len, char *err)
 	htable_init(&z->nodes);
 	journal_init(&z->journal, 0);
 	htable_insert(&d->zones, &z->hnode, hash_bytes(apex, len));
+	z->index = (unsigned)d->nzones;
 	d->zone_list[d->nzones++] = z;
 	if (z->apex_labels > d->max_apex_labels)
 		d->max_apex_labels = z->apex_labels;

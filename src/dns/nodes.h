@@ -87,6 +87,7 @@ struct dns_node {
 
 struct dns_zone {
 	struct hnode hnode; /* in the data's zone table, by apex */
+	unsigned index;	    /* in the data's zone_list */
 	char origin[DNS_NAME_MAX + 2]; /* text, lower case, final dot */
 	uint8_t apex[DNS_NAME_MAX];
 	size_t apex_len;

@@ -34,51 +34,12 @@
 #include "listener.h"
 #include "rrl.h"
 #include "serve.h"
+#include "server_impl.h"
 #include "tsig.h"
 #include "util.h"
+#include "workers.h"
 #include "wire.h"
 #include "xfr.h"
-
-#define UDP_BATCH 32
-#define TCP_MSG_MAX 65535
-#define TCP_OUT_MAX (256 * 1024) /* unread answers before we stop reading */
-#define MAX_SOCKETS 16
-#define UDP_SOCKET_BUF (4 * 1024 * 1024)
-
-struct udp_batch {
-	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
-	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
-	struct sockaddr_storage addr[UDP_BATCH];
-	uint8_t qbuf[UDP_BATCH][DNS_UDP_MAX];
-	uint8_t abuf[UDP_BATCH][DNS_UDP_MAX];
-};
-
-struct tcp_stats {
-	uint64_t refused_address;  /* over the address's share */
-	uint64_t message_timeouts; /* a message begun and not finished */
-	uint64_t idle_timeouts;	   /* no message between messages */
-};
-
-struct dns_server {
-	struct event_base *base;
-	struct dns_server_config cfg;
-	struct dns_answer_ctx ctx;
-	struct dns_stats stats;
-	struct tsig_keyring *keys; /* NULL: TSIG records are ignored */
-	struct cookie_secrets cookies;
-	uint64_t cookie_seen[COOKIE_VALID + 1]; /* by status */
-	struct rrl *rrl;	   /* NULL: no response rate limiting */
-	struct event *udp_ev[MAX_SOCKETS];
-	int udp_fd[MAX_SOCKETS];
-	struct evconnlistener *tcp[MAX_SOCKETS];
-	size_t nsockets;
-	struct udp_batch *batch;
-	uint8_t *tcp_out; /* one answer at a time: the loop is single threaded */
-	size_t tcp_conns;
-	size_t tcp_shared_max; /* beyond this, only addresses holding none */
-	struct htable tcp_peers; /* struct tcp_peer, by address */
-	struct tcp_stats tcp_stats;
-};
 
 /* ---- the query path (serve.h) ----
  * now_s is the wall clock TSIG and cookies are checked against, read once
@@ -180,10 +141,17 @@ limit_rate(struct dns_server *srv, const struct dns_request *r,
 	   const struct tsig_state *signer, const struct sockaddr *peer,
 	   uint64_t now_ms, uint8_t *out, size_t len)
 {
+	enum rrl_verdict v;
+
 	if (srv->rrl == NULL || signer != NULL || r->cookie == COOKIE_VALID)
 		return len;
-	switch (rrl_account(srv->rrl, peer, r->rclass, r->rname, r->rname_len,
-			    r->q.qtype, now_ms)) {
+	if (srv->rrl_lock != NULL)
+		pthread_mutex_lock(srv->rrl_lock);
+	v = rrl_account(srv->rrl, peer, r->rclass, r->rname, r->rname_len,
+			r->q.qtype, now_ms);
+	if (srv->rrl_lock != NULL)
+		pthread_mutex_unlock(srv->rrl_lock);
+	switch (v) {
 	case RRL_PASS:
 		break;
 	case RRL_DROP:
@@ -209,22 +177,21 @@ dns_serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	signer = receive(srv, &r, peer, now_s, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && r.q.opcode == OPCODE_QUERY &&
 	    r.q.qtype == TYPE_IXFR && srv->cfg.xfr != NULL)
-		r.udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, &r, signer, peer);
+		r.udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, &r, signer, peer,
+					  srv->ctx.replica);
 	len = respond(srv, &r, signer, failed, peer, now_s, out, DNS_UDP_MAX);
 	if (len == 0 || failed)
 		return len;
 	return limit_rate(srv, &r, signer, peer, now_ms, out, len);
 }
 
-static void
-on_udp(evutil_socket_t fd, short what, void *arg)
+void
+dns_udp_serve_batch(struct dns_server *srv, int fd)
 {
-	struct dns_server *srv = arg;
 	struct udp_batch *b = srv->batch;
 	uint64_t now_ms = now_monotonic_ms(), now_s = (uint64_t)time(NULL);
 	int n, i, nout = 0;
 
-	(void)what;
 	for (i = 0; i < UDP_BATCH; i++) {
 		b->in_iov[i].iov_base = b->qbuf[i];
 		b->in_iov[i].iov_len = DNS_UDP_MAX;
@@ -235,6 +202,8 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 		b->in[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
 	}
 	n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n > 0 && srv->received != NULL)
+		srv->received(srv->received_arg);
 	for (i = 0; i < n; i++) {
 		size_t len;
 
@@ -260,6 +229,13 @@ on_udp(evutil_socket_t fd, short what, void *arg)
 		log_debug("dns: sendmmsg: %s", strerror(errno));
 }
 
+static void
+on_udp(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	dns_udp_serve_batch(arg, fd);
+}
+
 /* Bursts of queries outrun one loop turn; the kernel's default 208 KiB
  * buffer then drops them. NSD sets large buffers the same way. */
 static void
@@ -273,26 +249,44 @@ set_buffers(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
-static int
-open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
-	 const char *name, char *err)
+int
+dns_udp_socket(const struct sockaddr *sa, socklen_t len, const char *name,
+	       int reuseport, char *err)
 {
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			0);
 	int one = 1;
-	size_t i = srv->nsockets;
 
 	if (fd < 0)
 		return fail(err, "udp %s: %s", name, strerror(errno));
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+		close(fd);
+		return fail(err, "udp %s: SO_REUSEPORT: %s", name,
+			    strerror(errno));
+	}
 	set_buffers(fd);
 	if (bind(fd, sa, len) != 0) {
 		close(fd);
 		return fail(err, "cannot listen on udp %s: %s", name,
 			    strerror(errno));
 	}
+	return fd;
+}
+
+/* The main loop's own UDP socket (no workers). */
+static int
+open_udp(struct dns_server *srv, const struct sockaddr *sa, socklen_t len,
+	 const char *name, char *err)
+{
+	int fd = dns_udp_socket(sa, len, name, 0, err);
+	size_t i = srv->nsockets;
+
+	if (fd < 0)
+		return -1;
 	srv->udp_fd[i] = fd;
 	srv->udp_ev[i] = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_udp,
 				   srv);
@@ -629,8 +623,8 @@ setup_defences(struct dns_server *srv, const struct dns_server_config *cfg,
 
 int
 dns_server_start(struct dns_server **out, struct event_base *base,
-		 const struct dns_server_config *cfg,
-		 const struct dns_view *view, char *err)
+		 const struct dns_server_config *cfg, struct dns_view *view,
+		 char *err)
 {
 	struct dns_server *srv = xcalloc(1, sizeof(*srv));
 	size_t i;
@@ -653,32 +647,75 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 		socklen_t len;
 
 		srv->udp_fd[i] = -1;
+		/* TCP first: a port another process holds fails here, where
+		 * SO_REUSEPORT would let workers share it. */
 		if (parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0 ||
-		    open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
-			     err) != 0 ||
 		    open_tcp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
-			     err) != 0) {
+			     err) != 0 ||
+		    (cfg->workers == 0 &&
+		     open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
+			      err) != 0)) {
 			srv->nsockets = i + 1;
 			dns_server_free(srv);
 			return -1;
 		}
 		srv->nsockets = i + 1;
 	}
+	if (cfg->workers > 0) {
+		if (srv->rrl != NULL) {
+			pthread_mutex_init(&srv->rrl_mu, NULL);
+			srv->rrl_lock = &srv->rrl_mu;
+		}
+		if (workers_start(&srv->workers, srv, view, err) != 0) {
+			dns_server_free(srv);
+			return -1;
+		}
+	}
 	*out = srv;
 	return 0;
+}
+
+struct dns_server *
+dns_server_for_worker(struct dns_server *main, const struct replica *rep)
+{
+	struct dns_server *w = xcalloc(1, sizeof(*w));
+
+	w->cfg = main->cfg;
+	w->ctx = main->ctx;
+	w->ctx.replica = rep;
+	w->ctx.stats = &w->stats;
+	w->keys = main->keys;
+	w->cookies = main->cookies;
+	w->rrl = main->rrl;
+	w->rrl_lock = main->rrl_lock;
+	w->batch = xcalloc(1, sizeof(*w->batch));
+	htable_init(&w->tcp_peers);
+	return w;
+}
+
+void
+dns_server_worker_free(struct dns_server *w)
+{
+	if (w == NULL)
+		return;
+	free(w->batch);
+	free(w);
 }
 
 int
 dns_server_reload_cookie_secret(struct dns_server *srv, char *err)
 {
-	return cookie_secrets_load(&srv->cookies, srv->cfg.cookie_secret_file,
-				   1, err);
+	int rc = cookie_secrets_load(&srv->cookies,
+				     srv->cfg.cookie_secret_file, 1, err);
+
+	if (rc == 1 && srv->workers != NULL)
+		workers_cookies(srv->workers, &srv->cookies);
+	return rc;
 }
 
 static void
-metrics_traffic(struct evbuffer *out, const struct dns_server *srv)
+metrics_traffic(struct evbuffer *out, const struct dns_stats *s)
 {
-	const struct dns_stats *s = &srv->stats;
 	static const struct {
 		unsigned rcode;
 		const char *name;
@@ -742,9 +779,20 @@ metrics_tcp(struct evbuffer *out, const struct dns_server *srv)
 }
 
 static void
-metrics_defences(struct evbuffer *out, const struct dns_server *srv)
+metrics_defences(struct evbuffer *out, struct dns_server *srv,
+		 const uint64_t *cookie_seen)
 {
-	const struct rrl_stats *r = rrl_stats(srv->rrl);
+	struct rrl_stats r = { 0, 0, 0 };
+	size_t buckets = 0;
+
+	if (srv->rrl_lock != NULL)
+		pthread_mutex_lock(srv->rrl_lock);
+	if (srv->rrl != NULL) {
+		r = *rrl_stats(srv->rrl);
+		buckets = rrl_size(srv->rrl);
+	}
+	if (srv->rrl_lock != NULL)
+		pthread_mutex_unlock(srv->rrl_lock);
 
 	evbuffer_add_printf(out,
 		"# HELP srvgate_dns_rrl_limited_total UDP responses over "
@@ -764,21 +812,27 @@ metrics_defences(struct evbuffer *out, const struct dns_server *srv)
 		"srvgate_dns_cookies_total{server_cookie=\"none\"} %llu\n"
 		"srvgate_dns_cookies_total{server_cookie=\"invalid\"} %llu\n"
 		"srvgate_dns_cookies_total{server_cookie=\"valid\"} %llu\n",
-		(unsigned long long)r->limited, (unsigned long long)r->slipped,
-		rrl_size(srv->rrl),
-		(unsigned long long)srv->cookie_seen[COOKIE_CLIENT_ONLY],
-		(unsigned long long)srv->cookie_seen[COOKIE_INVALID],
-		(unsigned long long)srv->cookie_seen[COOKIE_VALID]);
+		(unsigned long long)r.limited, (unsigned long long)r.slipped,
+		buckets, (unsigned long long)cookie_seen[COOKIE_CLIENT_ONLY],
+		(unsigned long long)cookie_seen[COOKIE_INVALID],
+		(unsigned long long)cookie_seen[COOKIE_VALID]);
 }
 
 void
 dns_server_metrics(struct evbuffer *out, void *arg)
 {
-	const struct dns_server *srv = arg;
+	struct dns_server *srv = arg;
+	struct dns_stats total = srv->stats;
+	uint64_t cookies[COOKIE_VALID + 1];
 
-	metrics_traffic(out, srv);
+	memcpy(cookies, srv->cookie_seen, sizeof(cookies));
+	if (srv->workers != NULL)
+		workers_add_stats(srv->workers, &total, cookies);
+	metrics_traffic(out, &total);
 	metrics_tcp(out, srv);
-	metrics_defences(out, srv);
+	metrics_defences(out, srv, cookies);
+	if (srv->workers != NULL)
+		workers_metrics(out, srv->workers);
 }
 
 void
@@ -789,6 +843,7 @@ dns_server_free(struct dns_server *srv)
 
 	if (srv == NULL)
 		return;
+	workers_stop(srv->workers);
 	for (i = 0; i < srv->nsockets; i++) {
 		if (srv->udp_ev[i] != NULL)
 			event_free(srv->udp_ev[i]);
@@ -803,6 +858,8 @@ dns_server_free(struct dns_server *srv)
 	}
 	htable_free(&srv->tcp_peers);
 	rrl_free(srv->rrl);
+	if (srv->rrl_lock != NULL)
+		pthread_mutex_destroy(srv->rrl_lock);
 	free(srv->batch);
 	free(srv->tcp_out);
 	free(srv);

@@ -289,8 +289,8 @@ tsig_verify(struct tsig_keyring *kr, const uint8_t *pkt, size_t len,
 {
 	memset(st, 0, sizeof(*st));
 	st->error = check(kr, pkt, len, tsig_off, now, st);
-	if (st->error != TSIG_OK)
-		kr->rejected++;
+	if (st->error != TSIG_OK) /* UDP workers verify from their threads */
+		__atomic_add_fetch(&kr->rejected, 1, __ATOMIC_RELAXED);
 	return st->error;
 }
 

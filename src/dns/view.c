@@ -11,6 +11,10 @@
  * nothing in DNS (a member outside the published ones) moves nothing.
  *
  * A SIGHUP builds a whole new view and swaps it in.
+ *
+ * With UDP workers (workers.c), each settled node is also published to
+ * them (replica.h) and the batch handed over once it has settled: the
+ * workers see a commit whole, after the main loop does.
  */
 #include "view.h"
 
@@ -24,6 +28,7 @@
 #include "dns.h"
 #include "prepare.h"
 #include "registry.h"
+#include "replica.h"
 #include "synth.h"
 #include "util.h"
 #include "zonefile.h"
@@ -44,6 +49,9 @@ struct dns_view {
 	uint64_t publishes, publish_ns, publish_max_ns;
 	dns_change_fn on_change;
 	void *on_change_arg;
+	dns_feed_fn feed; /* NULL: no replicas to feed */
+	void *feed_arg;
+	unsigned nreaders;
 };
 
 static uint64_t
@@ -58,9 +66,10 @@ now_ns(void)
 /* ---- settling changes ---- */
 
 /* Prunes, prepares and, when left empty, removes every changed node. A
- * removed node lists its parent, which may be empty now too. */
+ * removed node lists its parent, which may be empty now too. Each goes
+ * into pb, when there are workers to feed, as it is then (or as gone). */
 static void
-settle_nodes(struct dns_data *d, struct dns_batch *b)
+settle_nodes(struct dns_data *d, struct dns_batch *b, struct pub_batch *pb)
 {
 	size_t i;
 
@@ -71,9 +80,36 @@ settle_nodes(struct dns_data *d, struct dns_batch *b)
 		n->fresh = 0;
 		dns_node_prune(d, n);
 		prepare_node(d, n);
+		if (pb != NULL)
+			pub_batch_node(pb, n, n->nsets == 0 &&
+					      n->nchildren == 0 &&
+					      n->parent != NULL);
 		dns_node_release(d, b, n);
 	}
 	b->ndirty = 0;
+}
+
+/* The whole view to every worker (start, reload). */
+static void
+feed_snapshot(struct dns_view *v)
+{
+	struct pub_batch *pb;
+
+	if (v->feed == NULL)
+		return;
+	pb = pub_batch_new(v->nreaders, 1);
+	pub_batch_snapshot(pb, &v->vd->data);
+	v->feed(pb, v->feed_arg);
+}
+
+void
+dns_view_feed(struct dns_view *v, unsigned nreaders, dns_feed_fn fn,
+	      void *arg)
+{
+	v->feed = fn;
+	v->feed_arg = arg;
+	v->nreaders = nreaders;
+	feed_snapshot(v);
 }
 
 /* The records whose liveness the batch changed, as a journal entry. */
@@ -128,7 +164,10 @@ publish(struct dns_view *v, uint64_t index)
 	struct dns_data *d = &v->vd->data;
 	struct dns_zone *z = d->token_zone;
 	struct journal_entry e;
+	struct pub_batch *pb = NULL;
 
+	if (v->feed != NULL)
+		pb = pub_batch_new(v->nreaders, 0);
 	memset(&e, 0, sizeof(e));
 	collect_changes(&v->batch, &e);
 	if (e.deleted.count + e.added.count > 0) {
@@ -136,13 +175,19 @@ publish(struct dns_view *v, uint64_t index)
 		set_token_serial(d, &v->batch, index);
 		e.to = dns_zone_serial(z);
 	}
-	settle_nodes(d, &v->batch);
+	settle_nodes(d, &v->batch, pb);
 	htable_fit(&z->nodes);
 	if (e.deleted.count + e.added.count == 0) {
 		journal_entry_clear(&e);
+		if (pb != NULL)
+			v->feed(pb, v->feed_arg);
 		return;
 	}
 	prepare_negative(z);
+	if (pb != NULL) {
+		pub_batch_zone(pb, z);
+		v->feed(pb, v->feed_arg);
+	}
 	journal_add(&z->journal, &e);
 	if (v->on_change != NULL)
 		v->on_change(z->origin, v->on_change_arg);
@@ -253,7 +298,7 @@ view_data_build(const struct dns_view_config *cfg, const struct registry *reg,
 	registry_foreach_token(reg, build_token, &bl);
 	registry_foreach_alias(reg, build_alias, &bl);
 	set_token_serial(&vd->data, &b, reg->index);
-	settle_nodes(&vd->data, &b);
+	settle_nodes(&vd->data, &b, NULL);
 	for (i = 0; i < vd->data.nzones; i++)
 		prepare_negative(vd->data.zone_list[i]);
 	dns_batch_free(&b);
@@ -296,6 +341,7 @@ dns_view_reload(struct dns_view *v, char *err)
 	v->batch.ntouched = v->batch.ndirty = 0;
 	view_data_free(v->vd);
 	v->vd = vd;
+	feed_snapshot(v);
 	for (i = 0; v->on_change != NULL && i < vd->data.nzones; i++)
 		v->on_change(vd->data.zone_list[i]->origin, v->on_change_arg);
 	return 0;
@@ -344,7 +390,8 @@ dns_view_lookup(const struct dns_view *v, const uint8_t *qname,
 	out->kind = LOOKUP_REFUSED;
 	if (z == NULL)
 		return;
-	out->zone = z;
+	out->apex = z->apex;
+	out->apex_len = z->apex_len;
 	if (z->has_cuts && (n = find_cut(z, qname, qtype)) != NULL) {
 		out->kind = LOOKUP_REFERRAL;
 		out->chunk = n->referral;

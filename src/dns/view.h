@@ -22,12 +22,21 @@ struct dns_lookup {
 	enum dns_lookup_kind kind;
 	const struct dns_answer *answer; /* LOOKUP_ANSWER */
 	const struct dns_chunk *chunk;	 /* negative or referral records */
-	const struct dns_zone *zone;
+	const uint8_t *apex;		 /* of the zone; NULL: refused */
+	size_t apex_len;
 };
 
 /* Classifies a question; qname is lower-case wire format. No allocation. */
 void dns_view_lookup(const struct dns_view *view, const uint8_t *qname,
 		     uint16_t qtype, struct dns_lookup *out);
+
+/* Feeds nreaders replicas (replica.h; the UDP workers) from now on: fn
+ * gets every settled batch, and the whole view now and after each
+ * reload, and owns it. fn NULL: no more. */
+struct pub_batch;
+typedef void (*dns_feed_fn)(struct pub_batch *b, void *arg);
+void dns_view_feed(struct dns_view *view, unsigned nreaders, dns_feed_fn fn,
+		   void *arg);
 
 /* The data as it is now, for transfers (valid until the next change). */
 const struct dns_data *dns_view_data(const struct dns_view *view);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dns.h"
 #include "notify.h"
+#include "replica.h"
 #include "util.h"
 #include "view.h"
 
@@ -234,7 +235,7 @@ transfer(struct xfr *x, struct xmsg *m, const char *who)
 	m->zone = dns_zone_find(dns_view_data(x->view), q->qname,
 				q->qname_len);
 	if (m->zone == NULL) {
-		x->notauth++;
+		__atomic_add_fetch(&x->notauth, 1, __ATOMIC_RELAXED);
 		send_error(m, RCODE_NOTAUTH); /* not our zone */
 		return;
 	}
@@ -302,26 +303,32 @@ xfr_answer(struct xfr *x, const struct dns_request *req,
 	}
 	log_refusal(x, req->q.qtype == TYPE_IXFR ? "IXFR" : "AXFR", who, peer,
 		    ts);
-	x->refused++;
+	__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
 	send_error(&m, RCODE_REFUSED);
 }
 
 enum udp_ixfr
 xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
-	     const struct tsig_state *ts, const struct sockaddr *peer)
+	     const struct tsig_state *ts, const struct sockaddr *peer,
+	     const struct replica *rep)
 {
 	const struct dns_query *q = &req->q;
 	char who[INET6_ADDRSTRLEN];
+	int known;
 
+	/* Workers count from their threads: the counters are atomic. */
 	if (!acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
 		format_addr(peer, who, sizeof(who));
 		log_refusal(x, "IXFR over UDP", who, peer, ts);
-		x->refused++;
+		__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
 		return UDP_IXFR_REFUSED;
 	}
-	if (dns_zone_find(dns_view_data(x->view), q->qname, q->qname_len) ==
-	    NULL) {
-		x->notauth++;
+	known = rep != NULL ?
+			replica_has_zone(rep, q->qname, q->qname_len) :
+			dns_zone_find(dns_view_data(x->view), q->qname,
+				      q->qname_len) != NULL;
+	if (!known) {
+		__atomic_add_fetch(&x->notauth, 1, __ATOMIC_RELAXED);
 		return UDP_IXFR_NOTAUTH;
 	}
 	return UDP_IXFR_ALLOWED;
@@ -424,8 +431,12 @@ xfr_metrics(struct evbuffer *out, void *arg)
 		"srvgate_notify_total{state=\"sent\"} %llu\n"
 		"srvgate_notify_total{state=\"acked\"} %llu\n",
 		(unsigned long long)x->axfr, (unsigned long long)x->ixfr,
-		(unsigned long long)x->refused,
-		(unsigned long long)(x->notauth + x->keys.rejected),
+		(unsigned long long)__atomic_load_n(&x->refused,
+						    __ATOMIC_RELAXED),
+		(unsigned long long)(__atomic_load_n(&x->notauth,
+						     __ATOMIC_RELAXED) +
+				     __atomic_load_n(&x->keys.rejected,
+						     __ATOMIC_RELAXED)),
 		(unsigned long long)ns->sent, (unsigned long long)ns->acked);
 }
 

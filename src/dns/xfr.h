@@ -11,6 +11,7 @@
 
 struct evbuffer;
 struct xfr;
+struct replica;
 
 /* Answers an AXFR or IXFR request; ts is its verified TSIG exchange (NULL
  * when unsigned), with which every message is signed. Appends the
@@ -19,10 +20,12 @@ void xfr_answer(struct xfr *x, const struct dns_request *req,
 		struct tsig_state *ts, const struct sockaddr *peer,
 		struct evbuffer *out);
 /* Whether the client may have the SOA that answers an IXFR over UDP
- * (RFC 1995 2): the same rules as a transfer over TCP. */
+ * (RFC 1995 2): the same rules as a transfer over TCP. A UDP worker asks
+ * with its replica (the zones it knows); it may call from its thread. */
 enum udp_ixfr xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
 			   const struct tsig_state *ts,
-			   const struct sockaddr *peer);
+			   const struct sockaddr *peer,
+			   const struct replica *rep);
 /* The TSIG keys requests are verified with. */
 struct tsig_keyring *xfr_keys(struct xfr *x);
 

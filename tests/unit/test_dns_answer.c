@@ -7,6 +7,7 @@
 #include "answer.h"
 #include "dns.h"
 #include "registry.h"
+#include "replica.h"
 #include "store.h"
 #include "view.h"
 #include "wire.h"
@@ -1674,6 +1675,117 @@ test_udp_ixfr(void **state)
 	assert_int_equal(rcode_of(&r), RCODE_REFUSED);
 }
 
+/* ---- a UDP worker's replica (replica.h) ---- */
+
+struct replica_fx {
+	struct replica rep;
+	size_t batches;
+};
+
+static void
+feed_replica(struct pub_batch *b, void *arg)
+{
+	struct replica_fx *rf = arg;
+	struct cookie_secrets unused;
+
+	rf->batches++;
+	replica_apply(&rf->rep, b, &unused);
+	pub_batch_put(b);
+}
+
+/* The same bytes from the replica as from the view, over UDP and with
+ * EDNS (for the truncation limits). */
+static void
+same_answer(struct fx *f, struct replica_fx *rf, const char *name,
+	    uint16_t type)
+{
+	static uint8_t from_view[4096];
+	struct dns_answer_ctx rctx = f->ctx;
+	struct query q;
+	size_t a, b;
+	int edns;
+
+	rctx.replica = &rf->rep;
+	for (edns = 0; edns < 2; edns++) {
+		query_init(&q);
+		q.edns = edns;
+		q.udp = 4096;
+		query_build(&q, name, type);
+		a = dns_answer_query(&f->ctx, q.b, q.n, from_view,
+				     sizeof(from_view), 0);
+		b = dns_answer_query(&rctx, q.b, q.n, f->out, 4096, 0);
+		if (a != b || memcmp(from_view, f->out, a) != 0)
+			fail_msg("%s type %u (edns %d): the replica answers "
+				 "%zu bytes, the view %zu", name, type, edns, b,
+				 a);
+	}
+}
+
+static void
+same_answers(struct fx *f, struct replica_fx *rf)
+{
+	static const char *names[] = {
+		ZONE, "ns1." ZONE, "nx." ZONE, TOKEN "." ZONE,
+		"_tcp." TOKEN "." ZONE, SRV_SSL,
+		"_etcd-server._tcp." TOKEN "." ZONE,
+		"_etcd-server-ssl._tcp.prod." ZONE,
+		"_etcd-server-ssl._tcp.t2." ZONE,
+		"m1." TOKEN "." ZONE, "m3." TOKEN "." ZONE,
+		"m4." TOKEN "." ZONE, "static.test", "www.static.test",
+		"WwW.Static.Test", "alias.static.test", "sub.static.test",
+		"x.sub.static.test", "ns.sub.static.test", "new.static.test",
+		"nx.static.test", "example.com", "",
+	};
+	static const uint16_t types[] = { TYPE_A, TYPE_AAAA, TYPE_SRV,
+					  TYPE_SOA, TYPE_NS, TYPE_CNAME,
+					  TYPE_DS, TYPE_ANY, 16 /* TXT */ };
+	size_t i, j;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		for (j = 0; j < sizeof(types) / sizeof(types[0]); j++)
+			same_answer(f, rf, names[i], types[j]);
+}
+
+/* A replica fed by the view answers every question as the view does, at
+ * start and after each change: members in and out, past the size, an
+ * alias, a token gone (its nodes removed), a reload. */
+static void
+test_replica_follows_view(void **state)
+{
+	struct fx *f = *state;
+	struct replica_fx rf;
+	struct token *t2;
+	char err[256] = "";
+
+	replica_init(&rf.rep, 0);
+	rf.batches = 0;
+	dns_view_feed(f->view, 1, feed_replica, &rf);
+	assert_int_equal(rf.batches, 1); /* the whole view */
+	same_answers(f, &rf);
+	put_member(f, f->tok, "m3", "m3=https://10.0.0.3:2380");
+	put_member(f, f->tok, "m4", "m4=https://[fd00::4]:2380");
+	assert_true(rf.batches >= 2);
+	same_answers(f, &rf);
+	set_alias(f, "prod", TOKEN);
+	t2 = make_token(f, "t2", 1);
+	put_member(f, t2, "x1", "x1=https://10.0.9.1:2380");
+	same_answers(f, &rf);
+	delete_member(f, f->tok, "m1");
+	same_answers(f, &rf);
+	delete_token(f, "t2");
+	delete_alias(f, "prod");
+	same_answers(f, &rf);
+	write_file(f, STATIC_ZONE, "$ORIGIN static.test.\n$TTL 20\n"
+		   "@ SOA ns1.static.test. h.static.test. 8 3600 600 86400 300\n"
+		   "@ NS ns1.static.test.\nns1 A 192.0.2.1\n"
+		   "new A 192.0.2.9\n");
+	assert_int_equal(dns_view_reload(f->view, err), 0);
+	same_answers(f, &rf);
+	dns_view_feed(f->view, 0, NULL, NULL);
+	replica_clear(&rf.rep);
+	htable_free(&rf.rep.zone_index);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1681,6 +1793,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_srv_answer),
+		T(test_replica_follows_view),
 		T(test_srv_additional),
 		T(test_rd_not_invented),
 		T(test_a_record),

@@ -1,0 +1,417 @@
+/* workers.c -- the UDP workers (--dns-workers N).
+ *
+ * Threading model: the main loop keeps the view (view.c) and everything
+ * that writes it (registry, HTTP, gRPC, SIGHUP), and serves DNS over TCP,
+ * transfers and NOTIFY itself. Each worker is a thread with an epoll loop
+ * over its own SO_REUSEPORT UDP socket on every --dns-listen address (the
+ * kernel spreads queries over the group by source address and port) and
+ * an eventfd the main loop rings when it has a batch for it.
+ *
+ * Hand-over: view.c turns every settled batch into one immutable
+ * pub_batch (replica.h) and calls workers_publish, which appends it to
+ * each worker's queue under the worker's mutex and rings its eventfd.
+ * Between two recvmmsg batches the worker takes its whole queue under the
+ * same mutex and applies it to its own replica. The mutex guards the
+ * queue only: the query path reads the replica, which no other thread
+ * touches, so it takes no lock and (the replica being applied outside
+ * it) allocates nothing.
+ *
+ * Each worker has its own counters, cookie secrets (a copy; SIGHUP sends
+ * new ones through the queue) and UDP buffers. Rate limiting
+ * (--rrl-rate, off by default) keeps one table for all, under a mutex,
+ * so that a source is limited as one whichever worker its queries reach.
+ * After each batch of queries a worker publishes its counters with atomic
+ * stores; /metrics sums them.
+ */
+#include "workers.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replica.h"
+#include "server_impl.h"
+#include "util.h"
+#include "view.h"
+
+#define FEED_TAG UINT32_MAX /* the eventfd's tag in epoll */
+#define NSTATS (sizeof(struct dns_stats) / sizeof(uint64_t))
+
+struct dns_worker {
+	unsigned id;
+	pthread_t thread;
+	int started;
+	struct dns_server *srv; /* its own: counters, cookies, buffers */
+	struct replica replica;
+	int ep, feed;		/* epoll, eventfd */
+	int fd[MAX_SOCKETS];
+	size_t nfd;
+	/* The queue, the only thing shared with the main loop. */
+	pthread_mutex_t mu;
+	struct pub_batch **queue;
+	size_t nqueue, cap;
+	int pending; /* atomic: the queue has something */
+	int stop;    /* under mu */
+	/* The thread's own: the array it hands back, and whether it was
+	 * told to stop. */
+	struct pub_batch **spare;
+	size_t spare_cap;
+	int stop_seen;
+	/* Counters as last published (atomic stores), for /metrics. */
+	uint64_t shown[NSTATS];
+	uint64_t cookies_shown[COOKIE_VALID + 1];
+};
+
+struct dns_workers {
+	unsigned n;
+	struct dns_worker *w;
+	struct dns_view *view; /* feeds us until we stop */
+};
+
+_Static_assert(sizeof(struct dns_stats) % sizeof(uint64_t) == 0,
+	       "struct dns_stats holds only uint64_t counters");
+
+/* ---- the worker's thread ---- */
+
+static void
+publish_stats(struct dns_worker *w)
+{
+	const uint64_t *s = (const uint64_t *)&w->srv->stats;
+	size_t i;
+
+	for (i = 0; i < NSTATS; i++)
+		__atomic_store_n(&w->shown[i], s[i], __ATOMIC_RELAXED);
+	for (i = 0; i <= COOKIE_VALID; i++)
+		__atomic_store_n(&w->cookies_shown[i], w->srv->cookie_seen[i],
+				 __ATOMIC_RELAXED);
+}
+
+/* Applies every batch queued; returns 1 when told to stop. */
+static int
+apply_queue(struct dns_worker *w, struct pub_batch ***spare, size_t *spare_cap)
+{
+	struct pub_batch **q;
+	size_t n, cap, i;
+	uint64_t ticks;
+	int stop;
+
+	if (read(w->feed, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_debug("dns worker %u: eventfd: %s", w->id, strerror(errno));
+	pthread_mutex_lock(&w->mu);
+	q = w->queue;
+	n = w->nqueue;
+	cap = w->cap;
+	w->queue = *spare; /* the main loop fills the other array meanwhile */
+	w->cap = *spare_cap;
+	w->nqueue = 0;
+	__atomic_store_n(&w->pending, 0, __ATOMIC_RELAXED);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	for (i = 0; i < n; i++) {
+		replica_apply(&w->replica, q[i], &w->srv->cookies);
+		pub_batch_put(q[i]);
+	}
+	*spare = q;
+	*spare_cap = cap;
+	return stop;
+}
+
+/* A batch of queries has been read: whatever the main loop published
+ * before they came goes in before they are answered. A query sent after
+ * its registration was acknowledged (the batch published before the ack)
+ * therefore sees it, as on the single loop. */
+static void
+on_received(void *arg)
+{
+	struct dns_worker *w = arg;
+
+	if (__atomic_load_n(&w->pending, __ATOMIC_ACQUIRE))
+		w->stop_seen |= apply_queue(w, &w->spare, &w->spare_cap);
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct dns_worker *w = arg;
+	struct epoll_event ev[MAX_SOCKETS + 1];
+
+	w->stop_seen = apply_queue(w, &w->spare, &w->spare_cap); /* the view */
+	while (!w->stop_seen) {
+		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i;
+
+		if (n < 0 && errno != EINTR) {
+			log_error("dns worker %u: epoll_wait: %s", w->id,
+				  strerror(errno));
+			break;
+		}
+		/* Whole batches, between two batches of queries. */
+		on_received(w);
+		for (i = 0; i < n; i++)
+			if (ev[i].data.u32 != FEED_TAG)
+				dns_udp_serve_batch(w->srv,
+						    w->fd[ev[i].data.u32]);
+		publish_stats(w);
+	}
+	return NULL;
+}
+
+/* ---- the main loop's side ---- */
+
+static void
+queue_push(struct dns_worker *w, struct pub_batch *b)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->nqueue == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->queue = xrealloc(w->queue, w->cap * sizeof(*w->queue));
+	}
+	w->queue[w->nqueue++] = b;
+	__atomic_store_n(&w->pending, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->mu);
+	if (write(w->feed, &one, sizeof(one)) < 0)
+		log_debug("dns worker %u: eventfd: %s", w->id, strerror(errno));
+}
+
+void
+workers_publish(struct dns_workers *ws, struct pub_batch *b)
+{
+	unsigned i;
+
+	if (pub_batch_empty(b)) {
+		pub_batch_discard(b);
+		return;
+	}
+	for (i = 0; i < ws->n; i++)
+		queue_push(&ws->w[i], b);
+}
+
+static void
+feed(struct pub_batch *b, void *arg)
+{
+	workers_publish(arg, b);
+}
+
+void
+workers_cookies(struct dns_workers *ws, const struct cookie_secrets *s)
+{
+	struct pub_batch *b = pub_batch_new(ws->n, 0);
+
+	b->has_cookies = 1;
+	b->cookies = *s;
+	workers_publish(ws, b);
+}
+
+unsigned
+workers_count(const struct dns_workers *ws)
+{
+	return ws->n;
+}
+
+/* Worker w's sockets: one in each address's SO_REUSEPORT group. */
+static int
+open_sockets(struct dns_worker *w, const struct dns_server_config *cfg,
+	     char *err)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
+		struct sockaddr_storage ss;
+		struct epoll_event ev = { .events = EPOLLIN };
+		socklen_t len;
+		int fd;
+
+		if (parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0)
+			return -1;
+		fd = dns_udp_socket((struct sockaddr *)&ss, len,
+				    cfg->listen[i], 1, err);
+		if (fd < 0)
+			return -1;
+		w->fd[w->nfd++] = fd;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+			return fail(err, "epoll_ctl: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int
+worker_init(struct dns_worker *w, unsigned id, struct dns_server *main,
+	    char *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FEED_TAG };
+
+	w->id = id;
+	w->ep = w->feed = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	replica_init(&w->replica, id);
+	w->srv = dns_server_for_worker(main, &w->replica);
+	w->srv->received = on_received;
+	w->srv->received_arg = w;
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	w->feed = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->ep < 0 || w->feed < 0)
+		return fail(err, "dns worker: %s", strerror(errno));
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->feed, &ev) != 0)
+		return fail(err, "epoll_ctl: %s", strerror(errno));
+	return open_sockets(w, &main->cfg, err);
+}
+
+/* Signals stay with the main loop's thread. */
+static int
+start_threads(struct dns_workers *ws, char *err)
+{
+	sigset_t all, old;
+	unsigned i;
+	int rc = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < ws->n && rc == 0; i++) {
+		rc = pthread_create(&ws->w[i].thread, NULL, worker_run,
+				    &ws->w[i]);
+		if (rc == 0)
+			ws->w[i].started = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return fail(err, "dns worker thread: %s", strerror(rc));
+	return 0;
+}
+
+int
+workers_start(struct dns_workers **out, struct dns_server *main,
+	      struct dns_view *view, char *err)
+{
+	struct dns_workers *ws = xcalloc(1, sizeof(*ws));
+	unsigned i;
+
+	ws->n = main->cfg.workers;
+	ws->w = xcalloc(ws->n, sizeof(*ws->w));
+	*out = ws;
+	for (i = 0; i < ws->n; i++)
+		if (worker_init(&ws->w[i], i, main, err) != 0) {
+			ws->n = i + 1; /* the ones workers_stop must free */
+			return -1;
+		}
+	/* The whole view is queued before the threads run, so a worker
+	 * answers its first query from it. */
+	ws->view = view;
+	dns_view_feed(view, ws->n, feed, ws);
+	return start_threads(ws, err);
+}
+
+void
+workers_add_stats(const struct dns_workers *ws, struct dns_stats *sum,
+		  uint64_t cookies[COOKIE_VALID + 1])
+{
+	uint64_t *s = (uint64_t *)sum;
+	unsigned i;
+	size_t k;
+
+	for (i = 0; i < ws->n; i++) {
+		const struct dns_worker *w = &ws->w[i];
+
+		for (k = 0; k < NSTATS; k++)
+			s[k] += __atomic_load_n(&w->shown[k], __ATOMIC_RELAXED);
+		for (k = 0; k <= COOKIE_VALID; k++)
+			cookies[k] += __atomic_load_n(&w->cookies_shown[k],
+						      __ATOMIC_RELAXED);
+	}
+}
+
+/* CPU time a worker's thread has used, seconds. */
+static double
+thread_cpu(const struct dns_worker *w)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (!w->started || pthread_getcpuclockid(w->thread, &cid) != 0 ||
+	    clock_gettime(cid, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+workers_metrics(struct evbuffer *out, const struct dns_workers *ws)
+{
+	size_t udp_at = offsetof(struct dns_stats, udp) / sizeof(uint64_t);
+	unsigned i;
+
+	evbuffer_add_printf(out,
+		"# HELP srvgate_dns_workers UDP worker threads "
+		"(--dns-workers).\n"
+		"# TYPE srvgate_dns_workers gauge\n"
+		"srvgate_dns_workers %u\n"
+		"# HELP srvgate_dns_worker_queries_total UDP queries each "
+		"worker received.\n"
+		"# TYPE srvgate_dns_worker_queries_total counter\n", ws->n);
+	for (i = 0; i < ws->n; i++)
+		evbuffer_add_printf(out,
+			"srvgate_dns_worker_queries_total{worker=\"%u\"} %llu\n",
+			i, (unsigned long long)__atomic_load_n(
+				   &ws->w[i].shown[udp_at], __ATOMIC_RELAXED));
+	evbuffer_add_printf(out,
+		"# HELP srvgate_dns_worker_cpu_seconds_total CPU time of "
+		"each worker's thread.\n"
+		"# TYPE srvgate_dns_worker_cpu_seconds_total counter\n");
+	for (i = 0; i < ws->n; i++)
+		evbuffer_add_printf(out,
+			"srvgate_dns_worker_cpu_seconds_total{worker=\"%u\"} "
+			"%.6f\n", i, thread_cpu(&ws->w[i]));
+}
+
+static void
+worker_free(struct dns_worker *w)
+{
+	size_t i;
+
+	if (w->started) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_mutex_unlock(&w->mu);
+		queue_push(w, pub_batch_new(1, 0)); /* wakes it: an empty one */
+		pthread_join(w->thread, NULL);
+	}
+	/* Whatever was queued and never applied. */
+	for (i = 0; i < w->nqueue; i++) {
+		replica_apply(&w->replica, w->queue[i], &w->srv->cookies);
+		pub_batch_put(w->queue[i]);
+	}
+	free(w->queue);
+	free(w->spare);
+	replica_clear(&w->replica);
+	htable_free(&w->replica.zone_index);
+	for (i = 0; i < w->nfd; i++)
+		close(w->fd[i]);
+	if (w->ep >= 0)
+		close(w->ep);
+	if (w->feed >= 0)
+		close(w->feed);
+	dns_server_worker_free(w->srv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+void
+workers_stop(struct dns_workers *ws)
+{
+	unsigned i;
+
+	if (ws == NULL)
+		return;
+	if (ws->view != NULL)
+		dns_view_feed(ws->view, 0, NULL, NULL);
+	for (i = 0; i < ws->n; i++)
+		worker_free(&ws->w[i]);
+	free(ws->w);
+	free(ws);
+}

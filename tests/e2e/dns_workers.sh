@@ -1,0 +1,140 @@
+#!/bin/bash
+# tests/e2e/dns_workers.sh -- DNS over UDP on --dns-workers threads:
+#   1. --dns-workers 3: the workers answer (each of them, queries from many
+#      source ports), the totals in /metrics are theirs
+#   2. a registration is in every worker's answers as soon as it is
+#      acknowledged: 40 members registered one by one, each followed at
+#      once by a query from a fresh port; DELETEs likewise
+#   3. a token deleted: its names go (NXDOMAIN) on every worker
+#   4. SIGHUP: a new zone file reaches every worker; a new cookie secret
+#      too (a cookie made with it is valid on every worker)
+#   5. --dns-workers 0 keeps UDP on the loop (no worker metrics); a value
+#      out of range exits 2 naming the flag
+#   6. no sanitizer reports (SANITIZE=1 builds)
+# Every query has a timeout; every loop is bounded; loopback only.
+. "$(dirname "$0")/../lib.sh"
+
+ZONE=discovery.internal
+for t in python3 curl kdig; do
+	if ! command -v "$t" >/dev/null 2>&1; then
+		fail "$t is installed"; finish; exit
+	fi
+done
+
+# udpq NAME TYPE [COUNT]: COUNT queries (default 1), each from a fresh
+# socket (so a fresh source port, so any worker); prints "rcode/ancount"
+# for each, "timeout" for none.
+udpq() {
+	python3 - "$SG_DNS_PORT" "$1" "$2" "${3:-1}" <<'EOF'
+import socket, struct, sys, random
+port, name, qtype, count = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+types = {"A": 1, "NS": 2, "SOA": 6, "AAAA": 28, "SRV": 33}
+qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".") if l) + b"\0"
+for _ in range(count):
+    qid = random.randrange(65536)
+    q = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", types[qtype], 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(q, ("127.0.0.1", port))
+    try:
+        a = s.recv(4096)
+        print("%d/%d" % (struct.unpack(">H", a[2:4])[0] & 15, struct.unpack(">H", a[6:8])[0]))
+    except socket.timeout:
+        print("timeout")
+    s.close()
+EOF
+}
+metric() { curl -s -m 5 "$SG_HTTP/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+new_token() { local u; u=$(curl -sf -m 5 "$SG_HTTP/new?size=$1") && echo "${u##*/}"; }
+reg() { curl -sf -m 5 -o /dev/null -XPUT "$SG_HTTP/$1/$2" -d "value=$3"; }
+
+mkdir -p "$TMP/zones"
+SG_ADMIN=workers-admin
+AUTH="Authorization: Bearer $SG_ADMIN"
+printf '0123456789abcdef0123456789abcdef\n' >"$TMP/cookie.secret"
+if ! SG_ZONES=$TMP/zones start_srvgate w3 --rate-limit 0 --dns-workers 3 \
+	--cookie-secret-file "$TMP/cookie.secret"; then
+	fail "srvgate starts with --dns-workers 3"; tail -20 "$TMP/w3.log"; finish; exit
+fi
+
+# ---- 1. the workers answer ----
+expect_eq "srvgate_dns_workers is 3" 3 "$(metric srvgate_dns_workers)"
+out=$(udpq "$ZONE" SOA 60 | sort | uniq -c | awk '{print $2 "x" $1}')
+expect_eq "60 SOA queries from 60 ports: all NOERROR with one answer" "0/1x60" "$out"
+busy=0
+for i in 0 1 2; do
+	n=$(metric "srvgate_dns_worker_queries_total{worker=\"$i\"}")
+	[ "${n:-0}" -gt 0 ] && busy=$((busy + 1))
+done
+expect_eq "each of the 3 workers answered some of them" 3 "$busy"
+expect_eq "srvgate_dns_queries_total{transport=\"udp\"} counts the workers' queries" \
+	60 "$(metric 'srvgate_dns_queries_total{transport="udp"}')"
+
+# ---- 2. registrations and DELETEs visible at once ----
+T=$(new_token 40)
+expect_match "/new?size=40 gives a token" '^[0-9a-f]{32}$' "$T"
+SRV=_etcd-server-ssl._tcp.$T.$ZONE
+# A member given by IP gets <member-id>.TOKEN.ZONE with an A record.
+late=""
+for i in $(seq 1 40); do
+	reg "$T" "m$i" "m$i=https://10.0.1.$i:2380" || { late="$late reg$i"; continue; }
+	got=$(udpq "m$i.$T.$ZONE" A)
+	[ "$got" = "0/1" ] || late="$late $i:$got"
+done
+expect_eq "each of 40 registrations is in the next answer (rcode/answers)" none "${late:-none}"
+late=""
+for i in $(seq 40 -1 31); do
+	curl -sf -m 5 -o /dev/null -H "$AUTH" -XDELETE "$SG_HTTP/$T/m$i" || { late="$late del$i"; continue; }
+	got=$(udpq "m$i.$T.$ZONE" A)
+	[ "$got" = "3/0" ] || late="$late $i:$got"
+done
+expect_eq "each of 10 DELETEs is in the next answer (NXDOMAIN)" none "${late:-none}"
+
+# ---- 3. a token deleted ----
+check "DELETE the token" curl -sf -m 5 -o /dev/null -H "$AUTH" -XDELETE "$SG_HTTP/$T"
+out=$(udpq "$SRV" SRV 20 | sort -u | tr '\n' ' ')
+expect_eq "its SRV name is NXDOMAIN on every worker (20 ports)" "3/0 " "$out"
+out=$(udpq "$T.$ZONE" A 10 | sort -u | tr '\n' ' ')
+expect_eq "... and so is the token's own name" "3/0 " "$out"
+
+# ---- 4. SIGHUP ----
+printf '$ORIGIN static.test.\n$TTL 20\n@ SOA ns1 h 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\n' \
+	>"$TMP/zones/static.test.zone"
+out=$(udpq www.static.test A 1)
+expect_eq "before SIGHUP static.test is not ours" "5/0" "$out"
+kill -HUP "$SG_PID"
+WAIT_SECS=5 wait_for grep -q "reloaded 2 zones" "$TMP/w3.log"
+out=$(udpq www.static.test A 20 | sort -u | tr '\n' ' ')
+expect_eq "after SIGHUP every worker answers from the new zone file" "0/1 " "$out"
+printf 'fedcba9876543210fedcba9876543210\n' >"$TMP/cookie.secret"
+kill -HUP "$SG_PID"
+WAIT_SECS=5 wait_for grep -q "new DNS cookie secret" "$TMP/w3.log"
+c=$(kdig +time=2 +retry=0 -p "$SG_DNS_PORT" @127.0.0.1 "$ZONE" SOA \
+	+cookie=0102030405060708 2>&1 | sed -n 's/.*COOKIE: \([0-9A-Fa-f]*\).*/\1/p' | head -1)
+expect_match "a cookie after the rotation" '^[0-9A-Fa-f]{48}$' "$c"
+v0=$(metric 'srvgate_dns_cookies_total{server_cookie="valid"}')
+for i in $(seq 1 12); do
+	kdig +time=2 +retry=0 -p "$SG_DNS_PORT" @127.0.0.1 "$ZONE" SOA +cookie="$c" >/dev/null 2>&1
+done
+v1=$(metric 'srvgate_dns_cookies_total{server_cookie="valid"}')
+expect_eq "it is valid on every worker: 12 of 12 queries from 12 ports" 12 $(( ${v1:-0} - ${v0:-0} ))
+kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+
+# ---- 5. --dns-workers 0, and a bad value ----
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if ! SG_ZONES=$TMP/zones start_srvgate w0 --dns-workers 0; then
+	fail "srvgate starts with --dns-workers 0"; tail -20 "$TMP/w0.log"; finish; exit
+fi
+out=$(curl -s -m 5 "$SG_HTTP/metrics" | awk '$1 ~ /^srvgate_dns_(queries_total|worker)/ { print $1 }' | tr '\n' ' ')
+expect_eq "--dns-workers 0: no worker metrics" \
+	'srvgate_dns_queries_total{transport="udp"} srvgate_dns_queries_total{transport="tcp"} ' "$out"
+out=$(udpq "$ZONE" SOA 5 | sort -u | tr '\n' ' ')
+expect_eq "--dns-workers 0: the loop answers UDP" "0/1 " "$out"
+expect_eq "... and counts it" 5 "$(metric 'srvgate_dns_queries_total{transport="udp"}')"
+kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+out=$("$SRVGATE" serve --dns-workers 300 --data-dir "$TMP/bad" 2>&1); rc=$?
+expect_eq "--dns-workers 300: exit 2" 2 "$rc"
+expect_match "... naming the flag" 'dns-workers' "$out"
+
+check_sanitizer_logs w3 w0
+finish
