@@ -68,6 +68,7 @@ etcd_key_parse(const char *prefix, const char *key, size_t n,
 	ours[] = {
 		{ "tokens/", EK_META, 0 },
 		{ "clients/", EK_CLIENTS, 1 },
+		{ "synced/", EK_SYNCED, 1 },
 		{ "aliases/", EK_ALIAS, 0 },
 	};
 	size_t plen = strlen(prefix), i;
@@ -109,6 +110,9 @@ etcd_key_format(char *buf, size_t len, const char *prefix,
 		return;
 	case EK_CLIENTS:
 		snprintf(buf, len, "%sclients/%s/%s", prefix, token, name);
+		return;
+	case EK_SYNCED:
+		snprintf(buf, len, "%ssynced/%s/%s", prefix, token, name);
 		return;
 	case EK_ALIAS:
 		snprintf(buf, len, "%saliases/%s", prefix, name);
@@ -170,6 +174,17 @@ etcd_parse_meta(const char *value)
 	return at > 0 ? (long long)at : 0;
 }
 
+void
+etcd_parse_meta_cluster(const char *value, char out[STORE_CLUSTER_ID_MAX + 1])
+{
+	json_t *o = value ? json_loads(value, 0, NULL) : NULL;
+	const char *id = json_string_value(json_object_get(o, "cluster_id"));
+
+	snprintf(out, STORE_CLUSTER_ID_MAX + 1, "%s",
+		 id && registry_valid_cluster_id(id) ? id : "");
+	json_decref(o);
+}
+
 /* ---- events to changes ---- */
 
 static void
@@ -203,6 +218,7 @@ token_event(const char *prefix, const struct etcd_kv *kv, int deleted,
 	etcd_key_format(key, sizeof(key), prefix, EK_META, token, NULL);
 	at = etcd_parse_meta(get(arg, key));
 	set_names(&out[n], CHANGE_TOKEN_PUT, token, "");
+	etcd_parse_meta_cluster(get(arg, key), out[n].cluster_id);
 	out[n].size = size;
 	out[n].created_at = at ? at : now;
 	out[n].created_index = kv->create;
@@ -229,6 +245,8 @@ member_event(const char *prefix, const struct etcd_kv *kv, int deleted,
 	out->value = (char *)kv->value;
 	etcd_key_format(key, sizeof(key), prefix, EK_CLIENTS, token, id);
 	out->clients = (char *)get(arg, key);
+	etcd_key_format(key, sizeof(key), prefix, EK_SYNCED, token, id);
+	out->synced = get(arg, key) != NULL;
 	out->created_index = kv->create;
 	out->index = kv->mod;
 	out->action = kv->version == 1 ? ACTION_CREATE : ACTION_SET;
@@ -264,6 +282,7 @@ etcd_translate(const char *prefix, const struct etcd_kv *kv, int deleted,
 		return 1;
 	case EK_META:
 	case EK_CLIENTS:
+	case EK_SYNCED:
 	case EK_OTHER:
 		break;
 	}

@@ -5,8 +5,10 @@
  *   /_etcd/registry/<token>/_config/size   the cluster size, decimal
  *   /_etcd/registry/<token>/members/<id>   a member, its value as in v2
  * and ours, under --etcd-prefix (P, default /srvgate/):
- *   P tokens/<token>        {"created_at":N}: when it was made
+ *   P tokens/<token>        {"created_at":N,"cluster_id":"hex"}: when it
+ *                           was made, the etcd cluster `sync` follows
  *   P clients/<token>/<id>  client URLs from `sync`, comma separated
+ *   P synced/<token>/<id>   "1": `sync` wrote the member (not registered)
  *   P aliases/<name>        the token an alias names
  */
 #ifndef SRVGATE_ETCD_KEYS_H
@@ -26,6 +28,7 @@ enum etcd_key_kind {
 	EK_MEMBER,
 	EK_META,    /* P tokens/<token> */
 	EK_CLIENTS, /* P clients/<token>/<id> */
+	EK_SYNCED,  /* P synced/<token>/<id> */
 	EK_ALIAS,   /* P aliases/<name> */
 };
 
@@ -47,6 +50,9 @@ void etcd_prefix_end(const char *prefix, char *out, size_t len);
 unsigned etcd_parse_size(const char *value);
 /* created_at from a P tokens/ value; 0 when absent or bad. */
 long long etcd_parse_meta(const char *value);
+/* The cluster ID of a P tokens/ value into out; "" when none or bad. */
+void etcd_parse_meta_cluster(const char *value,
+			     char out[STORE_CLUSTER_ID_MAX + 1]);
 
 
 /* ---- events to changes ---- */
@@ -68,7 +74,8 @@ typedef const char *(*etcd_get_fn)(void *arg, const char *key);
  * key a member (only when its token has a size key: a member of no token
  * is kept aside by the caller), an alias key an alias. Our metadata keys
  * make no change of their own: the size and member keys read them
- * (tokens/ for created_at, clients/ for the client URLs), and the store
+ * (tokens/ for created_at and the cluster ID, clients/ for the client
+ * URLs, synced/ for whether sync wrote the member), and the store
  * writes them before those in one Txn. prev_create is the size or member
  * key's create revision before the event (0: it was absent): a size key
  * made again under the same name is a new token. now: created_at for a

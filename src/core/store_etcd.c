@@ -479,20 +479,20 @@ static void
 txn_change(const struct etcd_store *st, const struct change *c,
 	   json_t *cmps, json_t *ops)
 {
-	char size[ETCD_KEY_MAX], key[ETCD_KEY_MAX], val[64];
+	char size[ETCD_KEY_MAX], key[ETCD_KEY_MAX], val[128];
 	const char *P = st->prefix;
 
 	etcd_key_format(size, sizeof(size), P, EK_SIZE, c->token, NULL);
 	switch (c->kind) {
 	case CHANGE_TOKEN_PUT:
 		cmp_create(cmps, size, c->created_index, 1);
-		if (c->created_index == 0) {
-			etcd_key_format(key, sizeof(key), P, EK_META, c->token,
-					NULL);
-			snprintf(val, sizeof(val), "{\"created_at\":%lld}",
-				 (long long)c->created_at);
-			op_put(ops, key, val); /* before the size: it reads it */
-		}
+		/* Each time: a sync may change the cluster ID alone. */
+		etcd_key_format(key, sizeof(key), P, EK_META, c->token, NULL);
+		snprintf(val, sizeof(val), "{\"created_at\":%lld%s%s%s}",
+			 (long long)c->created_at,
+			 c->cluster_id[0] ? ",\"cluster_id\":\"" : "",
+			 c->cluster_id, c->cluster_id[0] ? "\"" : "");
+		op_put(ops, key, val); /* before the size: it reads it */
 		snprintf(val, sizeof(val), "%u", c->size);
 		op_put(ops, size, val);
 		return;
@@ -501,6 +501,8 @@ txn_change(const struct etcd_store *st, const struct change *c,
 		snprintf(key, sizeof(key), "%s%s/", ETCD_REGISTRY, c->token);
 		op_del(ops, key, 1);
 		snprintf(key, sizeof(key), "%sclients/%s/", P, c->token);
+		op_del(ops, key, 1);
+		snprintf(key, sizeof(key), "%ssynced/%s/", P, c->token);
 		op_del(ops, key, 1);
 		etcd_key_format(key, sizeof(key), P, EK_META, c->token, NULL);
 		op_del(ops, key, 0);
@@ -519,6 +521,12 @@ txn_change(const struct etcd_store *st, const struct change *c,
 				op_put(ops, ck, c->clients);
 			else
 				op_del(ops, ck, 0);
+			etcd_key_format(ck, sizeof(ck), P, EK_SYNCED,
+					c->token, c->name);
+			if (c->synced)
+				op_put(ops, ck, "1");
+			else
+				op_del(ops, ck, 0);
 		}
 		op_put(ops, key, c->value ? c->value : "");
 		return;
@@ -528,6 +536,9 @@ txn_change(const struct etcd_store *st, const struct change *c,
 		cmp_create(cmps, key, 0, 0);
 		op_del(ops, key, 0);
 		etcd_key_format(key, sizeof(key), P, EK_CLIENTS, c->token,
+				c->name);
+		op_del(ops, key, 0);
+		etcd_key_format(key, sizeof(key), P, EK_SYNCED, c->token,
 				c->name);
 		op_del(ops, key, 0);
 		return;
@@ -679,14 +690,26 @@ reconcile(struct etcd_store *st)
 		/* The table may have changed under the walk: start again. */
 		next = htable_first(&st->kvs, &pos);
 	}
-	/* New or changed, in key order (a size key before its members). */
-	for (i = 0; i < nk; i++) {
+	/* New or changed: our metadata first (the size and member keys
+	 * read it: created_at, the cluster ID, client URLs, synced), then in
+	 * key order (a size key before its members). */
+	for (i = 0; i < 2 * nk; i++) {
+		char token[STORE_NAME_MAX + 1], name[STORE_NAME_MAX + 1];
+		enum etcd_key_kind kind;
 		struct etcd_kv kv;
 		char *kb, *vb;
 		struct kv *e;
 
-		if (decode_kv(json_array_get(st->range_kvs, i), &kv, &kb, &vb))
+		if (decode_kv(json_array_get(st->range_kvs, i % nk), &kv, &kb,
+			      &vb))
 			continue;
+		kind = etcd_key_parse(st->prefix, kv.key, kv.klen, token, name);
+		if ((kind == EK_META || kind == EK_CLIENTS ||
+		     kind == EK_SYNCED) != (i < nk)) {
+			free(kb);
+			free(vb);
+			continue;
+		}
 		e = kv_find(st, kv.key);
 		if (e == NULL || e->mod != kv.mod)
 			apply_event(st, &kv, 0, NULL);
@@ -1212,6 +1235,33 @@ etcd_load(struct store *base, char *err)
 }
 
 static void
+revoked(void *arg, json_t *body, const char *err)
+{
+	(void)body;
+	(void)err;
+	*(int *)arg = 1;
+}
+
+/* Gives the GC lock back at once (else it frees when the lease ends):
+ * the loop runs a little longer, for that call only. */
+static void
+release_lock(struct etcd_store *st)
+{
+	uint64_t until = now_monotonic_ms() + 1000;
+	int done = 0;
+
+	if (st->lease == 0 || st->state != CS_LIVE)
+		return;
+	etcd_call(st->cli, "/v3/lease/revoke",
+		  json_pack("{s:I}", "ID", (json_int_t)st->lease), 1000,
+		  revoked, &done);
+	while (!done && now_monotonic_ms() < until)
+		event_base_loop(st->evb, EVLOOP_ONCE);
+	if (done && st->lock_held)
+		log_info("etcd: GC lock released");
+}
+
+static void
 etcd_close(struct store *base)
 {
 	struct etcd_store *st = (struct etcd_store *)base;
@@ -1219,6 +1269,7 @@ etcd_close(struct store *base)
 	struct txn *t;
 	size_t pos;
 
+	release_lock(st);
 	st->closing = 1;
 	st->gen++;
 	etcd_stream_close(st->watch);

@@ -14,6 +14,9 @@
 #      --force; --delete refuses an alias that names another token.
 #   4. tokens list (pages, --limit, --json), show, delete; GET
 #      /_admin/tokens is bounded (limit at most 1000).
+#   5. The cluster ID survives a restart; with the etcd store
+#      (--etcd-endpoints) it lives in etcd, with the client URLs and
+#      which members sync wrote: a second gateway reads them back.
 # Needs etcd 3.4, curl, jq, python3. It never skips.
 . "$(dirname "$0")/../lib.sh"
 
@@ -265,5 +268,32 @@ expect_eq "the recorded cluster ID is read back after a restart" "$CID_one" "$(a
 LASTRUN=r1; run r1 sync --etcd "$E_two" --token "$U"
 expect_rc "... and still guards the token" 1
 stop_pid "$SG_PID"
-check_sanitizer_logs sg
+
+# ======== the etcd store (--etcd-endpoints) keeps them in etcd ========
+# A gateway syncs a token, then another gateway with an empty data dir on
+# the same etcd reads the cluster ID, the client URLs and which members
+# sync wrote back from etcd alone.
+if start_etcd store; then
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	start_srvgate e1 --etcd-endpoints "$E_store" --grpc-listen off ||
+		fail "gateway e1 on the etcd store starts"
+	GW=$SG_HTTP
+	W=$(new_token 3)
+	LASTRUN=e1; run e1 sync --etcd "$E_one" --token "$W"
+	expect_rc "etcd store: the first sync" 0
+	stop_pid "$SG_PID"
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	start_srvgate e2 --etcd-endpoints "$E_store" --grpc-listen off ||
+		fail "gateway e2 on the etcd store starts"
+	GW=$SG_HTTP
+	expect_eq "etcd store: a second gateway (empty data dir) reads the cluster ID and client URL from etcd" \
+		"[\"$CID_one\",\"$E_one\"]" "$(admin "$W" | jq -c '[.cluster_id, .members[0].clients]')"
+	LASTRUN=e2; run e2 sync --etcd "$E_two" --token "$W"
+	expect_rc "etcd store: ... and refuses a sync from the other cluster" 1
+	LASTRUN=e3; run e3 sync --etcd "$E_one" --token "$W" --dry-run
+	expect_match "etcd store: ... while one from the same cluster has nothing to do (its member is known as synced)" \
+		"^0 change\(s\) would be made" "$(out_of e3)"
+	stop_pid "$SG_PID"
+fi
+check_sanitizer_logs sg e1 e2
 finish

@@ -44,6 +44,9 @@ test_key_parse(void **state)
 	assert_string_equal(t, TOK);
 	assert_int_equal(kind_of(P "clients/" TOK "/m1", t, n), EK_CLIENTS);
 	assert_string_equal(n, "m1");
+	assert_int_equal(kind_of(P "synced/" TOK "/m1", t, n), EK_SYNCED);
+	assert_string_equal(t, TOK);
+	assert_string_equal(n, "m1");
 	assert_int_equal(kind_of(P "aliases/web", t, n), EK_ALIAS);
 	assert_string_equal(n, "web");
 }
@@ -81,7 +84,7 @@ static void
 test_key_format_round_trip(void **state)
 {
 	static const enum etcd_key_kind kinds[] = {
-		EK_SIZE, EK_MEMBER, EK_META, EK_CLIENTS, EK_ALIAS,
+		EK_SIZE, EK_MEMBER, EK_META, EK_CLIENTS, EK_SYNCED, EK_ALIAS,
 	};
 	char key[ETCD_KEY_MAX], t[STORE_NAME_MAX + 1], n[STORE_NAME_MAX + 1];
 	size_t i;
@@ -125,6 +128,24 @@ test_parse_size_and_meta(void **state)
 			 1700000000);
 	assert_int_equal(etcd_parse_meta("not json"), 0);
 	assert_int_equal(etcd_parse_meta(NULL), 0);
+}
+
+/* The etcd cluster `sync` follows rides in the token's metadata. */
+static void
+test_parse_meta_cluster(void **state)
+{
+	char id[STORE_CLUSTER_ID_MAX + 1];
+
+	(void)state;
+	etcd_parse_meta_cluster("{\"created_at\":1,\"cluster_id\":\"cdf8\"}",
+				id);
+	assert_string_equal(id, "cdf8");
+	etcd_parse_meta_cluster("{\"created_at\":1}", id);
+	assert_string_equal(id, "");
+	etcd_parse_meta_cluster("{\"cluster_id\":\"NOT HEX\"}", id);
+	assert_string_equal(id, "");
+	etcd_parse_meta_cluster(NULL, id);
+	assert_string_equal(id, "");
 }
 
 /* ---- events to changes ---- */
@@ -175,16 +196,22 @@ test_token_events(void **state)
 	set_state(P "tokens/" TOK, "{\"created_at\":1700000000}", NULL, NULL);
 	/* made */
 	assert_int_equal(translate(size, "3", 7, 7, 1, 0, 0, NULL, c), 1);
+	assert_string_equal(c[0].cluster_id, "");
 	assert_int_equal(c[0].kind, CHANGE_TOKEN_PUT);
 	assert_string_equal(c[0].token, TOK);
 	assert_int_equal(c[0].size, 3);
 	assert_int_equal(c[0].index, 7);
 	assert_int_equal(c[0].created_index, 7);
 	assert_int_equal(c[0].created_at, 1700000000);
-	/* resized */
+	/* resized, and following a cluster since a sync */
+	set_state(P "tokens/" TOK,
+		  "{\"created_at\":1700000000,\"cluster_id\":\"d1cf\"}", NULL,
+		  NULL);
 	assert_int_equal(translate(size, "5", 9, 7, 2, 0, 7, NULL, c), 1);
 	assert_int_equal(c[0].kind, CHANGE_TOKEN_PUT);
 	assert_int_equal(c[0].size, 5);
+	assert_string_equal(c[0].cluster_id, "d1cf");
+	assert_int_equal(c[0].created_at, 1700000000);
 	/* deleted */
 	assert_int_equal(translate(size, "", 11, 7, 0, 1, 7, "5", c), 1);
 	assert_int_equal(c[0].kind, CHANGE_TOKEN_DEL);
@@ -222,6 +249,7 @@ test_member_events(void **state)
 	assert_string_equal(c[0].name, "m1");
 	assert_string_equal(c[0].value, "m1=http://a:2380");
 	assert_string_equal(c[0].clients, "http://a:2379");
+	assert_false(c[0].synced);
 	assert_int_equal(c[0].action, ACTION_CREATE);
 	assert_int_equal(c[0].created_index, 5);
 	/* overwritten: a set, its creation kept */
@@ -230,6 +258,12 @@ test_member_events(void **state)
 	assert_int_equal(c[0].action, ACTION_SET);
 	assert_int_equal(c[0].created_index, 5);
 	assert_int_equal(c[0].index, 8);
+	/* written by sync: its synced key is there */
+	set_state(size, "3", P "synced/" TOK "/m1", "1");
+	assert_int_equal(translate(m1, "m1=http://b:2380", 8, 5, 2, 0, 5,
+				   NULL, c), 1);
+	assert_true(c[0].synced);
+	assert_null(c[0].clients);
 	assert_int_equal(translate(m1, "", 9, 5, 0, 1, 5, "m1=x", c), 1);
 	assert_int_equal(c[0].kind, CHANGE_MEMBER_DEL);
 	assert_int_equal(c[0].index, 9);
@@ -258,6 +292,8 @@ test_alias_and_meta_events(void **state)
 	assert_int_equal(translate(P "tokens/" TOK, "{}", 6, 6, 1, 0, 0, NULL,
 				   c), 0);
 	assert_int_equal(translate(P "clients/" TOK "/m1", "u", 6, 6, 1, 0, 0,
+				   NULL, c), 0);
+	assert_int_equal(translate(P "synced/" TOK "/m1", "1", 6, 6, 1, 0, 0,
 				   NULL, c), 0);
 	assert_int_equal(translate("/foo", "bar", 6, 6, 1, 0, 0, NULL, c), 0);
 }
@@ -313,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_key_format_round_trip),
 		cmocka_unit_test(test_span),
 		cmocka_unit_test(test_parse_size_and_meta),
+		cmocka_unit_test(test_parse_meta_cluster),
 		cmocka_unit_test(test_token_events),
 		cmocka_unit_test(test_member_events),
 		cmocka_unit_test(test_alias_and_meta_events),
