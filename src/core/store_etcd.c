@@ -444,25 +444,111 @@ b64s(const char *s)
 	return j;
 }
 
-static void
-cmp_create(json_t *cmps, const char *key, uint64_t rev, int equal)
+/* A Txn being built from a proposal's changes, in their order. The
+ * changes of one proposal may touch a key twice (an import replaces a
+ * token: it deletes it, then makes it again with its members), which one
+ * Txn cannot say as such: its compares all run before its operations, and
+ * etcd refuses a put inside a deleted range. So a compare about a key that
+ * an earlier change of the proposal deletes or makes is left out (that
+ * change's own compare covers it), and a deletion of a key the Txn puts
+ * is left out too (the put replaces it). */
+struct tb_op {
+	int del, range;
+	char key[ETCD_KEY_MAX];
+	char *value;
+};
+
+struct tb {
+	json_t *cmps;
+	struct tb_op *ops;
+	size_t nops, cap;
+	char (*made)[ETCD_KEY_MAX]; /* compared absent: made by this Txn */
+	size_t nmade;
+};
+
+static int
+tb_deleted(const struct tb *b, const char *key)
 {
-	json_array_append_new(cmps, json_pack(
+	size_t i;
+
+	for (i = 0; i < b->nops; i++)
+		if (b->ops[i].del &&
+		    (b->ops[i].range ? strncmp(key, b->ops[i].key,
+					       strlen(b->ops[i].key)) == 0 :
+				       strcmp(key, b->ops[i].key) == 0))
+			return 1;
+	return 0;
+}
+
+static int
+tb_made(const struct tb *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->nmade; i++)
+		if (strcmp(b->made[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+cmp_create(struct tb *b, const char *key, uint64_t rev, int equal)
+{
+	if (tb_deleted(b, key) || tb_made(b, key))
+		return;
+	if (equal && rev == 0) {
+		b->made = xrealloc(b->made, (b->nmade + 1) * sizeof(*b->made));
+		snprintf(b->made[b->nmade++], ETCD_KEY_MAX, "%s", key);
+	}
+	json_array_append_new(b->cmps, json_pack(
 		"{s:o, s:s, s:s, s:I}", "key", b64s(key), "target", "CREATE",
 		"result", equal ? "EQUAL" : "NOT_EQUAL", "create_revision",
 		(json_int_t)rev));
 }
 
 static void
-op_put(json_t *ops, const char *key, const char *value)
+tb_add(struct tb *b, int del, int range, const char *key, const char *value)
 {
-	json_array_append_new(ops, json_pack(
-		"{s:{s:o, s:o}}", "request_put", "key", b64s(key), "value",
-		b64s(value)));
+	struct tb_op *o;
+
+	if (b->nops == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 8;
+		b->ops = xrealloc(b->ops, b->cap * sizeof(*b->ops));
+	}
+	o = &b->ops[b->nops++];
+	o->del = del;
+	o->range = range;
+	snprintf(o->key, sizeof(o->key), "%s", key);
+	o->value = value ? xstrdup(value) : NULL;
 }
 
 static void
-op_del(json_t *ops, const char *key, int prefix)
+op_put(struct tb *b, const char *key, const char *value)
+{
+	tb_add(b, 0, 0, key, value);
+}
+
+static void
+op_del(struct tb *b, const char *key, int prefix)
+{
+	tb_add(b, 1, prefix, key, NULL);
+}
+
+static int
+tb_puts(const struct tb *b, const char *key, int prefix)
+{
+	size_t i;
+
+	for (i = 0; i < b->nops; i++)
+		if (!b->ops[i].del &&
+		    (prefix ? strncmp(b->ops[i].key, key, strlen(key)) == 0 :
+			      strcmp(b->ops[i].key, key) == 0))
+			return 1;
+	return 0;
+}
+
+static json_t *
+json_del(const char *key, int prefix)
 {
 	char end[ETCD_KEY_MAX];
 	json_t *r = json_pack("{s:o}", "key", b64s(key));
@@ -471,13 +557,55 @@ op_del(json_t *ops, const char *key, int prefix)
 		etcd_prefix_end(key, end, sizeof(end));
 		json_object_set_new(r, "range_end", b64s(end));
 	}
-	json_array_append_new(ops, json_pack("{s:o}", "request_delete_range",
-					     r));
+	return json_pack("{s:o}", "request_delete_range", r);
+}
+
+/* A range deletion that would cover a put: the keys etcd has there
+ * (the shadow), one by one, but those the Txn puts. */
+static void
+del_each(const struct etcd_store *st, const struct tb *b, const char *prefix,
+	 json_t *ops)
+{
+	struct hnode *n;
+	size_t pos, pl = strlen(prefix);
+
+	for (n = htable_first(&st->kvs, &pos); n != NULL;
+	     n = htable_next(&st->kvs, n, &pos)) {
+		const struct kv *e = container_of(n, struct kv, node);
+
+		if (strncmp(e->key, prefix, pl) == 0 && !tb_puts(b, e->key, 0))
+			json_array_append_new(ops, json_del(e->key, 0));
+	}
+}
+
+/* The success operations; frees the builder's operations. */
+static json_t *
+tb_ops(const struct etcd_store *st, struct tb *b)
+{
+	json_t *ops = json_array();
+	size_t i;
+
+	for (i = 0; i < b->nops; i++) {
+		struct tb_op *o = &b->ops[i];
+
+		if (!o->del)
+			json_array_append_new(ops, json_pack(
+				"{s:{s:o, s:o}}", "request_put", "key",
+				b64s(o->key), "value", b64s(o->value)));
+		else if (!tb_puts(b, o->key, o->range))
+			json_array_append_new(ops, json_del(o->key, o->range));
+		else if (o->range)
+			del_each(st, b, o->key, ops);
+	}
+	for (i = 0; i < b->nops; i++)
+		free(b->ops[i].value);
+	free(b->ops);
+	free(b->made);
+	return ops;
 }
 
 static void
-txn_change(const struct etcd_store *st, const struct change *c,
-	   json_t *cmps, json_t *ops)
+txn_change(const struct etcd_store *st, const struct change *c, struct tb *b)
 {
 	char size[ETCD_KEY_MAX], key[ETCD_KEY_MAX], val[128];
 	const char *P = st->prefix;
@@ -485,72 +613,72 @@ txn_change(const struct etcd_store *st, const struct change *c,
 	etcd_key_format(size, sizeof(size), P, EK_SIZE, c->token, NULL);
 	switch (c->kind) {
 	case CHANGE_TOKEN_PUT:
-		cmp_create(cmps, size, c->created_index, 1);
+		cmp_create(b, size, c->created_index, 1);
 		/* Each time: a sync may change the cluster ID alone. */
 		etcd_key_format(key, sizeof(key), P, EK_META, c->token, NULL);
 		snprintf(val, sizeof(val), "{\"created_at\":%lld%s%s%s}",
 			 (long long)c->created_at,
 			 c->cluster_id[0] ? ",\"cluster_id\":\"" : "",
 			 c->cluster_id, c->cluster_id[0] ? "\"" : "");
-		op_put(ops, key, val); /* before the size: it reads it */
+		op_put(b, key, val); /* before the size: it reads it */
 		snprintf(val, sizeof(val), "%u", c->size);
-		op_put(ops, size, val);
+		op_put(b, size, val);
 		return;
 	case CHANGE_TOKEN_DEL:
-		cmp_create(cmps, size, 0, 0);
+		cmp_create(b, size, 0, 0);
 		snprintf(key, sizeof(key), "%s%s/", ETCD_REGISTRY, c->token);
-		op_del(ops, key, 1);
+		op_del(b, key, 1);
 		snprintf(key, sizeof(key), "%sclients/%s/", P, c->token);
-		op_del(ops, key, 1);
+		op_del(b, key, 1);
 		snprintf(key, sizeof(key), "%ssynced/%s/", P, c->token);
-		op_del(ops, key, 1);
+		op_del(b, key, 1);
 		etcd_key_format(key, sizeof(key), P, EK_META, c->token, NULL);
-		op_del(ops, key, 0);
+		op_del(b, key, 0);
 		return;
 	case CHANGE_MEMBER_PUT:
 		etcd_key_format(key, sizeof(key), P, EK_MEMBER, c->token,
 				c->name);
-		cmp_create(cmps, size, 0, 0);
-		cmp_create(cmps, key, c->created_index, 1);
+		cmp_create(b, size, 0, 0);
+		cmp_create(b, key, c->created_index, 1);
 		{
 			char ck[ETCD_KEY_MAX];
 
 			etcd_key_format(ck, sizeof(ck), P, EK_CLIENTS,
 					c->token, c->name);
 			if (c->clients)
-				op_put(ops, ck, c->clients);
+				op_put(b, ck, c->clients);
 			else
-				op_del(ops, ck, 0);
+				op_del(b, ck, 0);
 			etcd_key_format(ck, sizeof(ck), P, EK_SYNCED,
 					c->token, c->name);
 			if (c->synced)
-				op_put(ops, ck, "1");
+				op_put(b, ck, "1");
 			else
-				op_del(ops, ck, 0);
+				op_del(b, ck, 0);
 		}
-		op_put(ops, key, c->value ? c->value : "");
+		op_put(b, key, c->value ? c->value : "");
 		return;
 	case CHANGE_MEMBER_DEL:
 		etcd_key_format(key, sizeof(key), P, EK_MEMBER, c->token,
 				c->name);
-		cmp_create(cmps, key, 0, 0);
-		op_del(ops, key, 0);
+		cmp_create(b, key, 0, 0);
+		op_del(b, key, 0);
 		etcd_key_format(key, sizeof(key), P, EK_CLIENTS, c->token,
 				c->name);
-		op_del(ops, key, 0);
+		op_del(b, key, 0);
 		etcd_key_format(key, sizeof(key), P, EK_SYNCED, c->token,
 				c->name);
-		op_del(ops, key, 0);
+		op_del(b, key, 0);
 		return;
 	case CHANGE_ALIAS_PUT:
-		cmp_create(cmps, size, 0, 0);
+		cmp_create(b, size, 0, 0);
 		etcd_key_format(key, sizeof(key), P, EK_ALIAS, NULL, c->name);
-		op_put(ops, key, c->token);
+		op_put(b, key, c->token);
 		return;
 	case CHANGE_ALIAS_DEL:
 		etcd_key_format(key, sizeof(key), P, EK_ALIAS, NULL, c->name);
-		cmp_create(cmps, key, 0, 0);
-		op_del(ops, key, 0);
+		cmp_create(b, key, 0, 0);
+		op_del(b, key, 0);
 		return;
 	}
 }
@@ -594,7 +722,8 @@ static void
 etcd_submit(struct store *base, struct proposal *p)
 {
 	struct etcd_store *st = (struct etcd_store *)base;
-	json_t *cmps, *ops;
+	struct tb b = { 0 };
+	json_t *ops;
 	struct txn *t;
 	size_t i;
 
@@ -606,10 +735,10 @@ etcd_submit(struct store *base, struct proposal *p)
 		refuse(st, p, st->why);
 		return;
 	}
-	cmps = json_array();
-	ops = json_array();
+	b.cmps = json_array();
 	for (i = 0; i < p->n; i++)
-		txn_change(st, &p->changes[i], cmps, ops);
+		txn_change(st, &p->changes[i], &b);
+	ops = tb_ops(st, &b);
 	t = xcalloc(1, sizeof(*t));
 	t->st = st;
 	t->p = p;
@@ -617,7 +746,7 @@ etcd_submit(struct store *base, struct proposal *p)
 	t->next = st->txns;
 	st->txns = t;
 	etcd_call(st->cli, "/v3/kv/txn",
-		  json_pack("{s:o, s:o, s:[]}", "compare", cmps, "success",
+		  json_pack("{s:o, s:o, s:[]}", "compare", b.cmps, "success",
 			    ops, "failure"),
 		  CALL_TIMEOUT_MS, txn_done, t);
 }

@@ -65,7 +65,7 @@ gw() {
 	[ -n "$SG_DNS_PORT" ] || unset SG_DNS_PORT
 	shift
 	start_srvgate "$n" --etcd-endpoints "$EPS" --grpc-listen off \
-		--rate-limit 0 "$@"
+		--rate-limit 0 --admin-token adm "$@"
 	local rc=$?
 	eval "${n}_PORT=$SG_HTTP_PORT ${n}_DNS=$SG_DNS_PORT ${n}_PID=$SG_PID"
 	eval "${n}=$SG_HTTP"
@@ -125,6 +125,23 @@ expect_eq "15 ids created through A and B at once: each once 201, once 412" \
 	"15 201 412" "$codes"
 conflicts() { curl -s "$1/metrics" | sed -n 's/^srvgate_etcd_conflicts_total //p'; }
 echo "    (Txn conflicts re-planned: A $(conflicts "$A"), B $(conflicts "$B"))"
+
+# an import: one proposal makes a token and its members (one Txn); with
+# force, one replaces them (a Txn that deletes and puts under one prefix)
+imp() { curl -s -m 10 -o "$TMP/imp.out" -w '%{http_code}' -X PUT -H 'Authorization: Bearer adm' \
+	-d "$2" "$A/_admin/tokens/$1?mode=import$3"; }
+I=imported$RANDOM
+expect_eq "import of a token with 2 members through A" 200 \
+	"$(imp "$I" '{"size":3,"members":[{"id":"i1","value":"i1=http://10.4.0.1:2380"},{"id":"i2","value":"i2=http://10.4.0.2:2380"}]}')"
+bothI() { members_are "$A_DNS" "$I" 2 && members_are "$B_DNS" "$I" 2; }
+check "  ... published by both" wait_secs 2 bothI
+expect_eq "import --force replacing them (i2 kept, i1 gone, i3 new)" 200 \
+	"$(imp "$I" '{"size":3,"members":[{"id":"i2","value":"i2=http://10.4.0.2:2380"},{"id":"i3","value":"i3=http://10.4.0.3:2380"}]}' '&force=true')"
+idsI() { curl -s "$1/$I" | jq -r '[.node.nodes[].key | sub(".*/"; "")] | sort | join(" ")'; }
+replaced() { [ "$(idsI "$A")" = "i2 i3" ] && [ "$(idsI "$B")" = "i2 i3" ]; }
+check "  ... both list i2 i3" wait_secs 2 replaced
+expect_eq "  ... and etcd holds just those" "i2 i3" \
+	"$(ectl get "/_etcd/registry/$I/members/" --prefix --keys-only | sed -n 's#.*/##p' | sort | paste -sd' ')"
 
 # ---- written straight into etcd ----
 E=etcdmade$RANDOM
