@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +142,7 @@ static const struct flag flags[] = {
 	{ "dns-workers", K_UINT, U(dns_workers), 0, 256,
 	  "UDP DNS worker threads, each with its own SO_REUSEPORT socket "
 	  "on every --dns-listen address; 0: UDP on the main event loop "
-	  "[0]" },
+	  "[the CPUs srvgate may run on]" },
 	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
 	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
 	  "repeatable [none]" },
@@ -206,6 +207,18 @@ static const struct flag flags[] = {
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 _Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");
 
+/* One UDP worker per CPU this process may run on (taskset counts). */
+static unsigned
+cpus_usable(void)
+{
+	cpu_set_t set;
+	int n = 1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
 void
 config_defaults(struct config *cfg)
 {
@@ -245,6 +258,7 @@ config_defaults(struct config *cfg)
 	cfg->rrl_slip = 2;
 	cfg->rrl_ipv4_prefix = 24;
 	cfg->rrl_ipv6_prefix = 56;
+	cfg->dns_workers = cpus_usable();
 	cfg->ixfr_journal = 1000;
 	cfg->grpc_max_request_bytes = 256 * 1024;
 	cfg->grpc_max_response_bytes = 4 * 1024 * 1024;

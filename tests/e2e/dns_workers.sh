@@ -8,8 +8,9 @@
 #   3. a token deleted: its names go (NXDOMAIN) on every worker
 #   4. SIGHUP: a new zone file reaches every worker; a new cookie secret
 #      too (a cookie made with it is valid on every worker)
-#   5. --dns-workers 0 keeps UDP on the loop (no worker metrics); a value
-#      out of range exits 2 naming the flag
+#   5. --dns-workers 0 keeps UDP on the loop (no worker metrics); the
+#      default is one worker per CPU srvgate may use (1 under taskset -c
+#      0); a value out of range exits 2 naming the flag
 #   6. no sanitizer reports (SANITIZE=1 builds)
 # Every query has a timeout; every loop is bounded; loopback only.
 . "$(dirname "$0")/../lib.sh"
@@ -132,9 +133,29 @@ out=$(udpq "$ZONE" SOA 5 | sort -u | tr '\n' ' ')
 expect_eq "--dns-workers 0: the loop answers UDP" "0/1 " "$out"
 expect_eq "... and counts it" 5 "$(metric 'srvgate_dns_queries_total{transport="udp"}')"
 kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+# The default: one worker per CPU srvgate may run on (taskset counts).
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA SRVGATE_DNS_WORKERS
+all_cpus=$(taskset -pc $$ | sed 's/.*: //')
+taskset -pc 0 $$ >/dev/null
+if start_srvgate wd; then
+	expect_eq "no --dns-workers under taskset -c 0: 1 worker" 1 "$(metric srvgate_dns_workers)"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts without --dns-workers"
+fi
+taskset -pc "$all_cpus" $$ >/dev/null
+if [ "$(nproc)" -gt 1 ]; then
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	if start_srvgate wn; then
+		expect_eq "no --dns-workers: one worker per CPU" "$(nproc)" "$(metric srvgate_dns_workers)"
+		kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+	else
+		fail "srvgate starts without --dns-workers"
+	fi
+fi
 out=$("$SRVGATE" serve --dns-workers 300 --data-dir "$TMP/bad" 2>&1); rc=$?
 expect_eq "--dns-workers 300: exit 2" 2 "$rc"
 expect_match "... naming the flag" 'dns-workers' "$out"
 
-check_sanitizer_logs w3 w0
+check_sanitizer_logs w3 w0 wd
 finish
