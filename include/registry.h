@@ -23,6 +23,8 @@
 
 #define REGISTRY_NAME_MAX STORE_NAME_MAX
 #define REGISTRY_TOMBSTONES 64 /* deletions kept per token for watches */
+/* A request the store reports conflicting this often gets 503. */
+#define REGISTRY_MAX_CONFLICTS 20
 
 enum registry_status {
 	REG_OK = 0,
@@ -130,6 +132,7 @@ struct registry_request {
 	registry_done_fn done;
 	void *arg;
 	struct registry_request *next; /* while waiting */
+	unsigned conflicts; /* times another writer came first (etcd store) */
 };
 
 struct registry {

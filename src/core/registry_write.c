@@ -197,7 +197,7 @@ status_of(enum store_status st)
 	case STORE_OK: return REG_OK;
 	case STORE_FULL: return REG_NO_SPACE;
 	case STORE_UNAVAILABLE: return REG_UNAVAILABLE;
-	case STORE_CONFLICT: return REG_BUSY; /* planned again */
+	case STORE_CONFLICT: return REG_UNAVAILABLE; /* see sink_settled */
 	case STORE_FAILED: break;
 	}
 	return REG_STORE_FAILED;
@@ -253,12 +253,19 @@ sink_settled(void *arg, struct proposal *p)
 				       p->changes, p->n, reg->index };
 
 	mark_proposal(reg, p, -1);
-	if (p->status == STORE_CONFLICT && req != NULL) {
+	if (p->status == STORE_CONFLICT && req != NULL &&
+	    ++req->conflicts <= REGISTRY_MAX_CONFLICTS) {
 		/* Another gateway came first: memory has its change now. */
 		proposal_free(p);
 		registry_submit(reg, req);
 		plan_waiting(reg);
 		return;
+	}
+	if (p->status == STORE_CONFLICT) {
+		/* Never a loop: a plan that keeps losing gets a 503. */
+		res.status = REG_UNAVAILABLE;
+		res.error = "the store kept reporting conflicting writes; "
+			    "retry";
 	}
 	if (res.status != REG_OK)
 		res.nchanges = 0;

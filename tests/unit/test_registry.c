@@ -893,6 +893,53 @@ test_cluster_size_and_full(void **state)
 	assert_true(token_is_full(tok));
 }
 
+/* ---- conflicts (the etcd store: another writer came first) ---- */
+
+static void
+test_conflict_plans_again(void **state)
+{
+	struct req q = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_CREATE };
+	struct token *tok;
+	unsigned i;
+
+	(void)state;
+	tok = make_token("t", 3);
+	submit(&q);
+	/* Each conflict plans the request again, answering nothing... */
+	for (i = 0; i < REGISTRY_MAX_CONFLICTS; i++) {
+		assert_int_equal(commit_all(STORE_CONFLICT), 1);
+		assert_int_equal(q.done, 0);
+		assert_int_equal(fs.queued, 1);
+	}
+	/* ...and then it commits, once. */
+	assert_int_equal(commit_all(STORE_OK), 1);
+	assert_int_equal(q.done, 1);
+	assert_int_equal(q.status, REG_OK);
+	assert_non_null(token_find_member(tok, "m1"));
+	assert_int_equal(reg.pending.count, 0);
+}
+
+static void
+test_conflict_never_loops(void **state)
+{
+	struct req q = { .op = OP_PUT, .token = "t", .name = "m1",
+			 .value = PEER, .mode = PUT_CREATE };
+	unsigned i;
+
+	(void)state;
+	make_token("t", 3);
+	submit(&q);
+	for (i = 0; i < REGISTRY_MAX_CONFLICTS; i++)
+		assert_int_equal(commit_all(STORE_CONFLICT), 1);
+	assert_int_equal(q.done, 0);
+	assert_int_equal(commit_all(STORE_CONFLICT), 1);
+	assert_int_equal(q.done, 1);
+	assert_int_equal(q.status, REG_UNAVAILABLE);
+	assert_int_equal(fs.queued, 0);
+	assert_int_equal(reg.pending.count, 0);
+}
+
 /* ---- failed commits ---- */
 
 static void
@@ -2191,6 +2238,8 @@ main(void)
 		T(test_put_invalid),
 		T(test_max_members_counts_pending),
 		T(test_cluster_size_and_full),
+		T(test_conflict_plans_again),
+		T(test_conflict_never_loops),
 		T(test_failed_commit_leaves_no_trace),
 		T(test_failed_token_delete_keeps_all),
 		T(test_concurrent_create_waits_then_exists),
