@@ -227,7 +227,8 @@ SLOWSYNC_SO=${SLOWSYNC_SO:-$(dirname "$SRVGATE")/slowsync.so}
 
 # start_srvgate_slowsync NAME [flags...]: start_srvgate with the slowsync
 # shim preloaded: every fsync, fdatasync, msync and sync_file_range of a
-# file whose path contains SLOWSYNC_MATCH (default data.mdb) takes
+# file whose path contains SLOWSYNC_MATCH (default data.mdb; the ack waits
+# for data.wal's sync, checkpoints for data.mdb's) takes
 # SLOWSYNC_MS (default 3000) ms longer. Set those (and SLOWSYNC_LOG=1 to
 # have each delay logged) in the environment of the call. The readiness
 # probe (/health may commit) waits for a slow sync. Fails (returns 1, with

@@ -300,7 +300,7 @@ stop_pid "$SG_PID"
 # ---- grpc-timeout, with commits that take 2 s ----
 alloc_port GP && alloc_port SG_HTTP_PORT && alloc_port SG_DNS_PORT
 unset SG_DATA
-SLOWSYNC_MS=2000 start_srvgate_slowsync slow --grpc-listen 127.0.0.1:$GP ||
+SLOWSYNC_MS=2000 SLOWSYNC_MATCH=data.wal start_srvgate_slowsync slow --grpc-listen 127.0.0.1:$GP ||
 	fail "srvgate starts with slow commits"
 T=$(curl -sf -m 10 "$SG_HTTP/new?size=3" | sed 's|.*/||')
 python3 - "$T" >"$TMP/put.bin" <<'EOF'
