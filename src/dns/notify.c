@@ -87,8 +87,11 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	len = build_message(n, msg, sizeof(msg));
-	if (len > 0 && send(n->fd, msg, len, 0) >= 0)
+	if (len > 0 && send(n->fd, msg, len, 0) >= 0) {
 		n->nf->stats.sent++;
+		log_debug("notify: NOTIFY for %s sent to %s (try %u)",
+			  n->zone, n->target, n->tries + 1);
+	}
 	n->tries++;
 	arm(n, 1000ull << (n->tries - 1)); /* 1, 2, 4, ... seconds */
 }
@@ -108,6 +111,9 @@ on_reply(evutil_socket_t fd, short what, void *arg)
 	if ((buf[3] & 0xF) != RCODE_NOERROR)
 		log_warn("notify: %s answered rcode %d for %s", n->target,
 			 buf[3] & 0xF, n->zone);
+	else
+		log_debug("notify: %s acknowledged the NOTIFY for %s",
+			  n->target, n->zone);
 	evtimer_del(n->timer);
 	n->tries = 0;
 	n->nf->stats.acked++;

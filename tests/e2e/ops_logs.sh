@@ -42,11 +42,28 @@ if ! wait_secs 30 curl -sf -m 1 "$E/v2/keys/"; then
 	fail "setup: etcd 3.4 answers within 30s"; tail -5 "$TMP/etcd.log"; finish; exit 1
 fi
 
-alloc_port GRPC || { fail "setup: a gRPC port"; finish; exit 1; }
+alloc_port GRPC && alloc_port NPORT || { fail "setup: ports"; finish; exit 1; }
+# a secondary that acknowledges every NOTIFY (for 60 s at most)
+python3 - "$NPORT" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        m, peer = s.recvfrom(512)
+    except socket.timeout:
+        continue
+    # the header with QR set, the question: NOERROR
+    s.sendto(m[:2] + bytes([m[2] | 0x80, 0]) + m[4:12] + m[12:m.index(0, 12) + 5], peer)
+EOF
+PIDS="$PIDS $!"
 LOG=$TMP/ops.file.log ACC=$TMP/ops.access.log
 if ! start_srvgate ops --log-format logfmt --log-file "$LOG" --access-log "$ACC" \
 	--grpc-listen "127.0.0.1:$GRPC" --tsig-key "$KEY" \
-	--allow-transfer 127.0.0.1/32 --allow-transfer 127.0.0.2/32@k1; then
+	--allow-transfer 127.0.0.1/32 --allow-transfer 127.0.0.2/32@k1 \
+	--notify "127.0.0.1:$NPORT" --log-level debug; then
 	fail "srvgate starts"; tail -5 "$TMP/ops.log"; finish; exit 1
 fi
 GW=$SG_HTTP HELD=$SG_DATA OPS_PID=$SG_PID OPS_DNS=$SG_DNS_PORT
@@ -310,6 +327,10 @@ axfr -b 127.0.0.3 >/dev/null 2>&1
 wait_for grep -q 'refused AXFR from 127.0.0.3' "$LOG"
 expect_match "a request no rule covers says so" \
 	'refused AXFR from 127\.0\.0\.3: no --allow-transfer rule covers this address' "$(cat "$LOG")"
+
+# NOTIFY lines (debug) name the secondary
+check "a NOTIFY line names the secondary that acknowledged it" \
+	grep -Eq "notify: 127\.0\.0\.1:$NPORT acknowledged the NOTIFY for discovery\.internal" "$LOG" "$LOG.1"
 
 TS2=$(curl -sf -m 5 "$GW/new?size=1"); TS2=${TS2##*/}
 SRVGATE_ADMIN_TOKEN=$SG_ADMIN timeout 2.5 "$SRVGATE" sync --etcd "$E" --token "$TS2" \
