@@ -25,8 +25,8 @@
 
 #include "util.h"
 
-#define IDLE_MAX 8
-#define GRAVE_MAX 64
+#define IDLE_MAX 64 /* idle connections kept for reuse */
+#define GRAVE_MAX 512 /* freed each loop turn; bounds one turn's drops */
 
 struct endpoint {
 	char url[256];
