@@ -119,12 +119,12 @@ stop_pid "$SG_PID"
 
 # ======== 2. SIGKILL in the middle of a registration load ========
 
-# The slowsync shim (tests/shim/slowsync.c) makes every sync of data.mdb
+# The slowsync shim (tests/shim/slowsync.c) makes every sync of data.wal
 # 30ms slower: that widens the time a commit is under way, so an answer
 # sent before its commit would be caught (without it commits on a fast
 # disk are over before a client can log its answer). Only srvgate gets it.
 unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
-if ! SLOWSYNC_MS=30 SLOWSYNC_MATCH=data.mdb start_srvgate_slowsync crash --rate-limit 0; then
+if ! SLOWSYNC_MS=30 SLOWSYNC_MATCH=data.wal start_srvgate_slowsync crash --rate-limit 0; then
 	fail "srvgate starts for the crash test"; tail -20 "$TMP/crash.log"; finish; exit
 fi
 B=$SG_HTTP

@@ -6,7 +6,7 @@
 #      take at least SLOWSYNC_MS, and the real call is still made;
 #   3. other files and sockets are not slowed; SLOWSYNC_MATCH picks the
 #      files; SLOWSYNC_MS defaults to 3000; SLOWSYNC_LOG=1 logs each delay;
-#   4. srvgate started with start_srvgate_slowsync: its data.mdb syncs are
+#   4. srvgate started with start_srvgate_slowsync: its data.wal syncs are
 #      slowed (logged), a registration is acknowledged only after the slow
 #      commit, and its DNS answers are not slowed while nothing commits.
 . "$(dirname "$0")/../lib.sh"
@@ -109,11 +109,13 @@ expect_match "shim, SLOWSYNC_LOG=1: the delay is logged with the path" \
 	"^slowsync: fsync\\($DATA\\) \\+50 ms\$" "$(cat "$TMP/sync.err")"
 
 # ---- 4. srvgate with the shim ----
-export SLOWSYNC_MS=1000 SLOWSYNC_LOG=1
+# An ack waits for the sync of the write-ahead log, data.wal (data.mdb's
+# syncs are checkpoints, off the ack's path).
+export SLOWSYNC_MS=1000 SLOWSYNC_LOG=1 SLOWSYNC_MATCH=data.wal
 if start_srvgate_slowsync sg --rate-limit 0; then
 	pass "srvgate starts with the shim preloaded"
-	expect_match "srvgate's log: its data.mdb syncs are slowed by the shim" \
-		"^slowsync: [a-z_]+\\($SG_DATA/data\\.mdb\\) \\+1000 ms\$" "$(cat "$TMP/sg.log")"
+	expect_match "srvgate's log: its data.wal syncs are slowed by the shim" \
+		"^slowsync: [a-z_]+\\($SG_DATA/data\\.wal\\) \\+1000 ms\$" "$(cat "$TMP/sg.log")"
 	out=$(curl -s -m 10 -w ' %{http_code} %{time_total}' "$SG_HTTP/new?size=3")
 	T=${out%% *}
 	T=${T##*/}
