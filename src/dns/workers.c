@@ -9,9 +9,12 @@
  *
  * Hand-over: view.c turns every settled batch into one immutable
  * pub_batch (replica.h) and calls workers_publish, which appends it to
- * each worker's queue under the worker's mutex and rings its eventfd.
- * Between two recvmmsg batches the worker takes its whole queue under the
- * same mutex and applies it to its own replica. The mutex guards the
+ * each worker's queue under the worker's mutex. Once a worker has read a
+ * batch of queries (recvmmsg) and before it answers any, it takes its
+ * whole queue under the same mutex and applies it to its own replica: a
+ * query that arrives after a commit was acknowledged is answered with it.
+ * An idle worker is woken (eventfd) at most every WAKE_MS to apply what
+ * waits, so that superseded nodes are freed. The mutex guards the
  * queue only: the query path reads the replica, which no other thread
  * touches, so it takes no lock and (the replica being applied outside
  * it) allocates nothing.
@@ -27,6 +30,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -42,6 +46,8 @@
 #include "view.h"
 
 #define FEED_TAG UINT32_MAX /* the eventfd's tag in epoll */
+#define WAKE_MS 10	    /* an idle worker applies batches this late */
+#define WAKE_QUEUE 64	    /* ... or when this many wait */
 #define NSTATS (sizeof(struct dns_stats) / sizeof(uint64_t))
 
 struct dns_worker {
@@ -73,6 +79,8 @@ struct dns_workers {
 	unsigned n;
 	struct dns_worker *w;
 	struct dns_view *view; /* feeds us until we stop */
+	struct event *timer;   /* wakes idle workers (on the main loop) */
+	int timer_armed;
 };
 
 _Static_assert(sizeof(struct dns_stats) % sizeof(uint64_t) == 0,
@@ -165,9 +173,19 @@ worker_run(void *arg)
 /* ---- the main loop's side ---- */
 
 static void
-queue_push(struct dns_worker *w, struct pub_batch *b)
+wake(struct dns_worker *w)
 {
 	uint64_t one = 1;
+
+	if (write(w->feed, &one, sizeof(one)) < 0)
+		log_debug("dns worker %u: eventfd: %s", w->id, strerror(errno));
+}
+
+/* Queues b for w; wakes w when asked to or when its queue is long. */
+static void
+queue_push(struct dns_worker *w, struct pub_batch *b, int now)
+{
+	size_t n;
 
 	pthread_mutex_lock(&w->mu);
 	if (w->nqueue == w->cap) {
@@ -175,15 +193,37 @@ queue_push(struct dns_worker *w, struct pub_batch *b)
 		w->queue = xrealloc(w->queue, w->cap * sizeof(*w->queue));
 	}
 	w->queue[w->nqueue++] = b;
+	n = w->nqueue;
 	__atomic_store_n(&w->pending, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->mu);
-	if (write(w->feed, &one, sizeof(one)) < 0)
-		log_debug("dns worker %u: eventfd: %s", w->id, strerror(errno));
+	if (now || n >= WAKE_QUEUE)
+		wake(w);
 }
 
+/* The idle workers' late wake-up: what they hold goes in, so that old
+ * nodes are freed. */
+static void
+on_wake_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_workers *ws = arg;
+	unsigned i;
+
+	(void)fd;
+	(void)what;
+	ws->timer_armed = 0;
+	for (i = 0; i < ws->n; i++)
+		if (__atomic_load_n(&ws->w[i].pending, __ATOMIC_ACQUIRE))
+			wake(&ws->w[i]);
+}
+
+/* A worker busy with queries applies a batch before its next batch of
+ * queries (on_received), so it needs no wake-up for that; an idle one is
+ * woken at most every WAKE_MS, not once per commit: the wake-ups would
+ * cost the commits' loop (and the CPUs) more than the batches do. */
 void
 workers_publish(struct dns_workers *ws, struct pub_batch *b)
 {
+	struct timeval tv = { 0, WAKE_MS * 1000 };
 	unsigned i;
 
 	if (pub_batch_empty(b)) {
@@ -191,7 +231,11 @@ workers_publish(struct dns_workers *ws, struct pub_batch *b)
 		return;
 	}
 	for (i = 0; i < ws->n; i++)
-		queue_push(&ws->w[i], b);
+		queue_push(&ws->w[i], b, b->reset || b->has_cookies);
+	if (!ws->timer_armed && ws->timer != NULL) {
+		evtimer_add(ws->timer, &tv);
+		ws->timer_armed = 1;
+	}
 }
 
 static void
@@ -296,6 +340,7 @@ workers_start(struct dns_workers **out, struct dns_server *main,
 
 	ws->n = main->cfg.workers;
 	ws->w = xcalloc(ws->n, sizeof(*ws->w));
+	ws->timer = evtimer_new(main->base, on_wake_timer, ws);
 	*out = ws;
 	for (i = 0; i < ws->n; i++)
 		if (worker_init(&ws->w[i], i, main, err) != 0) {
@@ -379,7 +424,7 @@ worker_free(struct dns_worker *w)
 		pthread_mutex_lock(&w->mu);
 		w->stop = 1;
 		pthread_mutex_unlock(&w->mu);
-		queue_push(w, pub_batch_new(1, 0)); /* wakes it: an empty one */
+		queue_push(w, pub_batch_new(1, 0), 1); /* an empty one */
 		pthread_join(w->thread, NULL);
 	}
 	/* Whatever was queued and never applied. */
@@ -410,6 +455,8 @@ workers_stop(struct dns_workers *ws)
 		return;
 	if (ws->view != NULL)
 		dns_view_feed(ws->view, 0, NULL, NULL);
+	if (ws->timer != NULL)
+		event_free(ws->timer);
 	for (i = 0; i < ws->n; i++)
 		worker_free(&ws->w[i]);
 	free(ws->w);
