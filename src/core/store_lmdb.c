@@ -304,7 +304,14 @@ checkpoint(struct lmdb_store *st)
 		return 0;
 	rc = mdb_txn_commit(st->open);
 	st->open = NULL;
-	if (rc != 0) {
+	if (rc == MDB_MAP_FULL) {
+		/* The commit's own bookkeeping did not fit: the map grows. */
+		log_info("storage: the map filled at a checkpoint; the log "
+			 "goes into a larger one");
+		rc = replay_log(st);
+		if (rc == 0)
+			grow_map(st, st->max_bytes);
+	} else if (rc != 0) {
 		log_error("storage: checkpoint of %s/data.mdb failed: %s; "
 			  "replaying the log into it", st->db.dir,
 			  mdb_strerror(rc));
