@@ -9,7 +9,9 @@ Subcommands:
            concurrent ones share srvgate's group commits). Member ids are 16
            hex digits like etcd's, from a seeded generator; addresses are
            10.<t/256>.<t%256>.<m+1>, so every answer is distinct. Writes
-           one line per member: token, id, value (tab separated).
+           one line per member: token, id, value (tab separated). With
+           --big N, one more token of size N gets N members (a large SRV
+           set: --max-published must allow N).
 
   zone     dumps the token zone "directly", from the HTTP API: GET /<token>
            (and /<token>/_config/size) for each token, then the records
@@ -25,7 +27,10 @@ Subcommands:
            70% SRV of _etcd-server-ssl._tcp.<token>.<zone>, 10% SOA of the
            apex, 10% A of <id>.<token>.<zone>, 10% SRV under random tokens
            that do not exist (NXDOMAIN); and a stratified sample (14/2/2/2)
-           for the answer comparison.
+           for the answer comparison. With --big-share P (percent), P% of
+           the queries (taken from the SRV share) ask the SRV set of the
+           token(s) with at least 10 SRV records, and the sample has 2 of
+           them among its 14 SRV lines.
 
   canon    prints the records of master-format / dig files normalised (one
            per line: lower-case owner, TTL, class, type, rdata; sorted,
@@ -124,9 +129,14 @@ def cmd_load(a):
         return tok
 
     tokens = run_parallel(a.threads, list(range(a.tokens)), new_token)
+    sizes = [a.members] * len(tokens)
+    if a.big > 0:
+        a.size = a.big
+        tokens += run_parallel(1, [0], new_token)
+        sizes.append(a.big)
     members = []
     for t, tok in enumerate(tokens):
-        for m in range(a.members):
+        for m in range(sizes[t]):
             mid = "%016x" % rng.getrandbits(64)
             ip = f"10.{(t >> 8) & 255}.{t & 255}.{m + 1}"
             members.append((tok, mid, f"{mid}=https://{ip}:2380"))
@@ -220,27 +230,32 @@ def cmd_zone(a):
 
 
 def zone_names(path, zone):
-    srv, addr = [], []
+    """SRV owners (small sets, then sets of 10 or more) and addresses."""
+    srv, addr = {}, []
     for ln in open(path):
         f = ln.split()
         if len(f) >= 5 and not ln.startswith((";", "$")):
             if f[3] == "SRV" and f[0].startswith("_etcd-server-ssl._tcp."):
-                srv.append(f[0])
+                srv[f[0]] = srv.get(f[0], 0) + 1
             elif f[3] in ("A", "AAAA"):
                 addr.append((f[0], f[3]))
     if not srv or not addr:
         fail(f"{path} has no SRV or A records")
-    return sorted(set(srv)), sorted(set(addr))
+    small = sorted(o for o, n in srv.items() if n < 10)
+    big = sorted(o for o, n in srv.items() if n >= 10)
+    return small, big, sorted(set(addr))
 
 
 def cmd_queries(a):
     zone = a.zone.rstrip(".").lower()
-    srv, addr = zone_names(a.zone_file, zone)
+    srv, big, addr = zone_names(a.zone_file, zone)
+    if a.big_share > 0 and not big:
+        fail(f"{a.zone_file} has no SRV set of 10 or more records")
     rng = random.Random(a.seed)
-    n_srv = a.n * 70 // 100
+    n_big = a.n * a.big_share // 100
     n_soa = n_a = n_nx = a.n * 10 // 100
-    n_srv += a.n - (n_srv + n_soa + n_a + n_nx)
-    existing = {s.split(".")[2] for s in srv}
+    n_srv = a.n - (n_big + n_soa + n_a + n_nx)
+    existing = {s.split(".")[2] for s in srv + big}
 
     def nx_name():
         while True:
@@ -250,18 +265,22 @@ def cmd_queries(a):
 
     kinds = {
         "srv": lambda: f"{rng.choice(srv)} SRV",
+        "big": lambda: f"{rng.choice(big)} SRV",
         "soa": lambda: f"{zone}. SOA",
         "a": lambda: "%s %s" % rng.choice(addr),
         "nx": nx_name,
     }
     lines = ([kinds["srv"]() for _ in range(n_srv)] +
+             [kinds["big"]() for _ in range(n_big)] +
              [kinds["soa"]() for _ in range(n_soa)] +
              [kinds["a"]() for _ in range(n_a)] +
              [kinds["nx"]() for _ in range(n_nx)])
     rng.shuffle(lines)
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    sample = ([kinds["srv"]() for _ in range(14)] +
+    nb = 2 if n_big else 0
+    sample = ([kinds["srv"]() for _ in range(14 - nb)] +
+              [kinds["big"]() for _ in range(nb)] +
               [kinds["soa"]() for _ in range(2)] +
               [kinds["a"]() for _ in range(2)] +
               [kinds["nx"]() for _ in range(2)])
@@ -307,6 +326,7 @@ def main():
     s.add_argument("--tokens", type=int, default=1000)
     s.add_argument("--members", type=int, default=3)
     s.add_argument("--size", type=int, default=3)
+    s.add_argument("--big", type=int, default=0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", required=True)
     s = sub.add_parser("zone")
@@ -319,6 +339,7 @@ def main():
     s.add_argument("--zone-file", required=True)
     s.add_argument("--zone", default="discovery.internal")
     s.add_argument("--n", type=int, default=100000)
+    s.add_argument("--big-share", type=int, default=0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", required=True)
     s.add_argument("--sample", required=True)
