@@ -4,8 +4,11 @@
  * was signed, and over UDP let rate limiting drop or slip it.
  *
  * UDP reads and writes go in batches with recvmmsg/sendmmsg, as Knot's
- * udp-handler does; the buffers are allocated once. TCP connections are
- * libevent bufferevents that take pipelined, length-prefixed queries.
+ * udp-handler does; the buffers are allocated once. With --dns-workers
+ * the UDP sockets are the workers' (workers.c: each a struct dns_server
+ * of its own that answers from a replica of the view); TCP stays here.
+ * TCP connections are libevent bufferevents that take pipelined,
+ * length-prefixed queries.
  *
  * Hostile clients: a TCP client gets --dns-tcp-message-timeout for each
  * whole message once it has begun (a byte now and then does not keep a
