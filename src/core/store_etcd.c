@@ -840,7 +840,10 @@ reconcile(struct etcd_store *st)
 			continue;
 		}
 		e = kv_find(st, kv.key);
-		if (e == NULL || e->mod != kv.mod)
+		/* The value too: an etcd restored from a snapshot gives
+		 * out revisions it gave out before. */
+		if (e == NULL || e->mod != kv.mod || e->create != kv.create ||
+		    strcmp(e->value, kv.value) != 0)
 			apply_event(st, &kv, 0, NULL);
 		if ((e = kv_find(st, kv.key)) != NULL)
 			e->seen = 1;
@@ -849,6 +852,15 @@ reconcile(struct etcd_store *st)
 	}
 	json_decref(st->range_kvs);
 	st->range_kvs = NULL;
+	if (st->range_rev < st->applied) {
+		/* Watching from our revision would wait for etcd to reach
+		 * it again, showing nothing meanwhile. */
+		log_warn("etcd: its revision went back from %llu to %llu "
+			 "(restored from a snapshot?): following it from "
+			 "there", (unsigned long long)st->applied,
+			 (unsigned long long)st->range_rev);
+		st->applied = st->seen_rev = st->range_rev;
+	}
 	end_batch(st, st->range_rev);
 }
 
@@ -948,6 +960,9 @@ connect_now(struct etcd_store *st)
 {
 	st->gen++;
 	st->state = CS_SYNCING;
+	/* A fresh login each time: a restarted or restored etcd may stall
+	 * on an old token rather than refuse it. */
+	etcd_client_logout(st->cli);
 	etcd_client_login(st->cli, login_done, step_new(st));
 }
 

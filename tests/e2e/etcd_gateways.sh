@@ -329,6 +329,7 @@ if make_peer_cert "$TMP/tls" "IP:127.0.0.1"; then
 		--cert-file "$TMP/tls/peer.crt" --key-file "$TMP/tls/peer.key" \
 		--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" \
 		--initial-cluster "t=http://127.0.0.1:$TP" >"$TMP/t.log" 2>&1 &
+	TPID=$!
 	PIDS="$PIDS $!"
 	tctl() { etcdctl --endpoints="https://127.0.0.1:$TC" --cacert "$TMP/tls/ca.crt" \
 		--command-timeout=5s "$@"; }
@@ -348,6 +349,26 @@ if make_peer_cert "$TMP/tls" "IP:127.0.0.1"; then
 	expect_eq "  ... as etcd's root sees it" "t1=http://10.5.0.1:2380" \
 		"$(tctl --user root:rootpw get "/_etcd/registry/$X/members/t1" --print-value-only 2>/dev/null ||
 			echo unreadable)"
+	# etcd restored from an older snapshot: its revisions go back
+	tctl --user root:rootpw snapshot save "$TMP/snap.db" >/dev/null 2>&1
+	expect_eq "a registration after the snapshot" 201 \
+		"$(reg "$SG_HTTP" "$X" t2 t2=http://10.5.0.2:2380)"
+	for i in 1 2 3 4 5; do tctl --user root:rootpw put "/srvgate/filler/$i" x >/dev/null; done
+	stop_pid "$TPID"
+	etcdctl snapshot restore "$TMP/snap.db" --data-dir "$TMP/t2.etcd" --name t \
+		--initial-cluster "t=http://127.0.0.1:$TP" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$TP" >"$TMP/restore.log" 2>&1
+	etcd --name t --data-dir "$TMP/t2.etcd" \
+		--listen-client-urls "https://127.0.0.1:$TC" --advertise-client-urls "https://127.0.0.1:$TC" \
+		--cert-file "$TMP/tls/peer.crt" --key-file "$TMP/tls/peer.key" \
+		--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" \
+		--initial-cluster "t=http://127.0.0.1:$TP" >>"$TMP/t.log" 2>&1 &
+	PIDS="$PIDS $!"
+	check "etcd restored from the snapshot runs" wait_for tctl --user root:rootpw endpoint health
+	tctl --user root:rootpw put "/_etcd/registry/$X/members/t3" "t3=http://10.5.0.3:2380" >/dev/null
+	restored() { [ "$(curl -s "$SG_HTTP/$X" | jq -r '[.node.nodes[].key | sub(".*/"; "")] | join(" ")')" = "t1 t3" ]; }
+	check "the gateway follows the restored etcd (t2 gone, t3 written after it)" \
+		wait_secs 8 restored
 	stop_pid "$SG_PID"
 	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
 	WAIT_SECS=2 start_srvgate D $tls_flags --etcd-password wrong --grpc-listen off
