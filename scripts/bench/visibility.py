@@ -22,8 +22,11 @@ Subcommands:
            --timeout seconds pass. Prints one line per probe on --out:
            "<ack-to-srvgate us> <ack-to-secondary us or -1>", and a summary
            on stdout: count, p50, p99, max for each, how many probes the
-           secondary never answered within the timeout, and how many
-           srvgate answered with the member at the first question.
+           secondary never answered within the timeout, how many srvgate
+           answered with the member at the first question, and p50 p99 max
+           of a plain round trip (before each probe's PUT, the previous
+           probe's question again, already answered: the same client and
+           server path without a commit to wait for).
 """
 import argparse
 import http.client
@@ -188,10 +191,19 @@ def cmd_probe(a):
         th = threading.Thread(target=secondary)
         th.start()
     qid = first = 0
+    rtt, prev = [], None
     for i, tok in enumerate(tokens):
         mid, body = member(rng, i)
         name = f"_etcd-server-ssl._tcp.{tok}.{a.zone}"
         target = target_wire(mid, tok, a.zone)
+        if i > 0:  # the same question about a name already in: a plain round trip
+            qid = (qid + 1) & 0xFFFF
+            t0 = time.monotonic()
+            try:
+                if answered(sg, prev[0], prev[1], qid):
+                    rtt.append(int((time.monotonic() - t0) * 1e6))
+            except socket.timeout:
+                pass
         st, text = request(c, "PUT", f"/{tok}/{mid}?prevExist=false", body)
         t_ack = time.monotonic()
         if st != 201:
@@ -209,6 +221,7 @@ def cmd_probe(a):
                 fail(f"srvgate does not answer {name} {a.timeout} s after the ack")
         results[i][0] = int((time.monotonic() - t_ack) * 1e6)
         first += asks == 1
+        prev = (name, target)
         if th:
             with lock:
                 pending.append((i, name, target, t_ack))
@@ -223,7 +236,8 @@ def cmd_probe(a):
     missing = sum(1 for r in results if r[1] < 0) if a.secondary else 0
     print(len(sgv), percentile(sgv, 0.5), percentile(sgv, 0.99), max(sgv),
           len(sec), percentile(sec, 0.5), percentile(sec, 0.99),
-          max(sec) if sec else -1, missing, first)
+          max(sec) if sec else -1, missing, first,
+          percentile(rtt, 0.5), percentile(rtt, 0.99), max(rtt) if rtt else -1)
 
 
 def main():
