@@ -151,6 +151,15 @@ ectl put "/_etcd/registry/$E/members/x2" "x2=http://10.8.0.2:2380" >/dev/null
 bothE() { members_are "$A_DNS" "$E" 2 && members_are "$B_DNS" "$E" 2; }
 check "a token and members written with etcdctl are published by both" \
 	wait_secs 2 bothE
+# a member key before its token's size key: kept aside, then published
+O=orphan$RANDOM
+ectl put "/_etcd/registry/$O/members/o1" "o1=http://10.8.1.1:2380" >/dev/null
+sleep 0.3
+expect_eq "a member key with no size key yet: no token" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$A/$O")"
+ectl put "/_etcd/registry/$O/_config/size" 1 >/dev/null
+bothO() { members_are "$A_DNS" "$O" 1 && members_are "$B_DNS" "$O" 1; }
+check "  ... published by both once the size key comes" wait_secs 2 bothO
 ectl put "/_etcd/registry/$T/members/m4" "m4=http://10.8.0.4:2380" >/dev/null
 hasm4() { curl -s "$A/$T" | grep -q m4 && curl -s "$B/$T" | grep -q m4; }
 check "a member put with etcdctl into a gateway's token is listed by both" \
