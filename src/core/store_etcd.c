@@ -376,6 +376,7 @@ settle_seen(struct etcd_store *st)
 {
 	struct txn **tp = &st->txns, *t;
 	uint64_t now = now_monotonic_ms();
+	int stale = 0;
 
 	while ((t = *tp) != NULL) {
 		int seen = t->committed && st->applied >= t->rev;
@@ -395,14 +396,21 @@ settle_seen(struct etcd_store *st)
 			record_latency(st, t->sent_ms);
 			settle(st, t->p, STORE_OK, NULL);
 		}
-		else
+		else {
+			stale = st->state == CS_LIVE;
 			settle(st, t->p, STORE_UNAVAILABLE,
 			       "etcd committed the write but this gateway has "
 			       "not seen it yet: retry");
+		}
 		free(t);
 		/* Settling may submit more: start over from the head. */
 		tp = &st->txns;
 	}
+	/* A watch that does not deliver our own commit is broken in a way
+	 * no error told (a connection dropped silently): start over. */
+	if (stale)
+		conn_lost(st, "the watch did not deliver a committed write "
+			  "within 5 s");
 }
 
 static void
