@@ -499,6 +499,40 @@ check_logs(struct config *cfg, char *err)
 	return 0;
 }
 
+/* --etcd-*: checked here, so a typo exits 2 before anything is opened. */
+static int
+check_etcd(const struct config *cfg, char *err)
+{
+	char list[sizeof(cfg->etcd_endpoints)], *save = NULL, *url, o[64];
+	size_t n = strlen(cfg->etcd_prefix);
+
+	snprintf(list, sizeof(list), "%s", cfg->etcd_endpoints);
+	for (url = strtok_r(list, ",", &save); url != NULL;
+	     url = strtok_r(NULL, ",", &save)) {
+		const char *host = strncmp(url, "http://", 7) == 0 ? url + 7 :
+				   strncmp(url, "https://", 8) == 0 ? url + 8 :
+								      NULL;
+
+		if (host == NULL || *host == '\0' || *host == '/' ||
+		    *host == ':')
+			return fail(err, "%s: '%s' is not an http:// or "
+				    "https:// URL", ORIGIN("etcd-endpoints"),
+				    url);
+	}
+	if (n < 2 || cfg->etcd_prefix[0] != '/' ||
+	    cfg->etcd_prefix[n - 1] != '/' ||
+	    strncmp(cfg->etcd_prefix, "/_etcd/registry/", n) == 0 ||
+	    strncmp(cfg->etcd_prefix, "/_etcd/registry/", 16) == 0)
+		return fail(err, "%s: '%s' must start and end with '/' and "
+			    "lie outside /_etcd/registry/",
+			    ORIGIN("etcd-prefix"), cfg->etcd_prefix);
+	if (cfg->etcd_key[0] != '\0' && cfg->etcd_cert[0] == '\0')
+		return fail(err, "--etcd-key needs --etcd-cert");
+	if ((cfg->etcd_user[0] == '\0') != (cfg->etcd_password[0] == '\0'))
+		return fail(err, "--etcd-user and --etcd-password go together");
+	return 0;
+}
+
 static int
 check_config(struct config *cfg, char *err)
 {
@@ -530,7 +564,8 @@ check_config(struct config *cfg, char *err)
 	if (cfg->max_size > cfg->max_members)
 		return fail(err, "--max-size (%u) exceeds --max-members (%u)",
 			    cfg->max_size, cfg->max_members);
-	if (check_dns(cfg, err) != 0 || check_logs(cfg, err) != 0)
+	if (check_dns(cfg, err) != 0 || check_logs(cfg, err) != 0 ||
+	    check_etcd(cfg, err) != 0)
 		return -1;
 	if (cfg->public_url[0] == '\0' && is_wildcard(cfg->http_listen))
 		return fail(err, "%s: required when the HTTP listener %s is a "

@@ -22,6 +22,14 @@ if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
 	finish; exit
 fi
 
+# ---- flags ----
+out=$(SRVGATE_ETCD_ENDPOINTS=ftp://x "$SRVGATE" serve --data-dir "$TMP/flags" 2>&1); rc=$?
+expect_eq "a bad SRVGATE_ETCD_ENDPOINTS exits 2, naming the variable, opening nothing" \
+	"2 SRVGATE_ETCD_ENDPOINTS: 'ftp://x' is not an http:// or https:// URL no-dir" \
+	"$rc $(echo "$out" | sed 's/^srvgate serve: //') $([ -e "$TMP/flags" ] && echo dir || echo no-dir)"
+out=$("$SRVGATE" serve --data-dir "$TMP/flags" --etcd-endpoints http://127.0.0.1:1 --etcd-prefix /_etcd/registry/x/ 2>&1); rc=$?
+expect_match "an --etcd-prefix inside /_etcd/registry/ exits 2" "^2 .*--etcd-prefix" "$rc $out"
+
 # ---- the etcd cluster ----
 for i in 1 2 3; do alloc_port "C$i"; alloc_port "P$i"; done
 IC="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
