@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -213,6 +214,18 @@ decode_change(struct reader *r, struct change *c)
 
 /* ---- the file ---- */
 
+static int
+sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 int
 lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err)
 {
@@ -227,6 +240,13 @@ lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err)
 		return -1;
 	}
 	w->zeroed = (uint64_t)sb.st_size;
+	/* A log made just now must still be there after a power loss: its
+	 * name is in the directory, which is synced too. */
+	if (sync_dir(dir) != 0) {
+		fail(err, "cannot sync %s: %s", dir, strerror(errno));
+		lmdb_wal_close(w);
+		return -1;
+	}
 	return 0;
 }
 
@@ -267,7 +287,15 @@ zero_ahead(struct lmdb_wal *w, uint64_t upto)
 {
 	static const char zeros[65536];
 	uint64_t want = (upto + WAL_CHUNK - 1) / WAL_CHUNK * WAL_CHUNK;
+	struct statvfs vfs;
 	int rc = 0;
+
+	/* On a nearly full disk the log takes no more than it needs: the
+	 * room is data.mdb's. */
+	if (want > upto && (fstatvfs(w->fd, &vfs) != 0 ||
+			    (uint64_t)vfs.f_bavail * vfs.f_frsize <
+				    4ull * WAL_CHUNK))
+		want = upto;
 
 	while (w->zeroed < upto) {
 		uint64_t n = want - w->zeroed;
