@@ -113,5 +113,8 @@ int dns_server_reload_cookie_secret(struct dns_server *srv, char *err);
 void dns_server_metrics(struct evbuffer *out, void *server);
 /* Stops listening; open TCP connections are closed. */
 void dns_server_free(struct dns_server *srv);
+/* From now on dns_server_free leaves each UDP worker's copy of the answers
+ * to the process's exit instead of freeing it (kept reachable). */
+void dns_workers_leave_at_exit(void);
 
 #endif

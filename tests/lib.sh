@@ -137,6 +137,11 @@ check_sanitizer_logs() {
 	done
 }
 
+# Every srvgate in the tests frees all it holds at exit, so that valgrind
+# and the sanitizers check the freeing code (in production the registry and
+# the DNS data are left to the exit: fast shutdown; tests/e2e/exit.sh).
+export SRVGATE_FREE_AT_EXIT=1
+
 # Sanitizer reports go to stderr, which start_srvgate sends to the log
 # that check_sanitizer_logs reads (whatever log_path the caller had).
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=stderr

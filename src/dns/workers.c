@@ -415,6 +415,32 @@ workers_metrics(struct evbuffer *out, const struct dns_workers *ws)
 			"%.6f\n", i, thread_cpu(&ws->w[i]));
 }
 
+/* Replicas left to the process's exit: freeing 100k tokens' published
+ * nodes one by one took seconds of a shutdown. Pointed at from here, they
+ * are still reachable for a leak checker. */
+static struct replica *volatile left_replicas; /* volatile: never read */
+static size_t nleft_replicas;
+static int leave_replicas;
+
+void
+dns_workers_leave_at_exit(void)
+{
+	leave_replicas = 1;
+}
+
+static void
+replica_release(struct replica *r)
+{
+	if (!leave_replicas) {
+		replica_clear(r);
+		htable_free(&r->zone_index);
+		return;
+	}
+	left_replicas = xrealloc(left_replicas,
+				 (nleft_replicas + 1) * sizeof(*r));
+	left_replicas[nleft_replicas++] = *r;
+}
+
 static void
 worker_free(struct dns_worker *w)
 {
@@ -434,8 +460,7 @@ worker_free(struct dns_worker *w)
 	}
 	free(w->queue);
 	free(w->spare);
-	replica_clear(&w->replica);
-	htable_free(&w->replica.zone_index);
+	replica_release(&w->replica);
 	for (i = 0; i < w->nfd; i++)
 		close(w->fd[i]);
 	if (w->ep >= 0)

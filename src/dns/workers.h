@@ -30,7 +30,8 @@ void workers_add_stats(const struct dns_workers *w, struct dns_stats *sum,
 		       uint64_t cookies[COOKIE_VALID + 1]);
 /* Per-worker lines for /metrics. */
 void workers_metrics(struct evbuffer *out, const struct dns_workers *w);
-/* Stops and joins the threads; closes their sockets. NULL: nothing. */
+/* Stops and joins the threads; closes their sockets; frees their replicas
+ * unless dns_workers_leave_at_exit was called. NULL: nothing. */
 void workers_stop(struct dns_workers *w);
 
 #endif
