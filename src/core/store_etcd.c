@@ -87,6 +87,7 @@ struct etcd_store {
 	uint64_t applied;     /* watch (or Range) revision applied */
 	uint64_t last_change; /* revision of the last change applied */
 	uint64_t seen_rev;    /* the newest revision etcd told of */
+	uint64_t behind_ms;   /* since when seen_rev > applied; 0: not */
 	uint64_t backoff_ms;
 	json_t *range_kvs;    /* pages of the Range under way */
 	uint64_t range_rev;
@@ -160,6 +161,18 @@ kv_set(struct etcd_store *st, const struct etcd_kv *in)
 	e->create = in->create;
 	e->version = in->version;
 	return e;
+}
+
+/* Notes a revision etcd reported, and whether memory is behind it. */
+static void
+note_rev(struct etcd_store *st, uint64_t rev)
+{
+	if (rev > st->seen_rev)
+		st->seen_rev = rev;
+	if (st->seen_rev <= st->applied)
+		st->behind_ms = 0;
+	else if (st->behind_ms == 0)
+		st->behind_ms = now_monotonic_ms();
 }
 
 /* ---- the local copy ---- */
@@ -310,8 +323,7 @@ end_batch(struct etcd_store *st, uint64_t rev)
 {
 	if (rev > st->applied)
 		st->applied = rev;
-	if (rev > st->seen_rev)
-		st->seen_rev = rev;
+	note_rev(st, rev);
 	copy_commit(st);
 	/* The serial follows the last change, the same on every gateway. */
 	if (st->dirty)
@@ -713,8 +725,7 @@ txn_done(void *arg, json_t *body, const char *err)
 	}
 	t->rev = etcd_header_revision(body);
 	t->committed = 1;
-	if (t->rev > st->seen_rev)
-		st->seen_rev = t->rev;
+	note_rev(st, t->rev);
 	if (json_is_true(json_object_get(body, "succeeded"))) {
 		for (i = 0; i < t->p->n; i++)
 			t->p->changes[i].index = t->rev;
@@ -868,6 +879,7 @@ reconcile(struct etcd_store *st)
 			 "there", (unsigned long long)st->applied,
 			 (unsigned long long)st->range_rev);
 		st->applied = st->seen_rev = st->range_rev;
+		st->behind_ms = 0;
 	}
 	end_batch(st, st->range_rev);
 }
@@ -1122,8 +1134,7 @@ ping_done(void *arg, json_t *body, const char *err)
 		return;
 	}
 	rev = etcd_header_revision(body);
-	if (rev > st->seen_rev)
-		st->seen_rev = rev;
+	note_rev(st, rev);
 	lock_step(st);
 }
 
@@ -1282,6 +1293,10 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		"are not applied yet.\n"
 		"# TYPE srvgate_etcd_lag_revisions gauge\n"
 		"srvgate_etcd_lag_revisions %llu\n"
+		"# HELP srvgate_etcd_lag_seconds How long memory has been "
+		"behind the newest revision etcd reported.\n"
+		"# TYPE srvgate_etcd_lag_seconds gauge\n"
+		"srvgate_etcd_lag_seconds %.3f\n"
 		"# HELP srvgate_etcd_reconnects_total Connections lost or "
 		"started over.\n"
 		"# TYPE srvgate_etcd_reconnects_total counter\n"
@@ -1298,6 +1313,8 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		(unsigned long long)st->seen_rev,
 		(unsigned long long)(st->seen_rev > st->applied ?
 				     st->seen_rev - st->applied : 0),
+		st->behind_ms ? (double)(now_monotonic_ms() - st->behind_ms) /
+					1000.0 : 0.0,
 		(unsigned long long)st->reconnects,
 		(unsigned long long)st->conflicts, st->lock_held);
 }

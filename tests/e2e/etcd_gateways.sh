@@ -108,6 +108,11 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "both gateways answer the 3 SRV records within 1 s ($ms ms)" both3
 [ "$ms" -le 1000 ] || fail "  ... took $ms ms"
 expect_eq "both list the token identically" "$(listing "$A" "$T")" "$(listing "$B" "$T")"
+metric() { curl -s "$1/metrics" | sed -n "s/^srvgate_etcd_$2 //p"; }
+caught_up() { [ "$(metric "$A" lag_revisions) $(metric "$A" lag_seconds)" = "0 0.000" ]; }
+check "A's /metrics: connected, caught up (lag 0 revisions, 0 s)" wait_secs 3 caught_up
+expect_eq "  ... at the revision etcd reports" \
+	"$(ectl endpoint status -w json | jq '.[0].Status.header.revision')" "$(metric "$A" revision_applied)"
 serial() { dig @127.0.0.1 -p "$1" +short +time=1 +tries=1 discovery.internal SOA | awk '{print $3}'; }
 expect_eq "both serve the same zone serial" "$(serial "$A_DNS")" "$(serial "$B_DNS")"
 rev_of_m3=$(ectl get "/_etcd/registry/$T/members/m3" -w json | jq '.kvs[0].mod_revision')
