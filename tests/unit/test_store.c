@@ -477,6 +477,61 @@ test_commit_and_reload(void **state)
 	registry_free(&again.reg);
 }
 
+/* Member records load without jansson when they are plain (parse_flat in
+ * lmdb_load.c); values that jansson escapes or that are not ASCII, and a
+ * long one, go through jansson and must come back the same. */
+static void
+test_member_values_reload(void **state)
+{
+	static const char *values[] = {
+		"p=http://10.0.0.1:2380",
+		"q=\"quoted\"\\back,slash:{}",
+		"r=http://caf\xc3\xa9.example:2380",
+		"s=tab\there",
+		"",
+	};
+	struct fixture *f = *state;
+	struct sink_log again;
+	struct proposal *p;
+	char id[16], big[3000];
+	errbuf_t err;
+	const struct token *t;
+	size_t i;
+
+	assert_int_equal(open_and_load(f, f->dir, 64 * MiB, &f->log, err), 0);
+	p = proposal_new();
+	add_token(p, "t", 9, 1, 0);
+	assert_int_equal(commit(f, p), STORE_OK);
+	p = proposal_new();
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		snprintf(id, sizeof(id), "m%zu", i);
+		add_member(p, "t", id, values[i], i == 1 ? "c=\"x\"" : NULL,
+			   0, ACTION_CREATE);
+	}
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	add_member(p, "t", "big", big, NULL, 0, ACTION_SET);
+	assert_int_equal(commit(f, p), STORE_OK);
+	store_close(f->st);
+	f->st = NULL;
+
+	log_init(&again);
+	assert_int_equal(open_and_load(f, f->dir, 64 * MiB, &again, err), 0);
+	assert_same_registry(&f->log.reg, &again.reg);
+	assert_same_registry(&again.reg, &f->log.reg);
+	t = registry_find_token(&again.reg, "t");
+	assert_non_null(t);
+	assert_int_equal(t->nmembers, 6);
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		assert_string_equal(t->members[i]->value, values[i]);
+	assert_string_equal(t->members[1]->clients, "c=\"x\"");
+	assert_string_equal(t->members[5]->value, big);
+	assert_int_equal(t->members[5]->action, ACTION_SET);
+	store_close(f->st);
+	f->st = NULL;
+	registry_free(&again.reg);
+}
+
 /* ---- group commit ---- */
 
 static void
@@ -1059,6 +1114,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_commit_and_reload),
+		T(test_member_values_reload),
 		T(test_group_commit),
 		T(test_map_grows),
 		T(test_map_full),
