@@ -282,7 +282,7 @@ reset(struct replica *r, const struct pub_batch *b)
 }
 
 static void
-apply_node(struct replica *r, struct pub_node *p)
+apply_node(struct replica *r, struct pub_node *p, int fresh)
 {
 	struct replica_zone *z = &r->zones[p->zone];
 	struct pub_node *old;
@@ -291,7 +291,10 @@ apply_node(struct replica *r, struct pub_node *p)
 		unref_node(p);
 		return;
 	}
-	old = node_find(r, z, p->name, p->name_len);
+	/* A reset batch lists each node of the view once, into tables just
+	 * emptied: nothing to replace, so no lookup (at 100k tokens these
+	 * were a tenth of a start's CPU). */
+	old = fresh ? NULL : node_find(r, z, p->name, p->name_len);
 	if (old != NULL) {
 		htable_remove(&z->nodes, &old->link[r->id]);
 		unref_node(old);
@@ -317,7 +320,7 @@ replica_apply(struct replica *r, const struct pub_batch *b,
 			r->zones[i].pz = b->zones[i];
 		}
 	for (i = 0; i < b->nnodes; i++)
-		apply_node(r, b->nodes[i]);
+		apply_node(r, b->nodes[i], b->reset);
 	for (i = 0; b->nnodes > 0 && i < r->nzones; i++)
 		htable_fit(&r->zones[i].nodes); /* after many removals */
 	if (b->has_cookies)
