@@ -152,15 +152,21 @@ worker_run(void *arg)
 
 	w->stop_seen = apply_queue(w, &w->spare, &w->spare_cap); /* the view */
 	while (!w->stop_seen) {
-		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i;
+		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i, feed;
 
 		if (n < 0 && errno != EINTR) {
 			log_error("dns worker %u: epoll_wait: %s", w->id,
 				  strerror(errno));
 			break;
 		}
-		/* Whole batches, between two batches of queries. */
-		on_received(w);
+		/* Whole batches, between two batches of queries. A ring of
+		 * the eventfd is always read: a tick that came after the
+		 * queue was last taken would otherwise wake epoll forever. */
+		for (i = 0, feed = 0; i < n; i++)
+			feed |= ev[i].data.u32 == FEED_TAG;
+		if (feed)
+			w->stop_seen |= apply_queue(w, &w->spare,
+						    &w->spare_cap);
 		for (i = 0; i < n; i++)
 			if (ev[i].data.u32 != FEED_TAG)
 				dns_udp_serve_batch(w->srv,
