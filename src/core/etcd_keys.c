@@ -7,15 +7,12 @@
 #include <string.h>
 
 #include "registry.h"
+#include "v3key.h"
 
 static int
 take(const char *p, size_t n, char out[STORE_NAME_MAX + 1])
 {
-	if (n == 0 || n > STORE_NAME_MAX || memchr(p, '\0', n) != NULL)
-		return -1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return registry_valid_name(out) ? 0 : -1;
+	return v3key_take_name((const uint8_t *)p, n, out);
 }
 
 static int
@@ -40,24 +37,24 @@ names(const char *rest, size_t n, int two, char a[STORE_NAME_MAX + 1],
 	return take(slash + 1, n - (size_t)(slash + 1 - rest), b);
 }
 
+/* One of etcd's v3 discovery keys (v3key.c parses them for the gRPC API
+ * too). */
 static enum etcd_key_kind
-parse_registry(const char *k, size_t n, char *token, char *name)
+parse_registry(const char *key, size_t n, char *token, char *name)
 {
-	static const char size[] = "/_config/size", members[] = "/members/";
-	const char *slash = memchr(k, '/', n);
-	size_t left;
+	struct v3key k;
 
-	if (slash == NULL || take(k, (size_t)(slash - k), token) != 0)
-		return EK_OTHER;
-	left = n - (size_t)(slash - k);
-	if (left == sizeof(size) - 1 && memcmp(slash, size, left) == 0)
+	switch (v3key_parse((const uint8_t *)key, n, &k)) {
+	case V3KEY_SIZE:
+		strcpy(token, k.token);
 		return EK_SIZE;
-	if (left > sizeof(members) - 1 &&
-	    memcmp(slash, members, sizeof(members) - 1) == 0 &&
-	    take(slash + sizeof(members) - 1, left - (sizeof(members) - 1),
-		 name) == 0)
+	case V3KEY_MEMBER:
+		strcpy(token, k.token);
+		strcpy(name, k.member);
 		return EK_MEMBER;
-	return EK_OTHER;
+	default:
+		return EK_OTHER;
+	}
 }
 
 enum etcd_key_kind
@@ -74,9 +71,8 @@ etcd_key_parse(const char *prefix, const char *key, size_t n,
 	size_t plen = strlen(prefix), i;
 
 	token[0] = name[0] = '\0';
-	if (starts(key, n, ETCD_REGISTRY))
-		return parse_registry(key + strlen(ETCD_REGISTRY),
-				      n - strlen(ETCD_REGISTRY), token, name);
+	if (starts(key, n, V3_REGISTRY))
+		return parse_registry(key, n, token, name);
 	if (!starts(key, n, prefix))
 		return EK_OTHER;
 	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
@@ -99,11 +95,10 @@ etcd_key_format(char *buf, size_t len, const char *prefix,
 {
 	switch (kind) {
 	case EK_SIZE:
-		snprintf(buf, len, "%s%s/_config/size", ETCD_REGISTRY, token);
+		v3key_format(buf, len, token, NULL);
 		return;
 	case EK_MEMBER:
-		snprintf(buf, len, "%s%s/members/%s", ETCD_REGISTRY, token,
-			 name);
+		v3key_format(buf, len, token, name);
 		return;
 	case EK_META:
 		snprintf(buf, len, "%stokens/%s", prefix, token);
@@ -141,10 +136,10 @@ etcd_key_span(const char *prefix, char *lo, char *hi, size_t len)
 {
 	char end1[ETCD_KEY_MAX], end2[ETCD_KEY_MAX];
 
-	etcd_prefix_end(ETCD_REGISTRY, end1, sizeof(end1));
+	etcd_prefix_end(V3_REGISTRY, end1, sizeof(end1));
 	etcd_prefix_end(prefix, end2, sizeof(end2));
-	snprintf(lo, len, "%s", strcmp(prefix, ETCD_REGISTRY) < 0 ?
-					prefix : ETCD_REGISTRY);
+	snprintf(lo, len, "%s", strcmp(prefix, V3_REGISTRY) < 0 ?
+					prefix : V3_REGISTRY);
 	snprintf(hi, len, "%s", strcmp(end1, end2) > 0 ? end1 : end2);
 }
 

@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 #include "store.h"
+#include "v3key.h"
 
-#define ETCD_REGISTRY "/_etcd/registry/"
 #define ETCD_PREFIX_MAX 200
 #define ETCD_KEY_MAX (ETCD_PREFIX_MAX + 2 * STORE_NAME_MAX + 32)
 

@@ -262,7 +262,7 @@ adopt_orphans(struct etcd_store *st, const char *token)
 	struct hnode *n;
 	size_t pos, wl, found = 0;
 
-	snprintf(want, sizeof(want), "%s%s/members/", ETCD_REGISTRY, token);
+	snprintf(want, sizeof(want), "%s%s" V3_MEMBERS, V3_REGISTRY, token);
 	wl = strlen(want);
 	for (n = htable_first(&st->kvs, &pos); n != NULL;
 	     n = htable_next(&st->kvs, n, &pos)) {
@@ -646,7 +646,7 @@ txn_change(const struct etcd_store *st, const struct change *c, struct tb *b)
 		return;
 	case CHANGE_TOKEN_DEL:
 		cmp_create(b, size, 0, 0);
-		snprintf(key, sizeof(key), "%s%s/", ETCD_REGISTRY, c->token);
+		snprintf(key, sizeof(key), "%s%s/", V3_REGISTRY, c->token);
 		op_del(b, key, 1);
 		snprintf(key, sizeof(key), "%sclients/%s/", P, c->token);
 		op_del(b, key, 1);
@@ -1495,12 +1495,12 @@ store_etcd_open(struct store **out, const struct store_etcd_config *cfg,
 	snprintf(st->why, sizeof(st->why), "etcd: connecting");
 	if (strlen(cfg->prefix) > ETCD_PREFIX_MAX || cfg->prefix[0] != '/' ||
 	    cfg->prefix[strlen(cfg->prefix) - 1] != '/' ||
-	    strncmp(cfg->prefix, ETCD_REGISTRY, strlen(ETCD_REGISTRY)) == 0 ||
-	    strncmp(ETCD_REGISTRY, cfg->prefix, strlen(cfg->prefix)) == 0) {
+	    strncmp(cfg->prefix, V3_REGISTRY, strlen(V3_REGISTRY)) == 0 ||
+	    strncmp(V3_REGISTRY, cfg->prefix, strlen(cfg->prefix)) == 0) {
 		free(st);
 		return fail(err, "--etcd-prefix '%s': a key prefix that "
 			    "starts and ends with '/', outside %s", cfg->prefix,
-			    ETCD_REGISTRY);
+			    V3_REGISTRY);
 	}
 	snprintf(st->prefix, sizeof(st->prefix), "%s", cfg->prefix);
 	etcd_key_span(st->prefix, st->lo, st->hi, sizeof(st->lo));

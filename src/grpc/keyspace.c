@@ -7,8 +7,6 @@
 
 #include "util.h"
 
-#define PREFIX_LEN (sizeof(V3_REGISTRY) - 1)
-
 /* Bytewise, a prefix before what extends it: etcd's key order. */
 static int
 keycmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -19,58 +17,6 @@ keycmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 	if (c != 0)
 		return c;
 	return an < bn ? -1 : an > bn ? 1 : 0;
-}
-
-/* Copies [p, p+n) into a name buffer if it can be a registry name. */
-static int
-take_name(const uint8_t *p, size_t n, char out[REGISTRY_NAME_MAX + 1])
-{
-	if (n == 0 || n > REGISTRY_NAME_MAX || memchr(p, '\0', n) != NULL)
-		return -1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return registry_valid_name(out) ? 0 : -1;
-}
-
-enum v3key_kind
-v3key_parse(const uint8_t *k, size_t n, struct v3key *out)
-{
-	const uint8_t *name, *slash, *rest;
-	size_t left;
-
-	memset(out, 0, sizeof(*out));
-	if (n <= PREFIX_LEN || memcmp(k, V3_REGISTRY, PREFIX_LEN) != 0)
-		return V3KEY_OTHER;
-	name = k + PREFIX_LEN;
-	slash = memchr(name, '/', n - PREFIX_LEN);
-	if (slash == NULL ||
-	    take_name(name, (size_t)(slash - name), out->token) != 0)
-		return V3KEY_OTHER;
-	left = n - (size_t)(slash - k);
-	if (left == sizeof(V3_SIZE_SUFFIX) - 1 &&
-	    memcmp(slash, V3_SIZE_SUFFIX, left) == 0)
-		return out->kind = V3KEY_SIZE;
-	if (left <= sizeof(V3_MEMBERS) - 1 ||
-	    memcmp(slash, V3_MEMBERS, sizeof(V3_MEMBERS) - 1) != 0)
-		return V3KEY_OTHER;
-	rest = slash + sizeof(V3_MEMBERS) - 1;
-	if (take_name(rest, left - (sizeof(V3_MEMBERS) - 1), out->member))
-		return V3KEY_OTHER;
-	return out->kind = V3KEY_MEMBER;
-}
-
-size_t
-v3key_format(char *buf, size_t len, const char *token, const char *member)
-{
-	int n;
-
-	if (member == NULL)
-		n = snprintf(buf, len, "%s%s%s", V3_REGISTRY, token,
-			     V3_SIZE_SUFFIX);
-	else
-		n = snprintf(buf, len, "%s%s%s%s", V3_REGISTRY, token,
-			     V3_MEMBERS, member);
-	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
 size_t
@@ -103,10 +49,10 @@ token_bound(const char *name, char c, uint8_t *buf)
 {
 	size_t n = strlen(name);
 
-	memcpy(buf, V3_REGISTRY, PREFIX_LEN);
-	memcpy(buf + PREFIX_LEN, name, n);
-	buf[PREFIX_LEN + n] = (uint8_t)c;
-	return PREFIX_LEN + n + 1;
+	memcpy(buf, V3_REGISTRY, V3_PREFIX_LEN);
+	memcpy(buf + V3_PREFIX_LEN, name, n);
+	buf[V3_PREFIX_LEN + n] = (uint8_t)c;
+	return V3_PREFIX_LEN + n + 1;
 }
 
 int
@@ -133,14 +79,14 @@ v3range_scope(const struct v3range *r, char token[REGISTRY_NAME_MAX + 1])
 		return V3SCOPE_NONE;
 	if (r->elen != 0 && !to_the_end(r) &&
 	    keycmp(r->end, r->elen, (const uint8_t *)V3_REGISTRY,
-		   PREFIX_LEN) <= 0)
+		   V3_PREFIX_LEN) <= 0)
 		return V3SCOPE_NONE;
-	if (r->klen > PREFIX_LEN &&
-	    memcmp(r->key, V3_REGISTRY, PREFIX_LEN) == 0) {
-		name = r->key + PREFIX_LEN;
-		slash = memchr(name, '/', r->klen - PREFIX_LEN);
+	if (r->klen > V3_PREFIX_LEN &&
+	    memcmp(r->key, V3_REGISTRY, V3_PREFIX_LEN) == 0) {
+		name = r->key + V3_PREFIX_LEN;
+		slash = memchr(name, '/', r->klen - V3_PREFIX_LEN);
 		if (slash != NULL &&
-		    take_name(name, (size_t)(slash - name), token) == 0 &&
+		    v3key_take_name(name, (size_t)(slash - name), token) == 0 &&
 		    (r->elen == 0 ||
 		     (!to_the_end(r) &&
 		      keycmp(r->end, r->elen, hi,

@@ -13,27 +13,7 @@
 #include <stdint.h>
 
 #include "registry.h"
-
-#define V3_REGISTRY "/_etcd/registry/"
-#define V3_SIZE_SUFFIX "/_config/size"
-#define V3_MEMBERS "/members/"
-/* The longest key srvgate has, with its terminator. */
-#define V3_KEY_MAX (sizeof(V3_REGISTRY) + 2 * REGISTRY_NAME_MAX + 16)
-
-enum v3key_kind { V3KEY_OTHER, V3KEY_SIZE, V3KEY_MEMBER };
-
-struct v3key {
-	enum v3key_kind kind;
-	char token[REGISTRY_NAME_MAX + 1];
-	char member[REGISTRY_NAME_MAX + 1]; /* V3KEY_MEMBER */
-};
-
-/* What a key names. Names that the registry could never hold (upper case,
- * too long, ...) make it V3KEY_OTHER. */
-enum v3key_kind v3key_parse(const uint8_t *k, size_t n, struct v3key *out);
-/* The size key (member NULL) or a member's key; returns its length. */
-size_t v3key_format(char *buf, size_t len, const char *token,
-		    const char *member);
+#include "v3key.h"
 
 /* [key, end) as etcd reads a request's key and range_end: no end is the
  * key alone, an end of one zero byte is every key from key on. */
