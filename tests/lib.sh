@@ -280,3 +280,17 @@ finish() {
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
+
+# etcd_test_env TOOL...: for a test that runs etcd or etcdctl: no ETCD_*
+# variable leaks in from the caller (etcd reads them), etcdctl speaks v3,
+# and every TOOL is installed -- else one failure and the test ends.
+etcd_test_env() {
+	local v t
+	for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+	export ETCDCTL_API=3
+	for t in "$@"; do
+		command -v "$t" >/dev/null && continue
+		fail "$* are installed (scripts/install-deps test)"
+		finish; exit
+	done
+}

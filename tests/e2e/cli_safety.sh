@@ -20,11 +20,8 @@
 # Needs etcd 3.4, curl, jq, python3. It never skips.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 unset SRVGATE_GATEWAY SRVGATE_ADMIN_TOKEN SG_HTTP_PORT SG_DNS_PORT SG_DATA
-for t in etcd curl jq python3; do
-	command -v "$t" >/dev/null || { fail "setup: $t is installed"; finish; exit 1; }
-done
+etcd_test_env etcd curl jq python3
 expect_match "setup: etcd is 3.4" '^etcd Version: 3\.4\.' "$(etcd --version)"
 set_admin safety-admin
 TOOL_SECS=${TOOL_SECS:-10}

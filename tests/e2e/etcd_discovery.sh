@@ -14,14 +14,7 @@
 # is in PIDS. On a failure the tail of the logs involved is printed.
 . "$(dirname "$0")/../lib.sh"
 
-# etcd reads ETCD_* from the environment; none must leak in from the caller.
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-
-if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-	fail "etcd and etcdctl are installed (apt-get install etcd-server etcd-client)"
-	finish; exit
-fi
+etcd_test_env etcd etcdctl
 expect_match "etcd is 3.4" '^etcd Version: 3\.4\.' "$(etcd --version)"
 
 

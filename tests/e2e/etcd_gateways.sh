@@ -15,12 +15,7 @@
 #     from a Range, deletion included; a compaction under a running A
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-	fail "etcd and etcdctl are installed (apt-get install etcd-server etcd-client)"
-	finish; exit
-fi
+etcd_test_env etcd etcdctl
 
 # ---- flags ----
 out=$(SRVGATE_ETCD_ENDPOINTS=ftp://x "$SRVGATE" serve --data-dir "$TMP/flags" 2>&1); rc=$?

@@ -13,12 +13,7 @@
 #   5. SIGTERM with a watch open: GOAWAY, the watch ends, srvgate exits
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcdctl >/dev/null; then
-	fail "etcdctl is installed (apt-get install etcd-client)"
-	finish; exit
-fi
+etcd_test_env etcdctl
 
 ADMIN=admin-$RANDOM$RANDOM
 alloc_port GP && alloc_port SG_HTTP_PORT && alloc_port SG_DNS_PORT

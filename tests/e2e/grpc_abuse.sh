@@ -8,12 +8,7 @@
 # or a GOAWAY, nothing is stored, and srvgate keeps serving.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcdctl >/dev/null; then
-	fail "etcdctl is installed (apt-get install etcd-client)"
-	finish; exit
-fi
+etcd_test_env etcdctl
 
 ectl() { etcdctl --endpoints=127.0.0.1:$GP --command-timeout=5s "$@"; }
 serves() { ectl endpoint health >/dev/null 2>&1; }

@@ -5,12 +5,7 @@
 # SIGHUP reloading the users; without a users file, FailedPrecondition.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcdctl >/dev/null || ! command -v openssl >/dev/null; then
-	fail "etcdctl and openssl are installed"
-	finish; exit
-fi
+etcd_test_env etcdctl openssl
 
 printf '# srvgate users\nalice:%s\n' "$(openssl passwd -6 'alice secret')" >"$TMP/users"
 alloc_port GP && alloc_port SG_HTTP_PORT && alloc_port SG_DNS_PORT

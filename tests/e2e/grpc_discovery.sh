@@ -14,12 +14,7 @@
 #     watch across a srvgate restart still completes
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-	fail "etcd and etcdctl are installed (apt-get install etcd-server etcd-client)"
-	finish; exit
-fi
+etcd_test_env etcd etcdctl
 
 ectl_at() { local ep=$1; shift; etcdctl --endpoints="$ep" --command-timeout=5s "$@"; }
 

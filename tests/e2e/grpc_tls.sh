@@ -9,12 +9,7 @@
 #   3. with --tls-client-ca a client needs a certificate of that CA
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcdctl >/dev/null || ! command -v openssl >/dev/null; then
-	fail "etcdctl and openssl are installed"
-	finish; exit
-fi
+etcd_test_env etcdctl openssl
 
 # Two CAs, each with one certificate for 127.0.0.1 good for server and
 # client; the files srvgate reads are copies, so that SIGHUP can swap them.

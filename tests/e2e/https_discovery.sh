@@ -11,12 +11,7 @@
 #      no answer, one with a certificate is served
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export ETCDCTL_API=3
-if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null; then
-	fail "etcd and openssl are installed"
-	finish; exit
-fi
+etcd_test_env etcd openssl
 
 make_peer_cert "$TMP/ca1" "IP:127.0.0.1" || fail "a test CA (1)"
 make_peer_cert "$TMP/ca2" "IP:127.0.0.1" || fail "a test CA (2)"

@@ -28,10 +28,8 @@ ZONE=discovery.internal
 STATIC=static.test
 T_START=$SECONDS
 
-# etcd and etcdctl read ETCD_* / ETCDCTL_* from the environment.
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 unset SRVGATE_GATEWAY SRVGATE_ADMIN_TOKEN
-export ETCDCTL_API=3
+etcd_test_env etcd etcdctl
 # The admin API is closed without a token: srvgate a and pub get this one,
 # and the client commands send it (SRVGATE_ADMIN_TOKEN) unless told another.
 set_admin migration-admin

@@ -19,11 +19,8 @@
 # Needs etcd 3.4, etcdctl, dig, curl, python3. It never skips.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | sed -n 's/^\(ETCD[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 unset SRVGATE_GATEWAY SRVGATE_ADMIN_TOKEN SG_HTTP_PORT SG_DNS_PORT SG_DATA
-for t in etcd etcdctl dig curl python3; do
-	command -v "$t" >/dev/null || { fail "setup: $t is installed"; finish; exit 1; }
-done
+etcd_test_env etcd etcdctl dig curl python3
 # A copy: others may rebuild build/srvgate (another commit) meanwhile.
 cp "$SRVGATE" "$TMP/srvgate" && SRVGATE=$TMP/srvgate
 set_admin ops-admin-secret-77
