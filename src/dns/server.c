@@ -639,7 +639,8 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 	srv->ctx.edns_buffer_nocookie = cfg->edns_buffer_nocookie;
 	srv->ctx.stats = &srv->stats;
 	srv->keys = cfg->xfr ? xfr_keys(cfg->xfr) : NULL;
-	srv->batch = xcalloc(1, sizeof(*srv->batch));
+	if (cfg->workers == 0) /* else UDP is the workers' (their own) */
+		srv->batch = xcalloc(1, sizeof(*srv->batch));
 	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
 	if (setup_defences(srv, cfg, err) != 0) {
 		dns_server_free(srv);
@@ -692,7 +693,6 @@ dns_server_for_worker(struct dns_server *main, const struct replica *rep)
 	w->rrl = main->rrl;
 	w->rrl_lock = main->rrl_lock;
 	w->batch = xcalloc(1, sizeof(*w->batch));
-	htable_init(&w->tcp_peers);
 	return w;
 }
 
