@@ -48,5 +48,8 @@ struct access_entry {
 	double seconds;
 };
 void log_access(const struct access_entry *e);
+/* Whether there is an access log (set once, at start): callers skip the
+ * work of an entry that would not be written. */
+int log_access_enabled(void);
 
 #endif

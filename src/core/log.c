@@ -213,6 +213,12 @@ log_change(const char *event, const char *token, const char *member,
 	write_line(&main_log, LOG_INFO, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
+int
+log_access_enabled(void)
+{
+	return access_on;
+}
+
 void
 log_access(const struct access_entry *e)
 {

@@ -326,7 +326,8 @@ pass_output(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 
 	(void)limit;
 	(void)mode;
-	log_evhttp_answer(c, src);
+	if (log_access_enabled())
+		log_evhttp_answer(c, src);
 	/* Straight to the kernel unless older bytes still wait in dst (plain
 	 * HTTP only: with TLS the bytes must go through OpenSSL). */
 	if (fd >= 0 && c->ct->tls == NULL && evbuffer_get_length(dst) == 0)
@@ -609,11 +610,15 @@ conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
 {
 	struct conn *c = conn_of(ct, req);
 
-	log_answer(c, req, code, body ? evbuffer_get_length(body) : 0);
+	/* answers_due pairs with log_evhttp_answer: both only with the log */
+	if (log_access_enabled()) {
+		log_answer(c, req, code, body ? evbuffer_get_length(body) : 0);
+		if (c != NULL)
+			c->answers_due++;
+	}
 	if (c != NULL) {
 		arm_deadline(c);
 		c->keep_open = !answer_closes(req);
-		c->answers_due++;
 	}
 	evhttp_send_reply(req, code, reason, body);
 }
