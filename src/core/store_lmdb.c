@@ -111,6 +111,26 @@ space_error(int rc)
 	return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT;
 }
 
+/* The changes of from..to (to excluded) and the probe into txn, each
+ * change given the index after *index (which ends at the last one's). */
+static int
+write_range(struct lmdb_store *st, MDB_txn *txn, struct proposal *from,
+	    struct proposal *to, int probe, uint64_t *index)
+{
+	struct proposal *p;
+	size_t i;
+	int rc = 0;
+
+	for (p = from; rc == 0 && p != to; p = p->next)
+		for (i = 0; rc == 0 && i < p->n; i++) {
+			p->changes[i].index = ++*index;
+			rc = lmdb_write_change(&st->db, txn, &p->changes[i]);
+		}
+	if (rc == 0 && probe)
+		rc = lmdb_write_probe(&st->db, txn, probe == PROBE_BIG);
+	return rc;
+}
+
 /* One transaction for the proposals from..to (to excluded). Indexes are
  * given out from st->index on, and kept only if the commit succeeds. */
 static int
@@ -118,19 +138,12 @@ commit_range(struct lmdb_store *st, struct proposal *from,
 	     struct proposal *to, int probe)
 {
 	uint64_t index = st->index;
-	struct proposal *p;
 	MDB_txn *txn = NULL; /* mdb_txn_begin sets it only on success */
-	size_t i;
 	int rc;
 
 	rc = mdb_txn_begin(st->db.env, NULL, 0, &txn);
-	for (p = from; rc == 0 && p != to; p = p->next)
-		for (i = 0; rc == 0 && i < p->n; i++) {
-			p->changes[i].index = ++index;
-			rc = lmdb_write_change(&st->db, txn, &p->changes[i]);
-		}
-	if (rc == 0 && probe)
-		rc = lmdb_write_probe(&st->db, txn, probe == PROBE_BIG);
+	if (rc == 0)
+		rc = write_range(st, txn, from, to, probe, &index);
 	if (rc == 0)
 		rc = lmdb_write_index(&st->db, txn, index);
 	if (rc == 0)
@@ -377,8 +390,6 @@ commit_logged(struct lmdb_store *st, struct batch *b)
 	uint64_t index = st->index;
 	int had_version = st->db.has_version, big = st->space_refused;
 	MDB_txn *txn = NULL;
-	struct proposal *p;
-	size_t i;
 	int rc;
 
 	if (st->open == NULL) {
@@ -390,13 +401,9 @@ commit_logged(struct lmdb_store *st, struct batch *b)
 		st->open_ms = now_monotonic_ms();
 	}
 	rc = mdb_txn_begin(st->db.env, st->open, 0, &txn);
-	for (p = b->head; rc == 0 && p != NULL; p = p->next)
-		for (i = 0; rc == 0 && i < p->n; i++) {
-			p->changes[i].index = ++index;
-			rc = lmdb_write_change(&st->db, txn, &p->changes[i]);
-		}
-	if (rc == 0 && b->probe)
-		rc = lmdb_write_probe(&st->db, txn, big);
+	if (rc == 0)
+		rc = write_range(st, txn, b->head, NULL, !b->probe ? PROBE_NONE :
+				 big ? PROBE_BIG : PROBE_SMALL, &index);
 	if (rc == 0 && b->head != NULL)
 		rc = lmdb_write_index(&st->db, txn, index);
 	/* The acknowledgement rests on this sync. */
