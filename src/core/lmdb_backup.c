@@ -22,19 +22,6 @@
 
 #define LOG_TRIES 20
 
-static int
-stored_index(struct lmdb_env *db, uint64_t *index)
-{
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
-
-	if (rc != 0)
-		return rc;
-	rc = lmdb_read_index(db, txn, index);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
 /* The log's records beyond data.mdb's index, read while that index held
  * still. */
 static int
@@ -48,9 +35,9 @@ read_log(struct lmdb_env *live, struct proposal **out, char *err)
 	for (i = 0; i < LOG_TRIES; i++) {
 		struct proposal *p = proposal_new();
 
-		if ((rc = stored_index(live, &before)) != 0 ||
+		if ((rc = lmdb_stored_index(live, &before)) != 0 ||
 		    lmdb_wal_read(path, before, p, err) != 0 ||
-		    (rc = stored_index(live, &after)) != 0) {
+		    (rc = lmdb_stored_index(live, &after)) != 0) {
 			proposal_free(p);
 			return rc ? fail(err, "%s/data.mdb: %s", live->dir,
 					 mdb_strerror(rc)) : -1;

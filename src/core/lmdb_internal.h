@@ -47,6 +47,8 @@ int lmdb_write_index(struct lmdb_env *db, MDB_txn *txn, uint64_t index);
 int lmdb_write_probe(struct lmdb_env *db, MDB_txn *txn, int big);
 /* The stored index ("i"; 0 when there is none yet). */
 int lmdb_read_index(struct lmdb_env *db, MDB_txn *txn, uint64_t *index);
+/* The same, in a read-only transaction of its own. */
+int lmdb_stored_index(struct lmdb_env *db, uint64_t *index);
 /* Writes the changes of p above *index in one synced commit; *index
  * becomes the last one's. */
 int lmdb_apply_changes(struct lmdb_env *db, const struct proposal *p,

@@ -489,6 +489,19 @@ lmdb_read_index(struct lmdb_env *db, MDB_txn *txn, uint64_t *index)
 }
 
 int
+lmdb_stored_index(struct lmdb_env *db, uint64_t *index)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return rc;
+	rc = lmdb_read_index(db, txn, index);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
 lmdb_apply_changes(struct lmdb_env *db, const struct proposal *p,
 		   uint64_t *index)
 {

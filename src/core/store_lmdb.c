@@ -285,15 +285,9 @@ replay_log(struct lmdb_store *st)
 {
 	struct proposal *p = proposal_new();
 	uint64_t index = 0;
-	MDB_txn *txn = NULL;
 	errbuf_t err;
-	int rc;
+	int rc = lmdb_stored_index(&st->db, &index);
 
-	rc = mdb_txn_begin(st->db.env, NULL, MDB_RDONLY, &txn);
-	if (rc == 0) {
-		rc = lmdb_read_index(&st->db, txn, &index);
-		mdb_txn_abort(txn);
-	}
 	if (rc == 0 && lmdb_wal_read(st->wal.path, index, p, err) != 0) {
 		log_error("storage: %s", err);
 		rc = MDB_CORRUPTED;
