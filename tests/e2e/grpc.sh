@@ -41,17 +41,8 @@ grpc_call() {
 }
 
 # pb.py: protobuf requests as gRPC messages, and the few fields we read back.
-cat >"$TMP/pb.py" <<'EOF'
+cat "$(dirname "$0")/../pb_encode.py" - >"$TMP/pb.py" <<'EOF'
 import sys
-def varint(n):
-    out = b''
-    while True:
-        b = n & 0x7f; n >>= 7
-        if n: out += bytes([b | 0x80])
-        else: return out + bytes([b])
-def field(num, data):
-    if isinstance(data, int): return varint(num << 3) + varint(data)
-    return varint(num << 3 | 2) + varint(len(data)) + data
 def frame(msg): return b'\0' + len(msg).to_bytes(4, 'big') + msg
 def fields(buf):
     i, out = 0, {}

@@ -18,7 +18,7 @@ h2() { python3 "$TMP/h2raw.py" 127.0.0.1 "$GP" "$@"; }
 # h2raw.py HOST PORT COMMAND [ARGS]: raw HTTP/2; prints what the server did:
 # goaway=CODE (its last GOAWAY, None: none), rst=N, refused=N (RST_STREAM
 # REFUSED_STREAM), headers=N, data=N, bytes=N, then closed or open.
-cat >"$TMP/h2raw.py" <<'EOF'
+cat "$(dirname "$0")/../pb_encode.py" - >"$TMP/h2raw.py" <<'EOF'
 import os, select, socket, sys, time
 host, port, cmd, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
@@ -33,15 +33,6 @@ def hpack(headers):   # literal fields without indexing, no Huffman
 def grpc_headers(path):
     return hpack([(':method', 'POST'), (':scheme', 'http'), (':path', path), (':authority', 'x'),
                   ('content-type', 'application/grpc'), ('te', 'trailers')])
-def varint(n):
-    out = b''
-    while True:
-        b = n & 0x7f; n >>= 7
-        if n: out += bytes([b | 0x80])
-        else: return out + bytes([b])
-def field(num, data):
-    if isinstance(data, int): return varint(num << 3) + varint(data)
-    return varint(num << 3 | 2) + varint(len(data)) + data
 def msg(m): return b'\0' + len(m).to_bytes(4, 'big') + m
 s = socket.create_connection((host, port), timeout=5)
 st = {'goaway': None, 'rst': 0, 'refused': 0, 'headers': 0, 'data': 0, 'bytes': 0}
