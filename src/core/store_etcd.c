@@ -905,6 +905,22 @@ watch_open(struct etcd_store *st)
 		conn_lost(st, "cannot open the watch");
 }
 
+/* A Range kv under our prefixes: what sorts between them is not kept
+ * (the span may hold another application's whole key space). */
+static int
+range_kv_ours(const struct etcd_store *st, const json_t *j)
+{
+	char token[STORE_NAME_MAX + 1], name[STORE_NAME_MAX + 1];
+	const char *k = json_string_value(json_object_get(j, "key"));
+	size_t kl;
+	char *key = k ? etcd_unb64(k, &kl) : NULL;
+	int ours = key != NULL &&
+		   etcd_key_parse(st->prefix, key, kl, token, name) != EK_OTHER;
+
+	free(key);
+	return ours;
+}
+
 static void
 range_done(void *arg, json_t *body, const char *err)
 {
@@ -922,7 +938,9 @@ range_done(void *arg, json_t *body, const char *err)
 		st->range_rev = etcd_header_revision(body);
 	kvs = json_object_get(body, "kvs");
 	for (i = 0; i < json_array_size(kvs); i++)
-		json_array_append(st->range_kvs, json_array_get(kvs, i));
+		if (range_kv_ours(st, json_array_get(kvs, i)))
+			json_array_append(st->range_kvs,
+					  json_array_get(kvs, i));
 	last = json_array_get(kvs, json_array_size(kvs) - 1);
 	if (json_is_true(json_object_get(body, "more")) && last != NULL) {
 		size_t kl;
