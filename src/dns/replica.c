@@ -208,11 +208,11 @@ node_of(const struct replica *r, const struct hnode *link)
 	return container_of(link - r->id, struct pub_node, link);
 }
 
+/* h: hash_bytes(name, len), which the caller may need again. */
 static struct pub_node *
-node_find(const struct replica *r, const struct replica_zone *z,
-	  const uint8_t *name, size_t len)
+node_find_hashed(const struct replica *r, const struct replica_zone *z,
+		 const uint8_t *name, size_t len, uint64_t h)
 {
-	uint64_t h = hash_bytes(name, len);
 	const struct hnode *e;
 
 	for (e = htable_chain(&z->nodes, h); e != NULL; e = e->next) {
@@ -223,6 +223,13 @@ node_find(const struct replica *r, const struct replica_zone *z,
 			return p;
 	}
 	return NULL;
+}
+
+static struct pub_node *
+node_find(const struct replica *r, const struct replica_zone *z,
+	  const uint8_t *name, size_t len)
+{
+	return node_find_hashed(r, z, name, len, hash_bytes(name, len));
 }
 
 void
@@ -285,6 +292,7 @@ static void
 apply_node(struct replica *r, struct pub_node *p, int fresh)
 {
 	struct replica_zone *z = &r->zones[p->zone];
+	uint64_t h = hash_bytes(p->name, p->name_len);
 	struct pub_node *old;
 
 	if (p->zone >= r->nzones) { /* cannot happen: a reset comes first */
@@ -294,7 +302,7 @@ apply_node(struct replica *r, struct pub_node *p, int fresh)
 	/* A reset batch lists each node of the view once, into tables just
 	 * emptied: nothing to replace, so no lookup (at 100k tokens these
 	 * were a tenth of a start's CPU). */
-	old = fresh ? NULL : node_find(r, z, p->name, p->name_len);
+	old = fresh ? NULL : node_find_hashed(r, z, p->name, p->name_len, h);
 	if (old != NULL) {
 		htable_remove(&z->nodes, &old->link[r->id]);
 		unref_node(old);
@@ -302,8 +310,7 @@ apply_node(struct replica *r, struct pub_node *p, int fresh)
 	if (p->gone)
 		unref_node(p);
 	else
-		htable_insert(&z->nodes, &p->link[r->id],
-			      hash_bytes(p->name, p->name_len));
+		htable_insert(&z->nodes, &p->link[r->id], h);
 }
 
 void
