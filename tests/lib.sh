@@ -294,3 +294,21 @@ etcd_test_env() {
 		finish; exit
 	done
 }
+
+# need_valgrind: for a test that runs srvgate under valgrind: valgrind is
+# installed (else one failure and the test ends), and SRVGATE is a plain
+# build -- valgrind cannot run one with AddressSanitizer, so under
+# `make test SANITIZE=1` the plain one beside it is built and used.
+need_valgrind() {
+	local root
+	if ! command -v valgrind >/dev/null; then
+		fail "valgrind is not installed (scripts/install-deps test)"
+		finish
+		exit 1
+	fi
+	if ldd "$SRVGATE" 2>/dev/null | grep -q libasan; then
+		root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+		make -s -C "$root" SANITIZE=0 all >/dev/null 2>&1
+		SRVGATE=$root/build/srvgate
+	fi
+}

@@ -7,16 +7,7 @@
 # (tests/lib.sh sets SRVGATE_FREE_AT_EXIT=1), which valgrind.sh checks.
 . "$(dirname "$0")/../lib.sh"
 
-if ! command -v valgrind >/dev/null; then
-	fail "valgrind is not installed (scripts/install-deps test)"
-	finish
-	exit 1
-fi
-if ldd "$SRVGATE" 2>/dev/null | grep -q libasan; then
-	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-	make -s -C "$ROOT" SANITIZE=0 all >/dev/null 2>&1
-	SRVGATE=$ROOT/build/srvgate
-fi
+need_valgrind
 SG_HTTP_PORT=$(free_port)
 D=$(free_port)
 SG_HTTP=http://127.0.0.1:$SG_HTTP_PORT

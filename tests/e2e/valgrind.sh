@@ -5,18 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 set_admin valgrind-test-admin
 
-if ! command -v valgrind >/dev/null; then
-	fail "valgrind is not installed (scripts/install-deps test)"
-	finish
-	exit 1
-fi
-# valgrind cannot run a binary built with AddressSanitizer: under
-# `make test SANITIZE=1` use (and build) the plain one beside it.
-if ldd "$SRVGATE" 2>/dev/null | grep -q libasan; then
-	ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-	make -s -C "$ROOT" SANITIZE=0 all >/dev/null 2>&1
-	SRVGATE=$ROOT/build/srvgate
-fi
+need_valgrind
 check "the binary under test is not an ASan build" \
 	bash -c "! ldd '$SRVGATE' | grep -q libasan"
 SG_HTTP_PORT=$(free_port)
