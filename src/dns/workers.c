@@ -103,7 +103,7 @@ publish_stats(struct dns_worker *w)
 
 /* Applies every batch queued; returns 1 when told to stop. */
 static int
-apply_queue(struct dns_worker *w, struct pub_batch ***spare, size_t *spare_cap)
+apply_queue(struct dns_worker *w)
 {
 	struct pub_batch **q;
 	size_t n, cap, i;
@@ -116,8 +116,8 @@ apply_queue(struct dns_worker *w, struct pub_batch ***spare, size_t *spare_cap)
 	q = w->queue;
 	n = w->nqueue;
 	cap = w->cap;
-	w->queue = *spare; /* the main loop fills the other array meanwhile */
-	w->cap = *spare_cap;
+	w->queue = w->spare; /* the main loop fills the other one meanwhile */
+	w->cap = w->spare_cap;
 	w->nqueue = 0;
 	__atomic_store_n(&w->pending, 0, __ATOMIC_RELAXED);
 	stop = w->stop;
@@ -126,8 +126,8 @@ apply_queue(struct dns_worker *w, struct pub_batch ***spare, size_t *spare_cap)
 		replica_apply(&w->replica, q[i], &w->srv->cookies);
 		pub_batch_put(q[i]);
 	}
-	*spare = q;
-	*spare_cap = cap;
+	w->spare = q;
+	w->spare_cap = cap;
 	return stop;
 }
 
@@ -141,7 +141,7 @@ on_received(void *arg)
 	struct dns_worker *w = arg;
 
 	if (__atomic_load_n(&w->pending, __ATOMIC_ACQUIRE))
-		w->stop_seen |= apply_queue(w, &w->spare, &w->spare_cap);
+		w->stop_seen |= apply_queue(w);
 }
 
 static void *
@@ -150,7 +150,7 @@ worker_run(void *arg)
 	struct dns_worker *w = arg;
 	struct epoll_event ev[MAX_SOCKETS + 1];
 
-	w->stop_seen = apply_queue(w, &w->spare, &w->spare_cap); /* the view */
+	w->stop_seen = apply_queue(w); /* the view */
 	while (!w->stop_seen) {
 		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i, feed;
 
@@ -165,8 +165,7 @@ worker_run(void *arg)
 		for (i = 0, feed = 0; i < n; i++)
 			feed |= ev[i].data.u32 == FEED_TAG;
 		if (feed)
-			w->stop_seen |= apply_queue(w, &w->spare,
-						    &w->spare_cap);
+			w->stop_seen |= apply_queue(w);
 		for (i = 0; i < n; i++)
 			if (ev[i].data.u32 != FEED_TAG)
 				dns_udp_serve_batch(w->srv,
