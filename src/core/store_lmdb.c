@@ -300,6 +300,28 @@ replay_log(struct lmdb_store *st)
 	return rc;
 }
 
+/* rc 0: data.mdb holds all the log does, so the log starts over (and
+ * writes resume if they were refused). Otherwise writes are refused until
+ * a replay goes in. Returns rc. */
+static int
+log_in_data(struct lmdb_store *st, int rc)
+{
+	if (rc != 0) {
+		if (!st->broken)
+			log_error("storage: the log %s cannot be replayed into "
+				  "data.mdb (%s): writes are refused until it "
+				  "can", st->wal.path, mdb_strerror(rc));
+		st->broken = rc;
+		return rc;
+	}
+	if (st->broken)
+		log_info("storage: the log is in data.mdb again; writes "
+			 "resume");
+	st->broken = 0;
+	lmdb_wal_rewind(&st->wal);
+	return 0;
+}
+
 /* Commits the open transaction (a normal LMDB commit, synced): data.mdb
  * then holds everything, and the log starts over. */
 static int
@@ -324,32 +346,7 @@ checkpoint(struct lmdb_store *st)
 			  mdb_strerror(rc));
 		rc = replay_log(st);
 	}
-	if (rc != 0) {
-		if (!st->broken)
-			log_error("storage: the log %s cannot be replayed into "
-				  "data.mdb (%s): writes are refused until it "
-				  "can", st->wal.path, mdb_strerror(rc));
-		st->broken = rc;
-		return rc;
-	}
-	lmdb_wal_rewind(&st->wal);
-	return 0;
-}
-
-/* After a failed checkpoint: the replay once more; 0 when it went in. */
-static int
-recover(struct lmdb_store *st)
-{
-	int rc = replay_log(st);
-
-	if (rc != 0) {
-		st->broken = rc;
-		return rc;
-	}
-	log_info("storage: the log is in data.mdb again; writes resume");
-	st->broken = 0;
-	lmdb_wal_rewind(&st->wal);
-	return 0;
+	return log_in_data(st, rc);
 }
 
 static int
@@ -476,7 +473,8 @@ commit_batch(struct lmdb_store *st, struct batch *b)
 	int direct = b->probe && st->space_refused;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (st->broken && recover(st) != 0)
+	/* After a failed checkpoint: the replay once more first. */
+	if (st->broken && log_in_data(st, replay_log(st)) != 0)
 		refuse_batch(st, b);
 	else if ((direct || commit_logged(st, b) != 0) && checkpoint(st) == 0)
 		commit_direct(st, b);
