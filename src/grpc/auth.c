@@ -41,6 +41,7 @@ struct grpc_auth {
 	struct user *users;
 	size_t nusers;
 	struct session *sessions; /* MAX_TOKENS, token[0] == 0: free */
+	size_t used; /* sessions[used...] were never taken: no scan goes there */
 	char file[1024];
 };
 
@@ -138,6 +139,7 @@ grpc_auth_reload(struct grpc_auth *a, char *err)
 	a->nusers = n;
 	/* Sessions of users that are gone or changed end with them. */
 	memset(a->sessions, 0, MAX_TOKENS * sizeof(*a->sessions));
+	a->used = 0;
 	return 0;
 }
 
@@ -189,7 +191,7 @@ find_session(struct grpc_auth *a, const char *token)
 {
 	size_t i;
 
-	for (i = 0; i < MAX_TOKENS; i++)
+	for (i = 0; i < a->used; i++)
 		if (a->sessions[i].token[0] != '\0' &&
 		    CRYPTO_memcmp(a->sessions[i].token, token, 33) == 0)
 			return &a->sessions[i];
@@ -202,7 +204,7 @@ free_slot(struct grpc_auth *a, uint64_t now)
 	struct session *oldest = &a->sessions[0];
 	size_t i;
 
-	for (i = 0; i < MAX_TOKENS; i++) {
+	for (i = 0; i < a->used; i++) {
 		struct session *s = &a->sessions[i];
 
 		if (s->token[0] == '\0' || s->expires_ms <= now)
@@ -210,7 +212,7 @@ free_slot(struct grpc_auth *a, uint64_t now)
 		if (s->expires_ms < oldest->expires_ms)
 			oldest = s;
 	}
-	return oldest;
+	return a->used < MAX_TOKENS ? &a->sessions[a->used++] : oldest;
 }
 
 static int
