@@ -433,12 +433,18 @@ dns_node_prune(struct dns_data *d, struct dns_node *n)
 	n->nsets = kept;
 }
 
+int
+dns_node_unused(const struct dns_node *n)
+{
+	return n->nsets == 0 && n->nchildren == 0 && n->parent != NULL;
+}
+
 void
 dns_node_release(struct dns_data *d, struct dns_batch *b, struct dns_node *n)
 {
 	struct dns_zone *z = n->zone;
 
-	if (n->nsets > 0 || n->nchildren > 0 || n->parent == NULL)
+	if (!dns_node_unused(n))
 		return;
 	htable_remove(&z->nodes, &n->hnode);
 	if (n->prev != NULL)

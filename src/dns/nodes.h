@@ -180,6 +180,9 @@ void dns_mark_dirty(struct dns_batch *b, struct dns_node *n,
 void dns_batch_free(struct dns_batch *b);
 /* Drops records no one publishes any more, and RRsets left empty. */
 void dns_node_prune(struct dns_data *d, struct dns_node *n);
+/* Whether n has no records and no children and is not an apex: what
+ * dns_node_release removes. */
+int dns_node_unused(const struct dns_node *n);
 /* Removes a node left with no records and no children (never an apex),
  * and lists its parent as dirty, which may now be empty too. */
 void dns_node_release(struct dns_data *d, struct dns_batch *b,

@@ -81,9 +81,7 @@ settle_nodes(struct dns_data *d, struct dns_batch *b, struct pub_batch *pb)
 		dns_node_prune(d, n);
 		prepare_node(d, n);
 		if (pb != NULL)
-			pub_batch_node(pb, n, n->nsets == 0 &&
-					      n->nchildren == 0 &&
-					      n->parent != NULL);
+			pub_batch_node(pb, n, dns_node_unused(n));
 		dns_node_release(d, b, n);
 	}
 	b->ndirty = 0;
