@@ -14,6 +14,7 @@
 
 #include "httpc.h"
 #include "registry.h"
+#include "tools.h"
 #include "util.h"
 
 #define NAMES_TIMEOUT_MS 3000
@@ -94,19 +95,17 @@ int
 lookup_names(struct peer *peers, size_t n, const char *gateway,
 	     const char *domain, char *err)
 {
-	char token[REGISTRY_NAME_MAX + 1], *url;
+	char token[REGISTRY_NAME_MAX + 1], path[REGISTRY_NAME_MAX + 2], *url;
 	struct httpc_response r;
 	json_t *j, *nodes, *node;
 	errbuf_t why;
-	size_t i, gl = strlen(gateway);
+	size_t i;
 	int found = 0;
 
 	if (token_of(domain, token, sizeof(token), err) != 0)
 		return -1;
-	while (gl > 0 && gateway[gl - 1] == '/')
-		gl--;
-	url = xmalloc(gl + strlen(token) + 2);
-	sprintf(url, "%.*s/%s", (int)gl, gateway, token);
+	snprintf(path, sizeof(path), "/%s", token);
+	url = join_url(gateway, path);
 	if (httpc_request("GET", url, NULL, NULL, NULL, NAMES_TIMEOUT_MS, &r,
 			  why) != 0) {
 		fail(err, "GET %s: %s", url, why);
