@@ -414,9 +414,11 @@ settle_seen(struct etcd_store *st)
 			       "etcd committed the write but this gateway has "
 			       "not seen it yet: retry");
 		}
+		/* Settling may submit more: etcd_submit puts new Txns at
+		 * the head, uncommitted, and takes none out; tp stays
+		 * valid and the walk goes on (one pass, not one a
+		 * settle). */
 		free(t);
-		/* Settling may submit more: start over from the head. */
-		tp = &st->txns;
 	}
 	/* A watch that does not deliver our own commit is broken in a way
 	 * no error told (a connection dropped silently): start over. */
