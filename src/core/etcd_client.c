@@ -147,7 +147,7 @@ bury(struct etcd_client *c, struct evhttp_connection *conn)
 }
 
 static struct evhttp_connection *
-conn_new(struct etcd_client *c, unsigned timeout_s)
+conn_new(struct etcd_client *c)
 {
 	const struct endpoint *ep = &c->eps[c->cur];
 	struct bufferevent *bev = NULL;
@@ -172,8 +172,6 @@ conn_new(struct etcd_client *c, unsigned timeout_s)
 	if (conn == NULL)
 		return NULL;
 	evhttp_connection_set_retries(conn, 0);
-	if (timeout_s)
-		evhttp_connection_set_timeout(conn, (int)timeout_s);
 	return conn;
 }
 
@@ -265,8 +263,7 @@ call_done(struct evhttp_request *req, void *arg)
 			json_decref(body);
 			body = NULL;
 		}
-		reuse = code == 200 && !c->eps[c->cur].tls &&
-			k->epoch == c->epoch;
+		reuse = code == 200 && !c->eps[c->cur].tls;
 	}
 	k->fn(k->arg, body, body ? NULL : err);
 	json_decref(body);
@@ -288,7 +285,7 @@ etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	k->fn = fn;
 	k->arg = arg;
 	k->epoch = c->epoch;
-	k->conn = c->nidle ? c->idle[--c->nidle] : conn_new(c, 0);
+	k->conn = c->nidle ? c->idle[--c->nidle] : conn_new(c);
 	if (k->conn == NULL) {
 		json_decref(req);
 		snprintf(k->err, sizeof(k->err), "%s: cannot open a "
@@ -369,7 +366,7 @@ etcd_stream_open(struct etcd_client *c, const char *path, json_t *req,
 	s->on_end = on_end;
 	s->arg = arg;
 	s->line = evbuffer_new();
-	s->conn = conn_new(c, 0);
+	s->conn = conn_new(c);
 	if (s->conn == NULL) {
 		json_decref(req);
 		evbuffer_free(s->line);
