@@ -92,18 +92,6 @@ complete_copy(const char *path, const struct proposal *log, char *err)
 	return rc ? fail(err, "%s: %s", path, mdb_strerror(rc)) : 0;
 }
 
-static int
-sync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0 || fsync(fd) != 0)
-		rc = errno;
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 int
 store_lmdb_backup(const char *dir, const char *path, char *err)
 {
@@ -160,7 +148,7 @@ store_lmdb_backup(const char *dir, const char *path, char *err)
 	}
 	rc = complete_copy(tmp, log, err);
 	proposal_free(log);
-	if (rc == 0 && (rc = sync_path(tmp)) == 0 && rename(tmp, path) != 0)
+	if (rc == 0 && (rc = lmdb_sync_path(tmp)) == 0 && rename(tmp, path) != 0)
 		rc = errno;
 	if (rc != 0) {
 		unlink(tmp);

@@ -65,6 +65,8 @@ struct lmdb_wal {
 	size_t len, cap;
 	char path[1100];
 };
+/* fsync of a file or directory by its path; 0 or an errno. */
+int lmdb_sync_path(const char *path);
 int lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err);
 void lmdb_wal_close(struct lmdb_wal *w);
 /* One record with the changes of every proposal from head on (indexes

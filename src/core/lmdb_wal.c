@@ -214,15 +214,15 @@ decode_change(struct reader *r, struct change *c)
 
 /* ---- the file ---- */
 
-static int
-sync_dir(const char *dir)
+int
+lmdb_sync_path(const char *path)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
 
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = errno;
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -230,6 +230,7 @@ int
 lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err)
 {
 	struct stat sb;
+	int rc;
 
 	memset(w, 0, sizeof(*w));
 	snprintf(w->path, sizeof(w->path), "%s/%s", dir, LMDB_WAL_FILE);
@@ -242,8 +243,8 @@ lmdb_wal_open(struct lmdb_wal *w, const char *dir, char *err)
 	w->zeroed = (uint64_t)sb.st_size;
 	/* A log made just now must still be there after a power loss: its
 	 * name is in the directory, which is synced too. */
-	if (sync_dir(dir) != 0) {
-		fail(err, "cannot sync %s: %s", dir, strerror(errno));
+	if ((rc = lmdb_sync_path(dir)) != 0) {
+		fail(err, "cannot sync %s: %s", dir, strerror(rc));
 		lmdb_wal_close(w);
 		return -1;
 	}
