@@ -419,17 +419,7 @@ replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
 	n = node_find(r, z, qname, dns_name_len(qname));
 	out->chunk = &z->pz->negative;
 	out->kind = n == NULL ? LOOKUP_NXDOMAIN : LOOKUP_NODATA;
-	/* As dns_view_lookup picks: the type asked, else a CNAME, else
-	 * (ANY) the first. */
-	for (i = 0; n != NULL && i < n->nanswers; i++) {
-		const struct dns_answer *a = &n->answers[i];
-
-		if (a->type != qtype && a->type != TYPE_CNAME &&
-		    !(qtype == TYPE_ANY && out->answer == NULL))
-			continue;
-		out->kind = LOOKUP_ANSWER;
-		out->answer = a;
-		if (a->type == qtype)
+	for (i = 0; n != NULL && i < n->nanswers; i++)
+		if (dns_lookup_offer(out, &n->answers[i], qtype))
 			return;
-	}
 }

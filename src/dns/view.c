@@ -400,18 +400,10 @@ dns_view_lookup(const struct dns_view *v, const uint8_t *qname,
 		n = NULL; /* made by a commit that has not ended */
 	out->chunk = &z->negative;
 	out->kind = n == NULL ? LOOKUP_NXDOMAIN : LOOKUP_NODATA;
-	for (i = 0; n != NULL && i < n->nsets; i++) {
-		const struct dns_answer *a = &n->sets[i].answer;
-
-		if (a->wire == NULL ||
-		    (a->type != qtype && a->type != TYPE_CNAME &&
-		     !(qtype == TYPE_ANY && out->answer == NULL)))
-			continue;
-		out->kind = LOOKUP_ANSWER;
-		out->answer = a;
-		if (a->type == qtype)
+	for (i = 0; n != NULL && i < n->nsets; i++)
+		if (n->sets[i].answer.wire != NULL &&
+		    dns_lookup_offer(out, &n->sets[i].answer, qtype))
 			return;
-	}
 }
 
 const struct dns_data *

@@ -26,6 +26,21 @@ struct dns_lookup {
 	size_t apex_len;
 };
 
+/* One of a node's answers, offered in order, for a question of qtype:
+ * the type asked wins (returns 1: stop), else a CNAME, else (ANY) the
+ * first. The view and the workers' replicas (replica.c) pick alike. */
+static inline int
+dns_lookup_offer(struct dns_lookup *out, const struct dns_answer *a,
+		 uint16_t qtype)
+{
+	if (a->type != qtype && a->type != TYPE_CNAME &&
+	    !(qtype == TYPE_ANY && out->answer == NULL))
+		return 0;
+	out->kind = LOOKUP_ANSWER;
+	out->answer = a;
+	return a->type == qtype;
+}
+
 /* Classifies a question; qname is lower-case wire format. No allocation. */
 void dns_view_lookup(const struct dns_view *view, const uint8_t *qname,
 		     uint16_t qtype, struct dns_lookup *out);
