@@ -27,9 +27,11 @@ set_admin safety-admin
 TOOL_SECS=${TOOL_SECS:-10}
 
 # run NAME ARGS...: srvgate ARGS (bounded, with the admin token and the
-# gateway); stdout in $TMP/NAME.out, stderr in $TMP/NAME.err, RC its exit.
+# gateway); stdout in $TMP/NAME.out, stderr in $TMP/NAME.err, RC its exit,
+# LASTRUN its NAME (expect_rc shows that stderr).
 run() {
 	local name=$1
+	LASTRUN=$1
 	shift
 	SRVGATE_ADMIN_TOKEN=$SG_ADMIN SRVGATE_GATEWAY=$GW timeout -k 2 "$TOOL_SECS" \
 		"$SRVGATE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
@@ -82,12 +84,12 @@ new_token() { local t; t=$(curl -sf -m 5 "$GW/new?size=${1:-3}"); echo "${t##*/}
 
 # ======== 1. sync: the cluster ID ========
 T=$(new_token 3)
-LASTRUN=s1; run s1 sync --etcd "$E_one" --token "$T"
+run s1 sync --etcd "$E_one" --token "$T"
 expect_rc "1. the first sync into an empty token succeeds" 0
 expect_eq "1. ... it says so" "synced $T: 1 members" "$(out_of s1)"
 expect_eq "1. ... and the token records cluster one's ID" "$CID_one" "$(admin "$T" | jq -r .cluster_id)"
 before=$(admin "$T")
-LASTRUN=s2; run s2 sync --etcd "$E_two" --token "$T"
+run s2 sync --etcd "$E_two" --token "$T"
 expect_rc "1. a sync from another cluster is refused (exit 1)" 1
 expect_match "1. ... the refusal names the token and both cluster IDs" \
 	"refused, nothing changed: token $T follows etcd cluster $CID_one .* from cluster $CID_two; use --force" "$(err_of s2)"
@@ -104,54 +106,54 @@ else fail "1. sync --interval refused every round (only $n lines: $(head -c 300 
 expect_match "1. ... each refusal line has a timestamp" \
 	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z srvgate sync: refused' "$(head -1 "$TMP/si.err")"
 expect_eq "1. ... and the token still follows cluster one, unchanged" "$before" "$(admin "$T")"
-LASTRUN=s3; run s3 sync --etcd "$E_two" --token "$T" --force
+run s3 sync --etcd "$E_two" --token "$T" --force
 expect_rc "1. sync --force from the other cluster succeeds" 0
 expect_eq "1. ... the token follows cluster two now" "$CID_two" "$(admin "$T" | jq -r .cluster_id)"
 expect_eq "1. ... with cluster two's member" \
 	"$(curl -sf -XPOST "$E_two/v3/cluster/member/list" -d '{}' | jq -r '.members[0].peerURLs[0]')" \
 	"$(admin "$T" | jq -r '.members[0].value' | sed 's/^[^=]*=//')"
-LASTRUN=s4; run s4 sync --etcd "$E_two" --token "$T"
+run s4 sync --etcd "$E_two" --token "$T"
 expect_rc "1. then a plain sync from cluster two succeeds" 0
 
 # A token with a member registered through the v2 API: not the cluster's.
 U=$(new_token 3)
 curl -sf -m 5 -o /dev/null -XPUT "$GW/$U/v2member" -d "value=x=http://10.9.9.9:2380"
 before=$(admin "$U")
-LASTRUN=s5; run s5 sync --etcd "$E_one" --token "$U"
+run s5 sync --etcd "$E_one" --token "$U"
 expect_rc "1. a first sync into a token with a v2-registered member is refused" 1
 expect_match "1. ... the refusal names the token, the cluster and the member" \
 	"token $U was never synced and holds members etcd cluster $CID_one does not list; use --force .*: v2member" "$(err_of s5)"
 expect_eq "1. ... and changes nothing (no cluster recorded)" "$before" "$(admin "$U")"
 
 # ======== 2. dry runs ========
-LASTRUN=d1; run d1 sync --etcd "$E_one" --token "$U" --dry-run
+run d1 sync --etcd "$E_one" --token "$U" --dry-run
 expect_rc "2. sync --dry-run of a sync that would be refused exits 1" 1
 expect_match "2. ... says it would be refused" "would be refused: token $U was never synced" "$(out_of d1)"
 expect_match "2. ... shows the member it would remove" "^  - v2member  x=http://10.9.9.9:2380" "$(out_of d1)"
 expect_match "2. ... and the one it would add" "^  \+ [0-9a-f]+  one=http://127.0.0.1:[0-9]+  clients $E_one" "$(out_of d1)"
 expect_match "2. ... and the cluster it would record" "etcd cluster none -> $CID_one" "$(out_of d1)"
 ix=$(etcd_index "$U")
-LASTRUN=d2; run d2 sync --etcd "$E_one" --token "$U" --dry-run --force
+run d2 sync --etcd "$E_one" --token "$U" --dry-run --force
 expect_rc "2. sync --dry-run --force exits 0" 0
 expect_match "2. ... and counts the changes" "^[1-9][0-9]* change\(s\) would be made" "$(out_of d2)"
 expect_eq "2. the dry runs changed nothing (the token whole)" "$before" "$(admin "$U")"
 expect_eq "2. ... nor X-Etcd-Index" "$ix" "$(etcd_index "$U")"
-LASTRUN=d3; run d3 sync --etcd "$E_one" --token "$U" --dry-run --interval 1s
+run d3 sync --etcd "$E_one" --token "$U" --dry-run --interval 1s
 expect_rc "2. --dry-run with --interval is a usage error" 2
-LASTRUN=s6; run s6 sync --etcd "$E_one" --token "$U" --force
+run s6 sync --etcd "$E_one" --token "$U" --force
 expect_rc "2. sync --force replaces the v2-registered member" 0
 expect_eq "2. ... the token holds cluster one's member only, and follows it" \
 	"[\"$CID_one\",1]" "$(admin "$U" | jq -c '[.cluster_id, (.members | length)]')"
 # A registration through the v2 API into a token sync follows: refused.
 curl -sf -m 5 -o /dev/null -XPUT "$GW/$U/late" -d "value=y=http://10.9.9.8:2380"
 before=$(admin "$U")
-LASTRUN=s7; run s7 sync --etcd "$E_one" --token "$U"
+run s7 sync --etcd "$E_one" --token "$U"
 expect_rc "2. a member registered through the v2 API after the first sync: sync is refused" 1
 expect_match "2. ... the refusal names it" \
 	"token $U holds registered \(not synced\) members etcd cluster $CID_one does not list; use --force .*: late" "$(err_of s7)"
 expect_eq "2. ... and the member stays" "$before" "$(admin "$U")"
 curl -sf -m 5 -o /dev/null -XDELETE -H "$AUTH" "$GW/$U/late"
-LASTRUN=s8; run s8 sync --etcd "$E_one" --token "$U"
+run s8 sync --etcd "$E_one" --token "$U"
 expect_rc "2. once it is deleted, sync goes through again" 0
 
 # import --dry-run, from etcd one's v2 keys (a discovery service's layout).
@@ -160,24 +162,24 @@ src_put() { curl -sf -m 5 -o /dev/null -XPUT "$E_one/v2/keys/_etcd/registry/$S/$
 src_put _config/size 3 && src_put a1 m1=http://10.0.0.1:2380 && src_put a2 m2=http://10.0.0.2:2380 ||
 	fail "2. source token written in etcd one's v2 keys"
 SRC=$E_one/v2/keys/_etcd/registry/$S
-LASTRUN=i1; run i1 import "$SRC" --dry-run
+run i1 import "$SRC" --dry-run
 expect_rc "2. import --dry-run of a new token exits 0" 0
 expect_match "2. ... says the token is new" "import of token $S \(a new token\), nothing changed" "$(out_of i1)"
 expect_match "2. ... lists both members as added" "^  \+ a1  m1=http://10.0.0.1:2380.*
   \+ a2  m2=http://10.0.0.2:2380" "$(out_of i1)"
 expect_eq "2. ... and created nothing (404)" 404 \
 	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "$AUTH" "$GW/_admin/tokens/$S")"
-LASTRUN=i2; run i2 import "$SRC"
+run i2 import "$SRC"
 expect_rc "2. the import itself" 0
 src_put a2 m2=http://10.0.0.22:2380
 before=$(admin "$S")
 ix=$(etcd_index "$S")
-LASTRUN=i3; run i3 import "$SRC" --dry-run
+run i3 import "$SRC" --dry-run
 expect_rc "2. import --dry-run of a token that differs (no --force) exits 1" 1
 expect_match "2. ... shows the change" "^  ~ a2  m2=http://10.0.0.2:2380
   > a2  m2=http://10.0.0.22:2380" "$(out_of i3)"
 expect_match "2. ... and that it would be refused" "would be refused: the token exists here with other members" "$(out_of i3)"
-LASTRUN=i4; run i4 import "$SRC" --dry-run --force
+run i4 import "$SRC" --dry-run --force
 expect_rc "2. import --dry-run --force exits 0" 0
 expect_eq "2. the import dry runs changed nothing (the token whole)" "$before" "$(admin "$S")"
 expect_eq "2. ... nor X-Etcd-Index" "$ix" "$(etcd_index "$S")"
@@ -185,45 +187,45 @@ check "2. ... and the listing still has the old value" bash -c \
 	"curl -sf -m 5 '$GW/$S' | jq -r '.node.nodes[].value' | grep -qx 'm2=http://10.0.0.2:2380'"
 
 # ======== 3. aliases ========
-LASTRUN=a1; run a1 alias "$T" prod
+run a1 alias "$T" prod
 expect_rc "3. alias T prod" 0
-LASTRUN=a2; run a2 alias "$U" prod
+run a2 alias "$U" prod
 expect_rc "3. moving prod to another token without --force is refused (exit 1)" 1
 expect_match "3. ... the refusal names the token it names and --force" \
 	"alias prod names token $T; use --force .* to move it to $U" "$(err_of a2)"
 expect_eq "3. ... prod still names T" '["prod"]' "$(admin "$T" | jq -c .aliases)"
-LASTRUN=a3; run a3 alias "$U" prod --delete
+run a3 alias "$U" prod --delete
 expect_rc "3. alias U prod --delete, while prod names T, is refused" 1
 expect_match "3. ... and the message names the right token" \
 	"alias prod names token $T, not $U; nothing deleted" "$(err_of a3)"
 expect_eq "3. ... prod still names T" '["prod"]' "$(admin "$T" | jq -c .aliases)"
-LASTRUN=a4; run a4 alias "$U" prod --force
+run a4 alias "$U" prod --force
 expect_rc "3. alias U prod --force moves it" 0
 expect_eq "3. ... and says from where" "alias prod -> $U (moved from $T)" "$(out_of a4)"
 expect_eq "3. ... prod names U now, T none" '["prod"][]' \
 	"$(admin "$U" | jq -c .aliases)$(admin "$T" | jq -c .aliases)"
-LASTRUN=a5; run a5 alias "$T" prod --delete
+run a5 alias "$T" prod --delete
 expect_rc "3. alias T prod --delete (prod names U) is refused" 1
-LASTRUN=a6; run a6 alias "$U" prod --delete
+run a6 alias "$U" prod --delete
 expect_rc "3. alias U prod --delete succeeds" 0
 expect_eq "3. ... and names the token it named" "removed prod (it named $U)" "$(out_of a6)"
 expect_eq "3. ... prod is gone" '[]' "$(admin "$U" | jq -c .aliases)"
 
 # ======== 4. tokens list, show, delete ========
-LASTRUN=a7; run a7 alias "$T" staging
+run a7 alias "$T" staging
 total=$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens" | jq -r .total)
-LASTRUN=l1; run l1 tokens list
+run l1 tokens list
 expect_rc "4. tokens list exits 0" 0
 expect_eq "4. ... a header and one line a token" "$((total + 1))" "$(out_of l1 | wc -l)"
 expect_match "4. ... T's line: size, members, cluster, alias" \
 	"^$T +1 +1  [0-9T:-]+Z  $CID_two +staging$" "$(out_of l1)"
-LASTRUN=l2; run l2 tokens list --json
+run l2 tokens list --json
 expect_eq "4. tokens list --json: every token, by name" \
 	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=1000" | jq -c '[.tokens[].token]')" \
 	"$(out_of l2 | jq -c '[.[].token]')"
 expect_eq "4. ... with the fields scripts read" '["aliases","cluster_id","created_at","members","size","token"]' \
 	"$(out_of l2 | jq -c '.[0] | keys')"
-LASTRUN=l3; run l3 tokens list --limit 2 --json
+run l3 tokens list --limit 2 --json
 expect_eq "4. tokens list --limit 2: two tokens" 2 "$(out_of l3 | jq length)"
 page=$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens?limit=1")
 nxt=$(printf '%s' "$page" | jq -r .next)
@@ -236,24 +238,24 @@ expect_eq "4. ?limit over 1000 is refused (400)" 400 \
 	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "$AUTH" "$GW/_admin/tokens?limit=5000")"
 expect_eq "4. the listing needs the admin token (401)" 401 \
 	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$GW/_admin/tokens")"
-LASTRUN=t1; run t1 tokens show "$T"
+run t1 tokens show "$T"
 expect_rc "4. tokens show exits 0" 0
 expect_match "4. ... shows the cluster, the alias and the member" \
 	"etcd cluster  $CID_two
 aliases       staging
 members       1
   [0-9a-f]+  two=http://127.0.0.1:[0-9]+  clients $E_two" "$(out_of t1)"
-LASTRUN=t2; run t2 tokens show "$T" --json
+run t2 tokens show "$T" --json
 expect_eq "4. tokens show --json is the admin API's token" "$(admin "$T")" "$(out_of t2 | jq -c .)"
-LASTRUN=t3; run t3 tokens delete "$T"
+run t3 tokens delete "$T"
 expect_rc "4. tokens delete exits 0" 0
 expect_eq "4. ... says what went" "deleted $T: 1 members; aliases removed: staging" "$(out_of t3)"
 expect_eq "4. ... the token is gone (404 from the discovery API)" 404 \
 	"$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$GW/$T")"
-LASTRUN=t4; run t4 tokens show "$T"
+run t4 tokens show "$T"
 expect_rc "4. tokens show of a deleted token exits 1" 1
 expect_eq "4. ... and says so" "srvgate tokens: no token $T at $GW" "$(err_of t4)"
-LASTRUN=t5; run t5 tokens frob
+run t5 tokens frob
 expect_rc "4. tokens with an unknown verb is a usage error" 2
 expect_eq "4. the list lost one token" "$((total - 1))" \
 	"$(curl -sf -m 5 -H "$AUTH" "$GW/_admin/tokens" | jq -r .total)"
@@ -262,7 +264,7 @@ expect_eq "4. the list lost one token" "$((total - 1))" \
 stop_pid "$SG_PID"
 start_srvgate sg || fail "srvgate restarts on its data dir"
 expect_eq "the recorded cluster ID is read back after a restart" "$CID_one" "$(admin "$U" | jq -r .cluster_id)"
-LASTRUN=r1; run r1 sync --etcd "$E_two" --token "$U"
+run r1 sync --etcd "$E_two" --token "$U"
 expect_rc "... and still guards the token" 1
 stop_pid "$SG_PID"
 
@@ -276,7 +278,7 @@ if start_etcd store; then
 		fail "gateway e1 on the etcd store starts"
 	GW=$SG_HTTP
 	W=$(new_token 3)
-	LASTRUN=e1; run e1 sync --etcd "$E_one" --token "$W"
+	run e1 sync --etcd "$E_one" --token "$W"
 	expect_rc "etcd store: the first sync" 0
 	stop_pid "$SG_PID"
 	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
@@ -285,9 +287,9 @@ if start_etcd store; then
 	GW=$SG_HTTP
 	expect_eq "etcd store: a second gateway (empty data dir) reads the cluster ID and client URL from etcd" \
 		"[\"$CID_one\",\"$E_one\"]" "$(admin "$W" | jq -c '[.cluster_id, .members[0].clients]')"
-	LASTRUN=e2; run e2 sync --etcd "$E_two" --token "$W"
+	run e2 sync --etcd "$E_two" --token "$W"
 	expect_rc "etcd store: ... and refuses a sync from the other cluster" 1
-	LASTRUN=e3; run e3 sync --etcd "$E_one" --token "$W" --dry-run
+	run e3 sync --etcd "$E_one" --token "$W" --dry-run
 	expect_match "etcd store: ... while one from the same cluster has nothing to do (its member is known as synced)" \
 		"^0 change\(s\) would be made" "$(out_of e3)"
 	stop_pid "$SG_PID"
