@@ -150,6 +150,18 @@ store_lmdb_backup(const char *dir, const char *path, char *err)
 	proposal_free(log);
 	if (rc == 0 && (rc = lmdb_sync_path(tmp)) == 0 && rename(tmp, path) != 0)
 		rc = errno;
+	if (rc == 0) {
+		/* The new name is durable, too, before the backup is done. */
+		char parent[4096], *slash;
+
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		if (slash == NULL)
+			snprintf(parent, sizeof(parent), ".");
+		else
+			slash[slash == parent] = '\0';
+		rc = lmdb_sync_path(parent);
+	}
 	if (rc != 0) {
 		unlink(tmp);
 		return rc > 0 ? fail(err, "%s: %s", path, strerror(rc)) : -1;
