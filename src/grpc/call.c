@@ -20,6 +20,7 @@
 #include "config.h"
 #include "frame.h"
 #include "grpc_internal.h"
+#include "nv.h"
 #include "ratelimit.h"
 
 #define MAX_HEAD_BYTES 16384
@@ -157,10 +158,7 @@ grpc_call_header(struct grpc_call *c, const uint8_t *name, size_t nl,
 static void
 respond_http(struct grpc_call *c, const char *status)
 {
-	nghttp2_nv nv[] = {
-		{ (uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
-		  NGHTTP2_NV_FLAG_NONE },
-	};
+	nghttp2_nv nv[] = { grpc_nv(":status", status) };
 
 	c->finished = c->responded = c->trailers_sent = 1;
 	c->http_status = atoi(status);
