@@ -263,6 +263,14 @@ stop_pid() {
 	wait "$1" 2>/dev/null
 }
 
+# term_wait PID: SIGTERM, up to 30 s for PID to exit, then its exit status
+# (stop_pid returns 0 for a PID already gone: not for checking the status).
+term_wait() {
+	kill -TERM "$1"
+	for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	wait "$1"
+}
+
 # on_exit CMD: runs CMD at exit (network namespaces, etc.).
 on_exit() { CLEANUPS="$CLEANUPS
 $*"; }

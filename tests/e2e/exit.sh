@@ -34,9 +34,7 @@ for _ in 1 2 3 4; do # over both workers' sockets, most likely
 	SRV=$(dig +time=5 +tries=1 @127.0.0.1 -p $D +short _etcd-server-ssl._tcp.$T.discovery.internal SRV | wc -l)
 done
 expect_eq "SRV over UDP from the workers" 2 "$SRV"
-kill -TERM $VG
-for _ in $(seq 1 300); do kill -0 $VG 2>/dev/null || break; sleep 0.1; done
-wait $VG
+term_wait $VG
 rc=$?
 expect_eq "exit code under valgrind, data left to the exit (99 = leaks)" 0 "$rc"
 if [ ! -e "$TMP/vg.log" ]; then

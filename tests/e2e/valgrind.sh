@@ -72,9 +72,7 @@ for p in (b"\x00", b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x0
     s.sendto(p, ("127.0.0.1", int(sys.argv[1])))
 PY
 sleep 1
-kill -TERM $VG
-for _ in $(seq 1 300); do kill -0 $VG 2>/dev/null || break; sleep 0.1; done
-wait $VG
+term_wait $VG
 rc=$?
 expect_eq "exit code under valgrind (99 = memcheck errors)" 0 "$rc"
 check "the access log (JSON) was written under valgrind" \
