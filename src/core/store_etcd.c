@@ -834,11 +834,11 @@ reconcile(struct etcd_store *st)
 		next = htable_next(&st->kvs, n, &pos);
 		if (e->seen || kv_find(st, e->key) == NULL)
 			continue;
+		/* A deletion takes out e alone (htable_remove keeps the
+		 * buckets): next, taken before, stays valid. */
 		kv.key = xstrdup(e->key);
 		apply_event(st, &kv, 1, NULL);
 		free((char *)kv.key);
-		/* The table may have changed under the walk: start again. */
-		next = htable_first(&st->kvs, &pos);
 	}
 	/* New or changed: our metadata first (the size and member keys
 	 * read it: created_at, the cluster ID, client URLs, synced), then in
