@@ -499,6 +499,15 @@ check_logs(struct config *cfg, char *err)
 	return 0;
 }
 
+/* What follows an http:// or https:// scheme; NULL: neither. */
+static const char *
+after_http_scheme(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0	  ? url + 7 :
+	       strncmp(url, "https://", 8) == 0 ? url + 8 :
+						    NULL;
+}
+
 /* --etcd-*: checked here, so a typo exits 2 before anything is opened. */
 static int
 check_etcd(const struct config *cfg, char *err)
@@ -509,9 +518,7 @@ check_etcd(const struct config *cfg, char *err)
 	snprintf(list, sizeof(list), "%s", cfg->etcd_endpoints);
 	for (url = strtok_r(list, ",", &save); url != NULL;
 	     url = strtok_r(NULL, ",", &save)) {
-		const char *host = strncmp(url, "http://", 7) == 0 ? url + 7 :
-				   strncmp(url, "https://", 8) == 0 ? url + 8 :
-								      NULL;
+		const char *host = after_http_scheme(url);
 
 		if (host == NULL || *host == '\0' || *host == '/' ||
 		    *host == ':')
@@ -579,8 +586,7 @@ check_config(struct config *cfg, char *err)
 	i = strlen(cfg->public_url);
 	while (i > 0 && cfg->public_url[i - 1] == '/')
 		cfg->public_url[--i] = '\0';
-	if (strncmp(cfg->public_url, "http://", 7) != 0 &&
-	    strncmp(cfg->public_url, "https://", 8) != 0)
+	if (after_http_scheme(cfg->public_url) == NULL)
 		return fail(err, "%s: '%s' is not an http(s) URL",
 			    ORIGIN("public-url"), cfg->public_url);
 	return 0;
