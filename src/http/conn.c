@@ -213,7 +213,8 @@ on_admit(evutil_socket_t fd, short what, void *arg)
 	if (c->fd < 0 ||
 	    getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
 		return; /* gone already: evhttp will see it */
-	format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+	if (log_access_enabled()) /* c->addr is only for the access log */
+		format_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 	netkey_from_sockaddr((struct sockaddr *)&ss, SHARE_V4_BITS,
 			     SHARE_V6_BITS, key);
 	c->share = share_get(c->ct->shares, key);
