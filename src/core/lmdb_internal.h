@@ -30,6 +30,8 @@ int lmdb_env_open(struct lmdb_env *db, const char *dir, uint64_t min_map,
 void lmdb_env_close(struct lmdb_env *db);
 /* Refreshes map_bytes and used_bytes. */
 void lmdb_env_refresh_size(struct lmdb_env *db);
+/* Drops the map from the resident set (the page cache keeps it). */
+void lmdb_env_drop_resident(struct lmdb_env *db);
 
 /* Checks every record and reports it to the sink as a committed change;
  * sets *index to the stored index. A damaged or foreign file is an error

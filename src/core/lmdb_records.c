@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +131,37 @@ lmdb_env_open(struct lmdb_env *db, const char *dir, uint64_t min_map,
 			    "not a srvgate data dir)", dir, mdb_strerror(rc));
 	lmdb_env_refresh_size(db);
 	return 0;
+}
+
+/* After the load, the map's pages are read again only by the writer's
+ * few B-tree paths: drop them from our resident set. They stay in the
+ * page cache (the map is shared and read-only), so this costs no I/O.
+ * LMDB does not tell where its map is (me_mapaddr is MDB_FIXEDMAP's
+ * address), so it is found by its file in /proc/self/maps. */
+void
+lmdb_env_drop_resident(struct lmdb_env *db)
+{
+	char path[PATH_MAX + 16], line[PATH_MAX + 128];
+	FILE *maps = fopen("/proc/self/maps", "r");
+	size_t plen;
+
+	if (maps == NULL || realpath(db->dir, path) == NULL) {
+		if (maps != NULL)
+			fclose(maps);
+		return;
+	}
+	strcat(path, "/data.mdb");
+	plen = strlen(path);
+	while (fgets(line, sizeof(line), maps) != NULL) {
+		unsigned long start, end;
+		size_t len = strcspn(line, "\n");
+
+		if (len >= plen && memcmp(line + len - plen, path, plen) == 0 &&
+		    sscanf(line, "%lx-%lx", &start, &end) == 2)
+			(void)madvise((void *)start, end - start,
+				      MADV_DONTNEED);
+	}
+	fclose(maps);
 }
 
 void

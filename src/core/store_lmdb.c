@@ -734,6 +734,7 @@ lmdb_load(struct store *base, char *err)
 	    replay_at_start(st, err) != 0)
 		return -1;
 	st->base.sink.batch_end(st->base.sink.arg, st->index);
+	lmdb_env_drop_resident(&st->db);
 	return 0;
 }
 

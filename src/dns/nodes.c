@@ -23,6 +23,41 @@ dns_data_init(struct dns_data *d)
 	d->scratch = xmalloc(65535);
 }
 
+struct wire_blob {
+	uint32_t refs;
+	uint32_t pad; /* keeps the bytes 8-aligned */
+	uint8_t bytes[];
+};
+
+uint8_t *
+dns_wire_new(size_t len)
+{
+	struct wire_blob *w = xmalloc(sizeof(*w) + len);
+
+	w->refs = 1;
+	return w->bytes;
+}
+
+void
+dns_wire_hold(const uint8_t *wire)
+{
+	struct wire_blob *w = container_of(wire, struct wire_blob, bytes);
+
+	__atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+dns_wire_put(const uint8_t *wire)
+{
+	struct wire_blob *w;
+
+	if (wire == NULL)
+		return;
+	w = container_of(wire, struct wire_blob, bytes);
+	if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(w);
+}
+
 static void
 rrset_free(struct dns_rrset *set)
 {
@@ -32,7 +67,7 @@ rrset_free(struct dns_rrset *set)
 		next = rr->next;
 		free(rr);
 	}
-	free(set->answer.wire);
+	dns_wire_put(set->answer.wire);
 }
 
 static void

@@ -23,7 +23,9 @@
 #include "wire.h"
 
 /* A whole response for one name and type; the query path copies it and
- * patches the ID, flags, question and OPT. Kept at its real size. */
+ * patches the ID, flags, question and OPT. Kept at its real size, in a
+ * buffer the workers' published nodes (replica.c) share rather than copy:
+ * see dns_wire_new. */
 struct dns_answer {
 	uint8_t *wire;	  /* NULL: none prepared (an empty RRset) */
 	size_t len;
@@ -133,6 +135,15 @@ struct dns_batch {
 	size_t ndirty, dirty_cap;
 	int journaling; /* 0 while a whole view is built */
 };
+
+/* ---- shared answer bytes ---- */
+
+/* A buffer of len bytes with a count of holders (1: the caller), freed
+ * by whichever thread lets go last. Answers are never changed in place:
+ * a new one replaces the old, so a holder reads them without a lock. */
+uint8_t *dns_wire_new(size_t len);
+void dns_wire_hold(const uint8_t *wire);
+void dns_wire_put(const uint8_t *wire); /* NULL: nothing */
 
 /* ---- zones ---- */
 

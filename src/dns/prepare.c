@@ -150,8 +150,8 @@ set_answer(struct dns_data *d, struct dns_rrset *set, const struct msg *m,
 
 	if (a->wire == NULL)
 		d->nanswers++;
-	free(a->wire);
-	a->wire = xmalloc(m->len); /* its real size, not the scratch's */
+	dns_wire_put(a->wire); /* workers may still hold the old one */
+	a->wire = dns_wire_new(m->len); /* its real size, not the scratch's */
 	memcpy(a->wire, m->b, m->len);
 	a->len = m->len;
 	a->noadd_len = noadd_len;

@@ -1,8 +1,10 @@
 /* replica.c -- published nodes and zones, and each worker's copy of them
  * (see replica.h for why). A published node is one allocation: the
  * header, one hash link per worker, its answers, its name and the wire of
- * its answers and referral, copied from the view's (which the main loop
- * goes on rewriting in place).
+ * its referral, copied from the view's (which the main loop goes on
+ * rewriting in place). The answers' bytes are not copied but held: the
+ * view replaces an answer rather than rewriting it (dns_wire_new), so the
+ * copy a worker holds stays as it was published.
  */
 #include "replica.h"
 
@@ -35,10 +37,20 @@ struct pub_zone {
 };
 
 static void
+node_free(struct pub_node *p)
+{
+	uint16_t i;
+
+	for (i = 0; i < p->nanswers; i++)
+		dns_wire_put(p->answers[i].wire);
+	free(p);
+}
+
+static void
 unref_node(struct pub_node *p)
 {
 	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(p);
+		node_free(p);
 }
 
 static void
@@ -61,19 +73,17 @@ pub_batch_new(unsigned nworkers, int reset)
 	return b;
 }
 
-/* Bytes of n's answers and referral, and how many answers. */
+/* Bytes of n's referral, and how many answers. */
 static size_t
 wire_size(const struct dns_node *n, size_t *nanswers)
 {
-	size_t i, bytes = n->referral ? n->referral->len : 0;
+	size_t i;
 
 	*nanswers = 0;
 	for (i = 0; i < n->nsets; i++)
-		if (n->sets[i].answer.wire != NULL) {
-			bytes += n->sets[i].answer.len;
+		if (n->sets[i].answer.wire != NULL)
 			(*nanswers)++;
-		}
-	return bytes;
+	return n->referral ? n->referral->len : 0;
 }
 
 static struct pub_node *
@@ -107,10 +117,8 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 
 		if (a->wire == NULL)
 			continue;
-		p->answers[p->nanswers] = *a;
-		p->answers[p->nanswers++].wire = w;
-		memcpy(w, a->wire, a->len);
-		w += a->len;
+		dns_wire_hold(a->wire);
+		p->answers[p->nanswers++] = *a;
 	}
 	return p;
 }
@@ -194,7 +202,7 @@ pub_batch_discard(struct pub_batch *b)
 	size_t i;
 
 	for (i = 0; i < b->nnodes; i++)
-		free(b->nodes[i]);
+		node_free(b->nodes[i]);
 	for (i = 0; i < MAX_ZONES; i++)
 		free(b->zones[i]);
 	batch_free(b);
