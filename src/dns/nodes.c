@@ -88,6 +88,15 @@ static void
 zone_free(struct dns_zone *z)
 {
 	struct dns_node *n, *next;
+	struct dns_walk *w;
+
+	while ((w = z->walks) != NULL) {
+		z->walks = w->next;
+		w->prev = w->next = NULL;
+		w->zone = NULL;
+		w->at = NULL;
+		w->gone(w); /* never reads the zone again */
+	}
 
 	for (n = z->first; n != NULL; n = next) {
 		next = n->next;
@@ -248,6 +257,7 @@ node_make(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	struct dns_node *n = xcalloc(1, sizeof(*n) + len);
 
 	n->zone = z;
+	n->seq = ++z->nodes_made;
 	n->fresh = 1;
 	n->name_len = (uint8_t)len;
 	memcpy(n->name, name, len);
@@ -478,9 +488,13 @@ void
 dns_node_release(struct dns_data *d, struct dns_batch *b, struct dns_node *n)
 {
 	struct dns_zone *z = n->zone;
+	struct dns_walk *w;
 
 	if (!dns_node_unused(n))
 		return;
+	for (w = z->walks; w != NULL; w = w->next)
+		if (w->at == n)
+			w->at = n->next;
 	htable_remove(&z->nodes, &n->hnode);
 	if (n->prev != NULL)
 		n->prev->next = n->next;
@@ -494,4 +508,131 @@ dns_node_release(struct dns_data *d, struct dns_batch *b, struct dns_node *n)
 	list_dirty(b, n->parent);
 	d->nnodes--;
 	node_free(n);
+}
+
+/* ---- AXFRs under way ---- */
+
+void
+dns_walk_start(struct dns_walk *w, struct dns_zone *z)
+{
+	w->zone = z;
+	w->at = z->first;
+	w->upto = z->nodes_made;
+	w->sent = NULL;
+	w->nsent = w->nsorted = w->pos = w->sent_cap = 0;
+	w->prev = NULL;
+	w->next = z->walks;
+	if (z->walks != NULL)
+		z->walks->prev = w;
+	z->walks = w;
+}
+
+void
+dns_walk_stop(struct dns_walk *w)
+{
+	if (w->zone != NULL) {
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else
+			w->zone->walks = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+	}
+	free(w->sent);
+	memset(w, 0, sizeof(*w));
+}
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts what the last batches added, dropping the seqs the cursor has
+ * passed (their nodes are sent or gone). */
+static void
+sent_sort(struct dns_walk *w)
+{
+	uint64_t at = w->at != NULL ? w->at->seq : UINT64_MAX;
+	size_t i, kept = 0;
+
+	if (w->nsorted == w->nsent)
+		return;
+	for (i = w->pos; i < w->nsent; i++)
+		if (w->sent[i] >= at)
+			w->sent[kept++] = w->sent[i];
+	qsort(w->sent, kept, sizeof(*w->sent), seq_cmp);
+	w->nsent = w->nsorted = kept;
+	w->pos = 0;
+}
+
+/* Whether the node at seq went to before already (sorted seqs only: a
+ * batch lists a node once). */
+static int
+sent_has(const struct dns_walk *w, uint64_t seq)
+{
+	size_t lo = w->pos, hi = w->nsorted;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->sent[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->nsorted && w->sent[lo] == seq;
+}
+
+const struct dns_node *
+dns_walk_next(struct dns_walk *w)
+{
+	struct dns_node *n;
+
+	sent_sort(w);
+	while ((n = w->at) != NULL) {
+		if (n->seq > w->upto) { /* and so is every one after */
+			w->at = NULL;
+			return NULL;
+		}
+		w->at = n->next;
+		while (w->pos < w->nsent && w->sent[w->pos] < n->seq)
+			w->pos++;
+		if (w->pos < w->nsent && w->sent[w->pos] == n->seq) {
+			w->pos++;
+			continue;
+		}
+		return n;
+	}
+	return NULL;
+}
+
+static void
+walk_before(struct dns_walk *w, const struct dns_node *n)
+{
+	if (w->at == NULL || n->seq > w->upto || n->seq < w->at->seq ||
+	    sent_has(w, n->seq))
+		return; /* sent, or not in its snapshot */
+	w->before(w, n);
+	if (w->nsent == w->sent_cap) {
+		w->sent_cap = w->sent_cap ? w->sent_cap * 2 : 64;
+		w->sent = xrealloc(w->sent, w->sent_cap * sizeof(*w->sent));
+	}
+	w->sent[w->nsent++] = n->seq;
+}
+
+void
+dns_walks_before_batch(const struct dns_batch *b)
+{
+	size_t i;
+	struct dns_walk *w;
+
+	for (i = 0; i < b->ndirty; i++)
+		for (w = b->dirty[i]->zone->walks; w != NULL; w = w->next)
+			walk_before(w, b->dirty[i]);
+	for (i = 0; i < b->ndirty; i++)
+		for (w = b->dirty[i]->zone->walks; w != NULL; w = w->next)
+			sent_sort(w);
 }

@@ -67,10 +67,13 @@ struct dns_rrset {
 };
 
 struct dns_zone;
+struct dns_walk;
 
 struct dns_node {
 	struct hnode hnode;	      /* in the zone's node table */
 	struct dns_node *prev, *next; /* the zone's list, for AXFR */
+	uint64_t seq;		      /* the zone's count of nodes made: the
+					 list is in this order */
 	struct dns_zone *zone;
 	struct dns_node *parent;      /* NULL at the apex */
 	uint32_t nchildren;	      /* nodes whose parent this is */
@@ -104,6 +107,8 @@ struct dns_zone {
 	int has_cuts;
 	struct dns_chunk negative;
 	struct journal journal; /* token zone: differences for IXFR */
+	uint64_t nodes_made;	/* the last node's seq */
+	struct dns_walk *walks; /* AXFRs under way */
 };
 
 #define MAX_ZONES 64
@@ -198,5 +203,46 @@ int dns_node_unused(const struct dns_node *n);
  * and lists its parent as dirty, which may now be empty too. */
 void dns_node_release(struct dns_data *d, struct dns_batch *b,
 		      struct dns_node *n);
+
+/* Whether a record was published before the batch under way (or now,
+ * when none is): what the journal, the answers and AXFR count as there. */
+static inline int
+dns_rr_was_live(const struct dns_rr *rr)
+{
+	return rr->touched ? rr->was_live : rr->refs > 0;
+}
+
+/* ---- AXFRs under way (xfr.c) ----
+ *
+ * An AXFR goes out a slice of nodes at a time, and the zone changes
+ * between slices. It still sends the zone exactly as it was when it began:
+ * nodes are only appended to the zone's list and unlinked from it, so the
+ * list is in seq order and the transfer's nodes are those up to the last
+ * one then (upto); those ahead of its cursor are sent as they are, and
+ * one that a batch is about to change is first handed to the transfer
+ * (before) with its records as they were (dns_rr_was_live), and skipped
+ * when the cursor gets there. */
+struct dns_walk {
+	struct dns_walk *prev, *next; /* in the zone's walks */
+	struct dns_zone *zone;	      /* NULL: the zone went (a reload) */
+	struct dns_node *at;	      /* the next node to send; NULL: none */
+	uint64_t upto;		      /* the seq of its last node */
+	/* Seqs of the nodes ahead of the cursor already handed to before:
+	 * sorted up to nsorted; pos: the first one not behind the cursor. */
+	uint64_t *sent;
+	size_t nsent, nsorted, pos, sent_cap;
+	void (*before)(struct dns_walk *w, const struct dns_node *n);
+	void (*gone)(struct dns_walk *w); /* the zone is being freed */
+};
+
+/* Starts w (its callbacks set) at the apex of z as z is now. */
+void dns_walk_start(struct dns_walk *w, struct dns_zone *z);
+/* The next node of the walk's snapshot to send; NULL at the end. */
+const struct dns_node *dns_walk_next(struct dns_walk *w);
+/* Ends a walk (it may be gone already). */
+void dns_walk_stop(struct dns_walk *w);
+/* Before a batch settles (while its records still tell what they were):
+ * every walk gets the nodes the batch changed that it has not sent. */
+void dns_walks_before_batch(const struct dns_batch *b);
 
 #endif

@@ -372,6 +372,9 @@ struct tcp_conn {
 	struct tcp_peer *owner;
 	struct event *deadline;
 	int in_message; /* the deadline is the message's, not the idle one */
+	/* A whole-zone transfer under way (xfr.c): queries behind it wait. */
+	struct xfr_transfer *xfer;
+	struct event *resume; /* its next slice, on the next loop turn */
 };
 
 static void
@@ -380,6 +383,8 @@ tcp_close(struct tcp_conn *c)
 	struct dns_server *srv = c->srv;
 	size_t i;
 
+	xfr_transfer_free(c->xfer);
+	event_free(c->resume);
 	event_free(c->deadline);
 	bufferevent_free(c->bev);
 	c->owner->conns--;
@@ -414,7 +419,8 @@ on_tcp_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* Answers (a transfer, say) still on their way out: the write
 	 * timeout watches those. */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    c->xfer != NULL) {
 		arm_deadline(c, 0);
 		return;
 	}
@@ -429,10 +435,12 @@ on_tcp_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* One message of a TCP client: a transfer goes to xfr.c, which writes
- * its own messages; anything else is answered as over UDP. */
-int
-dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
-	      const struct sockaddr *peer, uint64_t now_s, struct evbuffer *out)
+ * its own messages (a whole zone in *xfer, for the caller to run on);
+ * anything else is answered as over UDP. */
+static int
+serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
+	  const struct sockaddr *peer, uint64_t now_s, struct evbuffer *out,
+	  struct xfr_transfer **xfer, void (*wake)(void *), void *wake_arg)
 {
 	struct dns_request r;
 	struct tsig_state ts, *signer;
@@ -447,7 +455,8 @@ dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
 	    srv->cfg.xfr != NULL) {
 		srv->stats.queries++;
-		xfr_answer(srv->cfg.xfr, &r, signer, peer, out);
+		*xfer = xfr_answer(srv->cfg.xfr, &r, signer, peer, out, wake,
+				   wake_arg);
 		return 1;
 	}
 	len = respond(srv, &r, signer, failed, peer, now_s, srv->tcp_out + 2,
@@ -459,6 +468,79 @@ dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 	return 1;
 }
 
+static void
+wake_none(void *arg)
+{
+	(void)arg;
+}
+
+/* Without a connection (the fuzz harnesses) a transfer is written whole;
+ * nothing changes the zone meanwhile. */
+int
+dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
+	      const struct sockaddr *peer, uint64_t now_s, struct evbuffer *out)
+{
+	struct xfr_transfer *t = NULL;
+	int ok = serve_tcp(srv, msg, mlen, peer, now_s, out, &t, wake_none,
+			   NULL);
+
+	if (t != NULL)
+		xfr_transfer_run(t, 0, 1);
+	xfr_transfer_free(t);
+	return ok;
+}
+
+/* ---- TCP: transfers a slice at a time ---- */
+
+static void on_tcp_read(struct bufferevent *bev, void *arg);
+
+static void
+xfer_wake(void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct timeval now = { 0, 0 };
+
+	evtimer_add(c->resume, &now);
+}
+
+/* The transfer's next slice. It waits for the next loop turn when its
+ * time ran out, for the client to read (on_tcp_drained) when the output
+ * holds TCP_OUT_MAX. At its end the queries behind it get their turn.
+ * May close c. */
+static void
+xfer_step(struct tcp_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	switch (xfr_transfer_run(c->xfer, TCP_OUT_MAX, 0)) {
+	case XFR_MORE:
+		if (evbuffer_get_length(out) < TCP_OUT_MAX)
+			xfer_wake(c);
+		return;
+	case XFR_ABORTED:
+		tcp_close(c);
+		return;
+	case XFR_DONE:
+		break;
+	}
+	xfr_transfer_free(c->xfer);
+	c->xfer = NULL;
+	evtimer_del(c->resume);
+	bufferevent_enable(c->bev, EV_READ);
+	on_tcp_read(c->bev, c);
+}
+
+static void
+on_xfer_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->xfer != NULL)
+		xfer_step(c);
+}
+
 /* Answers every whole message in the input: clients may pipeline. Returns
  * -1 when the connection was closed, else how many it answered. */
 static int
@@ -468,7 +550,7 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 	uint8_t lenbuf[2];
 	int n = 0;
 
-	while (evbuffer_copyout(in, lenbuf, 2) == 2) {
+	while (c->xfer == NULL && evbuffer_copyout(in, lenbuf, 2) == 2) {
 		size_t mlen = dns_get16(lenbuf);
 		uint8_t *msg;
 		int ok;
@@ -484,10 +566,9 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 			break;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
 		c->srv->stats.tcp++;
-		ok = dns_serve_tcp(c->srv, msg, mlen,
-				   (struct sockaddr *)&c->peer,
-				   (uint64_t)time(NULL),
-				   bufferevent_get_output(bev));
+		ok = serve_tcp(c->srv, msg, mlen, (struct sockaddr *)&c->peer,
+			       (uint64_t)time(NULL), bufferevent_get_output(bev),
+			       &c->xfer, xfer_wake, c);
 		evbuffer_drain(in, 2 + mlen);
 		if (!ok) {
 			tcp_close(c); /* nothing sane to say: hang up */
@@ -495,6 +576,8 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 		}
 		n++;
 	}
+	if (c->xfer != NULL)
+		xfer_wake(c); /* its first slice after this turn's others */
 	return n;
 }
 
@@ -516,10 +599,17 @@ on_tcp_read(struct bufferevent *bev, void *arg)
 		arm_deadline(c, 1);
 }
 
-/* The client read its answers: take its next queries. */
+/* The client read its answers: the transfer's next slice, or its next
+ * queries. */
 static void
 on_tcp_drained(struct bufferevent *bev, void *arg)
 {
+	struct tcp_conn *c = arg;
+
+	if (c->xfer != NULL) {
+		xfer_step(c);
+		return;
+	}
 	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
 		bufferevent_enable(bev, EV_READ);
 		on_tcp_read(bev, arg);
@@ -569,6 +659,7 @@ on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 		memcpy(&c->peer, sa, (size_t)salen);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->deadline = evtimer_new(srv->base, on_tcp_deadline, c);
+	c->resume = evtimer_new(srv->base, on_xfer_resume, c);
 	bufferevent_setcb(c->bev, on_tcp_read, on_tcp_drained, on_tcp_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + TCP_MSG_MAX);
 	/* Reads are timed by the deadline; a write that stalls this long

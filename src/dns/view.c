@@ -10,7 +10,8 @@
  * records that went and came, and NOTIFY is told. A commit that changes
  * nothing in DNS (a member outside the published ones) moves nothing.
  *
- * A SIGHUP builds a whole new view and swaps it in.
+ * A SIGHUP builds a whole new view and swaps it in; transfers of the old
+ * one end (nodes.c calls their gone).
  *
  * With UDP workers (workers.c), each settled node is also published to
  * them (replica.h) and the batch handed over once it has settled: the
@@ -164,6 +165,9 @@ publish(struct dns_view *v, uint64_t index)
 	struct journal_entry e;
 	struct pub_batch *pb = NULL;
 
+	/* Transfers under way take what they have not sent of the changed
+	 * nodes now, while their records still say what they were. */
+	dns_walks_before_batch(&v->batch);
 	if (v->feed != NULL)
 		pb = pub_batch_new(v->nreaders, 0);
 	memset(&e, 0, sizeof(e));

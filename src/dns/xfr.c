@@ -4,6 +4,25 @@
  * Transfers are written straight from the zone's nodes (AXFR) or the
  * journal (IXFR) into messages of about 16 KB, each signed when the
  * request was. Owner names point at the zone apex in the question.
+ *
+ * An IXFR answer is small and written at once. An AXFR (or an IXFR that
+ * falls back to the whole zone) may be a million records: it is a struct
+ * xfr_transfer that the connection runs a slice at a time (xfr_transfer_
+ * run): nodes until XFR_SLICE_NS have passed or the connection holds
+ * out_max unsent bytes, then the loop serves everyone else, and the
+ * connection runs the next slice on its next turn or once the client has
+ * read. The transfer keeps its message under way and its TSIG exchange,
+ * so every message is signed in turn as if sent at once.
+ *
+ * Between slices commits change the zone in place; the transfer still
+ * sends the zone exactly as it was at the serial of its first SOA. Its
+ * cursor is a struct dns_walk (nodes.h): nodes made later are not in its
+ * snapshot, and before a batch settles, each node it changes that the
+ * transfer has not reached goes out as it was before the batch (the
+ * records dns_rr_was_live counts, as the journal does) and is skipped
+ * later. A reload frees the zone: the transfer is told (gone) and the
+ * connection hangs up, the client taking the zone again from the new
+ * data.
  */
 #include "xfr.h"
 
@@ -24,19 +43,25 @@
 #define MSG_MAX 65535
 #define MSG_TARGET 16000 /* bytes of records per transfer message */
 #define QNAME_PTR 0xC00C
+#define XFR_MAX_ACTIVE 16 /* whole-zone transfers under way at once */
+#define XFR_SLICE_NS 2000000 /* loop time one slice may take */
+#define QUESTION_MAX (DNS_NAME_MAX + 4)
 
 struct xfr {
 	struct dns_view *view;
 	struct tsig_keyring keys;
 	struct acl acl;
 	struct notifier *notifier;
-	uint64_t axfr, ixfr, refused, notauth;
-	uint8_t *buf; /* one message at a time */
+	uint64_t axfr, ixfr, refused, notauth, aborted;
+	unsigned active; /* struct xfr_transfer alive */
+	uint8_t *buf; /* one message at a time (answers written at once) */
 };
 
 /* One transfer answer on its way out, message by message. */
 struct xmsg {
-	const struct dns_request *req;
+	uint16_t id;
+	const uint8_t *question; /* the request's, copied as it came */
+	size_t qlen;
 	struct tsig_state *ts;
 	struct evbuffer *out;
 	uint8_t *b;
@@ -47,19 +72,36 @@ struct xmsg {
 	const struct dns_zone *zone;
 };
 
+/* An AXFR under way (see the top). */
+struct xfr_transfer {
+	struct xfr *x;
+	struct xmsg m;
+	struct tsig_state ts;
+	struct dns_walk walk;
+	uint32_t serial; /* the zone's when it began: both SOAs say it */
+	const char *what;
+	char who[INET6_ADDRSTRLEN];
+	char origin[DNS_NAME_MAX + 2]; /* for the log: the zone may go */
+	uint64_t started_ns;
+	unsigned slices;
+	uint64_t slice_max_ns; /* the loop time of the longest */
+	size_t befores; /* nodes sent as they were before a change */
+	void (*wake)(void *arg);
+	void *wake_arg;
+	uint8_t question[QUESTION_MAX];
+	uint8_t buf[MSG_MAX];
+};
+
 static void
 msg_start(struct xmsg *m)
 {
-	const struct dns_query *q = &m->req->q;
-	size_t qlen = q->question_end - DNS_HEADER_SIZE;
-
 	memset(m->b, 0, DNS_HEADER_SIZE);
-	dns_put16(m->b, q->id);
+	dns_put16(m->b, m->id);
 	dns_put16(m->b + 2, (uint16_t)(FLAG_QR | m->rcode |
 				       (m->rcode == 0 ? FLAG_AA : 0)));
 	dns_put16(m->b + 4, 1);
-	memcpy(m->b + DNS_HEADER_SIZE, m->req->pkt + DNS_HEADER_SIZE, qlen);
-	m->len = DNS_HEADER_SIZE + qlen;
+	memcpy(m->b + DNS_HEADER_SIZE, m->question, m->qlen);
+	m->len = DNS_HEADER_SIZE + m->qlen;
 	m->count = 0;
 }
 
@@ -114,7 +156,8 @@ msg_put(struct xmsg *m, const uint8_t *owner, size_t olen, uint16_t type,
 	m->total++;
 }
 
-/* The zone's SOA with a given serial (IXFR names the old ones). */
+/* The zone's SOA with a given serial (IXFR names the old ones). Only a
+ * reload changes the rest of it, and a reload ends transfers. */
 static void
 put_soa(struct xmsg *m, uint32_t serial)
 {
@@ -127,28 +170,142 @@ put_soa(struct xmsg *m, uint32_t serial)
 		z->soa->rdlen);
 }
 
-/* ---- AXFR and IXFR ---- */
+/* ---- AXFR, a slice at a time ---- */
 
-/* The SOA, every other record of the zone, the SOA again. */
+/* A node's records but the SOA, as they were before the batch under way
+ * (now, between batches). */
 static void
-put_zone(struct xmsg *m)
+put_node(struct xmsg *m, const struct dns_node *n)
 {
-	const struct dns_zone *z = m->zone;
-	const struct dns_node *n;
 	size_t i;
 
-	put_soa(m, dns_zone_serial(z));
-	for (n = z->first; n != NULL; n = n->next)
-		for (i = 0; i < n->nsets; i++) {
-			const struct dns_rr *rr = n->sets[i].head;
+	for (i = 0; i < n->nsets; i++) {
+		const struct dns_rr *rr = n->sets[i].head;
 
-			for (; rr != NULL; rr = rr->next)
-				if (rr != z->soa && rr->refs > 0)
-					msg_put(m, n->name, n->name_len,
-						n->sets[i].type, rr->ttl,
-						rr->rdata, rr->rdlen);
+		for (; rr != NULL; rr = rr->next)
+			if (rr != m->zone->soa && dns_rr_was_live(rr))
+				msg_put(m, n->name, n->name_len,
+					n->sets[i].type, rr->ttl, rr->rdata,
+					rr->rdlen);
+	}
+}
+
+/* A batch is about to change n, which t has not sent. */
+static void
+walk_before(struct dns_walk *w, const struct dns_node *n)
+{
+	struct xfr_transfer *t = container_of(w, struct xfr_transfer, walk);
+
+	put_node(&t->m, n);
+	t->befores++;
+}
+
+/* The zone is being freed: the connection hangs up on its next turn. */
+static void
+walk_gone(struct dns_walk *w)
+{
+	struct xfr_transfer *t = container_of(w, struct xfr_transfer, walk);
+
+	t->wake(t->wake_arg);
+}
+
+/* Starts the whole zone: its SOA, then nodes from the apex. */
+static struct xfr_transfer *
+transfer_new(struct xfr *x, const struct xmsg *m, const char *what,
+	     const char *who, void (*wake)(void *), void *wake_arg)
+{
+	struct xfr_transfer *t = xcalloc(1, sizeof(*t));
+
+	t->x = x;
+	x->active++;
+	t->m = *m;
+	memcpy(t->question, m->question, m->qlen);
+	t->m.question = t->question;
+	t->m.b = t->buf;
+	if (m->ts != NULL) {
+		t->ts = *m->ts;
+		t->m.ts = &t->ts;
+	}
+	t->what = what;
+	snprintf(t->who, sizeof(t->who), "%s", who);
+	snprintf(t->origin, sizeof(t->origin), "%s", m->zone->origin);
+	t->wake = wake;
+	t->wake_arg = wake_arg;
+	t->started_ns = now_monotonic_ns();
+	t->walk.before = walk_before;
+	t->walk.gone = walk_gone;
+	dns_walk_start(&t->walk, (struct dns_zone *)m->zone);
+	t->serial = dns_zone_serial(m->zone);
+	msg_start(&t->m);
+	put_soa(&t->m, t->serial);
+	return t;
+}
+
+static void
+transfer_end(struct xfr_transfer *t)
+{
+	struct xmsg *m = &t->m;
+
+	put_soa(m, t->serial);
+	msg_flush(m);
+	log_info("xfr: %s of %s to %s (serial %u, %zu records, %llu ms in "
+		 "%u slices, the longest %.3f ms, %zu names as before a "
+		 "change)%s%s", t->what, m->zone->origin, t->who, t->serial,
+		 m->total,
+		 (unsigned long long)((now_monotonic_ns() - t->started_ns) /
+				      1000000), t->slices,
+		 t->slice_max_ns / 1e6, t->befores,
+		 m->ts ? " signed with " : "",
+		 m->ts ? m->ts->key->name_text : "");
+}
+
+/* Notes the loop time a slice took. */
+static void
+slice_took(struct xfr_transfer *t, uint64_t start)
+{
+	uint64_t ns = now_monotonic_ns() - start;
+
+	if (ns > t->slice_max_ns)
+		t->slice_max_ns = ns;
+}
+
+enum xfr_state
+xfr_transfer_run(struct xfr_transfer *t, size_t out_max, int whole)
+{
+	uint64_t start = now_monotonic_ns();
+	const struct dns_node *n = NULL;
+	unsigned i;
+
+	if (t->walk.zone == NULL) {
+		t->x->aborted++;
+		log_warn("xfr: %s of %s to %s ended unfinished: the zones "
+			 "were reloaded", t->what, t->origin, t->who);
+		return XFR_ABORTED;
+	}
+	t->slices++;
+	while (whole || evbuffer_get_length(t->m.out) < out_max) {
+		for (i = 0; i < 32 && (n = dns_walk_next(&t->walk)); i++)
+			put_node(&t->m, n);
+		if (n == NULL) {
+			slice_took(t, start);
+			transfer_end(t);
+			return XFR_DONE;
 		}
-	put_soa(m, dns_zone_serial(z));
+		if (!whole && now_monotonic_ns() - start > XFR_SLICE_NS)
+			break;
+	}
+	slice_took(t, start);
+	return XFR_MORE;
+}
+
+void
+xfr_transfer_free(struct xfr_transfer *t)
+{
+	if (t == NULL)
+		return;
+	dns_walk_stop(&t->walk);
+	t->x->active--;
+	free(t);
 }
 
 /* Each record of a journal list, taken apart to compress its owner. */
@@ -225,39 +382,49 @@ send_error(struct xmsg *m, unsigned rcode)
 	msg_flush(m);
 }
 
-static void
-transfer(struct xfr *x, struct xmsg *m, const char *who)
+/* The answer, written now, or the transfer that writes it (NULL: none). */
+static struct xfr_transfer *
+transfer(struct xfr *x, struct xmsg *m, const struct dns_request *req,
+	 const char *who, void (*wake)(void *), void *wake_arg)
 {
-	const struct dns_query *q = &m->req->q;
+	const struct dns_query *q = &req->q;
 	uint32_t from = 0;
-	int incremental = 0;
 
 	m->zone = dns_zone_find(dns_view_data(x->view), q->qname,
 				q->qname_len);
 	if (m->zone == NULL) {
 		__atomic_add_fetch(&x->notauth, 1, __ATOMIC_RELAXED);
 		send_error(m, RCODE_NOTAUTH); /* not our zone */
-		return;
+		return NULL;
 	}
-	if (q->qtype == TYPE_IXFR && ixfr_serial(m->req, &from) != 0) {
+	if (q->qtype == TYPE_IXFR && ixfr_serial(req, &from) != 0) {
 		send_error(m, RCODE_FORMERR);
-		return;
+		return NULL;
 	}
 	msg_start(m);
 	/* Counted as IXFR only when incremental: a fallback to the whole
 	 * zone is an AXFR in all but name. */
-	incremental = q->qtype == TYPE_IXFR && put_ixfr(m, from);
-	if (!incremental)
-		put_zone(m);
-	msg_flush(m);
-	x->ixfr += (uint64_t)incremental;
-	x->axfr += (uint64_t)!incremental;
-	log_info("xfr: %s of %s to %s (serial %u, %zu records)%s%s",
-		 q->qtype != TYPE_IXFR ? "AXFR" :
-		 incremental ? "IXFR" : "IXFR (whole zone)", m->zone->origin,
-		 who, dns_zone_serial(m->zone), m->total,
-		 m->ts ? " signed with " : "",
-		 m->ts ? m->ts->key->name_text : "");
+	if (q->qtype == TYPE_IXFR && put_ixfr(m, from)) {
+		msg_flush(m);
+		x->ixfr++;
+		log_info("xfr: IXFR of %s to %s (serial %u, %zu records)%s%s",
+			 m->zone->origin, who, dns_zone_serial(m->zone),
+			 m->total, m->ts ? " signed with " : "",
+			 m->ts ? m->ts->key->name_text : "");
+		return NULL;
+	}
+	if (x->active >= XFR_MAX_ACTIVE) {
+		log_warn("xfr: refused %s of %s to %s: %d transfers under way",
+			 q->qtype == TYPE_IXFR ? "IXFR" : "AXFR",
+			 m->zone->origin, who, XFR_MAX_ACTIVE);
+		__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
+		send_error(m, RCODE_REFUSED);
+		return NULL;
+	}
+	x->axfr++;
+	return transfer_new(x, m, q->qtype == TYPE_IXFR ? "IXFR (whole zone)" :
+							  "AXFR",
+			    who, wake, wake_arg);
 }
 
 /* Why a transfer was refused: no rule for the address, or a rule that
@@ -283,28 +450,33 @@ log_refusal(const struct xfr *x, const char *what, const char *who,
 			 who, ts->key->name_text, want->name_text);
 }
 
-void
+struct xfr_transfer *
 xfr_answer(struct xfr *x, const struct dns_request *req,
 	   struct tsig_state *ts, const struct sockaddr *peer,
-	   struct evbuffer *out)
+	   struct evbuffer *out, void (*wake)(void *arg), void *wake_arg)
 {
 	struct xmsg m;
 	char who[INET6_ADDRSTRLEN];
 
 	memset(&m, 0, sizeof(m));
-	m.req = req;
+	m.id = req->q.id;
+	m.question = req->pkt + DNS_HEADER_SIZE;
+	m.qlen = req->q.question_end - DNS_HEADER_SIZE;
 	m.ts = ts;
 	m.out = out;
 	m.b = x->buf;
 	format_addr(peer, who, sizeof(who));
-	if (acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
-		transfer(x, &m, who);
-		return;
+	if (m.qlen > QUESTION_MAX) { /* the parser allows no longer */
+		send_error(&m, RCODE_FORMERR);
+		return NULL;
 	}
+	if (acl_allows(&x->acl, peer, ts ? ts->key : NULL))
+		return transfer(x, &m, req, who, wake, wake_arg);
 	log_refusal(x, req->q.qtype == TYPE_IXFR ? "IXFR" : "AXFR", who, peer,
 		    ts);
 	__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
 	send_error(&m, RCODE_REFUSED);
+	return NULL;
 }
 
 enum udp_ixfr
@@ -426,6 +598,13 @@ xfr_metrics(struct evbuffer *out, void *arg)
 		"# TYPE srvgate_xfr_refused_total counter\n"
 		"srvgate_xfr_refused_total{rcode=\"REFUSED\"} %llu\n"
 		"srvgate_xfr_refused_total{rcode=\"NOTAUTH\"} %llu\n"
+		"# HELP srvgate_xfr_active Whole-zone transfers under way.\n"
+		"# TYPE srvgate_xfr_active gauge\n"
+		"srvgate_xfr_active %u\n"
+		"# HELP srvgate_xfr_aborted_total Transfers ended unfinished "
+		"by a reload of the zones.\n"
+		"# TYPE srvgate_xfr_aborted_total counter\n"
+		"srvgate_xfr_aborted_total %llu\n"
 		"# HELP srvgate_notify_total NOTIFY messages.\n"
 		"# TYPE srvgate_notify_total counter\n"
 		"srvgate_notify_total{state=\"sent\"} %llu\n"
@@ -437,6 +616,7 @@ xfr_metrics(struct evbuffer *out, void *arg)
 						     __ATOMIC_RELAXED) +
 				     __atomic_load_n(&x->keys.rejected,
 						     __ATOMIC_RELAXED)),
+		x->active, (unsigned long long)x->aborted,
 		(unsigned long long)ns->sent, (unsigned long long)ns->acked);
 }
 
