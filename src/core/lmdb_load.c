@@ -369,13 +369,15 @@ load_txn(struct loader *ld, char *err)
 	return rc;
 }
 
-static sigjmp_buf sigbus_jmp;
+static sigjmp_buf fault_jmp;
 
+/* LMDB trusts its pages: a damaged one makes it read past the end of a
+ * truncated file (SIGBUS) or follow an offset or page number out of the
+ * map (SIGSEGV). Either is damage to report, not a crash. */
 static void
-on_sigbus(int sig)
+on_fault(int sig)
 {
-	(void)sig;
-	siglongjmp(sigbus_jmp, 1);
+	siglongjmp(fault_jmp, sig);
 }
 
 int
@@ -383,8 +385,8 @@ lmdb_load_all(struct lmdb_env *db, const struct store_sink *sink,
 	      uint64_t *index, char *err)
 {
 	struct loader ld;
-	struct sigaction sa, old;
-	int rc;
+	struct sigaction sa, old_bus, old_segv;
+	int rc, sig;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.db = db;
@@ -393,20 +395,22 @@ lmdb_load_all(struct lmdb_env *db, const struct store_sink *sink,
 	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &ld.txn);
 	if (rc != 0)
 		return fail(err, "%s: %s", ld.path, mdb_strerror(rc));
-	/* A page past the end of a truncated file faults in the map. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
+	sa.sa_handler = on_fault;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(sigbus_jmp, 1) == 0) {
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	if ((sig = sigsetjmp(fault_jmp, 1)) == 0) {
 		rc = load_txn(&ld, err);
 	} else {
-		rc = fail(err, "%s: SIGBUS while reading: the file is "
+		rc = fail(err, "%s: %s while reading: the file is "
 			  "truncated or damaged (restore a backup or move the "
-			  "dir away)", ld.path);
+			  "dir away)", ld.path,
+			  sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
 	}
-	sigaction(SIGBUS, &old, NULL);
-	/* After a SIGBUS these only free memory and release the reader
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	/* After a fault these only free memory and release the reader
 	 * slot; the map is not touched again. */
 	if (ld.cur != NULL)
 		mdb_cursor_close(ld.cur);

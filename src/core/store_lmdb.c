@@ -15,11 +15,12 @@
  * itself is only ever changed by such synced commits, so a power loss
  * finds it as of a checkpoint and the log replays the rest (lmdb_load).
  *
- * When a batch does not fit, the writer checkpoints and goes the direct
- * way, each commit synced into data.mdb: the map grows, up to
- * --max-db-size; at the ceiling the batch is retried one proposal at a
- * time so that what fits still commits; proposals that only delete may
- * use a reserve above the ceiling, so space can always be freed.
+ * When a batch does not fit, or data.mdb is near --max-db-size, or a
+ * write was refused for space (logged_fits), the writer checkpoints and
+ * goes the direct way, each commit synced into data.mdb: the map grows,
+ * up to --max-db-size; at the ceiling the batch is retried one proposal
+ * at a time so that what fits still commits; proposals that only delete
+ * may use a reserve above the ceiling, so space can always be freed.
  * Records: lmdb_records.c.
  */
 #include "store.h"
@@ -41,6 +42,7 @@
 #define CHECKPOINT_MS 2000
 #define CHECKPOINT_IDLE_MS 200
 #define CHECKPOINT_LOG_BYTES (16u << 20)
+#define LOGGED_HEADROOM 8 /* see logged_fits */
 enum { PROBE_NONE, PROBE_SMALL, PROBE_BIG };
 
 struct batch {
@@ -464,13 +466,32 @@ commit_direct(struct lmdb_store *st, struct batch *b)
 		commit_probe(st, b);
 }
 
+/* The logged way acknowledges a batch before data.mdb has it, and its
+ * checkpoint then needs room for the batch and for its own bookkeeping:
+ * a checkpoint that does not fit under --max-db-size could only go in
+ * through the deletions' reserve. So near the ceiling (less than
+ * 1/LOGGED_HEADROOM of it left) and after a write was refused for space,
+ * batches go the direct way, where each commit is checked against the
+ * ceiling before anything is acknowledged (the open transaction's pages
+ * are counted as twice its log, a guess: LMDB does not tell them). A
+ * retry of a refused write then gets 507 again until a deletion frees
+ * room, and health returns only once data.mdb itself takes a commit of a
+ * member's size. */
+static int
+logged_fits(const struct lmdb_store *st)
+{
+	uint64_t pending = st->open != NULL ? 2 * st->wal.off : 0;
+
+	return !st->space_refused &&
+	       st->db.used_bytes + pending + st->max_bytes / LOGGED_HEADROOM <=
+		       st->max_bytes;
+}
+
 static void
 commit_batch(struct lmdb_store *st, struct batch *b)
 {
 	struct timespec t0, t1;
-	/* After a write was refused for space, health returns only once
-	 * data.mdb itself takes a commit of a member's size: the direct way. */
-	int direct = b->probe && st->space_refused;
+	int direct = !logged_fits(st);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* After a failed checkpoint: the replay once more first. */

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/e2e/storage.sh -- storage that fails safe.
-#   1. A damaged data dir (a corrupted root page, a page of garbage, a
-#      truncated file) and a foreign one make srvgate refuse to start with
+#   1. A damaged data dir (a corrupted root page, a member record of
+#      garbage, a leaf node's header of garbage, a truncated file) and a foreign one make srvgate refuse to start with
 #      one line naming data.mdb, and leave the file's bytes as they were.
 #   2. A full map (--max-db-size 1M): a registration gets 507 with an
 #      etcd-style error, its retry 507 again (never 412: nothing of it
@@ -49,16 +49,43 @@ if kind == 'root':
     off = root * PS
     data[off + 8:off + 16] = b'\xff' * 8     # flags and bounds of the page
     data[off + 16:off + 80] = os.urandom(64)
-elif kind == 'garbage':
-    # 64 bytes of 0xff over the records at the end of a leaf page that
-    # is in use: the first child of the main database's root.
+elif kind in ('garbage', 'node'):
+    # The first leaf page of the main database (the first child of its
+    # root). Where a leaf's last bytes fall (the "h" and "i" records, a
+    # member's tail, node headers) depends on the order of commits, so
+    # the damage is aimed at a node found by walking the page.
     txn, root = max(meta(0), meta(1))
     off = root * PS
     if struct.unpack_from('<H', data, off + 10)[0] & 1:  # P_BRANCH
         node = off + struct.unpack_from('<H', data, off + 16)[0]
         lo, hi, fl = struct.unpack_from('<HHH', data, node)
         off = (lo | hi << 16 | fl << 32) * PS
-    data[off + PS - 64:off + PS] = b'\xff' * 64
+    assert struct.unpack_from('<H', data, off + 10)[0] & 2, 'not a leaf'
+    lower = struct.unpack_from('<H', data, off + 12)[0]
+    nodes = [off + struct.unpack_from('<H', data, off + 16 + 2 * i)[0]
+             for i in range((lower - 16) // 2)]
+    if kind == 'garbage':
+        # 64 bytes of 0xff over the value of the page's first member
+        # record (a JSON object kept in the node): the key stays readable.
+        for node in nodes:
+            lo, hi, fl, ks = struct.unpack_from('<HHHH', data, node)
+            key = bytes(data[node + 8:node + 8 + ks])
+            if key.startswith(b'm/') and not fl & 1:  # not F_BIGDATA
+                start = node + 8 + ks
+                n = min(64, lo | hi << 16)
+                data[start:start + n] = b'\xff' * n
+                print(key.decode())
+                break
+        else:
+            assert False, 'no member record in the first leaf'
+    else:
+        # 0xff over the first node's header: sizes and flags (a sub-
+        # database, an overflow page) that LMDB follows out of the page.
+        # Zeros after the last page (LMDB allows a longer file) keep the
+        # wild reads inside the file, so they run out of the map (SIGSEGV)
+        # rather than the file (SIGBUS), whatever the file's length.
+        data[nodes[0]:nodes[0] + 8] = b'\xff' * 8
+        data += bytes(2 << 20)
 elif kind == 'truncate':
     data = data[:max(3 * PS, (len(data) // 2) // PS * PS)]
 open(path, 'wb').write(bytes(data))
@@ -87,10 +114,14 @@ refuses() {
 	expect_eq "$name: data.mdb is untouched" "$before" "$after"
 }
 
-for kind in root garbage truncate; do
+for kind in root garbage node truncate; do
 	rm -rf "$TMP/$kind"; cp -a "$GOOD" "$TMP/$kind"; rm -f "$TMP/$kind/LOCK"
-	corrupt "$kind" "$TMP/$kind/data.mdb"
+	damaged=$(corrupt "$kind" "$TMP/$kind/data.mdb") || fail "$kind: the damage was done"
 	refuses "$kind" "$TMP/$kind"
+	if [ "$kind" = garbage ]; then
+		expect_match "garbage: the message names the damaged record ($damaged)" \
+			"record '${damaged:-?}': not JSON" "$(cat "$TMP/$kind.log")"
+	fi
 done
 # A foreign LMDB: valid, but not ours.
 mkdir -p "$TMP/foreign"
