@@ -22,13 +22,14 @@ struct synth_url {
 	size_t host_len;
 };
 
+/* The registered text is not kept: the parsed URLs are what DNS shows,
+ * and what an update is compared with. */
 struct synth_member {
 	struct hnode hnode; /* in the token's published table, by id */
-	char id[REGISTRY_NAME_MAX + 1];
 	uint64_t created_index;
-	char *value, *clients; /* as registered, to see what changed */
 	struct synth_url *urls;
 	size_t nurls;
+	char id[]; /* its real length */
 };
 
 struct synth_token {
@@ -236,11 +237,9 @@ add_client_urls(struct synth_member *sm, const char *clients)
 static void
 parse_member(struct synth_member *sm, const struct member *m)
 {
-	sm->value = xstrdup(m->value ? m->value : "");
-	sm->clients = m->clients ? xstrdup(m->clients) : NULL;
-	add_urls(sm, sm->value, 0);
-	if (sm->clients != NULL)
-		add_client_urls(sm, sm->clients);
+	add_urls(sm, m->value ? m->value : "", 0);
+	if (m->clients != NULL)
+		add_client_urls(sm, m->clients);
 }
 
 static void
@@ -251,20 +250,18 @@ clear_member(struct synth_member *sm)
 	for (i = 0; i < sm->nurls; i++)
 		free(sm->urls[i].host);
 	free(sm->urls);
-	free(sm->value);
-	free(sm->clients);
 	sm->urls = NULL;
 	sm->nurls = 0;
-	sm->value = sm->clients = NULL;
 }
 
 static struct synth_member *
 publish_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
 	       const struct member *m)
 {
-	struct synth_member *sm = xcalloc(1, sizeof(*sm));
+	size_t idlen = strlen(m->id);
+	struct synth_member *sm = xcalloc(1, sizeof(*sm) + idlen + 1);
 
-	snprintf(sm->id, sizeof(sm->id), "%s", m->id);
+	memcpy(sm->id, m->id, idlen + 1);
 	sm->created_index = m->created_index;
 	parse_member(sm, m);
 	htable_insert(&st->by_id, &sm->hnode, hash_str(sm->id));
@@ -283,10 +280,13 @@ withdraw_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
 }
 
 static int
-same_text(const char *a, const char *b)
+same_url(const struct synth_url *a, const struct synth_url *b)
 {
-	return (a == NULL && b == NULL) ||
-	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+	return a->client == b->client && a->ssl == b->ssl &&
+	       a->family == b->family && a->port == b->port &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0 &&
+	       a->host_len == b->host_len &&
+	       (a->host_len == 0 || memcmp(a->host, b->host, a->host_len) == 0);
 }
 
 /* A published member written again: its records change only if its
@@ -295,12 +295,21 @@ static void
 update_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
 	      struct synth_member *sm, const struct member *m)
 {
-	if (same_text(sm->value, m->value ? m->value : "") &&
-	    same_text(sm->clients, m->clients))
+	struct synth_member now = { 0 };
+	size_t i;
+
+	parse_member(&now, m);
+	for (i = 0; now.nurls == sm->nurls && i < now.nurls; i++)
+		if (!same_url(&now.urls[i], &sm->urls[i]))
+			break;
+	if (now.nurls == sm->nurls && i == now.nurls) {
+		clear_member(&now);
 		return;
+	}
 	member_everywhere(s, b, 0, st, sm);
 	clear_member(sm);
-	parse_member(sm, m);
+	sm->urls = now.urls;
+	sm->nurls = now.nurls;
 	member_everywhere(s, b, 1, st, sm);
 }
 
