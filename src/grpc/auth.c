@@ -9,7 +9,9 @@
  * Tokens are 128 random bits, live TOKEN_TTL_S from their last use, and at
  * most MAX_TOKENS are kept (the one closest to expiry goes first). Every
  * Authenticate counts against the address's write rate, since each costs
- * a hash on the event loop.
+ * a hash on the event loop. Calls find their token's session in a hash
+ * table (keyed SipHash, so no client picks the chains), then compare the
+ * token in constant time: it is the secret.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 
 #include "config.h"
 #include "grpc_internal.h"
+#include "htable.h"
 
 #define MAX_USERS 1024
 #define MAX_TOKENS 4096
@@ -32,6 +35,7 @@ struct user {
 };
 
 struct session {
+	struct hnode node; /* in by_token while token[0] != 0 */
 	char token[33];
 	char user[NAME_MAX_LEN];
 	uint64_t expires_ms;
@@ -42,6 +46,7 @@ struct grpc_auth {
 	size_t nusers;
 	struct session *sessions; /* MAX_TOKENS, token[0] == 0: free */
 	size_t used; /* sessions[used...] were never taken: no scan goes there */
+	struct htable by_token; /* the taken sessions, sized for MAX_TOKENS */
 	char file[1024];
 };
 
@@ -120,8 +125,22 @@ grpc_auth_new(struct grpc_auth **out, const char *file, char *err)
 		return -1;
 	}
 	a->sessions = xcalloc(MAX_TOKENS, sizeof(*a->sessions));
+	htable_init(&a->by_token);
+	htable_reserve(&a->by_token, MAX_TOKENS);
 	*out = a;
 	return 0;
+}
+
+static void
+forget_sessions(struct grpc_auth *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->used; i++)
+		if (a->sessions[i].token[0] != '\0')
+			htable_remove(&a->by_token, &a->sessions[i].node);
+	memset(a->sessions, 0, MAX_TOKENS * sizeof(*a->sessions));
+	a->used = 0;
 }
 
 int
@@ -138,8 +157,7 @@ grpc_auth_reload(struct grpc_auth *a, char *err)
 	a->users = u;
 	a->nusers = n;
 	/* Sessions of users that are gone or changed end with them. */
-	memset(a->sessions, 0, MAX_TOKENS * sizeof(*a->sessions));
-	a->used = 0;
+	forget_sessions(a);
 	return 0;
 }
 
@@ -149,6 +167,7 @@ grpc_auth_free(struct grpc_auth *a)
 	if (a == NULL)
 		return;
 	users_free(a->users, a->nusers);
+	htable_free(&a->by_token);
 	free(a->sessions);
 	free(a);
 }
@@ -186,16 +205,21 @@ password_ok(const struct user *u, const char *password)
 
 /* ---- tokens ---- */
 
+static int
+is_session_of(const struct hnode *n, const void *token)
+{
+	return CRYPTO_memcmp(container_of(n, struct session, node)->token,
+			     token, 33) == 0;
+}
+
+/* token: 32 characters. */
 static struct session *
 find_session(struct grpc_auth *a, const char *token)
 {
-	size_t i;
+	struct hnode *n = htable_find(&a->by_token, hash_bytes(token, 32),
+				      is_session_of, token);
 
-	for (i = 0; i < a->used; i++)
-		if (a->sessions[i].token[0] != '\0' &&
-		    CRYPTO_memcmp(a->sessions[i].token, token, 33) == 0)
-			return &a->sessions[i];
-	return NULL;
+	return n ? container_of(n, struct session, node) : NULL;
 }
 
 static struct session *
@@ -228,10 +252,22 @@ new_token(struct grpc_auth *a, const char *user, char out[33])
 	for (i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 	s = free_slot(a, now);
+	if (s->token[0] != '\0')
+		htable_remove(&a->by_token, &s->node);
 	snprintf(s->token, sizeof(s->token), "%s", out);
+	htable_insert(&a->by_token, &s->node, hash_bytes(s->token, 32));
 	snprintf(s->user, sizeof(s->user), "%s", user);
 	s->expires_ms = now + TOKEN_TTL_S * 1000ull;
 	return 0;
+}
+
+int
+grpc_auth_login(struct grpc_auth *a, const char *user, const char *password,
+		char token[33])
+{
+	if (!password_ok(find_user(a, user), password))
+		return -1;
+	return new_token(a, user, token);
 }
 
 enum grpc_code
@@ -283,8 +319,7 @@ on_authenticate(struct grpc_call *c, const uint8_t *msg, size_t len)
 		v3__authenticate_request__free_unpacked(rq, NULL);
 		return;
 	}
-	if (!password_ok(find_user(a, rq->name), rq->password) ||
-	    new_token(a, rq->name, token) != 0) {
+	if (grpc_auth_login(a, rq->name, rq->password, token) != 0) {
 		grpc_call_finish(c, GRPC_INVALID_ARGUMENT, "etcdserver: "
 				 "authentication failed, invalid user ID or "
 				 "password");

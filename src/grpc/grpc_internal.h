@@ -207,6 +207,10 @@ void grpc_header(const struct grpc_api *api, V3__ResponseHeader *h);
 /* NULL in *out without a users file. */
 int grpc_auth_new(struct grpc_auth **out, const char *file, char *err);
 int grpc_auth_reload(struct grpc_auth *a, char *err);
+/* Auth.Authenticate: the password checked, a new session's token into
+ * token; -1 for a wrong user or password. */
+int grpc_auth_login(struct grpc_auth *a, const char *user,
+		    const char *password, char token[33]);
 /* GRPC_OK, or why a call with this token is refused (msg). */
 enum grpc_code grpc_auth_check(struct grpc_auth *a, const char *token,
 			       char *msg, size_t msglen);
