@@ -270,6 +270,14 @@ start=$(date +%s)
 kill -TERM "$SG_PID"
 check "SIGTERM with a watch open: srvgate exits" wait_secs 8 sh -c "! kill -0 $SG_PID 2>/dev/null"
 expect_match "... within the drain time" '^[0-7]$' "$(( $(date +%s) - start ))"
+# A drain is a clean exit: status 0 (as term_wait reads it; srvgate is
+# gone or the check above failed, so the wait is bounded).
+if kill -0 "$SG_PID" 2>/dev/null; then
+	fail "... exit status after the drain (srvgate still runs)"
+else
+	wait "$SG_PID"
+	expect_eq "... with exit status 0 after the drain" 0 "$?"
+fi
 kill "$W2" 2>/dev/null
 check_sanitizer_logs grpc
 finish
