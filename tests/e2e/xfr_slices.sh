@@ -22,7 +22,9 @@
 #   5. a SIGHUP while a slow AXFR waits ends that transfer (the client sees
 #      the stream cut; srvgate_xfr_aborted_total 1) and srvgate answers on;
 #      a client that hangs up mid-transfer frees it (srvgate_xfr_active 0)
-#   6. RSS after the transfers (before 5.) is back near where it was (printed)
+#   6. RSS a second after the first AXFR is where it was before (< 2 MB
+#      more), and after all of them (before 5.) within 16 MB (printed)
+#      (the RSS checks SKIP with an ASan build: its quarantine keeps memory)
 # Every srvgate log is searched for sanitizer reports at the end.
 . "$(dirname "$0")/../lib.sh"
 set_admin slices-admin
@@ -94,22 +96,54 @@ RSS0=$(rss_kb)
 # ---- 1 and 2. the whole zone, with probes ----
 
 NAME="_etcd-server-ssl._tcp.${P}7.$ZONE"
-rm -f "$TMP/probe.stop"
-for ch in udp tcp http; do
-	python3 "$PROBE" --channel "$ch" --dns-port "$SG_DNS_PORT" --http-port "$SG_HTTP_PORT" \
-		--name "$NAME" --secs 60 --until "$TMP/probe.stop" --ready "$TMP/probe.$ch.ready" \
-		>"$TMP/probe.$ch.out" 2>&1 &
-	PROBES="$PROBES $!"
-	PIDS="$PIDS $!"
-done
-for ch in udp tcp http; do wait_secs 10 test -e "$TMP/probe.$ch.ready"; done
-sleep 0.3
-t0=$(date +%s%3N)
-dq +nocmd +nocomments "$ZONE" AXFR >"$TMP/a0.txt"
-ms=$(( $(date +%s%3N) - t0 ))
-sleep 0.3
-touch "$TMP/probe.stop"
-for p in $PROBES; do wait "$p"; done
+# axfr_probed: dig AXFR into $TMP/a0.txt with a probe per channel running
+# (outputs $TMP/probe.CH.out); AXFR_MS its wall time.
+axfr_probed() {
+	local ch p probes=""
+	rm -f "$TMP/probe.stop" "$TMP"/probe.*.ready
+	for ch in udp tcp http; do
+		python3 "$PROBE" --channel "$ch" --dns-port "$SG_DNS_PORT" --http-port "$SG_HTTP_PORT" \
+			--name "$NAME" --secs 60 --until "$TMP/probe.stop" --ready "$TMP/probe.$ch.ready" \
+			>"$TMP/probe.$ch.out" 2>&1 &
+		probes="$probes $!"
+		PIDS="$PIDS $!"
+	done
+	for ch in udp tcp http; do wait_secs 10 test -e "$TMP/probe.$ch.ready"; done
+	sleep 0.3
+	t0=$(date +%s%3N)
+	dq +nocmd +nocomments "$ZONE" AXFR >"$TMP/a0.txt"
+	AXFR_MS=$(( $(date +%s%3N) - t0 ))
+	sleep 0.3
+	touch "$TMP/probe.stop"
+	for p in $probes; do wait "$p"; done
+}
+# probe_stat CH: the statistic checked ("max"; /health waits for a probe
+# write to reach the disk once a second, shared by its callers: its
+# slowest answer is the disk's, its p99 the loop's), then its value.
+probe_stat() {
+	local stat=max
+	[ "$1" = http ] && stat=p99
+	echo "$stat $(sed -n "s/.* $stat=\([0-9.]*\) .*/\1/p" "$TMP/probe.$1.out")"
+}
+# probes_fast: every probe answered, each within 50 ms.
+probes_fast() {
+	local ch v
+	for ch in udp tcp http; do
+		v=$(probe_stat "$ch" | cut -d' ' -f2)
+		grep -q ' lost=0$' "$TMP/probe.$ch.out" && [ -n "$v" ] &&
+			awk -v m="$v" 'BEGIN { exit !(m < 50) }' || return 1
+	done
+}
+# A machine busy with other work may stall a probe itself: one more try
+# before the latency checks count (a loop that blocks fails both).
+axfr_probed
+for ch in udp tcp http; do echo "    probe during the AXFR: $(cat "$TMP/probe.$ch.out")"; done
+if ! probes_fast; then
+	echo "    (a probe over 50 ms: once more)"
+	axfr_probed
+	for ch in udp tcp http; do echo "    probe during the AXFR: $(cat "$TMP/probe.$ch.out")"; done
+fi
+ms=$AXFR_MS
 grep -v '^;' "$TMP/a0.txt" | grep -v '^$' >"$TMP/a0.rr"
 expect_eq "axfr: every record ($WANT) in $ms ms" "$WANT" "$(wc -l <"$TMP/a0.rr")"
 expect_eq "axfr: the SOA first and last, and only there" "1 $WANT 2" \
@@ -123,21 +157,14 @@ srv_sets $SAMPLE >"$TMP/sample.answers"
 srv_of "$TMP/a0.recs" $SAMPLE >"$TMP/sample.axfr"
 expect_eq "axfr: the SRV sets of 40 tokens (120 records) are the answers" \
 	"120 same" "$(wc -l <"$TMP/sample.axfr") $(cmp -s "$TMP/sample.axfr" "$TMP/sample.answers" && echo same)"
-# /health waits for a probe write to reach the disk once a second (shared
-# by its callers): its slowest answer is the disk's, its p99 the loop's.
 for ch in udp tcp http; do
-	line=$(cat "$TMP/probe.$ch.out")
-	stat=max
-	[ "$ch" = http ] && stat=p99
-	v=$(printf '%s\n' "$line" | sed -n "s/.* $stat=\([0-9.]*\).*/\1/p")
-	n=$(printf '%s\n' "$line" | sed -n 's/.* n=\([0-9]*\).*/\1/p')
-	lost=$(printf '%s\n' "$line" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
-	echo "    probe during the AXFR: $line"
-	if [ -n "$v" ] && [ "${lost:-1}" = 0 ] && [ "${n:-0}" -gt 10 ] &&
-		awk -v m="$v" 'BEGIN { exit !(m < 50) }'; then
-		pass "latency: $ch answers during the AXFR within 50 ms ($stat $v ms, $n asked)"
+	set -- $(probe_stat "$ch")
+	n=$(sed -n 's/.* n=\([0-9]*\).*/\1/p' "$TMP/probe.$ch.out")
+	if [ -n "${2:-}" ] && grep -q ' lost=0$' "$TMP/probe.$ch.out" && [ "${n:-0}" -gt 10 ] &&
+		awk -v m="$2" 'BEGIN { exit !(m < 50) }'; then
+		pass "latency: $ch answers during the AXFR within 50 ms ($1 $2 ms, $n asked)"
 	else
-		fail "latency: $ch answers during the AXFR within 50 ms ($line)"
+		fail "latency: $ch answers during the AXFR within 50 ms ($(cat "$TMP/probe.$ch.out"))"
 	fi
 done
 longest=$(grep 'xfr: AXFR of .* to 127.0.0.1 ' "$TMP/sg-slices.log" | tail -1 |
@@ -151,6 +178,7 @@ fi
 
 # ---- 3. a slow reader while the zone changes ----
 
+sleep 1
 RSS1=$(rss_kb)
 SERIAL0=$(soa_serial "$TMP/a0.rr")
 python3 "$PY" slow 127.0.0.1 "$SG_DNS_PORT" "$ZONE" "$TMP/slow.ready" "$TMP/slow.go" \
@@ -160,8 +188,12 @@ PIDS="$PIDS $SLOW"
 if wait_secs 10 test -e "$TMP/slow.ready"; then
 	sleep 0.5
 	RSS2=$(rss_kb)
-	expect_cmp "memory: RSS while a slow client holds the AXFR grows < 3 MB ($RSS1 -> $RSS2 kB)" \
-		"$((RSS2 - RSS1))" -lt 3072
+	if sg_is_asan; then # its quarantine holds what is freed
+		skip "memory: RSS while a slow client holds the AXFR (an ASan build)"
+	else
+		expect_cmp "memory: RSS while a slow client holds the AXFR grows < 3 MB ($RSS1 -> $RSS2 kB)" \
+			"$((RSS2 - RSS1))" -lt 3072
+	fi
 	n=$(python3 "$PY" change "$SG_HTTP_PORT" "$SG_ADMIN" "$P")
 	expect_cmp "consistency: changes made while the AXFR waits" "${n:-0}" -eq 200
 else
@@ -236,9 +268,15 @@ stop_pid "$KNOT_PID"
 
 sleep 1
 RSS3=$(rss_kb)
-echo "    RSS: ${RSS0} kB loaded, ${RSS2:-?} kB with a slow AXFR held, ${RSS3} kB after the transfers"
-expect_cmp "memory: RSS after the transfers is within 8 MB of before ($RSS0 -> $RSS3 kB)" \
-	"$((RSS3 - RSS0))" -lt 8192
+echo "    RSS: ${RSS0} kB loaded, ${RSS1} kB after the first AXFR, ${RSS2:-?} kB with a slow AXFR held, ${RSS3} kB after all transfers (and 200 changes, a Knot secondary)"
+if sg_is_asan; then
+	skip "memory: RSS after the AXFR (an ASan build)"
+else
+	expect_cmp "memory: RSS after the first AXFR is within 2 MB of before ($RSS0 -> $RSS1 kB)" \
+		"$((RSS1 - RSS0))" -lt 2048
+	expect_cmp "memory: RSS after all of them is within 16 MB of before ($RSS0 -> $RSS3 kB)" \
+		"$((RSS3 - RSS0))" -lt 16384
+fi
 
 # ---- 5. a reload and a hang-up mid-transfer ----
 
