@@ -22,6 +22,9 @@
 #include "store.h"
 
 #define REGISTRY_NAME_MAX STORE_NAME_MAX
+/* Levels of the tokens' by-name skip list: a quarter of the tokens go a
+ * level up, so 12 keep a search logarithmic up to 16 million tokens. */
+#define REGISTRY_NAME_LEVELS 12
 #define REGISTRY_TOMBSTONES 64 /* deletions kept per token for watches */
 /* A request the store reports conflicting this often gets 503. */
 #define REGISTRY_MAX_CONFLICTS 20
@@ -72,6 +75,10 @@ struct token {
 				    first deletion */
 	size_t ntombs, tomb_next;
 	uint64_t history_floor; /* deletions below this were forgotten */
+	/* The next token by name on each of name_levels levels (the skip
+	 * list from registry.by_name); allocated with the token. */
+	unsigned name_levels;
+	struct token *by_name[];
 };
 
 /* Another name the token's records are published under. */
@@ -137,6 +144,7 @@ struct registry_request {
 
 struct registry {
 	struct htable tokens;
+	struct token *by_name[REGISTRY_NAME_LEVELS]; /* the first, per level */
 	struct htable aliases;
 	size_t ntokens;
 	size_t nmembers; /* across all tokens */
@@ -249,8 +257,8 @@ void registry_foreach_alias(const struct registry *reg, registry_alias_fn fn,
 
 /* One page of tokens by name (strcmp order): up to limit of those whose
  * name sorts after `after` ("" for the first page), into out. Returns
- * how many; *more says whether any follow. One pass over the tokens and
- * memory for limit pointers, however many tokens there are. */
+ * how many; *more says whether any follow. A search of the by-name skip
+ * list, then the page: O(log n + limit), however many tokens there are. */
 size_t registry_token_page(const struct registry *reg, const char *after,
 			   size_t limit, const struct token **out, int *more);
 

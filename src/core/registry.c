@@ -219,6 +219,8 @@ static void
 apply_token_put(struct registry *reg, const struct change *c)
 {
 	struct token *tok = registry_find_token(reg, c->token);
+	uint64_t hash;
+	unsigned levels;
 
 	if (tok != NULL) {
 		tok->size = c->size;
@@ -227,7 +229,10 @@ apply_token_put(struct registry *reg, const struct change *c)
 		announce(reg, EV_TOKEN_UPDATED, tok, NULL, NULL, c->index);
 		return;
 	}
-	tok = xcalloc(1, sizeof(*tok));
+	hash = hash_str(c->token);
+	levels = registry_name_levels(hash);
+	tok = xcalloc(1, sizeof(*tok) + levels * sizeof(tok->by_name[0]));
+	tok->name_levels = levels;
 	snprintf(tok->name, sizeof(tok->name), "%s", c->token);
 	tok->size = c->size;
 	tok->created_index = c->created_index ? c->created_index : c->index;
@@ -235,7 +240,8 @@ apply_token_put(struct registry *reg, const struct change *c)
 	tok->created_at = c->created_at;
 	memcpy(tok->cluster_id, c->cluster_id, sizeof(tok->cluster_id));
 	htable_init(&tok->by_id);
-	htable_insert(&reg->tokens, &tok->node, hash_str(tok->name));
+	htable_insert(&reg->tokens, &tok->node, hash);
+	registry_link_token(reg, tok);
 	reg->ntokens++;
 	announce(reg, EV_TOKEN_CREATED, tok, NULL, NULL, c->index);
 }
@@ -289,6 +295,7 @@ apply_token_del(struct registry *reg, const struct change *c)
 	free(s.names);
 	announce(reg, EV_TOKEN_DELETED, tok, NULL, NULL, c->index);
 	htable_remove(&reg->tokens, &tok->node);
+	registry_unlink_token(reg, tok);
 	reg->ntokens--;
 	reg->nmembers -= tok->nmembers;
 	token_free(tok);

@@ -1,88 +1,89 @@
 /* token_page.c -- listing tokens a page at a time (registry.h), for the
- * admin API's GET /_admin/tokens: bounded work and memory per page, and a
- * cursor (the last name) that stays valid while tokens come and go. */
-#include <stdlib.h>
+ * admin API's GET /_admin/tokens: a cursor (the last name) that stays
+ * valid while tokens come and go, and work for one page however many
+ * tokens there are.
+ *
+ * The tokens are kept in name order in a skip list (Pugh, 1990) linked
+ * through the tokens themselves: a page is a search for the cursor,
+ * O(log n), then a walk along the bottom level. A token's level comes
+ * from the keyed hash of its name (two bits a level), so no one who
+ * chooses names can make the list tall; creating or deleting a token
+ * costs a search, and nothing on the DNS path reads the list.
+ */
 #include <string.h>
 
 #include "registry.h"
+#include "registry_internal.h"
 
-struct page {
-	const char *after;
-	size_t limit, n, seen;
-	const struct token **heap; /* a max-heap by name: the page so far */
-};
-
-static int
-above(const struct token *a, const struct token *b)
+unsigned
+registry_name_levels(uint64_t hash)
 {
-	return strcmp(a->name, b->name) > 0;
+	uint64_t bits = hash >> 32; /* the table's buckets use the low bits */
+	unsigned levels = 1;
+
+	while (levels < REGISTRY_NAME_LEVELS && (bits & 3) == 0) {
+		levels++;
+		bits >>= 2;
+	}
+	return levels;
 }
 
+/* The links, one a level, that lead to the first token whose name is not
+ * below name. */
 static void
-sift_down(struct page *pg, size_t i)
+find_links(struct registry *reg, const char *name,
+	   struct token **slot[REGISTRY_NAME_LEVELS])
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, top = i;
-		const struct token *t;
+	struct token **links = reg->by_name;
+	int lv;
 
-		if (l < pg->n && above(pg->heap[l], pg->heap[top]))
-			top = l;
-		if (r < pg->n && above(pg->heap[r], pg->heap[top]))
-			top = r;
-		if (top == i)
-			return;
-		t = pg->heap[i];
-		pg->heap[i] = pg->heap[top];
-		pg->heap[top] = t;
-		i = top;
+	for (lv = REGISTRY_NAME_LEVELS - 1; lv >= 0; lv--) {
+		while (links[lv] != NULL && strcmp(links[lv]->name, name) < 0)
+			links = links[lv]->by_name;
+		slot[lv] = &links[lv];
 	}
 }
 
-static void
-sift_up(struct page *pg, size_t i)
+void
+registry_link_token(struct registry *reg, struct token *tok)
 {
-	while (i > 0 && above(pg->heap[i], pg->heap[(i - 1) / 2])) {
-		const struct token *t = pg->heap[i];
+	struct token **slot[REGISTRY_NAME_LEVELS];
+	unsigned lv;
 
-		pg->heap[i] = pg->heap[(i - 1) / 2];
-		pg->heap[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
+	find_links(reg, tok->name, slot);
+	for (lv = 0; lv < tok->name_levels; lv++) {
+		tok->by_name[lv] = *slot[lv];
+		*slot[lv] = tok;
 	}
 }
 
-/* Keeps the limit smallest names after the cursor. */
-static void
-consider(const struct token *tok, void *arg)
+void
+registry_unlink_token(struct registry *reg, struct token *tok)
 {
-	struct page *pg = arg;
+	struct token **slot[REGISTRY_NAME_LEVELS];
+	unsigned lv;
 
-	if (strcmp(tok->name, pg->after) <= 0)
-		return;
-	pg->seen++;
-	if (pg->n < pg->limit) {
-		pg->heap[pg->n++] = tok;
-		sift_up(pg, pg->n - 1);
-	} else if (pg->limit > 0 && above(pg->heap[0], tok)) {
-		pg->heap[0] = tok;
-		sift_down(pg, 0);
-	}
-}
-
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp((*(const struct token *const *)a)->name,
-		      (*(const struct token *const *)b)->name);
+	find_links(reg, tok->name, slot);
+	for (lv = 0; lv < tok->name_levels; lv++)
+		*slot[lv] = tok->by_name[lv];
 }
 
 size_t
 registry_token_page(const struct registry *reg, const char *after,
 		    size_t limit, const struct token **out, int *more)
 {
-	struct page pg = { after ? after : "", limit, 0, 0, out };
+	struct token *const *links = reg->by_name;
+	const struct token *tok;
+	size_t n = 0;
+	int lv;
 
-	registry_foreach_token(reg, consider, &pg);
-	qsort(out, pg.n, sizeof(*out), by_name);
-	*more = pg.seen > pg.n;
-	return pg.n;
+	if (after == NULL)
+		after = "";
+	for (lv = REGISTRY_NAME_LEVELS - 1; lv >= 0; lv--)
+		while (links[lv] != NULL && strcmp(links[lv]->name, after) <= 0)
+			links = links[lv]->by_name;
+	for (tok = links[0]; tok != NULL && n < limit; tok = tok->by_name[0])
+		out[n++] = tok;
+	*more = tok != NULL;
+	return n;
 }

@@ -1,11 +1,12 @@
 /* admin_tokens.c -- GET /_admin/tokens (a page of tokens, by name) and
  * DELETE /_admin/tokens/<token>.
  *
- * A listing is bounded: at most ADMIN_LIST_MAX tokens an answer, picked in
- * one pass over the registry with memory for one page, so a registry of a
- * million tokens costs each request a scan, never a huge answer. The
- * cursor is the last name of a page (?after=), valid however the registry
- * changes between pages.
+ * A listing is bounded: at most ADMIN_LIST_MAX tokens an answer, found by
+ * a search of the registry's by-name list (registry_token_page), so a
+ * page costs O(log n + page) however many tokens there are, and never
+ * makes a huge answer. The page's aliases come from one pass over the
+ * aliases, which are few. The cursor is the last name of a page
+ * (?after=), valid however the registry changes between pages.
  */
 #include <event2/http.h>
 #include <jansson.h>

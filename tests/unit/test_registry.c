@@ -2107,6 +2107,38 @@ test_token_page(void **state)
 	assert_string_equal(page[0]->name, "n101");
 	assert_string_equal(page[2]->name, "n103");
 	assert_true(more);
+	/* Deleted tokens leave the pages; a cursor that names one, or no
+	 * token at all, still places the page; a token made again is back. */
+	for (i = 0; i < 300; i += 3)
+		del_token(names[i]);
+	n = registry_token_page(&reg, "n100", 3, page, &more);
+	assert_int_equal(n, 3);
+	assert_string_equal(page[0]->name, "n101");
+	assert_string_equal(page[1]->name, "n103");
+	assert_string_equal(page[2]->name, "n104");
+	n = registry_token_page(&reg, "n1025", 64, page, &more);
+	assert_string_equal(page[0]->name, "n103");
+	assert_int_equal(n, 64);
+	assert_true(more);
+	n = registry_token_page(&reg, "", 64, page, &more);
+	assert_string_equal(page[0]->name, "n001");
+	assert_string_equal(page[63]->name, "n095");
+	n = registry_token_page(&reg, "n296", 64, page, &more);
+	assert_int_equal(n, 2);
+	assert_string_equal(page[0]->name, "n298");
+	assert_string_equal(page[1]->name, "n299");
+	assert_false(more);
+	make_token("n099", 3);
+	n = registry_token_page(&reg, "n098", 2, page, &more);
+	assert_string_equal(page[0]->name, "n099");
+	assert_string_equal(page[1]->name, "n100");
+	for (total = 0, after[0] = '\0'; (n = registry_token_page(
+		     &reg, after, 7, page, &more)) > 0;) {
+		total += n;
+		snprintf(after, sizeof(after), "%s", page[n - 1]->name);
+	}
+	assert_int_equal(total, 201);
+	assert_int_equal(reg.ntokens, 201);
 }
 
 static void
