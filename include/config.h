@@ -89,6 +89,7 @@ struct config {
 	char etcd_cacert[1024], etcd_cert[1024], etcd_key[1024];
 	char etcd_user[128], etcd_password[128];
 	char etcd_prefix[201];
+	unsigned etcd_max_txn_ops; /* etcd's --max-txn-ops */
 	/* Which flags took their value from SRVGATE_* (errors name it). */
 	uint8_t set_by_env[CONFIG_FLAGS_MAX];
 };

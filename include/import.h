@@ -24,13 +24,32 @@ struct token_spec {
 	char cluster_id[STORE_CLUSTER_ID_MAX + 1];
 	int force; /* import: replace a token that differs; sync: follow
 		      another cluster, or replace members not from this one */
+	struct import_parts *parts; /* NULL: the whole in one proposal */
 };
 
+/* Work bigger than one proposal of the store may be (store_max_changes)
+ * is planned a part at a time: the caller keeps this, and submits the
+ * request again while a plan sets more. */
+struct import_parts {
+	size_t max_changes; /* per proposal; 0: no limit */
+	int more;	    /* set by the plan: a part is left to do */
+	uint64_t made_at;   /* import: the created index of the token its
+			       first part made; 0 before */
+	char (*aliases)[REGISTRY_NAME_MAX + 1]; /* import: to set again */
+	size_t naliases;
+};
+
+/* Frees the members, and what s->parts holds (not s->parts itself). */
 void token_spec_free(struct token_spec *s);
 
 /* The token as the spec says, members in their order. Nothing to do when
  * it is so already (REG_OK, no changes); REG_CONFLICT when it differs and
- * force is not set. Replacing keeps the aliases that name the token. */
+ * force is not set. Replacing keeps the aliases that name the token.
+ * In parts (more than max_changes): the token with its first members,
+ * then the next members a part at a time (each part a token the registry
+ * may show: discovery clients wait for the size anyway), the aliases with
+ * the last; a replaced token is deleted in a part of its own first. A
+ * later part finds the token changed by someone else: REG_CONFLICT. */
 enum registry_status plan_import(struct registry *reg, struct proposal *p,
 				 const struct token_spec *s);
 /* The token's members become the spec's (peer and client URLs); members
@@ -41,7 +60,8 @@ enum registry_status plan_import(struct registry *reg, struct proposal *p,
  * cluster does not list that no sync wrote (registered through the v2
  * API, imported, or another cluster's).
  * A spec without a cluster ID is REG_INVALID unless forced. why may be
- * NULL. */
+ * NULL. In parts: the first max_changes changes of the plan; planned again,
+ * the rest (every part moves the token toward the cluster's list). */
 enum registry_status plan_sync(struct registry *reg, struct proposal *p,
 			       const struct token_spec *s, char *why);
 

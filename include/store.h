@@ -140,6 +140,9 @@ struct store {
 	uint64_t probed_ms;
 	int probe_ok;
 	char probe_why[256];
+	/* operations one atomic write may hold (etcd's --max-txn-ops);
+	 * 0: no such limit (LMDB) */
+	unsigned max_txn_ops;
 };
 
 int store_load(struct store *st, char *err);
@@ -152,6 +155,13 @@ void store_probe_done(struct store *st, int ok, const char *why);
 int store_busy(const struct store *st);
 void store_stats(const struct store *st, struct store_stats *out);
 void store_close(struct store *st);
+/* How many member changes one proposal may hold and still be one atomic
+ * write of the store (0: no limit). Work bigger than that (import, sync)
+ * is planned as several proposals of at most this many changes. */
+size_t store_max_changes(const struct store *st);
+/* The etcd store's Txn limit (--etcd-max-txn-ops, etcd's --max-txn-ops);
+ * set before the first write. A store without one ignores it. */
+void store_set_max_txn_ops(struct store *st, unsigned n);
 
 /* The LMDB store: one data dir, one writer thread, group commit. */
 struct event_base;

@@ -203,6 +203,10 @@ static const struct flag flags[] = {
 	{ "etcd-prefix", K_STRING, F(etcd_prefix), 0, 0,
 	  "etcd key prefix of srvgate's own data (beside /_etcd/registry/) "
 	  "[/srvgate/]" },
+	{ "etcd-max-txn-ops", K_UINT, U(etcd_max_txn_ops), 8, 1000000,
+	  "operations etcd takes in one Txn: its own --max-txn-ops, set the "
+	  "same; bigger imports and syncs are written in parts that fit, "
+	  "each registration stays one Txn [128]" },
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 _Static_assert(NFLAGS <= CONFIG_FLAGS_MAX, "raise CONFIG_FLAGS_MAX");
@@ -268,6 +272,7 @@ config_defaults(struct config *cfg)
 	cfg->grpc_max_watches = 100;
 	cfg->grpc_max_watches_per_address = 1000;
 	strcpy(cfg->etcd_prefix, "/srvgate/");
+	cfg->etcd_max_txn_ops = 128;
 }
 
 static int

@@ -72,6 +72,7 @@ struct etcd_client {
 	struct etcd_stream *dead_streams[GRAVE_MAX];
 	size_t ndead;
 	struct event *flush_ev;
+	int answer_code; /* of the reply being delivered; 0: none */
 };
 
 /* ---- JSON helpers ---- */
@@ -265,7 +266,9 @@ call_done(struct evhttp_request *req, void *arg)
 		}
 		reuse = code == 200 && !c->eps[c->cur].tls;
 	}
+	c->answer_code = code;
 	k->fn(k->arg, body, body ? NULL : err);
+	c->answer_code = 0;
 	json_decref(body);
 	if (reuse && k->epoch == c->epoch && c->nidle < IDLE_MAX)
 		c->idle[c->nidle++] = k->conn;
@@ -452,6 +455,12 @@ etcd_client_next(struct etcd_client *c)
 	c->epoch++;
 	c->cur = (c->cur + 1) % c->neps;
 	event_active(c->flush_ev, 0, 0);
+}
+
+int
+etcd_call_status(const struct etcd_client *c)
+{
+	return c->answer_code;
 }
 
 const char *

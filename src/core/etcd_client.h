@@ -50,6 +50,10 @@ void etcd_client_login(struct etcd_client *c, etcd_reply_fn fn, void *arg);
 /* POSTs req (consumed) to path. */
 void etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	       unsigned timeout_ms, etcd_reply_fn fn, void *arg);
+/* Inside a reply callback: the HTTP status etcd answered with (an error
+ * body gives 400 for a request etcd refuses, 5xx when it cannot serve);
+ * 0 when nothing answered (refused, reset, timed out, dropped). */
+int etcd_call_status(const struct etcd_client *c);
 struct etcd_stream *etcd_stream_open(struct etcd_client *c, const char *path,
 				     json_t *req, etcd_msg_fn on_msg,
 				     etcd_end_fn on_end, void *arg);

@@ -20,6 +20,25 @@ token_spec_free(struct token_spec *s)
 	free(s->members);
 	s->members = NULL;
 	s->n = 0;
+	if (s->parts != NULL) {
+		free(s->parts->aliases);
+		s->parts->aliases = NULL;
+		s->parts->naliases = 0;
+	}
+}
+
+/* Keeps the first max changes of p (0: all); 1 when some were dropped. */
+static int
+keep_first(struct proposal *p, size_t max)
+{
+	size_t i;
+
+	if (max == 0 || p->n <= max)
+		return 0;
+	for (i = max; i < p->n; i++)
+		change_clear(&p->changes[i]);
+	p->n = max;
+	return 1;
 }
 
 static int
@@ -73,29 +92,86 @@ collect(const struct alias *a, void *arg)
 	snprintf(l->names[l->n++], sizeof(l->names[0]), "%s", a->name);
 }
 
+static void
+add_aliases(struct proposal *p, const char *token,
+	    char (*names)[REGISTRY_NAME_MAX + 1], size_t n)
+{
+	struct change c;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(&c, 0, sizeof(c));
+		proposal_add_change(p, CHANGE_ALIAS_PUT, token, names[i], &c);
+	}
+}
+
+/* A later part: the members the token this import made lacks, up to
+ * max_changes, and the aliases with the last. */
+static enum registry_status
+plan_import_next(const struct token *tok, struct proposal *p,
+		 const struct token_spec *s, struct import_parts *pt)
+{
+	size_t i;
+
+	if (tok == NULL || tok->created_index != pt->made_at)
+		return REG_CONFLICT; /* deleted or replaced meanwhile */
+	for (i = 0; i < s->n; i++) {
+		const struct member *m = token_find_member(tok,
+							   s->members[i].id);
+
+		if (m != NULL && strcmp(m->value, s->members[i].value) == 0)
+			continue;
+		if (m != NULL)
+			return REG_CONFLICT; /* registered meanwhile */
+		if (p->n == pt->max_changes) {
+			pt->more = 1;
+			return REG_OK;
+		}
+		add_member(p, s->token, &s->members[i], 0, 0);
+	}
+	if (p->n + pt->naliases > pt->max_changes && p->n > 0)
+		pt->more = 1;
+	else
+		add_aliases(p, s->token, pt->aliases, pt->naliases);
+	return REG_OK;
+}
+
 enum registry_status
 plan_import(struct registry *reg, struct proposal *p,
 	    const struct token_spec *s)
 {
 	const struct token *tok = registry_find_token(reg, s->token);
 	struct alias_list aliases = { s->token, NULL, 0 };
+	struct import_parts *pt = s->parts;
 	struct change c = { 0 };
 	enum registry_status rs;
 	size_t i;
 
+	if (pt != NULL)
+		pt->more = 0;
 	if (!registry_valid_name(s->token) || s->size == 0 ||
 	    registry_find_alias(reg, s->token) != NULL)
 		return REG_INVALID;
 	if ((rs = plan_claim_token(reg, s->token)) != REG_OK)
 		return rs;
+	if (pt != NULL && pt->made_at != 0)
+		return plan_import_next(tok, p, s, pt);
 	if (tok != NULL && same_token(tok, s))
 		return REG_OK;
 	if (tok != NULL && !s->force)
 		return REG_CONFLICT;
 	if (tok != NULL) {
 		/* Deleting drops the aliases; they name the token, not what
-		 * it held, so they are set again. */
+		 * it held, so they are set again (in parts: kept for the
+		 * last part). */
 		registry_foreach_alias(reg, collect, &aliases);
+		if (pt != NULL) {
+			free(pt->aliases);
+			pt->aliases = aliases.names;
+			pt->naliases = aliases.n;
+			aliases.names = NULL;
+			aliases.n = 0;
+		}
 		plan_token_delete(reg, p, s->token);
 	}
 	c.size = s->size;
@@ -103,11 +179,26 @@ plan_import(struct registry *reg, struct proposal *p,
 	proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	for (i = 0; i < s->n; i++)
 		add_member(p, s->token, &s->members[i], 0, 0);
-	for (i = 0; i < aliases.n; i++) {
-		memset(&c, 0, sizeof(c));
-		proposal_add_change(p, CHANGE_ALIAS_PUT, s->token, aliases.names[i], &c);
-	}
+	add_aliases(p, s->token, aliases.names, aliases.n);
 	free(aliases.names);
+	if (pt == NULL)
+		return REG_OK;
+	add_aliases(p, s->token, pt->aliases, pt->naliases);
+	/* In parts; the aliases come with the last. A replacement is
+	 * deleted alone first: deleting and making a token in one Txn
+	 * deletes every old key of it one by one (etcd refuses a put inside
+	 * a range it deletes), so the old members count too. */
+	if (pt->max_changes != 0 &&
+	    p->n + (tok ? tok->nmembers : 0) > pt->max_changes) {
+		if (tok != NULL) {
+			for (i = 0; i < p->n; i++)
+				change_clear(&p->changes[i]);
+			p->n = 0;
+			plan_token_delete(reg, p, s->token);
+		}
+		keep_first(p, pt->max_changes);
+		pt->more = 1;
+	}
 	return REG_OK;
 }
 
@@ -223,6 +314,10 @@ plan_sync(struct registry *reg, struct proposal *p, const struct token_spec *s,
 		snprintf(c.cluster_id, sizeof(c.cluster_id), "%s", cluster);
 		proposal_add_change(p, CHANGE_TOKEN_PUT, s->token, NULL, &c);
 	}
+	/* The token's own change comes last: the size and the cluster ID
+	 * follow the members once they are all written. */
+	if (s->parts != NULL)
+		s->parts->more = keep_first(p, s->parts->max_changes);
 	return REG_OK;
 }
 

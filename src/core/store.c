@@ -179,3 +179,21 @@ store_probe_done(struct store *st, int ok, const char *why)
 		free(w);
 	}
 }
+
+/* A member change costs the etcd store at most 3 operations (the member
+ * key, its client URLs, its synced mark) and one compare; the token's own
+ * change 2 more, the size compare 1 (see txn_change in store_etcd.c). */
+size_t
+store_max_changes(const struct store *st)
+{
+	if (st == NULL || st->max_txn_ops == 0)
+		return 0;
+	return st->max_txn_ops > 6 ? (st->max_txn_ops - 3) / 3 : 1;
+}
+
+void
+store_set_max_txn_ops(struct store *st, unsigned n)
+{
+	if (st != NULL && st->max_txn_ops != 0 && n != 0)
+		st->max_txn_ops = n;
+}

@@ -22,6 +22,19 @@
  * etcd members' alike. A failed compare settles as STORE_CONFLICT once the
  * watch has caught up: the registry plans the request again.
  *
+ * A proposal is never split into several Txns: the registry counts on it
+ * committing whole (a registration's create_revision compare and its put;
+ * an import that deletes and makes a token again; the keys a plan marked
+ * unsettled), and a split one could leave half of it behind for every
+ * gateway to serve. A Txn etcd would refuse (more compares or operations
+ * than --max-txn-ops, more bytes than --max-request-bytes) is refused here
+ * before it is sent (STORE_FAILED, the reason and the limit in its
+ * error: the client's 500 says them); the work that can be big (import,
+ * sync) is planned as several proposals of store_max_changes() changes
+ * each, where each part is a state the registry may show. A request error
+ * etcd answers anyway (an operator's etcd with lower limits) fails that
+ * proposal alone: the connection is fine, so no reconnect and no reload.
+ *
  * The shadow (kv table) holds every key of ours etcd has, with its value
  * and revisions: the Range is reconciled against it, the translation of
  * events looks metadata up in it, and it is what the local copy stores
@@ -52,6 +65,9 @@
 #define SEEN_DEADLINE_MS 5000 /* a committed Txn the watch does not show */
 #define CONFLICT_WAIT_MS 300
 #define LOCK_TTL_S 10
+#define DEFAULT_MAX_TXN_OPS 128 /* etcd's --max-txn-ops default */
+/* etcd's --max-request-bytes default: a Txn's protobuf may not be more */
+#define MAX_REQUEST_BYTES (1536u * 1024)
 
 enum conn_state { CS_DOWN, CS_SYNCING, CS_LIVE };
 
@@ -439,14 +455,17 @@ settle_refused(evutil_socket_t fd, short what, void *arg)
 		st->refused = p->next;
 		if (st->refused == NULL)
 			st->refused_tail = &st->refused;
-		settle(st, p, STORE_UNAVAILABLE, p->error);
+		settle(st, p, p->status, p->error);
 	}
 	settle_seen(st);
 }
 
+/* Settled from the event loop, never from inside submit. */
 static void
-refuse(struct etcd_store *st, struct proposal *p, const char *why)
+refuse(struct etcd_store *st, struct proposal *p, enum store_status s,
+       const char *why)
 {
+	p->status = s;
 	snprintf(p->error, sizeof(p->error), "%s", why);
 	p->next = NULL;
 	*st->refused_tail = p;
@@ -513,10 +532,37 @@ tb_made(const struct tb *b, const char *key)
 	return 0;
 }
 
+/* The same compare once: each member of a token compares the size key. */
+static int
+cmp_known(const struct tb *b, const char *b64key, uint64_t rev, int equal)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(b->cmps); i++) {
+		const json_t *c = json_array_get(b->cmps, i);
+
+		if (strcmp(json_string_value(json_object_get(c, "key")),
+			   b64key) == 0 &&
+		    strcmp(json_string_value(json_object_get(c, "result")),
+			   equal ? "EQUAL" : "NOT_EQUAL") == 0 &&
+		    etcd_u64(c, "create_revision") == rev)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 cmp_create(struct tb *b, const char *key, uint64_t rev, int equal)
 {
+	char *k;
+	int known;
+
 	if (tb_deleted(b, key) || tb_made(b, key))
+		return;
+	k = etcd_b64(key, strlen(key));
+	known = cmp_known(b, k, rev, equal);
+	free(k);
+	if (known)
 		return;
 	if (equal && rev == 0) {
 		b->made = xrealloc(b->made, (b->nmade + 1) * sizeof(*b->made));
@@ -705,23 +751,43 @@ txn_change(const struct etcd_store *st, const struct change *c, struct tb *b)
 	}
 }
 
+/* etcd answered, refusing this request as such (grpc-gateway gives 400
+ * for InvalidArgument: too many operations, request too large, duplicate
+ * key; 403 for a permission): the Txn did not happen and the connection
+ * is fine. A bad auth token (401) or any 5xx is the connection's. */
+static int
+request_refused(int code, const char *err)
+{
+	return (code == 400 || code == 403 || code == 404 || code == 413) &&
+	       strstr(err, "auth token") == NULL;
+}
+
 static void
 txn_done(void *arg, json_t *body, const char *err)
 {
 	struct txn *t = arg;
 	struct etcd_store *st = t->st;
+	int code = etcd_call_status(st->cli);
 	size_t i;
 
 	if (body == NULL) {
 		struct txn **tp = &st->txns;
+		int refused = request_refused(code, err);
+		char why[256];
 
 		while (*tp != t)
 			tp = &(*tp)->next;
 		*tp = t->next;
-		/* The outcome is unknown: never an acknowledgement. */
-		settle(st, t->p, STORE_UNAVAILABLE, err);
+		snprintf(why, sizeof(why), "etcd refused the write: %s", err);
+		if (refused)
+			log_warn("etcd: a write of %zu changes refused (HTTP "
+				 "%d): %s", t->p->n, code, err);
+		/* Refused: nothing written. Else the outcome is unknown:
+		 * never an acknowledgement. */
+		settle(st, t->p, refused ? STORE_FAILED : STORE_UNAVAILABLE,
+		       refused ? why : err);
 		free(t);
-		if (!st->closing)
+		if (!st->closing && !refused)
 			conn_lost(st, err);
 		return;
 	}
@@ -739,6 +805,60 @@ txn_done(void *arg, json_t *body, const char *err)
 	settle_seen(st);
 }
 
+/* The bytes of a Txn's protobuf, about: its keys and values, decoded. */
+static size_t
+txn_bytes(const json_t *list)
+{
+	static const char *const fields[] = { "key", "value", "range_end" };
+	size_t i, f, n = 0;
+
+	for (i = 0; i < json_array_size(list); i++) {
+		const json_t *o = json_array_get(list, i), *in;
+		const char *k;
+
+		/* an operation wraps its request: {"request_put": {...}} */
+		in = json_object_size(o) == 1 ?
+			     json_object_iter_value(json_object_iter(
+				     (json_t *)o)) : o;
+		if (!json_is_object(in))
+			in = o;
+		for (f = 0; f < 3; f++)
+			if ((k = json_string_value(json_object_get(in,
+								   fields[f]))))
+				n += strlen(k) / 4 * 3;
+		n += 16;
+	}
+	return n;
+}
+
+/* Refuses (settles later) a Txn etcd would refuse; 1 when it did. */
+static int
+txn_too_large(struct etcd_store *st, const json_t *cmps, const json_t *ops,
+	      struct proposal *p)
+{
+	size_t max = st->base.max_txn_ops, n = json_array_size(ops),
+	       bytes = txn_bytes(cmps) + txn_bytes(ops);
+	char why[256];
+
+	if (json_array_size(cmps) > n)
+		n = json_array_size(cmps);
+	if (n <= max && bytes <= MAX_REQUEST_BYTES)
+		return 0;
+	if (n > max)
+		snprintf(why, sizeof(why), "too many operations for one etcd "
+			 "Txn: this write of %zu changes needs %zu, etcd takes "
+			 "%zu (--etcd-max-txn-ops, etcd's --max-txn-ops)",
+			 p->n, n, max);
+	else
+		snprintf(why, sizeof(why), "request too large for etcd: this "
+			 "write of %zu changes is about %zu bytes, etcd takes "
+			 "%u (its --max-request-bytes default)", p->n, bytes,
+			 MAX_REQUEST_BYTES);
+	log_warn("etcd: a write refused before it was sent: %s", why);
+	refuse(st, p, STORE_FAILED, why);
+	return 1;
+}
+
 static void
 etcd_submit(struct store *base, struct proposal *p)
 {
@@ -753,13 +873,18 @@ etcd_submit(struct store *base, struct proposal *p)
 		return;
 	}
 	if (st->state != CS_LIVE) {
-		refuse(st, p, st->why);
+		refuse(st, p, STORE_UNAVAILABLE, st->why);
 		return;
 	}
 	b.cmps = json_array();
 	for (i = 0; i < p->n; i++)
 		txn_change(st, &p->changes[i], &b);
 	ops = tb_ops(st, &b);
+	if (txn_too_large(st, b.cmps, ops, p)) {
+		json_decref(b.cmps);
+		json_decref(ops);
+		return;
+	}
 	t = xcalloc(1, sizeof(*t));
 	t->st = st;
 	t->p = p;
@@ -1511,6 +1636,7 @@ store_etcd_open(struct store **out, const struct store_etcd_config *cfg,
 	st->evb = base;
 	st->copy.lock_fd = -1;
 	st->refused_tail = &st->refused;
+	st->base.max_txn_ops = DEFAULT_MAX_TXN_OPS;
 	htable_init(&st->kvs);
 	snprintf(st->why, sizeof(st->why), "etcd: connecting");
 	if (strlen(cfg->prefix) > ETCD_PREFIX_MAX || cfg->prefix[0] != '/' ||

@@ -173,6 +173,10 @@ struct admin_write {
 	char named[REGISTRY_NAME_MAX + 1]; /* the token the alias named */
 	int del;
 	char client[64]; /* for the log */
+	struct import_parts in_parts; /* spec.parts when the store needs */
+	unsigned parts;	 /* of an import or sync in parts, committed */
+	unsigned max_parts;
+	size_t changed;	 /* by those parts */
 };
 
 static enum registry_status
@@ -285,12 +289,66 @@ plan_token(struct registry *reg, struct registry_request *rr,
 	return w->dry_run ? plan_dry_run(reg, w, p, rs) : rs;
 }
 
+/* A part of an import or sync in parts committed: plans the next one;
+ * 1 when it did. Each part moves the token on, so the count of parts is
+ * bounded by that of the members before and after; the bound stops a
+ * plan that would not (its answer is then an error, see token_done). */
+static int
+next_part(struct admin_write *w, const struct registry_result *res,
+	  const struct token *tok)
+{
+	struct import_parts *pt = w->spec.parts;
+
+	if (res->status != REG_OK || pt == NULL || !pt->more)
+		return 0;
+	if (w->parts == 0)
+		w->max_parts = (unsigned)(2 * (w->spec.n + 8 +
+					       (tok ? tok->nmembers : 0)) /
+					  pt->max_changes + 4);
+	if (w->parts == w->max_parts)
+		return 0;
+	w->changed += res->nchanges;
+	w->parts++;
+	if (!w->sync && pt->made_at == 0 && tok != NULL)
+		pt->made_at = tok->created_index;
+	registry_submit(w->api->reg, &w->rr);
+	return 1;
+}
+
 static void
 token_done(struct registry_request *rr, const struct registry_result *res)
 {
 	struct admin_write *w = rr->arg;
 	const struct token *tok = registry_find_token(w->api->reg,
 						      w->spec.token);
+	char cause[200];
+
+	if (next_part(w, res, tok))
+		return;
+	w->changed += res->nchanges;
+	if (w->parts > 0 && res->status == REG_OK && w->spec.parts->more) {
+		static const struct registry_result unfinished = {
+			REG_STORE_FAILED, "the parts did not converge", NULL,
+			0, 0 };
+
+		res = &unfinished;
+	}
+	if (w->parts > 0 && res->status != REG_OK) {
+		/* What the parts before wrote stays: the error says so. */
+		snprintf(cause, sizeof(cause), "%s of token %s stopped after "
+			 "%u committed parts (%zu changes)%s", w->sync ?
+			 "sync" : "import", w->spec.token, w->parts,
+			 w->changed, res->status == REG_CONFLICT && !w->sync ?
+			 ": the token changed meanwhile; import it again "
+			 "with --force" : "");
+		http_log_change(w->sync ? "sync" : "import", w->spec.token,
+				NULL, w->client, res);
+		http_send_status(w->api, w->req, R_ADMIN, res, cause);
+		token_spec_free(&w->spec);
+		free(w->plan);
+		free(w);
+		return;
+	}
 
 	if (w->dry_run && res->status == REG_OK && w->plan != NULL) {
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON, w->plan);
@@ -300,12 +358,12 @@ token_done(struct registry_request *rr, const struct registry_result *res)
 	}
 	free(w->plan);
 	http_log_change(w->sync ? "sync" :
-			res->status == REG_OK && res->nchanges == 0 ?
+			res->status == REG_OK && w->changed == 0 ?
 				"import-unchanged" : "import",
 			w->spec.token, NULL, w->client, res);
 	if (res->status == REG_OK && tok != NULL)
 		http_send(w->api, w->req, R_ADMIN, 200, HTTP_JSON,
-			  token_json(w->api->reg, tok, res->nchanges > 0));
+			  token_json(w->api->reg, tok, w->changed > 0));
 	else if (res->status == REG_CONFLICT || (w->sync && w->why[0] &&
 						 res->status == REG_INVALID))
 		http_send_status(w->api, w->req, R_ADMIN, res,
@@ -354,6 +412,10 @@ put_token(struct http_api *api, struct evhttp_request *req, const char *name)
 	strcpy(w->spec.token, name);
 	w->spec.force = http_param_true(&p, "force");
 	w->dry_run = http_param_true(&p, "dry_run");
+	/* A dry run shows the whole change, not its first part. */
+	w->in_parts.max_changes = store_max_changes(api->st);
+	if (!w->dry_run && w->in_parts.max_changes != 0)
+		w->spec.parts = &w->in_parts;
 	w->sync = mode != NULL && strcmp(mode, "sync") == 0;
 	if ((mode != NULL && !w->sync && strcmp(mode, "import") != 0 &&
 	     fail(err, "mode must be import or sync")) ||

@@ -145,6 +145,9 @@ http_api_start(struct http_api **out, struct event_base *base,
 	api->cfg = cfg;
 	api->reg = reg;
 	api->st = st;
+	/* Here, not in store_etcd_config, as no write comes before the HTTP
+	 * API (gRPC and GC start after it); server.c then need not change. */
+	store_set_max_txn_ops(st, cfg->etcd_max_txn_ops);
 	api->http = evhttp_new(base);
 	api->conns = conn_table_new(base, &(struct conn_limits){
 		cfg->max_connections, cfg->max_connections_per_address,

@@ -1,0 +1,127 @@
+#!/bin/bash
+# tests/e2e/etcd_bigwrites.sh -- writes bigger than one etcd Txn may be, on
+# a real etcd 3.4 with its defaults (--max-txn-ops 128, --max-request-bytes
+# 1.5 MiB), through gateways on --etcd-endpoints:
+#   - imports of 60 and 200 members and a sync of 200 succeed (the
+#     gateway writes them in parts that fit) and every member is listed
+#     by both gateways and served in DNS (up to --max-published)
+#   - an import --force replacing 200 members by 150 (in parts), then 150
+#     by 5 (one Txn would delete the 150 one by one), keeps the alias
+#   - a gateway told a bigger limit than etcd's (--etcd-max-txn-ops 1000)
+#     sends a Txn etcd refuses: that import alone fails, with etcd's
+#     reason, and the gateway neither reconnects nor reloads
+#   - a write bigger than etcd's request limit gets a clear error, no
+#     reconnect
+#   - none of this makes a gateway reconnect (its log and /metrics)
+. "$(dirname "$0")/../lib.sh"
+
+etcd_test_env etcd etcdctl
+
+out=$(timeout 5 "$SRVGATE" serve --data-dir "$TMP/flags" --etcd-endpoints http://127.0.0.1:1 --etcd-max-txn-ops 3 2>&1); rc=$?
+expect_match "--etcd-max-txn-ops below what one registration needs exits 2" \
+	"^2 .*--etcd-max-txn-ops" "$rc $out"
+expect_match "serve --help documents --etcd-max-txn-ops" "etcd-max-txn-ops" \
+	"$("$SRVGATE" serve --help 2>&1)"
+
+alloc_port C1; alloc_port P1
+etcd --name e1 --data-dir "$TMP/e1.etcd" \
+	--listen-client-urls "http://127.0.0.1:$C1" --advertise-client-urls "http://127.0.0.1:$C1" \
+	--listen-peer-urls "http://127.0.0.1:$P1" --initial-advertise-peer-urls "http://127.0.0.1:$P1" \
+	--initial-cluster "e1=http://127.0.0.1:$P1" >>"$TMP/e1.log" 2>&1 &
+PIDS="$PIDS $!"
+ectl() { etcdctl --endpoints="127.0.0.1:$C1" --command-timeout=5s "$@"; }
+healthy() { ectl endpoint health >/dev/null 2>&1; }
+check "etcd (default limits) is healthy" wait_for healthy
+
+# gw NAME [flags]: starts gateway NAME; $NAME is its URL, ${NAME}_DNS its port
+gw() {
+	local n=$1
+	shift
+	start_srvgate "$n" --etcd-endpoints "http://127.0.0.1:$C1" --grpc-listen off \
+		--rate-limit 0 --admin-token adm --max-body-bytes 4M "$@"
+	local rc=$?
+	eval "${n}=$SG_HTTP ${n}_DNS=$SG_DNS_PORT ${n}_PID=$SG_PID"
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	return $rc
+}
+check "gateway A starts (default --etcd-max-txn-ops 128)" gw A
+check "gateway B starts with --etcd-max-txn-ops 1000 (more than etcd allows)" \
+	gw B --etcd-max-txn-ops 1000
+
+reconnects() { curl -s -m 5 "$1/metrics" | sed -n 's/^srvgate_etcd_reconnects_total //p'; }
+RA0=$(reconnects "$A") RB0=$(reconnects "$B")
+
+# members N [CLIENTS_FILE]: a file holding a JSON body of N members (with
+# the client URLs in CLIENTS_FILE); prints its name
+members() {
+	local f=$TMP/body.$1
+	[ -n "${2:-}" ] || set -- "$1" /dev/null
+	jq -nc --argjson n "$1" --rawfile c "$2" >"$f" '{size: $n, cluster_id: "abc123",
+		members: [range($n) | {id: "m\(.)", value: "m\(.)=http://10.7.\(. / 250 | floor).\(. % 250):2380"}
+			+ (if $c == "" then {} else {clients: $c} end)]}'
+	echo "$f"
+}
+# put GATEWAY TOKEN MODE BODY: the HTTP status; the answer in $TMP/put.out
+put() { curl -s -m 20 -o "$TMP/put.out" -w '%{http_code}' -X PUT -H 'Authorization: Bearer adm' \
+	-H 'Content-Type: application/json' --data-binary "@$4" "$1/_admin/tokens/$2?mode=$3"; }
+listed() { curl -s -m 5 "$1/$2" | jq '.node.nodes | length'; }
+nsrv() { dig @127.0.0.1 -p "$1" +short +time=2 +tries=1 "_etcd-server._tcp.$2.discovery.internal" SRV | grep -c 2380; }
+# served TOKEN N: both gateways list N members, A serves min(N, 64) SRV
+served() {
+	local want=$(( $2 < 64 ? $2 : 64 ))
+	[ "$(listed "$A" "$1")" = "$2" ] && [ "$(listed "$B" "$1")" = "$2" ] &&
+		[ "$(nsrv "$A_DNS" "$1")" = "$want" ] && [ "$(nsrv "$B_DNS" "$1")" = "$want" ]
+}
+
+for n in 60 200; do
+	T=imp$n
+	expect_eq "import of $n members through A" 200 "$(put "$A" "$T" import "$(members $n)")"
+	check "  ... both list $n, DNS serves $(( n < 64 ? n : 64 ))" wait_secs 5 served "$T" "$n"
+done
+expect_eq "  ... etcd holds the 200 member keys" 200 \
+	"$(ectl get /_etcd/registry/imp200/members/ --prefix --keys-only | grep -c members/)"
+expect_eq "the same import again: unchanged" 200 "$(put "$A" imp200 import "$(members 200)")"
+
+# replaced in parts: the old token deleted alone, made again, alias kept
+expect_eq "an alias for imp200" 200 "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X PUT \
+	-H 'Authorization: Bearer adm' -d '{"token":"imp200"}' "$A/_admin/aliases/big-alias")"
+expect_eq "import --force of 150 members replacing imp200's 200" 200 \
+	"$(put "$A" imp200 'import&force=true' "$(members 150)")"
+check "  ... both list 150, DNS serves 64" wait_secs 5 served imp200 150
+expect_eq "  ... etcd holds the 150 member keys" 150 \
+	"$(ectl get /_etcd/registry/imp200/members/ --prefix --keys-only | grep -c members/)"
+check "  ... and the alias still names it (64 SRV records under it)" \
+	wait_secs 5 eval '[ "$(nsrv "$A_DNS" big-alias)" = 64 ]'
+expect_eq "import --force of 5 members replacing those 150 (the old keys count too)" 200 \
+	"$(put "$A" imp200 'import&force=true' "$(members 5)")"
+check "  ... both list 5, the alias serves 5" wait_secs 5 eval \
+	'served imp200 5 && [ "$(nsrv "$A_DNS" big-alias)" = 5 ]'
+
+S=$(curl -s -m 5 "$A/new?size=3"); S=${S##*/}
+expect_eq "sync of 200 members into a new token through A" 200 "$(put "$A" "$S" sync "$(members 200)")"
+check "  ... both list 200" wait_secs 5 served "$S" 200
+expect_eq "  ... the token's size is their count" 200 \
+	"$(curl -s -m 5 "$A/$S/_config/size" | jq -r .node.value)"
+
+# B believes etcd takes 1000 operations: etcd refuses its Txn
+code=$(put "$B" big-b import "$(members 200)")
+expect_match "B's Txn that etcd refuses: that import fails with etcd's reason" \
+	"^500 .*etcd refused the write: .*too many operations" "$code $(cat "$TMP/put.out")"
+echo "    ($code: $(jq -r .cause "$TMP/put.out" 2>/dev/null | cut -c1-240))"
+expect_eq "  ... no token left behind" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$B/big-b")"
+
+# bigger than etcd's --max-request-bytes (1.5 MiB): clear error
+{ printf 'http://'; head -c 1700000 /dev/zero | tr '\0' a; } >"$TMP/big"
+code=$(put "$A" big-bytes import "$(members 1 "$TMP/big")")
+expect_match "a write bigger than etcd's request limit: a clear error" \
+	"^[45].. .*(too large|request)" "$code $(head -c 300 "$TMP/put.out")"
+echo "    ($code: $(jq -r .cause "$TMP/put.out" 2>/dev/null | cut -c1-240))"
+
+expect_eq "neither gateway reconnected (reconnects_total unchanged)" "$RA0 $RB0" \
+	"$(reconnects "$A") $(reconnects "$B")"
+expect_empty "  ... nor logged a lost connection" \
+	"$(grep -h 'etcd: lost\|cannot use' "$TMP/A.log" "$TMP/B.log")"
+expect_eq "  ... and B still writes (a registration)" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d value=x=http://10.1.1.1:2380 "$B/$S/after?prevExist=false")"
+
+finish
