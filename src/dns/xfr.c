@@ -173,7 +173,7 @@ put_soa(struct xmsg *m, uint32_t serial)
 /* ---- AXFR, a slice at a time ---- */
 
 /* A node's records but the SOA, as they were before the batch under way
- * (now, between batches). */
+ * (between batches: as they are). */
 static void
 put_node(struct xmsg *m, const struct dns_node *n)
 {
@@ -190,7 +190,7 @@ put_node(struct xmsg *m, const struct dns_node *n)
 	}
 }
 
-/* A batch is about to change n, which t has not sent. */
+/* A batch is about to change n, which the transfer has not sent. */
 static void
 walk_before(struct dns_walk *w, const struct dns_node *n)
 {
@@ -211,8 +211,9 @@ walk_gone(struct dns_walk *w)
 
 /* Starts the whole zone: its SOA, then nodes from the apex. */
 static struct xfr_transfer *
-transfer_new(struct xfr *x, const struct xmsg *m, const char *what,
-	     const char *who, void (*wake)(void *), void *wake_arg)
+transfer_new(struct xfr *x, const struct xmsg *m, struct dns_zone *z,
+	     const char *what, const char *who, void (*wake)(void *),
+	     void *wake_arg)
 {
 	struct xfr_transfer *t = xcalloc(1, sizeof(*t));
 
@@ -234,8 +235,8 @@ transfer_new(struct xfr *x, const struct xmsg *m, const char *what,
 	t->started_ns = now_monotonic_ns();
 	t->walk.before = walk_before;
 	t->walk.gone = walk_gone;
-	dns_walk_start(&t->walk, (struct dns_zone *)m->zone);
-	t->serial = dns_zone_serial(m->zone);
+	dns_walk_start(&t->walk, z);
+	t->serial = dns_zone_serial(z);
 	msg_start(&t->m);
 	put_soa(&t->m, t->serial);
 	return t;
@@ -388,11 +389,12 @@ transfer(struct xfr *x, struct xmsg *m, const struct dns_request *req,
 	 const char *who, void (*wake)(void *), void *wake_arg)
 {
 	const struct dns_query *q = &req->q;
+	struct dns_zone *z = dns_zone_find(dns_view_data(x->view), q->qname,
+					   q->qname_len);
 	uint32_t from = 0;
 
-	m->zone = dns_zone_find(dns_view_data(x->view), q->qname,
-				q->qname_len);
-	if (m->zone == NULL) {
+	m->zone = z;
+	if (z == NULL) {
 		__atomic_add_fetch(&x->notauth, 1, __ATOMIC_RELAXED);
 		send_error(m, RCODE_NOTAUTH); /* not our zone */
 		return NULL;
@@ -422,8 +424,8 @@ transfer(struct xfr *x, struct xmsg *m, const struct dns_request *req,
 		return NULL;
 	}
 	x->axfr++;
-	return transfer_new(x, m, q->qtype == TYPE_IXFR ? "IXFR (whole zone)" :
-							  "AXFR",
+	return transfer_new(x, m, z,
+			    q->qtype == TYPE_IXFR ? "IXFR (whole zone)" : "AXFR",
 			    who, wake, wake_arg);
 }
 
