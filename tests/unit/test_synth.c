@@ -456,6 +456,186 @@ test_cost_of_a_change(void **state)
 	report(f, "a published member going (the next moves up)", &go);
 }
 
+/* ---- AXFR's walk: the zone as it was, whatever changes meanwhile ---- */
+
+/* A record as one number (FNV-1a of owner, type and rdata). */
+static uint64_t
+rr_hash(const struct dns_node *n, uint16_t type, const struct dns_rr *rr)
+{
+	uint64_t h = 1469598103934665603u;
+	size_t i;
+
+	for (i = 0; i < n->name_len; i++)
+		h = (h ^ n->name[i]) * 1099511628211u;
+	h = (h ^ type) * 1099511628211u;
+	for (i = 0; i < rr->rdlen; i++)
+		h = (h ^ rr->rdata[i]) * 1099511628211u;
+	return h;
+}
+
+struct walker {
+	struct dns_walk w;
+	uint64_t got[4096];
+	size_t n;
+	int gone;
+};
+
+/* What xfr.c's put_node sends of n. */
+static void
+take_node(struct walker *k, const struct dns_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nsets; i++) {
+		const struct dns_rr *rr;
+
+		for (rr = n->sets[i].head; rr != NULL; rr = rr->next)
+			if (rr != n->zone->soa && dns_rr_was_live(rr)) {
+				assert_true(k->n < 4096);
+				k->got[k->n++] = rr_hash(n, n->sets[i].type,
+							 rr);
+			}
+	}
+}
+
+static void
+walker_before(struct dns_walk *w, const struct dns_node *n)
+{
+	take_node(container_of(w, struct walker, w), n);
+}
+
+static void
+walker_gone(struct dns_walk *w)
+{
+	container_of(w, struct walker, w)->gone = 1;
+}
+
+static void
+walker_start(struct fx *f, struct walker *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->w.before = walker_before;
+	k->w.gone = walker_gone;
+	dns_walk_start(&k->w,
+		       (struct dns_zone *)dns_view_data(f->view)->token_zone);
+}
+
+/* Takes up to n nodes; returns 0 at the end. */
+static int
+walker_take(struct walker *k, unsigned n)
+{
+	const struct dns_node *node = NULL;
+
+	while (n-- > 0 && (node = dns_walk_next(&k->w)) != NULL)
+		take_node(k, node);
+	return node != NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The whole zone now, sorted (no repeats). */
+static void
+snapshot(struct fx *f, struct walker *k)
+{
+	walker_start(f, k);
+	while (walker_take(k, 1000))
+		;
+	dns_walk_stop(&k->w);
+	qsort(k->got, k->n, sizeof(k->got[0]), cmp_u64);
+}
+
+/* One of a few changes to tokens t0..t19 (3 members of size 3 each): a
+ * member goes or comes, a token goes or comes whole. */
+static void
+change_some(struct fx *f, unsigned r)
+{
+	char t[16];
+	unsigned i = r % 20, m;
+
+	snprintf(t, sizeof(t), "t%u", i);
+	switch (r / 20 % 4) {
+	case 0:
+		delete_member(f, t, r / 80 % 3);
+		break;
+	case 1:
+		put_token(f, t, 3);
+		for (m = 0; m < 3; m++)
+			put_member(f, t, m, 0x200000 + i * 16 + m);
+		break;
+	case 2: {
+		struct change c = { .kind = CHANGE_TOKEN_DEL };
+
+		snprintf(c.token, sizeof(c.token), "%s", t);
+		commit(f, &c);
+		break;
+	}
+	default:
+		put_member(f, t, 5 + r % 3, 0x300000 + r);
+	}
+}
+
+/* Walks interleaved with changes at every pace send the zone exactly as
+ * it was when they began: later nodes left out, changed ones as before. */
+static void
+test_walk_is_a_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct walker *before = malloc(sizeof(*before));
+	struct walker *k = malloc(sizeof(*k));
+	struct walker *after = malloc(sizeof(*after));
+	unsigned pace, i, r = 7;
+
+	assert_non_null(before);
+	assert_non_null(k);
+	assert_non_null(after);
+	for (i = 0; i < 20; i++)
+		change_some(f, 20 + i); /* t<i> with 3 members */
+	for (pace = 1; pace <= 40; pace += 3) {
+		snapshot(f, before);
+		walker_start(f, k);
+		while (walker_take(k, pace))
+			for (i = 0; i < 3; i++)
+				change_some(f, r = r * 1103515245u + 12345u);
+		dns_walk_stop(&k->w);
+		qsort(k->got, k->n, sizeof(k->got[0]), cmp_u64);
+		assert_int_equal(k->n, before->n);
+		assert_memory_equal(k->got, before->got,
+				    k->n * sizeof(k->got[0]));
+		snapshot(f, after);
+		assert_true(after->n != before->n ||
+			    memcmp(after->got, before->got,
+				   after->n * sizeof(after->got[0])) != 0);
+	}
+	free(before);
+	free(k);
+	free(after);
+}
+
+/* A reload frees the zone: a walk under way hears of it, and stops. */
+static void
+test_walk_gone_at_reload(void **state)
+{
+	struct fx *f = *state;
+	struct walker *k = malloc(sizeof(*k));
+	char err[256] = "";
+
+	assert_non_null(k);
+	walker_start(f, k);
+	assert_true(walker_take(k, 1));
+	assert_int_equal(dns_view_reload(f->view, err), 0);
+	assert_int_equal(k->gone, 1);
+	assert_null(k->w.zone);
+	assert_null(dns_walk_next(&k->w));
+	dns_walk_stop(&k->w);
+	free(k);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -469,6 +649,8 @@ main(void)
 		T(test_size_is_the_limit),
 		T(test_alias_follows),
 		T(test_cost_of_a_change),
+		T(test_walk_is_a_snapshot),
+		T(test_walk_gone_at_reload),
 		cmocka_unit_test_setup_teardown(test_cost_of_a_change,
 						setup_all_published, teardown),
 	};
