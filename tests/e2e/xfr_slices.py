@@ -61,17 +61,25 @@ def import_token(c, admin, name, n, members):
 
 
 def load(port, admin, prefix, count, members, threads):
+    def run(k):
+        c = conn(port)
+        for n in range(k, count, threads):
+            import_token(c, admin, "%s%d" % (prefix, n), n, members)
+
+    on_threads(run, threads)
+
+
+def on_threads(fn, threads):
+    """fn(0) .. fn(threads - 1) at once; the first failure ends the test."""
     errors = []
 
-    def run(k):
+    def guarded(k):
         try:
-            c = conn(port)
-            for n in range(k, count, threads):
-                import_token(c, admin, "%s%d" % (prefix, n), n, members)
+            fn(k)
         except BaseException as e:  # SystemExit too
             errors.append(str(e))
 
-    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    ts = [threading.Thread(target=guarded, args=(k,)) for k in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
@@ -115,23 +123,14 @@ def change_one(c, admin, prefix, k):
 
 def change(port, admin, prefix, threads=10):
     """Over THREADS connections, so that commits are shared."""
-    counts, errors = [0] * threads, []
+    counts = [0] * threads
 
     def run(j):
-        try:
-            c = conn(port)
-            for k in range(j, 150, threads):
-                counts[j] += change_one(c, admin, prefix, k)
-        except BaseException as e:
-            errors.append(str(e))
+        c = conn(port)
+        for k in range(j, 150, threads):
+            counts[j] += change_one(c, admin, prefix, k)
 
-    ts = [threading.Thread(target=run, args=(j,)) for j in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        sys.exit(errors[0])
+    on_threads(run, threads)
     print(sum(counts))
 
 
