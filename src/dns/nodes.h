@@ -76,16 +76,18 @@ struct dns_node {
 					 list is in this order */
 	struct dns_zone *zone;
 	struct dns_node *parent;      /* NULL at the apex */
-	uint32_t nchildren;	      /* nodes whose parent this is */
 	struct dns_rrset *sets;
-	size_t nsets;
+	struct dns_chunk *referral;   /* is_cut: the NS and glue */
+	uint32_t nchildren;	      /* nodes whose parent this is */
 	uint32_t mark;		      /* prepare.c: added to this answer */
+	/* Small fields last, next to the name: a node is made per owner
+	 * name (eight per token), so its padding counts. */
+	uint16_t nsets;
 	uint8_t is_cut;		      /* NS below the apex: a delegation */
 	uint8_t has_static;	      /* from a zone file: synthesis keeps out */
 	uint8_t dirty;		      /* listed in the batch's dirty nodes */
 	uint8_t fresh;		      /* made in the batch under way: queries
 					 do not see it before it settles */
-	struct dns_chunk *referral;   /* is_cut: the NS and glue */
 	uint8_t name_len;
 	uint8_t name[];		      /* lower-case wire */
 };

@@ -157,6 +157,10 @@ pub_batch_snapshot(struct pub_batch *b, const struct dns_data *d)
 {
 	size_t i;
 
+	if (b->cap < b->nnodes + d->nnodes) { /* one array, not 17 doublings */
+		b->cap = b->nnodes + d->nnodes;
+		b->nodes = xrealloc(b->nodes, b->cap * sizeof(*b->nodes));
+	}
 	b->nzones = d->nzones;
 	for (i = 0; i < d->nzones; i++) {
 		const struct dns_zone *z = d->zone_list[i];
@@ -293,6 +297,18 @@ reset(struct replica *r, const struct pub_batch *b)
 			      hash_bytes(pz->apex, pz->apex_len));
 		if (pz->apex_labels > r->max_apex_labels)
 			r->max_apex_labels = pz->apex_labels;
+	}
+	/* Each table sized for its nodes once, rather than doubled as it
+	 * fills (every node moved again each time). */
+	for (i = 0; i < b->nnodes; i++)
+		if (b->nodes[i]->zone < r->nzones)
+			r->zones[b->nodes[i]->zone].nodes.count++;
+	for (i = 0; i < r->nzones; i++) {
+		struct htable *t = &r->zones[i].nodes;
+		size_t n = t->count;
+
+		t->count = 0;
+		htable_reserve(t, n);
 	}
 }
 

@@ -15,11 +15,11 @@
 struct synth_url {
 	uint8_t client; /* a client URL (from `sync`), else a peer URL */
 	uint8_t ssl;	/* https */
-	int family;	/* AF_INET or AF_INET6 when the host is an IP, else 0 */
+	uint8_t family;	/* AF_INET or AF_INET6 when the host is an IP, else 0 */
+	uint8_t host_len;
 	uint16_t port;
 	uint8_t addr[16];
 	uint8_t *host;	/* the host name in wire form, when not an IP */
-	size_t host_len;
 };
 
 /* The registered text is not kept: the parsed URLs are what DNS shows,
@@ -67,6 +67,12 @@ synth_init(struct synth *s, struct dns_data *d,
 		s->srv_name[i] = (char)(cfg->srv_name[i] >= 'A' &&
 						cfg->srv_name[i] <= 'Z' ?
 					cfg->srv_name[i] + 32 : cfg->srv_name[i]);
+}
+
+void
+synth_reserve(struct synth *s, size_t ntokens)
+{
+	htable_reserve(&s->tokens, ntokens);
 }
 
 /* ---- the records of one URL ---- */
@@ -186,8 +192,11 @@ add_urls(struct synth_member *sm, const char *value, int client)
 	struct peer_url pu[PEERS_MAX];
 	int i, n = peers_parse(value, pu, PEERS_MAX, NULL);
 
-	sm->urls = xrealloc(sm->urls, (sm->nurls + (n > 0 ? (size_t)n : 0) +
-				       1) * sizeof(*sm->urls));
+	if (n <= 0)
+		return;
+	/* Exactly as many as may be kept: one per member at 100k tokens. */
+	sm->urls = xrealloc(sm->urls, (sm->nurls + (size_t)n) *
+				      sizeof(*sm->urls));
 	for (i = 0; i < n; i++) {
 		struct synth_url *u = &sm->urls[sm->nurls];
 		uint8_t host[DNS_NAME_MAX];
@@ -202,7 +211,8 @@ add_urls(struct synth_member *sm, const char *value, int client)
 			u->family = AF_INET;
 		else if (inet_pton(AF_INET6, pu[i].host, u->addr) == 1)
 			u->family = AF_INET6;
-		else if ((u->host_len = dns_name_from_text(pu[i].host, host)))
+		else if ((u->host_len = (uint8_t)dns_name_from_text(pu[i].host,
+								    host)))
 			u->host = xmalloc(u->host_len);
 		else
 			continue;

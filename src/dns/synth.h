@@ -30,6 +30,8 @@ struct synth {
 
 void synth_init(struct synth *s, struct dns_data *d,
 		const struct dns_view_config *cfg);
+/* Sizes the token table for ntokens before a build adds them. */
+void synth_reserve(struct synth *s, size_t ntokens);
 /* Forgets every token (the records stay with the data). */
 void synth_free(struct synth *s);
 
