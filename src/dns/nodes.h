@@ -27,9 +27,10 @@
  * buffer the workers' published nodes (replica.c) share rather than copy:
  * see dns_wire_new. */
 struct dns_answer {
-	uint8_t *wire;	  /* NULL: none prepared (an empty RRset) */
-	size_t len;
-	size_t noadd_len; /* length without the additional section */
+	uint8_t *wire;	    /* NULL: none prepared (an empty RRset) */
+	uint32_t len;	    /* at most 64 KiB: 32 bits keep the struct */
+	uint32_t noadd_len; /* at 24 bytes; length without the additional
+			       section */
 	uint16_t arcount;
 	uint16_t type;
 };

@@ -153,8 +153,8 @@ set_answer(struct dns_data *d, struct dns_rrset *set, const struct msg *m,
 	dns_wire_put(a->wire); /* workers may still hold the old one */
 	a->wire = dns_wire_new(m->len); /* its real size, not the scratch's */
 	memcpy(a->wire, m->b, m->len);
-	a->len = m->len;
-	a->noadd_len = noadd_len;
+	a->len = (uint32_t)m->len;
+	a->noadd_len = (uint32_t)noadd_len;
 	a->arcount = arcount;
 	a->type = set->type;
 }

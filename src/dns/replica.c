@@ -14,15 +14,21 @@
 #include "util.h"
 #include "view.h"
 
+/* One allocation: this header, a hash link per worker, the answers, the
+ * referral (a cut's only), and the name unless an answer holds it. At
+ * eight nodes per token its size is most of a worker's memory. */
 struct pub_node {
 	uint32_t refs;
 	uint16_t zone;	    /* index in the view's zone list */
-	uint8_t gone;	    /* a removal: no answers */
-	uint8_t is_cut, has_referral, name_len;
 	uint16_t nanswers;
+	uint8_t gone;	    /* a removal: no answers */
+	uint8_t is_cut, name_len;
+	/* The name is the question every answer starts with (prepare.c
+	 * writes the node's name at offset 12), so a node with answers
+	 * points into the first one's wire rather than copying it. */
 	const uint8_t *name;
 	struct dns_answer *answers;
-	struct dns_chunk referral;
+	const struct dns_chunk *referral; /* NULL: none */
 	struct hnode link[]; /* one per worker */
 };
 
@@ -91,8 +97,11 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 {
 	size_t nans = 0, bytes = gone ? 0 : wire_size(n, &nans), i;
 	size_t head = sizeof(struct pub_node) + nworkers * sizeof(struct hnode);
+	size_t chunk = !gone && n->referral != NULL ?
+			       sizeof(struct dns_chunk) : 0;
+	size_t name = nans > 0 ? 0 : n->name_len;
 	struct pub_node *p = xcalloc(1, head + nans * sizeof(struct dns_answer) +
-					    n->name_len + bytes);
+					    chunk + bytes + name);
 	uint8_t *w;
 
 	p->refs = nworkers;
@@ -102,15 +111,14 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 	p->name_len = n->name_len;
 	p->answers = (struct dns_answer *)((char *)p + head);
 	w = (uint8_t *)(p->answers + nans);
-	memcpy(w, n->name, n->name_len);
-	p->name = w;
-	w += n->name_len;
-	if (!gone && n->referral != NULL) {
-		p->referral = *n->referral;
-		p->referral.wire = w;
-		memcpy(w, n->referral->wire, n->referral->len);
-		w += n->referral->len;
-		p->has_referral = 1;
+	if (chunk > 0) { /* the answers keep it aligned */
+		struct dns_chunk *c = (struct dns_chunk *)w;
+
+		*c = *n->referral;
+		c->wire = w + chunk;
+		memcpy(c->wire, n->referral->wire, n->referral->len);
+		p->referral = c;
+		w += chunk + bytes;
 	}
 	for (i = 0; nans > 0 && i < n->nsets; i++) {
 		const struct dns_answer *a = &n->sets[i].answer;
@@ -119,6 +127,12 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 			continue;
 		dns_wire_hold(a->wire);
 		p->answers[p->nanswers++] = *a;
+	}
+	if (nans > 0) {
+		p->name = p->answers[0].wire + DNS_HEADER_SIZE;
+	} else {
+		memcpy(w, n->name, n->name_len);
+		p->name = w;
 	}
 	return p;
 }
@@ -415,7 +429,7 @@ find_cut(const struct replica *r, const struct replica_zone *z,
 		const struct pub_node *n = node_find(r, z, up,
 						     dns_name_len(up));
 
-		if (n != NULL && n->is_cut && n->has_referral)
+		if (n != NULL && n->is_cut && n->referral != NULL)
 			return n;
 	}
 	return NULL;
@@ -437,7 +451,7 @@ replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
 	out->apex_len = z->pz->apex_len;
 	if (z->pz->has_cuts && (n = find_cut(r, z, qname, qtype)) != NULL) {
 		out->kind = LOOKUP_REFERRAL;
-		out->chunk = &n->referral;
+		out->chunk = n->referral;
 		return;
 	}
 	n = node_find(r, z, qname, dns_name_len(qname));
