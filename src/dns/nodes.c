@@ -231,6 +231,42 @@ dns_node_find(const struct dns_zone *z, const uint8_t *name, size_t len)
 	return NULL;
 }
 
+/* name, if it is one of the recent nodes or a parent of one: no hash, and
+ * nodes the cache still holds. */
+static struct dns_node *
+recent_find(const struct dns_zone *z, const uint8_t *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct dns_node *n = z->recent[i];
+
+		for (; n != NULL && n->name_len >= len; n = n->parent)
+			if (n->name_len == len &&
+			    memcmp(n->name, name, len) == 0)
+				return n;
+	}
+	return NULL;
+}
+
+/* dns_node_find by way of the recent nodes first. */
+static struct dns_node *
+node_find_near(const struct dns_zone *z, const uint8_t *name, size_t len)
+{
+	struct dns_node *n = recent_find(z, name, len);
+
+	return n != NULL ? n : dns_node_find(z, name, len);
+}
+
+static void
+note_recent(struct dns_zone *z, struct dns_node *n)
+{
+	if (z->recent[0] == n)
+		return;
+	z->recent[1] = z->recent[0];
+	z->recent[0] = n;
+}
+
 static void
 list_dirty(struct dns_batch *b, struct dns_node *n)
 {
@@ -286,7 +322,7 @@ static struct dns_node *
 node_ensure(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	    const uint8_t *name, size_t len)
 {
-	struct dns_node *n = dns_node_find(z, name, len);
+	struct dns_node *n = node_find_near(z, name, len);
 
 	return n != NULL ? n : node_make(d, b, z, name, len);
 }
@@ -395,7 +431,7 @@ dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	    const uint8_t *owner, size_t len, uint16_t type, uint32_t ttl,
 	    const uint8_t *rdata, uint16_t rdlen)
 {
-	struct dns_node *n = dns_node_find(z, owner, len);
+	struct dns_node *n = node_find_near(z, owner, len);
 	struct dns_rrset *set;
 	struct dns_rr *rr;
 
@@ -403,6 +439,7 @@ dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 		return -1;
 	if (n == NULL) /* not node_ensure: one lookup less per new name */
 		n = node_make(d, b, z, owner, len);
+	note_recent(z, n);
 	set = rrset_ensure(n, type);
 	rr = rr_find(set, rdata, rdlen);
 	if (rr == NULL)
@@ -418,13 +455,14 @@ dns_withdraw(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	     const uint8_t *owner, size_t len, uint16_t type,
 	     const uint8_t *rdata, uint16_t rdlen)
 {
-	struct dns_node *n = dns_node_find(z, owner, len);
+	struct dns_node *n = node_find_near(z, owner, len);
 	struct dns_rrset *set = n ? dns_node_rrset(n, type) : NULL;
 	struct dns_rr *rr = rr_find(set, rdata, rdlen);
 
 	(void)d;
 	if (rr == NULL || rr->refs == 0 || n->has_static)
 		return; /* refused when published: nothing to undo */
+	note_recent(z, n);
 	touch(b, n, type, rr);
 	rr->refs--;
 	dns_mark_dirty(b, n, set);
@@ -495,6 +533,12 @@ dns_node_release(struct dns_data *d, struct dns_batch *b, struct dns_node *n)
 	for (w = z->walks; w != NULL; w = w->next)
 		if (w->at == n)
 			w->at = n->next;
+	if (z->recent[1] == n)
+		z->recent[1] = NULL;
+	if (z->recent[0] == n) {
+		z->recent[0] = z->recent[1];
+		z->recent[1] = NULL;
+	}
 	htable_remove(&z->nodes, &n->hnode);
 	if (n->prev != NULL)
 		n->prev->next = n->next;

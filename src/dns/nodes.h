@@ -112,6 +112,13 @@ struct dns_zone {
 	struct journal journal; /* token zone: differences for IXFR */
 	uint64_t nodes_made;	/* the last node's seq */
 	struct dns_walk *walks; /* AXFRs under way */
+	/* The two nodes last published into or withdrawn from, newest
+	 * first (NULL: none): a token's members go one after another into
+	 * the same SRV node, their address nodes under the same token
+	 * node, so these and their parents spare most table lookups of a
+	 * build. A node is dropped from here when it is freed, and its
+	 * parents stay while it does. */
+	struct dns_node *recent[2];
 };
 
 #define MAX_ZONES 64
