@@ -16,6 +16,7 @@
 #include "htable.h"
 #include "http_api.h"
 #include "listener.h"
+#include "prefault.h"
 #include "registry.h"
 #include "store.h"
 #include "tls.h"
@@ -243,10 +244,12 @@ server_setup(struct server *s, char *err)
 	event_config_free(ec);
 	if (s->base == NULL)
 		return fail(err, "cannot create the event loop");
-	if (open_store(s, err) != 0)
+	prefault_start();
+	if (open_store(s, err) != 0 || start_dns(s, err) != 0) {
+		prefault_stop();
 		return -1;
-	if (start_dns(s, err) != 0)
-		return -1;
+	}
+	prefault_stop();
 	if (tls_new(&s->tls, s->cfg->tls_cert, s->cfg->tls_key,
 		    s->cfg->tls_client_ca, err) != 0 ||
 	    http_api_start(&s->http, s->base, s->cfg, &s->reg, s->st, s->tls,

@@ -1,0 +1,94 @@
+/* prefault.c -- see prefault.h. The thread only asks the kernel to fault
+ * pages of the heap in (MADV_POPULATE_WRITE leaves their contents as they
+ * are), so it shares nothing with malloc but the heap's end, which it
+ * reads from the kernel (brk(0)), never from glibc's variables. */
+#include "prefault.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STEP ((size_t)64 << 20)	     /* how far malloc grows the heap */
+#define DEFAULT_TOP_PAD (128 * 1024) /* glibc's */
+#define CHUNK ((uintptr_t)2 << 20)   /* one huge page */
+
+static pthread_t thread;
+static int running, stopping;
+
+static uintptr_t
+heap_end(void)
+{
+	return (uintptr_t)syscall(SYS_brk, 0);
+}
+
+/* Faults [from, to) in, its highest chunk first: the main thread is
+ * working up from from. */
+static void
+populate_down(uintptr_t from, uintptr_t to)
+{
+	uintptr_t at = to;
+
+	/* The heap is grown in huge-page steps with glibc.malloc.hugetlb=1,
+	 * which glibc marks after growing it: mark it first. */
+	madvise((void *)from, to - from, MADV_HUGEPAGE);
+	while (at > from && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+		uintptr_t lo = at - from > CHUNK ? (at - CHUNK) & ~(CHUNK - 1) :
+						  from;
+
+		if (lo < from)
+			lo = from;
+		/* Fails harmlessly on a part malloc gave back meanwhile. */
+		madvise((void *)lo, at - lo, MADV_POPULATE_WRITE);
+		at = lo;
+	}
+}
+
+static void *
+run(void *arg)
+{
+	uintptr_t seen = heap_end();
+	struct timespec nap = { 0, 200 * 1000 };
+
+	(void)arg;
+	while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+		uintptr_t end = heap_end();
+
+		if (end > seen)
+			populate_down(seen, end);
+		else
+			nanosleep(&nap, NULL);
+		seen = end;
+	}
+	return NULL;
+}
+
+void
+prefault_start(void)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (running)
+		return;
+	stopping = 0;
+	mallopt(M_TOP_PAD, (int)STEP);
+	if (pthread_create(&thread, NULL, run, NULL) == 0)
+		running = 1;
+	else
+		mallopt(M_TOP_PAD, DEFAULT_TOP_PAD);
+#endif
+}
+
+void
+prefault_stop(void)
+{
+	if (!running)
+		return;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+	running = 0;
+	mallopt(M_TOP_PAD, DEFAULT_TOP_PAD);
+	malloc_trim(DEFAULT_TOP_PAD); /* the last step's unused part */
+}
