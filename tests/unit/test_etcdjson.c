@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -259,6 +260,67 @@ test_member_with_prev(void **state)
 	json_decref(o);
 }
 
+/* jansson's compact dump of the member answer, as etcdjson built it
+ * before it wrote the plain case itself. */
+static char *
+member_by_jansson(const char *action, const char *token,
+		  const struct member *m, const struct member *prev)
+{
+	char key[300];
+	json_t *o;
+	char *s;
+
+	snprintf(key, sizeof(key), "/_etcd/registry/%s/%s", token, m->id);
+	o = json_pack("{s:s, s:{s:s, s:s, s:I, s:I}}", "action", action,
+		      "node", "key", key, "value", m->value, "modifiedIndex",
+		      (json_int_t)m->modified_index, "createdIndex",
+		      (json_int_t)m->created_index);
+	if (prev != NULL) {
+		snprintf(key, sizeof(key), "/_etcd/registry/%s/%s", token,
+			 prev->id);
+		json_object_set_new(o, "prevNode", json_pack(
+			"{s:s, s:s, s:I, s:I}", "key", key, "value",
+			prev->value, "modifiedIndex",
+			(json_int_t)prev->modified_index, "createdIndex",
+			(json_int_t)prev->created_index));
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* The member answer is written without jansson when nothing needs
+ * escaping: byte for byte what jansson writes, plain or not. */
+static void
+test_member_bytes(void **state)
+{
+	static const char *values[] = {
+		"m1=http://10.0.0.1:2380", "m1=http://[::1]:2380,m2=x", "",
+		"a\"b", "a\\b", "tab\there", "caf\xc3\xa9", "~ !#$%&'()*+/",
+	};
+	struct member m, prev;
+	char v[64], pv[] = "m1=http://10.0.0.1:2380";
+	char *got, *want;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		snprintf(v, sizeof(v), "%s", values[i]);
+		set_member(&m, "node-1", v, BIG_INDEX, BIG_INDEX + 7);
+		set_member(&prev, "node-1", pv, 3, 0);
+		got = etcdjson_member("create", "0f3a", &m, NULL);
+		want = member_by_jansson("create", "0f3a", &m, NULL);
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+		got = etcdjson_member("update", "0f3a", &m, &prev);
+		want = member_by_jansson("update", "0f3a", &m, &prev);
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+	}
+}
+
 static void
 test_member_deleted(void **state)
 {
@@ -430,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_error_not_utf8),
 		cmocka_unit_test(test_member_not_utf8),
+		cmocka_unit_test(test_member_bytes),
 		cmocka_unit_test(test_action_names),
 	};
 
