@@ -41,24 +41,55 @@ pending_find(const struct registry *reg, const char *key)
 	return n ? container_of(n, struct pending, node) : NULL;
 }
 
+#define PENDING_KEY_SIZE sizeof(((struct pending *)0)->key)
+
+/* Appends what of s fits before end (which keeps a byte for the NUL). */
+static char *
+key_append(char *at, const char *end, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > (size_t)(end - at))
+		n = (size_t)(end - at);
+	memcpy(at, s, n);
+	return at + n;
+}
+
+/* key = "kind/a[/b]", cut to PENDING_KEY_SIZE as snprintf would: built by
+ * hand, since every write builds several (formatting them showed up in
+ * the event loop's profile). */
+static void
+pending_key(char *key, const char *kind, const char *a, const char *b)
+{
+	const char *end = key + PENDING_KEY_SIZE - 1;
+	char *at = key_append(key, end, kind);
+
+	at = key_append(at, end, "/");
+	at = key_append(at, end, a);
+	if (b != NULL) {
+		at = key_append(at, end, "/");
+		at = key_append(at, end, b);
+	}
+	*at = '\0';
+}
+
 static int
 pending_has(const struct registry *reg, const char *kind, const char *a,
 	    const char *b)
 {
-	char key[sizeof(((struct pending *)0)->key)];
+	char key[PENDING_KEY_SIZE];
 
-	snprintf(key, sizeof(key), "%s/%s%s%s", kind, a, b ? "/" : "",
-		 b ? b : "");
+	pending_key(key, kind, a, b);
 	return pending_find(reg, key) != NULL;
 }
 
 static unsigned
 pending_creates(const struct registry *reg, const char *token)
 {
-	char key[sizeof(((struct pending *)0)->key)];
+	char key[PENDING_KEY_SIZE];
 	const struct pending *e;
 
-	snprintf(key, sizeof(key), "T/%s", token);
+	pending_key(key, "T", token, NULL);
 	e = pending_find(reg, key);
 	return e ? e->creates : 0;
 }
@@ -68,16 +99,15 @@ static void
 pending_mark(struct registry *reg, const char *kind, const char *a,
 	     const char *b, int delta, int create)
 {
-	char key[sizeof(((struct pending *)0)->key)];
+	char key[PENDING_KEY_SIZE];
 	struct pending *e;
 
-	snprintf(key, sizeof(key), "%s/%s%s%s", kind, a, b ? "/" : "",
-		 b ? b : "");
+	pending_key(key, kind, a, b);
 	e = pending_find(reg, key);
 	if (delta > 0) {
 		if (e == NULL) {
 			e = xcalloc(1, sizeof(*e));
-			snprintf(e->key, sizeof(e->key), "%s", key);
+			memcpy(e->key, key, sizeof(e->key));
 			htable_insert(&reg->pending, &e->node, hash_str(key));
 		}
 		e->count++;
