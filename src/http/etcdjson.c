@@ -153,23 +153,52 @@ put_plain(char **at, const char *s)
 	return 1;
 }
 
+/* Appends an index as jansson writes a json_int_t (%lld), without
+ * printf's machinery. */
+static void
+put_index(char **at, uint64_t v)
+{
+	json_int_t i = (json_int_t)v;
+	unsigned long long u;
+	char digits[24];
+	int n = 0;
+
+	if (i < 0)
+		*(*at)++ = '-';
+	u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+	do
+		digits[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	while (n > 0)
+		*(*at)++ = digits[--n];
+}
+
 /* member_node's JSON, written straight; 0 when a string needs jansson. */
 static int
 put_member_node(char **at, const char *token, const struct member *m)
 {
 	char key[sizeof(KEYPATH_KEY_PREFIX) + 2 * REGISTRY_NAME_MAX + 16];
+	size_t tn = strlen(token), in = strlen(m->id);
 
-	snprintf(key, sizeof(key), "%s%s/%s", KEYPATH_KEY_PREFIX, token, m->id);
+	/* key_of's "%s%s/%s" (a longer name is never valid, and then
+	 * jansson's path cuts it the same way) */
+	if (sizeof(KEYPATH_KEY_PREFIX) + tn + 1 + in > sizeof(key))
+		return 0;
+	memcpy(key, KEYPATH_KEY_PREFIX, sizeof(KEYPATH_KEY_PREFIX) - 1);
+	memcpy(key + sizeof(KEYPATH_KEY_PREFIX) - 1, token, tn);
+	key[sizeof(KEYPATH_KEY_PREFIX) - 1 + tn] = '/';
+	memcpy(key + sizeof(KEYPATH_KEY_PREFIX) + tn, m->id, in + 1);
 	*at = stpcpy(*at, "{\"key\":");
 	if (!put_plain(at, key))
 		return 0;
 	*at = stpcpy(*at, ",\"value\":");
 	if (!put_plain(at, m->value))
 		return 0;
-	*at += sprintf(*at, ",\"modifiedIndex\":%" JSON_INTEGER_FORMAT
-		       ",\"createdIndex\":%" JSON_INTEGER_FORMAT "}",
-		       (json_int_t)m->modified_index,
-		       (json_int_t)m->created_index);
+	*at = stpcpy(*at, ",\"modifiedIndex\":");
+	put_index(at, m->modified_index);
+	*at = stpcpy(*at, ",\"createdIndex\":");
+	put_index(at, m->created_index);
+	*(*at)++ = '}';
 	return 1;
 }
 
@@ -186,7 +215,7 @@ member_plain(const char *action, const char *token, const struct member *m,
 		   (prev ? node + strlen(prev->value) : 0);
 	char *s = xmalloc(n), *at = s;
 
-	at += sprintf(at, "{\"action\":");
+	at = stpcpy(at, "{\"action\":");
 	if (!put_plain(&at, action))
 		goto slow;
 	at = stpcpy(at, ",\"node\":");
