@@ -621,7 +621,11 @@ conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
 		arm_deadline(c);
 		c->keep_open = !answer_closes(req);
 	}
-	evhttp_send_reply(req, code, reason, body);
+	/* evhttp_send_reply appends body to the request's output buffer:
+	 * a body already there must not be passed (it would add itself) */
+	evhttp_send_reply(req, code, reason,
+			  body == evhttp_request_get_output_buffer(req) ?
+				  NULL : body);
 }
 
 size_t

@@ -48,7 +48,8 @@ int conn_request_started(struct conn_table *ct, struct evhttp_request *req);
 /* The counts of the client network that sent req (watches are counted
  * there too), or NULL when not known. */
 struct share *conn_share(struct conn_table *ct, struct evhttp_request *req);
-/* Sends the answer; the deadline for the next request starts. */
+/* Sends the answer; the deadline for the next request starts. body may be
+ * the request's own output buffer (then already filled). */
 void conn_send_reply(struct conn_table *ct, struct evhttp_request *req,
 		     int code, const char *reason, struct evbuffer *body);
 /* Shutting down: closes idle connections, and the others once answered. */

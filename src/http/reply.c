@@ -44,7 +44,9 @@ http_send(struct http_api *api, struct evhttp_request *req, enum route route,
 	  int code, const char *ctype, char *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evbuffer_new();
+	/* The body goes into the request's own output buffer, which evhttp
+	 * sends after the headers: no buffer of our own per answer. */
+	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
 	char idx[24];
 
 	/* The index of what this server holds, all of it durable. */
@@ -56,7 +58,6 @@ http_send(struct http_api *api, struct evhttp_request *req, enum route route,
 	if (code >= 100 && code < 600)
 		api->requests[route][code]++;
 	conn_send_reply(api->conns, req, code, reason(code), buf);
-	evbuffer_free(buf);
 }
 
 void
