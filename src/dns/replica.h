@@ -1,5 +1,6 @@
-/* replica.h -- what the UDP workers (workers.c) answer from: a copy of
- * the view's answers that each worker owns, fed whole batches at a time.
+/* replica.h -- what the UDP workers (workers.c) answer from: each its own
+ * index of immutable published nodes (which hold, not copy, the view's
+ * answer bytes), fed whole batches at a time.
  *
  * The main loop keeps the view (view.c) and is its only writer. When a
  * commit's batch settles, every node whose answers were prepared again
