@@ -30,6 +30,8 @@ int lmdb_env_open(struct lmdb_env *db, const char *dir, uint64_t min_map,
 void lmdb_env_close(struct lmdb_env *db);
 /* Refreshes map_bytes and used_bytes. */
 void lmdb_env_refresh_size(struct lmdb_env *db);
+/* mdb_txn_commit, with a write cut short by a full disk as ENOSPC. */
+int lmdb_commit(struct lmdb_env *db, MDB_txn *txn);
 /* Drops the map from the resident set (the page cache keeps it). */
 void lmdb_env_drop_resident(struct lmdb_env *db);
 

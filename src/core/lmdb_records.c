@@ -22,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -162,6 +163,21 @@ lmdb_env_drop_resident(struct lmdb_env *db)
 				      MADV_DONTNEED);
 	}
 	fclose(maps);
+}
+
+/* LMDB reports a page write the disk cut short as EIO (mdb_page_flush),
+ * which is what a filesystem that fills up mid-commit gives: with less
+ * than 1 MiB left there, it is ENOSPC, so the client gets 507, not 503. */
+int
+lmdb_commit(struct lmdb_env *db, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+	struct statvfs fs;
+
+	if (rc == EIO && statvfs(db->dir, &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize < (1u << 20))
+		rc = ENOSPC;
+	return rc;
 }
 
 void

@@ -517,7 +517,7 @@ lmdb_apply_changes(struct lmdb_env *db, const struct proposal *p,
 	if (rc == 0 && p->n > 0 && p->changes[p->n - 1].index > *index)
 		rc = lmdb_write_index(db, txn, p->changes[p->n - 1].index);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn); /* synced */
+		rc = lmdb_commit(db, txn); /* synced */
 	else if (txn != NULL)
 		mdb_txn_abort(txn);
 	if (rc == 0 && p->n > 0 && p->changes[p->n - 1].index > *index)

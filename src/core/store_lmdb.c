@@ -149,7 +149,7 @@ commit_range(struct lmdb_store *st, struct proposal *from,
 	if (rc == 0)
 		rc = lmdb_write_index(&st->db, txn, index);
 	if (rc == 0)
-		rc = mdb_txn_commit(txn); /* fsyncs: durable on return */
+		rc = lmdb_commit(&st->db, txn); /* fsyncs: durable on return */
 	else if (txn != NULL)
 		mdb_txn_abort(txn);
 	if (rc == 0)
@@ -333,7 +333,7 @@ checkpoint(struct lmdb_store *st)
 
 	if (st->open == NULL)
 		return 0;
-	rc = mdb_txn_commit(st->open);
+	rc = lmdb_commit(&st->db, st->open);
 	st->open = NULL;
 	if (rc == MDB_MAP_FULL) {
 		/* The commit's own bookkeeping did not fit: the map grows. */
