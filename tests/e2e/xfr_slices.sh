@@ -280,12 +280,18 @@ fi
 
 # ---- 5. a reload and a hang-up mid-transfer ----
 
-rm -f "$TMP/slow.ready" "$TMP/slow.go"
-python3 "$PY" slow 127.0.0.1 "$SG_DNS_PORT" "$ZONE" "$TMP/slow.ready" "$TMP/slow.go" \
-	"$TMP/slow2.out" >"$TMP/slow2.log" 2>&1 &
-SLOW=$!
-PIDS="$PIDS $SLOW"
-wait_secs 10 test -e "$TMP/slow.ready"
+# start_slow NAME: a reader that holds its transfer until slow.go exists
+# (SLOW is its pid; its records go to NAME.out, its words to NAME.log).
+start_slow() {
+	rm -f "$TMP/slow.ready" "$TMP/slow.go"
+	python3 "$PY" slow 127.0.0.1 "$SG_DNS_PORT" "$ZONE" "$TMP/slow.ready" "$TMP/slow.go" \
+		"$TMP/$1.out" >"$TMP/$1.log" 2>&1 &
+	SLOW=$!
+	PIDS="$PIDS $SLOW"
+	wait_secs 10 test -e "$TMP/slow.ready"
+}
+
+start_slow slow2
 expect_eq "reload: one transfer under way" 1 "$(metric srvgate_xfr_active)"
 kill -HUP "$SG_PID"
 wait_secs 10 grep -q 'SIGHUP: reloaded' "$TMP/sg-slices.log"
@@ -298,12 +304,7 @@ expect_eq "reload: counted as aborted, none under way" "1 0" \
 check "reload: logged" grep -q 'ended unfinished: the zones were reloaded' "$TMP/sg-slices.log"
 expect_eq "reload: srvgate answers on" "3" "$(dq +short +tcp "_etcd-server-ssl._tcp.${P}100.$ZONE" SRV | wc -l)"
 
-rm -f "$TMP/slow.ready" "$TMP/slow.go"
-python3 "$PY" slow 127.0.0.1 "$SG_DNS_PORT" "$ZONE" "$TMP/slow.ready" "$TMP/slow.go" \
-	"$TMP/slow3.out" >"$TMP/slow3.log" 2>&1 &
-SLOW=$!
-PIDS="$PIDS $SLOW"
-wait_secs 10 test -e "$TMP/slow.ready"
+start_slow slow3
 expect_eq "hang-up: one transfer under way" 1 "$(metric srvgate_xfr_active)"
 stop_pid "$SLOW" KILL
 xfr_idle() { [ "$(metric srvgate_xfr_active)" = 0 ]; }
