@@ -31,6 +31,13 @@ expect_eq() {
 	elif [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (want '$2', got '$3')"; fi
 }
 
+# expect_cmp NAME GOT OP WANT: GOT is a number and [ GOT OP WANT ] holds;
+# an empty GOT (a dead server, a missing reading) fails.
+expect_cmp() {
+	if [ -n "$2" ] && test "$2" "$3" "$4" 2>/dev/null; then pass "$1 ($2 $3 $4)"; else
+		fail "$1 (got '$2', want $3 $4)"; fi
+}
+
 # expect_empty NAME GOT: GOT is empty. Only for a GOT that collects the
 # failures of checks that ran (each appends what went wrong); anything
 # else must prove its source answered, in a non-empty expect_eq.

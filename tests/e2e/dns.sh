@@ -64,12 +64,6 @@ expect_flags() {
 		fail "$name (flags '$(flags_of "$out")', wrong:$bad)"; fi
 }
 
-# expect_cmp NAME GOT OP WANT: GOT is a number and [ GOT OP WANT ] holds.
-expect_cmp() {
-	if [ -n "$2" ] && test "$2" "$3" "$4" 2>/dev/null; then pass "$1 ($2 $3 $4)"; else
-		fail "$1 (want $3 $4, got '$2')"; fi
-}
-
 # expect_negative NAME OUT RCODE OWNER TTL: no answer, the SOA of OWNER with
 # TTL in authority, AA set.
 expect_negative() {

@@ -54,11 +54,6 @@ flags_of() { printf '%s\n' "$1" | sed -n 's/^;; flags: \([^;]*\);.*/ \1 /p' | he
 status_of() { printf '%s\n' "$1" | sed -n 's/.*status: \([A-Z0-9]*\)[,;].*/\1/p' | head -1; }
 size_of() { printf '%s\n' "$1" | sed -n 's/^;; MSG SIZE  rcvd: \([0-9]*\)/\1/p'; }
 cookie_of() { printf '%s\n' "$1" | sed -n 's/^;; COOKIE: \([0-9A-Fa-f]*\).*/\1/p' | head -1; }
-# expect_cmp NAME GOT OP WANT: GOT is a number and [ GOT OP WANT ] holds.
-expect_cmp() {
-	if [ -n "$2" ] && test "$2" "$3" "$4" 2>/dev/null; then pass "$1 ($2 $3 $4)"; else
-		fail "$1 (want $3 $4, got '$2')"; fi
-}
 # expect_range NAME GOT LOW HIGH (decimals allowed)
 expect_range() {
 	if [ -n "$2" ] && awk -v g="$2" -v l="$3" -v h="$4" 'BEGIN { exit !(g >= l && g <= h) }'; then

@@ -64,12 +64,6 @@ eventually() {
 	if WAIT_SECS=$secs wait_for "$@"; then pass "$name"; else fail "$name"; fi
 }
 
-# expect_cmp NAME GOT OP WANT: GOT is a number and [ GOT OP WANT ] holds.
-expect_cmp() {
-	if [ -n "$2" ] && test "$2" "$3" "$4" 2>/dev/null; then pass "$1 ($2 $3 $4)"; else
-		fail "$1 (got '$2', want $3 $4)"; fi
-}
-
 dq() { dig +time=2 +tries=1 -p "$SG_DNS_PORT" @127.0.0.1 "$@" 2>&1; }
 # records OUT: the record lines of dig output (no comments, no blanks, no
 # TSIG: dig prints the TSIG of each signed message).
