@@ -15,6 +15,10 @@
 #define STEP ((size_t)64 << 20)	     /* how far malloc grows the heap */
 #define DEFAULT_TOP_PAD (128 * 1024) /* glibc's */
 #define CHUNK ((uintptr_t)2 << 20)   /* one huge page */
+/* LMDB allocates 3 MB of page lists for each child transaction, one per
+ * group commit of the writer; under this they come from the heap and are
+ * reused, instead of being mapped, faulted in and unmapped each time. */
+#define MMAP_THRESHOLD (4 << 20)
 
 static pthread_t thread;
 static int running, stopping;
@@ -66,6 +70,15 @@ run(void *arg)
 	return NULL;
 }
 
+/* The top pad back to glibc's. Any mallopt() also turns glibc's dynamic
+ * mmap threshold off for good, leaving it at 128 KB: so it is set here. */
+static void
+restore_malloc(void)
+{
+	mallopt(M_TOP_PAD, DEFAULT_TOP_PAD);
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+}
+
 void
 prefault_start(void)
 {
@@ -77,7 +90,7 @@ prefault_start(void)
 	if (pthread_create(&thread, NULL, run, NULL) == 0)
 		running = 1;
 	else
-		mallopt(M_TOP_PAD, DEFAULT_TOP_PAD);
+		restore_malloc();
 #endif
 }
 
@@ -89,6 +102,6 @@ prefault_stop(void)
 	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
 	pthread_join(thread, NULL);
 	running = 0;
-	mallopt(M_TOP_PAD, DEFAULT_TOP_PAD);
+	restore_malloc();
 	malloc_trim(DEFAULT_TOP_PAD); /* the last step's unused part */
 }
