@@ -215,10 +215,12 @@ dns_zone_set_serial(struct dns_zone *z, uint32_t serial)
 
 /* ---- nodes ---- */
 
-struct dns_node *
-dns_node_find(const struct dns_zone *z, const uint8_t *name, size_t len)
+/* h: hash_bytes(name, len), which a caller that makes the node on a miss
+ * needs again. */
+static struct dns_node *
+node_find_hashed(const struct dns_zone *z, const uint8_t *name, size_t len,
+		 uint64_t h)
 {
-	uint64_t h = hash_bytes(name, len);
 	struct hnode *e;
 
 	for (e = htable_chain(&z->nodes, h); e != NULL; e = e->next) {
@@ -229,6 +231,12 @@ dns_node_find(const struct dns_zone *z, const uint8_t *name, size_t len)
 			return n;
 	}
 	return NULL;
+}
+
+struct dns_node *
+dns_node_find(const struct dns_zone *z, const uint8_t *name, size_t len)
+{
+	return node_find_hashed(z, name, len, hash_bytes(name, len));
 }
 
 /* name, if it is one of the recent nodes or a parent of one: no hash, and
@@ -249,13 +257,18 @@ recent_find(const struct dns_zone *z, const uint8_t *name, size_t len)
 	return NULL;
 }
 
-/* dns_node_find by way of the recent nodes first. */
+/* dns_node_find by way of the recent nodes first. *h is set to the name's
+ * hash when it was computed (a miss: node_make needs it). */
 static struct dns_node *
-node_find_near(const struct dns_zone *z, const uint8_t *name, size_t len)
+node_find_near(const struct dns_zone *z, const uint8_t *name, size_t len,
+	       uint64_t *h)
 {
 	struct dns_node *n = recent_find(z, name, len);
 
-	return n != NULL ? n : dns_node_find(z, name, len);
+	if (n != NULL)
+		return n;
+	*h = hash_bytes(name, len);
+	return node_find_hashed(z, name, len, *h);
 }
 
 static void
@@ -285,10 +298,10 @@ static struct dns_node *node_ensure(struct dns_data *d, struct dns_batch *b,
 				    size_t len);
 
 /* A node for name (under z's apex), known not to be there yet, with every
- * missing parent. */
+ * missing parent; h is the name's hash. */
 static struct dns_node *
 node_make(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
-	  const uint8_t *name, size_t len)
+	  const uint8_t *name, size_t len, uint64_t h)
 {
 	struct dns_node *n = xcalloc(1, sizeof(*n) + len);
 
@@ -297,7 +310,7 @@ node_make(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	n->fresh = 1;
 	n->name_len = (uint8_t)len;
 	memcpy(n->name, name, len);
-	htable_insert(&z->nodes, &n->hnode, hash_bytes(name, len));
+	htable_insert(&z->nodes, &n->hnode, h);
 	n->prev = z->last;
 	if (z->last != NULL)
 		z->last->next = n;
@@ -322,9 +335,10 @@ static struct dns_node *
 node_ensure(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	    const uint8_t *name, size_t len)
 {
-	struct dns_node *n = node_find_near(z, name, len);
+	uint64_t h = 0;
+	struct dns_node *n = node_find_near(z, name, len, &h);
 
-	return n != NULL ? n : node_make(d, b, z, name, len);
+	return n != NULL ? n : node_make(d, b, z, name, len, h);
 }
 
 struct dns_rrset *
@@ -431,14 +445,15 @@ dns_publish(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	    const uint8_t *owner, size_t len, uint16_t type, uint32_t ttl,
 	    const uint8_t *rdata, uint16_t rdlen)
 {
-	struct dns_node *n = node_find_near(z, owner, len);
+	uint64_t h = 0;
+	struct dns_node *n = node_find_near(z, owner, len, &h);
 	struct dns_rrset *set;
 	struct dns_rr *rr;
 
 	if (n != NULL && n->has_static)
 		return -1;
 	if (n == NULL) /* not node_ensure: one lookup less per new name */
-		n = node_make(d, b, z, owner, len);
+		n = node_make(d, b, z, owner, len, h);
 	note_recent(z, n);
 	set = rrset_ensure(n, type);
 	rr = rr_find(set, rdata, rdlen);
@@ -455,7 +470,8 @@ dns_withdraw(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	     const uint8_t *owner, size_t len, uint16_t type,
 	     const uint8_t *rdata, uint16_t rdlen)
 {
-	struct dns_node *n = node_find_near(z, owner, len);
+	uint64_t h;
+	struct dns_node *n = node_find_near(z, owner, len, &h);
 	struct dns_rrset *set = n ? dns_node_rrset(n, type) : NULL;
 	struct dns_rr *rr = rr_find(set, rdata, rdlen);
 
