@@ -29,6 +29,9 @@ struct loader {
 	size_t records;
 	char *flat;	 /* a member record being parsed by parse_flat */
 	size_t flat_cap;
+	/* The token token_stored last found: members are read grouped by
+	 * token, so one B-tree lookup serves all of a token's members. */
+	char found_token[REGISTRY_NAME_MAX + 1];
 	char path[1100]; /* the data file, for messages */
 };
 
@@ -54,10 +57,15 @@ token_stored(struct loader *ld, const char *token)
 	char key[KEY_MAX];
 	MDB_val k, v;
 
+	if (token[0] != '\0' && strcmp(token, ld->found_token) == 0)
+		return 1;
 	snprintf(key, sizeof(key), "t/%s", token);
 	k.mv_size = strlen(key);
 	k.mv_data = key;
-	return mdb_get(ld->txn, ld->db->dbi, &k, &v) == 0;
+	if (mdb_get(ld->txn, ld->db->dbi, &k, &v) != 0)
+		return 0;
+	snprintf(ld->found_token, sizeof(ld->found_token), "%s", token);
+	return 1;
 }
 
 static int
