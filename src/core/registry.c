@@ -193,12 +193,16 @@ void
 registry_foreach_token(const struct registry *reg, registry_token_fn fn,
 		       void *arg)
 {
-	struct hnode *n;
-	size_t pos;
+	const struct token *tok, *next;
 
-	for (n = htable_first(&reg->tokens, &pos); n != NULL;
-	     n = htable_next(&reg->tokens, n, &pos))
-		fn(container_of(n, struct token, node), arg);
+	/* In name order, along the skip list's bottom level: the order the
+	 * store loads tokens in, so the order they lie in memory after a
+	 * start. In the table's order, at 100k tokens, each one would be a
+	 * cache miss for the DNS build. */
+	for (tok = reg->by_name[0]; tok != NULL; tok = next) {
+		next = tok->by_name[0];
+		fn(tok, arg);
+	}
 }
 
 void
