@@ -22,14 +22,23 @@ struct synth_url {
 	uint8_t *host;	/* the host name in wire form, when not an IP */
 };
 
+/* A member's URLs as parsed, before they are kept: a peer list and a
+ * client list of at most PEERS_MAX each. */
+#define URLS_MAX (2 * PEERS_MAX)
+struct url_list {
+	struct synth_url urls[URLS_MAX];
+	size_t n;
+};
+
 /* The registered text is not kept: the parsed URLs are what DNS shows,
- * and what an update is compared with. */
+ * and what an update is compared with. One allocation: the struct, its
+ * URLs, its id. A token's published members are found by created index
+ * (synth_token.pub is in that order), so they need no table by id. */
 struct synth_member {
-	struct hnode hnode; /* in the token's published table, by id */
 	uint64_t created_index;
-	struct synth_url *urls;
+	const char *id; /* after the URLs */
 	size_t nurls;
-	char id[]; /* its real length */
+	struct synth_url urls[];
 };
 
 struct synth_token {
@@ -38,7 +47,6 @@ struct synth_token {
 	int live; /* the registry has it (it may be here only for aliases) */
 	struct synth_member **pub; /* the published members, by index */
 	size_t npub;
-	struct htable by_id;
 	char (*aliases)[REGISTRY_NAME_MAX + 1]; /* names publishing it too */
 	size_t naliases;
 };
@@ -187,18 +195,13 @@ member_everywhere(struct synth *s, struct dns_batch *b, int add,
 /* The URLs of an etcd value DNS can publish: http and https, with a host
  * that is an IP or a valid name. Unix sockets have no place in DNS. */
 static void
-add_urls(struct synth_member *sm, const char *value, int client)
+add_urls(struct url_list *l, const char *value, int client)
 {
 	struct peer_url pu[PEERS_MAX];
 	int i, n = peers_parse(value, pu, PEERS_MAX, NULL);
 
-	if (n <= 0)
-		return;
-	/* Exactly as many as may be kept: one per member at 100k tokens. */
-	sm->urls = xrealloc(sm->urls, (sm->nurls + (size_t)n) *
-				      sizeof(*sm->urls));
-	for (i = 0; i < n; i++) {
-		struct synth_url *u = &sm->urls[sm->nurls];
+	for (i = 0; i < n && l->n < URLS_MAX; i++) {
+		struct synth_url *u = &l->urls[l->n];
 		uint8_t host[DNS_NAME_MAX];
 
 		memset(u, 0, sizeof(*u));
@@ -218,13 +221,13 @@ add_urls(struct synth_member *sm, const char *value, int client)
 			continue;
 		if (u->host != NULL)
 			memcpy(u->host, host, u->host_len);
-		sm->nurls++;
+		l->n++;
 	}
 }
 
 /* Client URLs are bare URLs; the peer parser wants name=url. */
 static void
-add_client_urls(struct synth_member *sm, const char *clients)
+add_client_urls(struct url_list *l, const char *clients)
 {
 	char buf[4096];
 	size_t n = 0;
@@ -241,40 +244,59 @@ add_client_urls(struct synth_member *sm, const char *clients)
 		p += len + (comma != NULL);
 	}
 	if (n > 0)
-		add_urls(sm, buf, 1);
+		add_urls(l, buf, 1);
 }
 
 static void
-parse_member(struct synth_member *sm, const struct member *m)
+parse_member(struct url_list *l, const struct member *m)
 {
-	add_urls(sm, m->value ? m->value : "", 0);
+	l->n = 0;
+	add_urls(l, m->value ? m->value : "", 0);
 	if (m->clients != NULL)
-		add_client_urls(sm, m->clients);
+		add_client_urls(l, m->clients);
 }
 
 static void
-clear_member(struct synth_member *sm)
+free_hosts(struct synth_url *urls, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < sm->nurls; i++)
-		free(sm->urls[i].host);
-	free(sm->urls);
-	sm->urls = NULL;
-	sm->nurls = 0;
+	for (i = 0; i < n; i++)
+		free(urls[i].host);
+}
+
+/* m with the URLs of l, which it takes over. */
+static struct synth_member *
+member_new(const struct member *m, const struct url_list *l)
+{
+	size_t idlen = strlen(m->id), urls = l->n * sizeof(l->urls[0]);
+	struct synth_member *sm = xmalloc(sizeof(*sm) + urls + idlen + 1);
+	char *id = (char *)sm->urls + urls;
+
+	memcpy(id, m->id, idlen + 1);
+	sm->id = id;
+	sm->created_index = m->created_index;
+	sm->nurls = l->n;
+	memcpy(sm->urls, l->urls, urls);
+	return sm;
+}
+
+static void
+free_member(struct synth_member *sm)
+{
+	free_hosts(sm->urls, sm->nurls);
+	free(sm);
 }
 
 static struct synth_member *
 publish_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
 	       const struct member *m)
 {
-	size_t idlen = strlen(m->id);
-	struct synth_member *sm = xcalloc(1, sizeof(*sm) + idlen + 1);
+	struct url_list l;
+	struct synth_member *sm;
 
-	memcpy(sm->id, m->id, idlen + 1);
-	sm->created_index = m->created_index;
-	parse_member(sm, m);
-	htable_insert(&st->by_id, &sm->hnode, hash_str(sm->id));
+	parse_member(&l, m);
+	sm = member_new(m, &l);
 	member_everywhere(s, b, 1, st, sm);
 	return sm;
 }
@@ -284,9 +306,7 @@ withdraw_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
 		struct synth_member *sm)
 {
 	member_everywhere(s, b, 0, st, sm);
-	htable_remove(&st->by_id, &sm->hnode);
-	clear_member(sm);
-	free(sm);
+	free_member(sm);
 }
 
 static int
@@ -299,27 +319,27 @@ same_url(const struct synth_url *a, const struct synth_url *b)
 	       (a->host_len == 0 || memcmp(a->host, b->host, a->host_len) == 0);
 }
 
-/* A published member written again: its records change only if its
- * URLs did. */
+/* The published member st->pub[at] written again: its records change
+ * only if its URLs did. */
 static void
 update_member(struct synth *s, struct dns_batch *b, struct synth_token *st,
-	      struct synth_member *sm, const struct member *m)
+	      size_t at, const struct member *m)
 {
-	struct synth_member now = { 0 };
+	struct synth_member *sm = st->pub[at];
+	struct url_list now;
 	size_t i;
 
 	parse_member(&now, m);
-	for (i = 0; now.nurls == sm->nurls && i < now.nurls; i++)
+	for (i = 0; now.n == sm->nurls && i < now.n; i++)
 		if (!same_url(&now.urls[i], &sm->urls[i]))
 			break;
-	if (now.nurls == sm->nurls && i == now.nurls) {
-		clear_member(&now);
+	if (now.n == sm->nurls && i == now.n) {
+		free_hosts(now.urls, now.n);
 		return;
 	}
 	member_everywhere(s, b, 0, st, sm);
-	clear_member(sm);
-	sm->urls = now.urls;
-	sm->nurls = now.nurls;
+	free_member(sm);
+	st->pub[at] = sm = member_new(m, &now);
 	member_everywhere(s, b, 1, st, sm);
 }
 
@@ -350,7 +370,6 @@ ensure_token(struct synth *s, const char *name)
 		return st;
 	st = xcalloc(1, sizeof(*st));
 	snprintf(st->name, sizeof(st->name), "%s", name);
-	htable_init(&st->by_id);
 	htable_insert(&s->tokens, &st->hnode, hash_str(st->name));
 	return st;
 }
@@ -359,26 +378,31 @@ static void
 free_token(struct synth *s, struct synth_token *st)
 {
 	htable_remove(&s->tokens, &st->hnode);
-	htable_free(&st->by_id);
 	free(st->pub);
 	free(st->aliases);
 	free(st);
 }
 
-static struct synth_member *
-find_published(const struct synth_token *st, const char *id)
+/* Where m is in st->pub, or st->npub when it is not published. A member
+ * keeps its created index while it exists (an overwrite keeps it; one
+ * made again comes after its deletion), so that index finds it. */
+static size_t
+find_published(const struct synth_token *st, const struct member *m)
 {
-	uint64_t h = hash_str(id);
-	struct hnode *e;
+	size_t lo = 0, hi = st->npub;
 
-	for (e = htable_chain(&st->by_id, h); e != NULL; e = e->next) {
-		struct synth_member *sm =
-			container_of(e, struct synth_member, hnode);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (e->hash == h && strcmp(sm->id, id) == 0)
-			return sm;
+		if (st->pub[mid]->created_index < m->created_index)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	if (lo < st->npub && st->pub[lo]->created_index == m->created_index &&
+	    strcmp(st->pub[lo]->id, m->id) == 0)
+		return lo;
+	return st->npub;
 }
 
 /* How many members the token publishes: etcd's first `size`, capped. */
@@ -415,8 +439,8 @@ synth_token(struct synth *s, struct dns_batch *b, const struct token *tok)
 			next[k++] = publish_member(s, b, st, m);
 			i++;
 		} else if (strcmp(sm->id, m->id) == 0) {
-			update_member(s, b, st, sm, m);
-			next[k++] = sm;
+			update_member(s, b, st, j, m);
+			next[k++] = st->pub[j];
 			i++, j++;
 		} else {
 			withdraw_member(s, b, st, sm);
@@ -450,12 +474,11 @@ synth_member_set(struct synth *s, struct dns_batch *b,
 		 const struct token *tok, const struct member *m)
 {
 	struct synth_token *st = find_token(s, tok->name);
-	struct synth_member *sm = st ? find_published(st, m->id) : NULL;
+	size_t at = st ? find_published(st, m) : 0;
 
-	if (sm != NULL && sm->created_index == m->created_index)
-		update_member(s, b, st, sm, m);
-	else if (st == NULL || sm != NULL ||
-		 st->npub < published_limit(s, tok))
+	if (st != NULL && at < st->npub)
+		update_member(s, b, st, at, m);
+	else if (st == NULL || st->npub < published_limit(s, tok))
 		synth_token(s, b, tok);
 	/* Else it is not among the published: DNS has nothing to do. */
 }
@@ -465,10 +488,9 @@ synth_member_deleted(struct synth *s, struct dns_batch *b,
 		     const struct token *tok, const struct member *m)
 {
 	struct synth_token *st = find_token(s, tok->name);
-	struct synth_member *sm = st ? find_published(st, m->id) : NULL;
 
 	/* A published member went: the next one moves up. */
-	if (sm != NULL && sm->created_index == m->created_index)
+	if (st != NULL && find_published(st, m) < st->npub)
 		synth_token(s, b, tok);
 }
 
@@ -562,11 +584,8 @@ synth_free(struct synth *s)
 			container_of(e, struct synth_token, hnode);
 
 		next = htable_next(&s->tokens, e, &pos);
-		for (i = 0; i < st->npub; i++) {
-			clear_member(st->pub[i]);
-			free(st->pub[i]);
-		}
-		htable_free(&st->by_id);
+		for (i = 0; i < st->npub; i++)
+			free_member(st->pub[i]);
 		free(st->pub);
 		free(st->aliases);
 		free(st);
