@@ -105,6 +105,10 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 	uint8_t *w;
 
 	p->refs = nworkers;
+	/* The name's hash as the view's table has it: a worker inserts the
+	 * node without hashing the name again, or reading it. */
+	for (i = 0; i < nworkers; i++)
+		p->link[i].hash = n->hnode.hash;
 	p->zone = (uint16_t)n->zone->index;
 	p->gone = (uint8_t)gone;
 	p->is_cut = n->is_cut;
@@ -330,7 +334,7 @@ static void
 apply_node(struct replica *r, struct pub_node *p, int fresh)
 {
 	struct replica_zone *z = &r->zones[p->zone];
-	uint64_t h = hash_bytes(p->name, p->name_len);
+	uint64_t h = p->link[r->id].hash; /* node_copy's */
 	struct pub_node *old;
 
 	if (p->zone >= r->nzones) { /* cannot happen: a reset comes first */
