@@ -89,6 +89,7 @@ struct dns_node {
 	uint8_t dirty;		      /* listed in the batch's dirty nodes */
 	uint8_t fresh;		      /* made in the batch under way: queries
 					 do not see it before it settles */
+	uint8_t has_slot;	      /* room for one RRset after the name */
 	uint8_t name_len;
 	uint8_t name[];		      /* lower-case wire */
 };
