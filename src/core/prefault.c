@@ -29,25 +29,26 @@ heap_end(void)
 	return (uintptr_t)syscall(SYS_brk, 0);
 }
 
-/* Faults [from, to) in, its highest chunk first: the main thread is
- * working up from from. */
+/* Faults [from, to) in, its lowest chunk first, just ahead of the main
+ * thread, which fills the heap up from from: zeroing a huge page takes a
+ * fraction of the time the main thread takes to fill one, so after the
+ * first chunk it finds every page faulted in. */
 static void
-populate_down(uintptr_t from, uintptr_t to)
+populate_up(uintptr_t from, uintptr_t to)
 {
-	uintptr_t at = to;
+	uintptr_t at = from;
 
 	/* The heap is grown in huge-page steps with glibc.malloc.hugetlb=1,
 	 * which glibc marks after growing it: mark it first. */
 	madvise((void *)from, to - from, MADV_HUGEPAGE);
-	while (at > from && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
-		uintptr_t lo = at - from > CHUNK ? (at - CHUNK) & ~(CHUNK - 1) :
-						  from;
+	while (at < to && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+		uintptr_t hi = (at + CHUNK) & ~(CHUNK - 1);
 
-		if (lo < from)
-			lo = from;
+		if (hi > to)
+			hi = to;
 		/* Fails harmlessly on a part malloc gave back meanwhile. */
-		madvise((void *)lo, at - lo, MADV_POPULATE_WRITE);
-		at = lo;
+		madvise((void *)at, hi - at, MADV_POPULATE_WRITE);
+		at = hi;
 	}
 }
 
@@ -62,7 +63,7 @@ run(void *arg)
 		uintptr_t end = heap_end();
 
 		if (end > seen)
-			populate_down(seen, end);
+			populate_up(seen, end);
 		else
 			nanosleep(&nap, NULL);
 		seen = end;
