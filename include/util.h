@@ -48,4 +48,9 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
+/* The first len bytes of src (up to a NUL) into dst of size bytes, cut to
+ * fit and NUL-terminated, as snprintf(dst, size, "%.*s", len, src) would,
+ * without the format parser: a start copies millions of names. */
+void copy_name(char *dst, size_t size, const char *src, size_t len);
+
 #endif

@@ -237,15 +237,14 @@ load_member(struct loader *ld, const char *key, struct member_fields *f,
 	if (slash == NULL || (size_t)(slash - key - 2) > REGISTRY_NAME_MAX ||
 	    !registry_valid_name(slash + 1))
 		return bad(ld, err, key, "not a member key");
-	snprintf(c.token, sizeof(c.token), "%.*s", (int)(slash - key - 2),
-		 key + 2);
+	copy_name(c.token, sizeof(c.token), key + 2, (size_t)(slash - key - 2));
 	if (!f->ok || (act = parse_action(action)) < 0 || created <= 0 ||
 	    modified < created)
 		return bad(ld, err, key, "not a member");
 	if (!token_stored(ld, c.token))
 		return bad(ld, err, key, "its token is missing");
 	c.kind = CHANGE_MEMBER_PUT;
-	snprintf(c.name, sizeof(c.name), "%s", slash + 1);
+	copy_name(c.name, sizeof(c.name), slash + 1, SIZE_MAX);
 	c.value = (char *)value;
 	c.clients = (char *)clients;
 	c.created_index = (uint64_t)created;

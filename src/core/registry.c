@@ -340,7 +340,7 @@ apply_member_put(struct registry *reg, const struct change *c)
 	m = token_find_member(tok, c->name);
 	if (m == NULL) {
 		m = xcalloc(1, sizeof(*m));
-		snprintf(m->id, sizeof(m->id), "%s", c->name);
+		copy_name(m->id, sizeof(m->id), c->name, SIZE_MAX);
 		m->created_index = c->created_index ? c->created_index :
 						      c->index;
 		insert_member(tok, m);

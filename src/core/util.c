@@ -244,3 +244,15 @@ xstrdup(const char *s)
 {
 	return check_alloc(strdup(s));
 }
+
+void
+copy_name(char *dst, size_t size, const char *src, size_t len)
+{
+	len = strnlen(src, len);
+	if (size == 0)
+		return;
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}

@@ -132,6 +132,12 @@ target_of(const struct synth_member *m, const struct synth_url *u,
 	return n ? name_under(out, m->id, client, n) : 0;
 }
 
+/* The SRV service label of a URL, by [client][ssl]. */
+static const char *const services[2][2] = {
+	{ "_etcd-server", "_etcd-server-ssl" },
+	{ "_etcd-client", "_etcd-client-ssl" },
+};
+
 /* Publishes (or withdraws) what one URL makes under one base name: the
  * SRV record, the named-server one with --srv-name, and the address. */
 static void
@@ -148,9 +154,8 @@ url_records(struct synth *s, struct dns_batch *b, int add,
 		return;
 	memset(rdata, 0, 4); /* priority 0, weight 0 */
 	dns_put16(rdata + 4, u->port);
-	snprintf(service, sizeof(service), "_etcd-%s%s",
-		 u->client ? "client" : "server", u->ssl ? "-ssl" : "");
-	record(s, b, add, owner, name_under(owner, service, tcp, tcp_len),
+	record(s, b, add, owner,
+	       name_under(owner, services[u->client][u->ssl], tcp, tcp_len),
 	       TYPE_SRV, rdata, 6 + tlen);
 	if (!u->client && s->srv_name[0] != '\0') {
 		snprintf(service, sizeof(service), "_etcd-server%s-%s",

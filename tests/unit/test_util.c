@@ -375,6 +375,23 @@ test_ratelimit_ipv6_prefix(void **state)
 	ratelimit_free(rl);
 }
 
+/* copy_name cuts as snprintf("%.*s") does: at len, at a NUL, to fit. */
+static void
+test_copy_name(void **state)
+{
+	char out[6];
+
+	(void)state;
+	copy_name(out, sizeof(out), "abcdefgh", 3);
+	assert_string_equal(out, "abc");
+	copy_name(out, sizeof(out), "ab\0cd", 5);
+	assert_string_equal(out, "ab");
+	copy_name(out, sizeof(out), "abcdefgh", SIZE_MAX);
+	assert_string_equal(out, "abcde");
+	copy_name(out, sizeof(out), "", 4);
+	assert_string_equal(out, "");
+}
+
 /* After the load's prefault, an allocation of LMDB's child-transaction
  * size (3 MB, one per group commit) comes from the heap: mapped chunks
  * (hblks) would be mapped, faulted in and unmapped on every commit. */
@@ -417,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_ratelimit_no_lockout),
 		cmocka_unit_test(test_ratelimit_ipv6_prefix),
 		cmocka_unit_test(test_prefault_leaves_big_allocations_on_the_heap),
+		cmocka_unit_test(test_copy_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
