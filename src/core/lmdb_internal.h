@@ -32,6 +32,8 @@ void lmdb_env_close(struct lmdb_env *db);
 void lmdb_env_refresh_size(struct lmdb_env *db);
 /* mdb_txn_commit, with a write cut short by a full disk as ENOSPC. */
 int lmdb_commit(struct lmdb_env *db, MDB_txn *txn);
+/* Maps the file's pages in at once, before the load. */
+void lmdb_env_populate(struct lmdb_env *db);
 /* Drops the map from the resident set (the page cache keeps it). */
 void lmdb_env_drop_resident(struct lmdb_env *db);
 

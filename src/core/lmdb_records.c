@@ -134,13 +134,11 @@ lmdb_env_open(struct lmdb_env *db, const char *dir, uint64_t min_map,
 	return 0;
 }
 
-/* After the load, the map's pages are read again only by the writer's
- * few B-tree paths: drop them from our resident set. They stay in the
- * page cache (the map is shared and read-only), so this costs no I/O.
- * LMDB does not tell where its map is (me_mapaddr is MDB_FIXEDMAP's
- * address), so it is found by its file in /proc/self/maps. */
-void
-lmdb_env_drop_resident(struct lmdb_env *db)
+/* madvise(advice) on the map's first `limit` bytes. LMDB does not tell
+ * where its map is (me_mapaddr is MDB_FIXEDMAP's address), so it is found
+ * by its file in /proc/self/maps. */
+static void
+advise_map(struct lmdb_env *db, int advice, uint64_t limit)
 {
 	char path[PATH_MAX + 16], line[PATH_MAX + 128];
 	FILE *maps = fopen("/proc/self/maps", "r");
@@ -159,10 +157,32 @@ lmdb_env_drop_resident(struct lmdb_env *db)
 
 		if (len >= plen && memcmp(line + len - plen, path, plen) == 0 &&
 		    sscanf(line, "%lx-%lx", &start, &end) == 2)
-			(void)madvise((void *)start, end - start,
-				      MADV_DONTNEED);
+			(void)madvise((void *)start,
+				      end - start < limit ? end - start : limit,
+				      advice);
 	}
 	fclose(maps);
+}
+
+/* Before the load: the file's pages mapped in one call, rather than a
+ * fault (and 16 pages around it) at a time as the cursor walks. */
+void
+lmdb_env_populate(struct lmdb_env *db)
+{
+#ifdef MADV_POPULATE_READ
+	advise_map(db, MADV_POPULATE_READ, db->used_bytes);
+#else
+	(void)db;
+#endif
+}
+
+/* After the load, the map's pages are read again only by the writer's
+ * few B-tree paths: drop them from our resident set. They stay in the
+ * page cache (the map is shared and read-only), so this costs no I/O. */
+void
+lmdb_env_drop_resident(struct lmdb_env *db)
+{
+	advise_map(db, MADV_DONTNEED, UINT64_MAX);
 }
 
 /* LMDB reports a page write the disk cut short as EIO (mdb_page_flush),

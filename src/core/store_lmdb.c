@@ -751,6 +751,7 @@ lmdb_load(struct store *base, char *err)
 {
 	struct lmdb_store *st = (struct lmdb_store *)base;
 
+	lmdb_env_populate(&st->db);
 	if (lmdb_load_all(&st->db, &st->base.sink, &st->index, err) != 0 ||
 	    replay_at_start(st, err) != 0)
 		return -1;
