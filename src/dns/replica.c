@@ -15,22 +15,46 @@
 #include "view.h"
 
 /* One allocation: this header, a hash link per worker, the answers, the
- * referral (a cut's only), and the name unless an answer holds it. At
+ * referral (a cut's only: its chunk, then its wire), and the name unless
+ * an answer holds it, found by their counts rather than by pointers. At
  * eight nodes per token its size is most of a worker's memory. */
 struct pub_node {
 	uint32_t refs;
 	uint16_t zone;	    /* index in the view's zone list */
 	uint16_t nanswers;
+	uint16_t nlinks;    /* the workers' */
 	uint8_t gone;	    /* a removal: no answers */
-	uint8_t is_cut, name_len;
-	/* The name is the question every answer starts with (prepare.c
-	 * writes the node's name at offset 12), so a node with answers
-	 * points into the first one's wire rather than copying it. */
-	const uint8_t *name;
-	struct dns_answer *answers;
-	const struct dns_chunk *referral; /* NULL: none */
+	uint8_t is_cut, has_referral, name_len;
 	struct hnode link[]; /* one per worker */
 };
+
+static struct dns_answer *
+pub_answers(const struct pub_node *p)
+{
+	return (struct dns_answer *)(p->link + p->nlinks);
+}
+
+static const struct dns_chunk *
+pub_referral(const struct pub_node *p)
+{
+	return p->has_referral ?
+		       (const struct dns_chunk *)(pub_answers(p) + p->nanswers) :
+		       NULL;
+}
+
+/* The name is the question every answer starts with (prepare.c writes
+ * the node's name at offset 12), so a node with answers has no copy. */
+static const uint8_t *
+pub_name(const struct pub_node *p)
+{
+	const struct dns_chunk *c = pub_referral(p);
+
+	if (p->nanswers > 0)
+		return pub_answers(p)[0].wire + DNS_HEADER_SIZE;
+	if (c != NULL)
+		return c->wire + c->len;
+	return (const uint8_t *)(pub_answers(p) + p->nanswers);
+}
 
 struct pub_zone {
 	uint32_t refs;
@@ -48,7 +72,7 @@ node_free(struct pub_node *p)
 	uint16_t i;
 
 	for (i = 0; i < p->nanswers; i++)
-		dns_wire_put(p->answers[i].wire);
+		dns_wire_put(pub_answers(p)[i].wire);
 	free(p);
 }
 
@@ -97,6 +121,7 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 {
 	size_t nans = 0, bytes = gone ? 0 : wire_size(n, &nans), i;
 	size_t head = sizeof(struct pub_node) + nworkers * sizeof(struct hnode);
+	struct dns_answer *answers;
 	size_t chunk = !gone && n->referral != NULL ?
 			       sizeof(struct dns_chunk) : 0;
 	size_t name = nans > 0 ? 0 : n->name_len;
@@ -113,15 +138,16 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 	p->gone = (uint8_t)gone;
 	p->is_cut = n->is_cut;
 	p->name_len = n->name_len;
-	p->answers = (struct dns_answer *)((char *)p + head);
-	w = (uint8_t *)(p->answers + nans);
+	p->nlinks = (uint16_t)nworkers;
+	answers = pub_answers(p);
+	w = (uint8_t *)(answers + nans);
 	if (chunk > 0) { /* the answers keep it aligned */
 		struct dns_chunk *c = (struct dns_chunk *)w;
 
 		*c = *n->referral;
 		c->wire = w + chunk;
 		memcpy(c->wire, n->referral->wire, n->referral->len);
-		p->referral = c;
+		p->has_referral = 1;
 		w += chunk + bytes;
 	}
 	for (i = 0; nans > 0 && i < n->nsets; i++) {
@@ -130,14 +156,10 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 		if (a->wire == NULL)
 			continue;
 		dns_wire_hold(a->wire);
-		p->answers[p->nanswers++] = *a;
+		answers[p->nanswers++] = *a;
 	}
-	if (nans > 0) {
-		p->name = p->answers[0].wire + DNS_HEADER_SIZE;
-	} else {
+	if (nans == 0)
 		memcpy(w, n->name, n->name_len);
-		p->name = w;
-	}
 	return p;
 }
 
@@ -249,7 +271,7 @@ node_find_hashed(const struct replica *r, const struct replica_zone *z,
 		struct pub_node *p = node_of(r, e);
 
 		if (e->hash == h && p->name_len == len &&
-		    memcmp(p->name, name, len) == 0)
+		    memcmp(pub_name(p), name, len) == 0)
 			return p;
 	}
 	return NULL;
@@ -344,7 +366,8 @@ apply_node(struct replica *r, struct pub_node *p, int fresh)
 	/* A reset batch lists each node of the view once, into tables just
 	 * emptied: nothing to replace, so no lookup (at 100k tokens these
 	 * were a tenth of a start's CPU). */
-	old = fresh ? NULL : node_find_hashed(r, z, p->name, p->name_len, h);
+	old = fresh ? NULL :
+		      node_find_hashed(r, z, pub_name(p), p->name_len, h);
 	if (old != NULL) {
 		htable_remove(&z->nodes, &old->link[r->id]);
 		unref_node(old);
@@ -433,7 +456,7 @@ find_cut(const struct replica *r, const struct replica_zone *z,
 		const struct pub_node *n = node_find(r, z, up,
 						     dns_name_len(up));
 
-		if (n != NULL && n->is_cut && n->referral != NULL)
+		if (n != NULL && n->is_cut && n->has_referral)
 			return n;
 	}
 	return NULL;
@@ -455,13 +478,13 @@ replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
 	out->apex_len = z->pz->apex_len;
 	if (z->pz->has_cuts && (n = find_cut(r, z, qname, qtype)) != NULL) {
 		out->kind = LOOKUP_REFERRAL;
-		out->chunk = n->referral;
+		out->chunk = pub_referral(n);
 		return;
 	}
 	n = node_find(r, z, qname, dns_name_len(qname));
 	out->chunk = &z->pz->negative;
 	out->kind = n == NULL ? LOOKUP_NXDOMAIN : LOOKUP_NODATA;
 	for (i = 0; n != NULL && i < n->nanswers; i++)
-		if (dns_lookup_offer(out, &n->answers[i], qtype))
+		if (dns_lookup_offer(out, &pub_answers(n)[i], qtype))
 			return;
 }
