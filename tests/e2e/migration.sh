@@ -447,6 +447,10 @@ show_logs() {
 }
 
 # start_etcd I [flags...]: member mI with TLS peers on mI.static.test.
+# Heartbeats of 250 ms and elections after 2.5 s (etcd's defaults: 100 ms,
+# 1 s): on a 2-CPU machine busy with the rest of the suite, etcd once
+# called the cluster unhealthy and refused `member add` for over a minute
+# (B2); slower timers leave a descheduled member time to answer.
 start_etcd() {
 	local i=$1
 	shift
@@ -457,6 +461,7 @@ start_etcd() {
 		--advertise-client-urls "http://127.0.0.1:$(client_port "$i")" \
 		--peer-cert-file "$C/peer.crt" --peer-key-file "$C/peer.key" \
 		--peer-trusted-ca-file "$C/ca.crt" --peer-client-cert-auth \
+		--heartbeat-interval 250 --election-timeout 2500 \
 		"$@" >>"$TMP/etcd-b-m$i.log" 2>&1 &
 	eval "EPID_$i=$!"
 	EPIDS="$EPIDS $!"
