@@ -154,6 +154,9 @@ struct registry {
 	struct { registry_listener_fn fn; void *arg; }
 		listeners[REGISTRY_MAX_LISTENERS];
 	size_t nlisteners;
+	/* The token the last member change went to: stores load members
+	 * grouped by token, so most changes skip the table lookup. */
+	struct token *last_applied;
 	struct htable pending; /* keys with unsettled changes */
 	struct registry_request *waiting, **waiting_tail;
 	size_t nwaiting;

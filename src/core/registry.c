@@ -300,6 +300,8 @@ apply_token_del(struct registry *reg, const struct change *c)
 	announce(reg, EV_TOKEN_DELETED, tok, NULL, NULL, c->index);
 	htable_remove(&reg->tokens, &tok->node);
 	registry_unlink_token(reg, tok);
+	if (reg->last_applied == tok)
+		reg->last_applied = NULL;
 	reg->ntokens--;
 	reg->nmembers -= tok->nmembers;
 	token_free(tok);
@@ -308,7 +310,7 @@ apply_token_del(struct registry *reg, const struct change *c)
 /* Members stay ordered by created_index: appends are the rule, a store
  * that loads members in another order pays an insertion. */
 static void
-insert_member(struct token *tok, struct member *m)
+insert_member(struct token *tok, struct member *m, uint64_t h)
 {
 	size_t at = tok->nmembers;
 
@@ -323,13 +325,25 @@ insert_member(struct token *tok, struct member *m)
 		(tok->nmembers - at) * sizeof(*tok->members));
 	tok->members[at] = m;
 	tok->nmembers++;
-	htable_insert(&tok->by_id, &m->node, hash_str(m->id));
+	htable_insert(&tok->by_id, &m->node, h);
+}
+
+/* registry_find_token by way of the last token a member change went to. */
+static struct token *
+applied_token(struct registry *reg, const char *name)
+{
+	if (reg->last_applied == NULL ||
+	    strcmp(reg->last_applied->name, name) != 0)
+		reg->last_applied = registry_find_token(reg, name);
+	return reg->last_applied;
 }
 
 static void
 apply_member_put(struct registry *reg, const struct change *c)
 {
-	struct token *tok = registry_find_token(reg, c->token);
+	struct token *tok = applied_token(reg, c->token);
+	uint64_t h = hash_str(c->name);
+	struct hnode *n;
 	struct member *m;
 
 	if (tok == NULL) {
@@ -337,13 +351,14 @@ apply_member_put(struct registry *reg, const struct change *c)
 			  c->name, c->token);
 		return;
 	}
-	m = token_find_member(tok, c->name);
+	n = htable_find(&tok->by_id, h, is_member, c->name);
+	m = n ? container_of(n, struct member, node) : NULL;
 	if (m == NULL) {
 		m = xcalloc(1, sizeof(*m));
 		copy_name(m->id, sizeof(m->id), c->name, SIZE_MAX);
 		m->created_index = c->created_index ? c->created_index :
 						      c->index;
-		insert_member(tok, m);
+		insert_member(tok, m, h);
 		reg->nmembers++;
 	} else {
 		free(m->value);
@@ -386,7 +401,7 @@ remember_tombstone(struct token *tok, struct member *m, uint64_t index)
 static void
 apply_member_del(struct registry *reg, const struct change *c)
 {
-	struct token *tok = registry_find_token(reg, c->token);
+	struct token *tok = applied_token(reg, c->token);
 	struct member *m = tok ? token_find_member(tok, c->name) : NULL;
 	struct tombstone *t;
 	size_t at = 0;
