@@ -3,8 +3,10 @@
  * A start builds hundreds of MB of small objects on the main thread, and
  * where page faults are slow (a VM), zeroing the pages is a third of it.
  * Between prefault_start and prefault_stop malloc grows the heap in large
- * steps, and a thread faults each step in from its top down while the
- * main thread fills it from the bottom up: the two share the zeroing. */
+ * steps, and a thread faults each step in from its bottom up, ahead of
+ * the main thread filling it: the zeroing moves to the other CPU.
+ * prefault_stop leaves malloc's mmap threshold set (4 MB): mallopt turns
+ * glibc's own moving threshold off. */
 #ifndef SRVGATE_PREFAULT_H
 #define SRVGATE_PREFAULT_H
 
