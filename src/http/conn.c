@@ -607,13 +607,14 @@ log_answer(const struct conn *c, struct evhttp_request *req, int code,
  * here would let evhttp free the connection under this caller's feet. */
 void
 conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
-		const char *reason, struct evbuffer *body)
+		const char *reason)
 {
 	struct conn *c = conn_of(ct, req);
 
 	/* answers_due pairs with log_evhttp_answer: both only with the log */
 	if (log_access_enabled()) {
-		log_answer(c, req, code, body ? evbuffer_get_length(body) : 0);
+		log_answer(c, req, code, evbuffer_get_length(
+			evhttp_request_get_output_buffer(req)));
 		if (c != NULL)
 			c->answers_due++;
 	}
@@ -621,11 +622,7 @@ conn_send_reply(struct conn_table *ct, struct evhttp_request *req, int code,
 		arm_deadline(c);
 		c->keep_open = !answer_closes(req);
 	}
-	/* evhttp_send_reply appends body to the request's output buffer:
-	 * a body already there must not be passed (it would add itself) */
-	evhttp_send_reply(req, code, reason,
-			  body == evhttp_request_get_output_buffer(req) ?
-				  NULL : body);
+	evhttp_send_reply(req, code, reason, NULL);
 }
 
 size_t

@@ -48,10 +48,10 @@ int conn_request_started(struct conn_table *ct, struct evhttp_request *req);
 /* The counts of the client network that sent req (watches are counted
  * there too), or NULL when not known. */
 struct share *conn_share(struct conn_table *ct, struct evhttp_request *req);
-/* Sends the answer; the deadline for the next request starts. body may be
- * the request's own output buffer (then already filled). */
+/* Sends the answer, whose body the caller has put in the request's own
+ * output buffer; the deadline for the next request starts. */
 void conn_send_reply(struct conn_table *ct, struct evhttp_request *req,
-		     int code, const char *reason, struct evbuffer *body);
+		     int code, const char *reason);
 /* Shutting down: closes idle connections, and the others once answered. */
 void conn_table_drain(struct conn_table *ct);
 /* Logs the connections that are still open (a slow drain). */

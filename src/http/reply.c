@@ -57,7 +57,7 @@ http_send(struct http_api *api, struct evhttp_request *req, enum route route,
 	free(body);
 	if (code >= 100 && code < 600)
 		api->requests[route][code]++;
-	conn_send_reply(api->conns, req, code, reason(code), buf);
+	conn_send_reply(api->conns, req, code, reason(code));
 }
 
 void
