@@ -52,5 +52,8 @@ char *xstrdup(const char *s);
  * fit and NUL-terminated, as snprintf(dst, size, "%.*s", len, src) would,
  * without the format parser: a start copies millions of names. */
 void copy_name(char *dst, size_t size, const char *src, size_t len);
+/* parts[0..n) one after another into dst, cut and terminated as
+ * snprintf(dst, size, "%s%s...") would: keys built on every request. */
+void join_str(char *dst, size_t size, const char *const *parts, size_t n);
 
 #endif

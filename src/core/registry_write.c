@@ -43,34 +43,14 @@ pending_find(const struct registry *reg, const char *key)
 
 #define PENDING_KEY_SIZE sizeof(((struct pending *)0)->key)
 
-/* Appends what of s fits before end (which keeps a byte for the NUL). */
-static char *
-key_append(char *at, const char *end, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > (size_t)(end - at))
-		n = (size_t)(end - at);
-	memcpy(at, s, n);
-	return at + n;
-}
-
-/* key = "kind/a[/b]", cut to PENDING_KEY_SIZE as snprintf would: built by
- * hand, since every write builds several (formatting them showed up in
- * the event loop's profile). */
+/* key = "kind/a[/b]", cut to PENDING_KEY_SIZE: every write builds
+ * several (formatting them showed up in the event loop's profile). */
 static void
 pending_key(char *key, const char *kind, const char *a, const char *b)
 {
-	const char *end = key + PENDING_KEY_SIZE - 1;
-	char *at = key_append(key, end, kind);
+	const char *parts[] = { kind, "/", a, b ? "/" : "", b ? b : "" };
 
-	at = key_append(at, end, "/");
-	at = key_append(at, end, a);
-	if (b != NULL) {
-		at = key_append(at, end, "/");
-		at = key_append(at, end, b);
-	}
-	*at = '\0';
+	join_str(key, PENDING_KEY_SIZE, parts, 5);
 }
 
 static int

@@ -246,6 +246,23 @@ xstrdup(const char *s)
 }
 
 void
+join_str(char *dst, size_t size, const char *const *parts, size_t n)
+{
+	size_t at = 0, i, len;
+
+	if (size == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		len = strlen(parts[i]);
+		if (len > size - 1 - at)
+			len = size - 1 - at;
+		memcpy(dst + at, parts[i], len);
+		at += len;
+	}
+	dst[at] = '\0';
+}
+
+void
 copy_name(char *dst, size_t size, const char *src, size_t len)
 {
 	len = strnlen(src, len);

@@ -56,13 +56,24 @@ text(const char *s)
 	return j;
 }
 
+#define KEY_SIZE (sizeof(KEYPATH_KEY_PREFIX) + 2 * REGISTRY_NAME_MAX + 16)
+
+/* The etcd key of token (and child): "<prefix><token>[/<child>]". */
+static void
+key_path(char key[KEY_SIZE], const char *token, const char *child)
+{
+	const char *parts[] = { KEYPATH_KEY_PREFIX, token, child ? "/" : "",
+				child ? child : "" };
+
+	join_str(key, KEY_SIZE, parts, 4);
+}
+
 static json_t *
 key_of(const char *token, const char *child)
 {
-	char key[sizeof(KEYPATH_KEY_PREFIX) + 2 * REGISTRY_NAME_MAX + 16];
+	char key[KEY_SIZE];
 
-	snprintf(key, sizeof(key), "%s%s%s%s", KEYPATH_KEY_PREFIX, token,
-		 child ? "/" : "", child ? child : "");
+	key_path(key, token, child);
 	return text(key);
 }
 
@@ -177,17 +188,9 @@ put_index(char **at, uint64_t v)
 static int
 put_member_node(char **at, const char *token, const struct member *m)
 {
-	char key[sizeof(KEYPATH_KEY_PREFIX) + 2 * REGISTRY_NAME_MAX + 16];
-	size_t tn = strlen(token), in = strlen(m->id);
+	char key[KEY_SIZE];
 
-	/* key_of's "%s%s/%s" (a longer name is never valid, and then
-	 * jansson's path cuts it the same way) */
-	if (sizeof(KEYPATH_KEY_PREFIX) + tn + 1 + in > sizeof(key))
-		return 0;
-	memcpy(key, KEYPATH_KEY_PREFIX, sizeof(KEYPATH_KEY_PREFIX) - 1);
-	memcpy(key + sizeof(KEYPATH_KEY_PREFIX) - 1, token, tn);
-	key[sizeof(KEYPATH_KEY_PREFIX) - 1 + tn] = '/';
-	memcpy(key + sizeof(KEYPATH_KEY_PREFIX) + tn, m->id, in + 1);
+	key_path(key, token, m->id);
 	*at = stpcpy(*at, "{\"key\":");
 	if (!put_plain(at, key))
 		return 0;

@@ -392,6 +392,22 @@ test_copy_name(void **state)
 	assert_string_equal(out, "");
 }
 
+/* join_str cuts as snprintf("%s%s...") does. */
+static void
+test_join_str(void **state)
+{
+	const char *parts[] = { "ab", "/", "cdef" };
+	char out[6];
+
+	(void)state;
+	join_str(out, sizeof(out), parts, 3);
+	assert_string_equal(out, "ab/cd");
+	join_str(out, sizeof(out), parts, 2);
+	assert_string_equal(out, "ab/");
+	join_str(out, sizeof(out), parts, 0);
+	assert_string_equal(out, "");
+}
+
 /* After the load's prefault, an allocation of LMDB's child-transaction
  * size (3 MB, one per group commit) comes from the heap: mapped chunks
  * (hblks) would be mapped, faulted in and unmapped on every commit. */
@@ -435,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_ratelimit_ipv6_prefix),
 		cmocka_unit_test(test_prefault_leaves_big_allocations_on_the_heap),
 		cmocka_unit_test(test_copy_name),
+		cmocka_unit_test(test_join_str),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
