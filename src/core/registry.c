@@ -160,12 +160,19 @@ registry_find_token(const struct registry *reg, const char *name)
 	return n ? container_of(n, struct token, node) : NULL;
 }
 
+/* h: hash_str(id), which a caller inserting on a miss needs again. */
+static struct member *
+find_member_hashed(const struct token *tok, const char *id, uint64_t h)
+{
+	struct hnode *n = htable_find(&tok->by_id, h, is_member, id);
+
+	return n ? container_of(n, struct member, node) : NULL;
+}
+
 struct member *
 token_find_member(const struct token *tok, const char *id)
 {
-	struct hnode *n = htable_find(&tok->by_id, hash_str(id), is_member, id);
-
-	return n ? container_of(n, struct member, node) : NULL;
+	return find_member_hashed(tok, id, hash_str(id));
 }
 
 const struct alias *
@@ -343,7 +350,6 @@ apply_member_put(struct registry *reg, const struct change *c)
 {
 	struct token *tok = applied_token(reg, c->token);
 	uint64_t h = hash_str(c->name);
-	struct hnode *n;
 	struct member *m;
 
 	if (tok == NULL) {
@@ -351,8 +357,7 @@ apply_member_put(struct registry *reg, const struct change *c)
 			  c->name, c->token);
 		return;
 	}
-	n = htable_find(&tok->by_id, h, is_member, c->name);
-	m = n ? container_of(n, struct member, node) : NULL;
+	m = find_member_hashed(tok, c->name, h);
 	if (m == NULL) {
 		m = xcalloc(1, sizeof(*m));
 		copy_name(m->id, sizeof(m->id), c->name, SIZE_MAX);
