@@ -64,6 +64,7 @@ struct config {
 	unsigned rrl_slip;
 	unsigned rrl_ipv4_prefix, rrl_ipv6_prefix;
 	unsigned dns_workers;	   /* UDP worker threads; 0: on the loop */
+	unsigned dns_udp_coalesce_us; /* a worker's nap after a small batch */
 	/* transfers and NOTIFY */
 	struct config_list allow_transfer; /* CIDR[@KEYNAME] */
 	struct config_list tsig_keys;	   /* NAME:ALGORITHM:BASE64SECRET */

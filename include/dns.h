@@ -100,6 +100,8 @@ struct dns_server_config {
 	/* UDP worker threads, each with its own SO_REUSEPORT socket on
 	 * every address; 0: UDP on the event loop */
 	unsigned workers;
+	/* a worker's nap after a small batch of queries (workers.c); 0: none */
+	unsigned udp_coalesce_us;
 };
 
 int dns_server_start(struct dns_server **out, struct event_base *base,

@@ -198,6 +198,7 @@ start_dns(struct server *s, char *err)
 		.rrl_ipv4_prefix = c->rrl_ipv4_prefix,
 		.rrl_ipv6_prefix = c->rrl_ipv6_prefix,
 		.workers = c->dns_workers,
+		.udp_coalesce_us = c->dns_udp_coalesce_us,
 	};
 
 	s->view = dns_view_new(&vc, &s->reg, err);

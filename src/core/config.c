@@ -143,6 +143,11 @@ static const struct flag flags[] = {
 	  "UDP DNS worker threads, each with its own SO_REUSEPORT socket "
 	  "on every --dns-listen address; 0: UDP on the main event loop "
 	  "[the CPUs srvgate may run on]" },
+	{ "dns-udp-coalesce-us", K_UINT, U(dns_udp_coalesce_us), 0, 1000,
+	  "microseconds a UDP worker waits after a batch of fewer than 16 "
+	  "queries before it reads again, so that fewer wake-ups serve more "
+	  "queries (interrupt coalescing; a query waits at most twice "
+	  "this); 0: none [20]" },
 	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
 	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
 	  "repeatable [none]" },
@@ -263,6 +268,7 @@ config_defaults(struct config *cfg)
 	cfg->rrl_ipv4_prefix = 24;
 	cfg->rrl_ipv6_prefix = 56;
 	cfg->dns_workers = cpus_usable();
+	cfg->dns_udp_coalesce_us = 20;
 	cfg->ixfr_journal = 1000;
 	cfg->grpc_max_request_bytes = 256 * 1024;
 	cfg->grpc_max_response_bytes = 4 * 1024 * 1024;

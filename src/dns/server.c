@@ -188,7 +188,7 @@ dns_serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	return limit_rate(srv, &r, signer, peer, now_ms, out, len);
 }
 
-void
+int
 dns_udp_serve_batch(struct dns_server *srv, int fd)
 {
 	struct udp_batch *b = srv->batch;
@@ -230,13 +230,14 @@ dns_udp_serve_batch(struct dns_server *srv, int fd)
 	/* A full send buffer drops answers, as it would drop queries. */
 	if (nout > 0 && sendmmsg(fd, b->out, (unsigned)nout, MSG_DONTWAIT) < 0)
 		log_debug("dns: sendmmsg: %s", strerror(errno));
+	return n;
 }
 
 static void
 on_udp(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
-	dns_udp_serve_batch(arg, fd);
+	(void)dns_udp_serve_batch(arg, fd);
 }
 
 /* Bursts of queries outrun one loop turn; the kernel's default 208 KiB

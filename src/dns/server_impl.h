@@ -72,7 +72,7 @@ struct dns_server {
 int dns_udp_socket(const struct sockaddr *sa, socklen_t len, const char *name,
 		   int reuseport, char *err);
 /* Reads one batch of queries from fd and sends their answers. */
-void dns_udp_serve_batch(struct dns_server *srv, int fd);
+int dns_udp_serve_batch(struct dns_server *srv, int fd);
 /* A worker's server: main's settings, keys and rate limiting table, its
  * own counters, cookie secrets (a copy) and buffers, answering from rep. */
 struct dns_server *dns_server_for_worker(struct dns_server *main,

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@
 #define WAKE_MS 10	    /* an idle worker applies batches this late */
 #define WAKE_QUEUE 64	    /* ... or when this many wait */
 #define NSTATS (sizeof(struct dns_stats) / sizeof(uint64_t))
+#define COALESCE_BELOW (UDP_BATCH / 2) /* a batch this small: nap */
+#define GAP_MAX_US 1000000 /* a longer gap between queries counts as this */
 
 struct dns_worker {
 	unsigned id;
@@ -59,6 +62,10 @@ struct dns_worker {
 	int ep, feed;		/* epoll, eventfd */
 	int fd[MAX_SOCKETS];
 	size_t nfd;
+	unsigned coalesce_us; /* nap after a small batch; 0: none */
+	uint64_t last_batch_us;	/* when the last batch of queries came */
+	uint64_t gap_us;	/* mean time between queries, about */
+	uint64_t naps;		/* atomic: for /metrics */
 	/* The queue, the only thing shared with the main loop. */
 	pthread_mutex_t mu;
 	struct pub_batch **queue;
@@ -144,6 +151,35 @@ on_received(void *arg)
 		w->stop_seen |= apply_queue(w);
 }
 
+/* Interrupt coalescing, as a NIC does it (ethtool's rx-usecs): after a
+ * small batch the worker naps --dns-udp-coalesce-us before it asks for
+ * more, so that the next batch is bigger. Its answers are already sent;
+ * only a query that comes during the nap waits, for at most twice the
+ * nap. Where wake-ups are dear (a VM: each one an inter-processor
+ * interrupt through the hypervisor) a worker woken for every two or three
+ * queries spends most of its time, and its clients' time, being woken:
+ * in bench-dns a 20 us nap took CPU per query from 6.9 to 5.4 us.
+ *
+ * A nap is itself a sleep and a wake-up, so it pays only when queries
+ * come often enough for one to be expected during it: the worker keeps
+ * the mean time between queries (a moving average over batches) and naps
+ * only when that is below the nap. At 5k queries/s it never naps. */
+static void
+coalesce(struct dns_worker *w, int got)
+{
+	uint64_t now = now_monotonic_ns() / 1000;
+	uint64_t gap = (now - w->last_batch_us) / (unsigned)got;
+	struct timespec nap = { 0, (long)w->coalesce_us * 1000 };
+
+	w->last_batch_us = now;
+	w->gap_us = (7 * w->gap_us + (gap < GAP_MAX_US ? gap : GAP_MAX_US)) / 8;
+	if (w->coalesce_us > 0 && got < COALESCE_BELOW &&
+	    w->gap_us < w->coalesce_us) {
+		__atomic_add_fetch(&w->naps, 1, __ATOMIC_RELAXED);
+		nanosleep(&nap, NULL);
+	}
+}
+
 static void *
 worker_run(void *arg)
 {
@@ -151,8 +187,10 @@ worker_run(void *arg)
 	struct epoll_event ev[MAX_SOCKETS + 1];
 
 	w->stop_seen = apply_queue(w); /* the view */
+	if (w->coalesce_us > 0) /* the nap lasts at most twice as long */
+		prctl(PR_SET_TIMERSLACK, w->coalesce_us * 1000UL, 0, 0, 0);
 	while (!w->stop_seen) {
-		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i, feed;
+		int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i, feed, got;
 
 		if (n < 0 && errno != EINTR) {
 			log_error("dns worker %u: epoll_wait: %s", w->id,
@@ -166,11 +204,13 @@ worker_run(void *arg)
 			feed |= ev[i].data.u32 == FEED_TAG;
 		if (feed)
 			w->stop_seen |= apply_queue(w);
-		for (i = 0; i < n; i++)
+		for (i = 0, got = 0; i < n; i++)
 			if (ev[i].data.u32 != FEED_TAG)
-				dns_udp_serve_batch(w->srv,
-						    w->fd[ev[i].data.u32]);
+				got += dns_udp_serve_batch(w->srv,
+							   w->fd[ev[i].data.u32]);
 		publish_stats(w);
+		if (got > 0)
+			coalesce(w, got);
 	}
 	return NULL;
 }
@@ -300,6 +340,8 @@ worker_init(struct dns_worker *w, unsigned id, struct dns_server *main,
 
 	w->id = id;
 	w->ep = w->feed = -1;
+	w->coalesce_us = main->cfg.udp_coalesce_us;
+	w->gap_us = GAP_MAX_US; /* no nap before queries come often */
 	pthread_mutex_init(&w->mu, NULL);
 	replica_init(&w->replica, id);
 	w->srv = dns_server_for_worker(main, &w->replica);
@@ -418,6 +460,15 @@ workers_metrics(struct evbuffer *out, const struct dns_workers *ws)
 		evbuffer_add_printf(out,
 			"srvgate_dns_worker_cpu_seconds_total{worker=\"%u\"} "
 			"%.6f\n", i, thread_cpu(&ws->w[i]));
+	evbuffer_add_printf(out,
+		"# HELP srvgate_dns_worker_naps_total Naps each worker took "
+		"after a small batch of queries (--dns-udp-coalesce-us).\n"
+		"# TYPE srvgate_dns_worker_naps_total counter\n");
+	for (i = 0; i < ws->n; i++)
+		evbuffer_add_printf(out,
+			"srvgate_dns_worker_naps_total{worker=\"%u\"} %llu\n",
+			i, (unsigned long long)__atomic_load_n(
+				   &ws->w[i].naps, __ATOMIC_RELAXED));
 }
 
 /* Replicas left to the process's exit: freeing 100k tokens' published

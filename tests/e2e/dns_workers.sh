@@ -11,7 +11,11 @@
 #   5. --dns-workers 0 keeps UDP on the loop (no worker metrics); the
 #      default is one worker per CPU srvgate may use (1 under taskset -c
 #      0); a value out of range exits 2 naming the flag
-#   6. no sanitizer reports (SANITIZE=1 builds)
+#   6. --dns-udp-coalesce-us: a worker naps after small batches of queries
+#      that come often (pairs sent back to back), not after queries that
+#      come seldom (10 ms apart), never with 0; every query is answered;
+#      a value out of range exits 2 naming the flag
+#   7. no sanitizer reports (SANITIZE=1 builds)
 # Every query has a timeout; every loop is bounded; loopback only.
 . "$(dirname "$0")/../lib.sh"
 
@@ -187,5 +191,59 @@ out=$("$SRVGATE" serve --dns-workers 300 --data-dir "$TMP/bad" 2>&1); rc=$?
 expect_eq "--dns-workers 300: exit 2" 2 "$rc"
 expect_match "... naming the flag" 'dns-workers' "$out"
 
-check_sanitizer_logs w3 w0 wd
+# ---- 6. --dns-udp-coalesce-us ----
+# pairs N GAP_MS: N rounds of two queries sent back to back on one socket,
+# both answers awaited, GAP_MS between rounds; prints the answers (NOERROR
+# with one SOA record) out of 2N.
+pairs() {
+	python3 - "$SG_DNS_PORT" "$ZONE" "$1" "$2" <<'EOF'
+import socket, struct, sys, time
+port, zone, rounds, gap = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) / 1000
+qname = b"".join(bytes([len(l)]) + l.encode() for l in zone.split(".") if l) + b"\0"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+good = 0
+for r in range(rounds):
+    for i in range(2):
+        q = struct.pack(">HHHHHH", (2 * r + i) & 0xffff, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", 6, 1)
+        s.sendto(q, ("127.0.0.1", port))
+    for i in range(2):
+        try:
+            a = s.recv(4096)
+        except socket.timeout:
+            break
+        if struct.unpack(">H", a[2:4])[0] & 15 == 0 and struct.unpack(">H", a[6:8])[0] == 1:
+            good += 1
+    if gap:
+        time.sleep(gap)
+print(good)
+EOF
+}
+naps() { metric 'srvgate_dns_worker_naps_total{worker="0"}'; }
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if SG_ZONES=$TMP/zones start_srvgate wc --dns-workers 1 --dns-udp-coalesce-us 1000; then
+	expect_eq "coalescing: 400 pairs back to back all answered" 800 "$(pairs 400 0)"
+	n0=$(naps)
+	expect_match "... and the worker napped after some" '^[1-9][0-9]*$' "$n0"
+	expect_eq "queries 10 ms apart all answered" 40 "$(pairs 20 10)"
+	n1=$(naps)
+	expect_match "... and at most 2 more naps (the average gap was long)" '^[0-2]$' \
+		"$(( ${n1:-999} - ${n0:-0} ))"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts with --dns-udp-coalesce-us 1000"; tail -20 "$TMP/wc.log"
+fi
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if SG_ZONES=$TMP/zones start_srvgate wc0 --dns-workers 1 --dns-udp-coalesce-us 0; then
+	expect_eq "--dns-udp-coalesce-us 0: 400 pairs all answered" 800 "$(pairs 400 0)"
+	expect_eq "... and no nap" 0 "$(naps)"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts with --dns-udp-coalesce-us 0"; tail -20 "$TMP/wc0.log"
+fi
+out=$("$SRVGATE" serve --dns-udp-coalesce-us 5000 --data-dir "$TMP/bad" 2>&1); rc=$?
+expect_eq "--dns-udp-coalesce-us 5000: exit 2" 2 "$rc"
+expect_match "... naming the flag" 'dns-udp-coalesce-us' "$out"
+
+check_sanitizer_logs w3 w0 wd wc wc0
 finish
