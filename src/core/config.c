@@ -147,7 +147,7 @@ static const struct flag flags[] = {
 	  "microseconds a UDP worker waits after a batch of fewer than 16 "
 	  "queries before it reads again, so that fewer wake-ups serve more "
 	  "queries (interrupt coalescing; a query waits at most twice "
-	  "this); 0: none [20]" },
+	  "this); 0: none [50]" },
 	{ "allow-transfer", K_LIST, U(allow_transfer), 0, 0,
 	  "CIDR[@KEYNAME] allowed AXFR/IXFR, with that TSIG key if named; "
 	  "repeatable [none]" },
@@ -268,7 +268,7 @@ config_defaults(struct config *cfg)
 	cfg->rrl_ipv4_prefix = 24;
 	cfg->rrl_ipv6_prefix = 56;
 	cfg->dns_workers = cpus_usable();
-	cfg->dns_udp_coalesce_us = 20;
+	cfg->dns_udp_coalesce_us = 50;
 	cfg->ixfr_journal = 1000;
 	cfg->grpc_max_request_bytes = 256 * 1024;
 	cfg->grpc_max_response_bytes = 4 * 1024 * 1024;

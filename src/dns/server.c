@@ -230,7 +230,7 @@ dns_udp_serve_batch(struct dns_server *srv, int fd)
 	/* A full send buffer drops answers, as it would drop queries. */
 	if (nout > 0 && sendmmsg(fd, b->out, (unsigned)nout, MSG_DONTWAIT) < 0)
 		log_debug("dns: sendmmsg: %s", strerror(errno));
-	return n;
+	return n > 0 ? n : 0; /* -1: nothing to read (EAGAIN) */
 }
 
 static void

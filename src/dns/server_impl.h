@@ -71,7 +71,8 @@ struct dns_server {
  * (a worker's). Returns the descriptor, or -1 with err. */
 int dns_udp_socket(const struct sockaddr *sa, socklen_t len, const char *name,
 		   int reuseport, char *err);
-/* Reads one batch of queries from fd and sends their answers. */
+/* Reads one batch of queries from fd and sends their answers; returns
+ * how many queries came (0: none waited). */
 int dns_udp_serve_batch(struct dns_server *srv, int fd);
 /* A worker's server: main's settings, keys and rate limiting table, its
  * own counters, cookie secrets (a copy) and buffers, answering from rep. */

@@ -12,8 +12,9 @@
 #      default is one worker per CPU srvgate may use (1 under taskset -c
 #      0); a value out of range exits 2 naming the flag
 #   6. --dns-udp-coalesce-us: a worker naps after small batches of queries
-#      that come often (pairs sent back to back), not after queries that
-#      come seldom (10 ms apart), never with 0; every query is answered;
+#      that come often (bursts of 4 back to back), not after queries that
+#      come seldom (10 ms apart), never with 0; every query is answered,
+#      after a nap that found no query too;
 #      a value out of range exits 2 naming the flag
 #   7. no sanitizer reports (SANITIZE=1 builds)
 # Every query has a timeout; every loop is bounded; loopback only.
@@ -192,10 +193,12 @@ expect_eq "--dns-workers 300: exit 2" 2 "$rc"
 expect_match "... naming the flag" 'dns-workers' "$out"
 
 # ---- 6. --dns-udp-coalesce-us ----
-# pairs N GAP_MS: N rounds of two queries sent back to back on one socket,
-# both answers awaited, GAP_MS between rounds; prints the answers (NOERROR
-# with one SOA record) out of 2N.
-pairs() {
+# bursts N GAP_MS: N rounds of four queries sent back to back on one
+# socket, the answers awaited, GAP_MS between rounds; prints the answers
+# (NOERROR with one SOA record) out of 4N. Back to back, the worker naps
+# after each burst, the last too: its nap then ends on an empty socket,
+# which must not stop the worker (the next bursts are answered).
+bursts() {
 	python3 - "$SG_DNS_PORT" "$ZONE" "$1" "$2" <<'EOF'
 import socket, struct, sys, time
 port, zone, rounds, gap = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) / 1000
@@ -204,10 +207,10 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 good = 0
 for r in range(rounds):
-    for i in range(2):
-        q = struct.pack(">HHHHHH", (2 * r + i) & 0xffff, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", 6, 1)
+    for i in range(4):
+        q = struct.pack(">HHHHHH", (4 * r + i) & 0xffff, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", 6, 1)
         s.sendto(q, ("127.0.0.1", port))
-    for i in range(2):
+    for i in range(4):
         try:
             a = s.recv(4096)
         except socket.timeout:
@@ -222,10 +225,10 @@ EOF
 naps() { metric 'srvgate_dns_worker_naps_total{worker="0"}'; }
 unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
 if SG_ZONES=$TMP/zones start_srvgate wc --dns-workers 1 --dns-udp-coalesce-us 1000; then
-	expect_eq "coalescing: 400 pairs back to back all answered" 800 "$(pairs 400 0)"
+	expect_eq "coalescing: 300 bursts of 4 back to back all answered" 1200 "$(bursts 300 0)"
 	n0=$(naps)
 	expect_match "... and the worker napped after some" '^[1-9][0-9]*$' "$n0"
-	expect_eq "queries 10 ms apart all answered" 40 "$(pairs 20 10)"
+	expect_eq "bursts 10 ms apart all answered" 80 "$(bursts 20 10)"
 	n1=$(naps)
 	expect_match "... and at most 2 more naps (the average gap was long)" '^[0-2]$' \
 		"$(( ${n1:-999} - ${n0:-0} ))"
@@ -235,7 +238,7 @@ else
 fi
 unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
 if SG_ZONES=$TMP/zones start_srvgate wc0 --dns-workers 1 --dns-udp-coalesce-us 0; then
-	expect_eq "--dns-udp-coalesce-us 0: 400 pairs all answered" 800 "$(pairs 400 0)"
+	expect_eq "--dns-udp-coalesce-us 0: 300 bursts all answered" 1200 "$(bursts 300 0)"
 	expect_eq "... and no nap" 0 "$(naps)"
 	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
 else
