@@ -97,30 +97,31 @@ reply_truncated(const struct dns_answer_ctx *ctx, struct dns_request *r,
 	return finish(ctx, r, out, len, cap, rcode);
 }
 
+/* A prepared answer holds its records only: the header and the client's
+ * question (so its letter case and type come back) are written here, and
+ * the records' owners point at offset 12 as before. */
 static size_t
 encode_answer(const struct dns_answer_ctx *ctx, struct dns_request *r,
 	      const struct dns_answer *a, uint8_t *out, size_t cap,
 	      size_t limit)
 {
 	const struct dns_query *q = &r->q;
-	size_t len = a->len;
+	size_t head = dns_write_reply_head(out, r->pkt, q, aa_flag(q),
+					   RCODE_NOERROR);
+	size_t take = a->len;
+	uint16_t ar = a->arcount;
 
-	if (len + opt_room(r) > limit) {
+	if (head + take + opt_room(r) > limit) {
 		/* Additional data is optional: drop it before truncating. */
-		if (a->noadd_len + opt_room(r) > limit)
+		take = a->noadd_len;
+		ar = 0;
+		if (head + take + opt_room(r) > limit)
 			return reply_truncated(ctx, r, out, cap, RCODE_NOERROR);
-		len = a->noadd_len;
 	}
-	memcpy(out, a->wire, len);
-	dns_put16(out, q->id);
-	dns_put16(out + 2, (uint16_t)(FLAG_QR | aa_flag(q) |
-				      (q->flags & (0x7800 | FLAG_RD | FLAG_CD))));
-	if (len == a->noadd_len)
-		dns_put16(out + 10, 0);
-	/* The client's question, so its letter case and type come back. */
-	memcpy(out + DNS_HEADER_SIZE, r->pkt + DNS_HEADER_SIZE,
-	       q->question_end - DNS_HEADER_SIZE);
-	return finish(ctx, r, out, len, cap, RCODE_NOERROR);
+	memcpy(out + head, a->wire, take);
+	dns_put16(out + 6, a->ancount);
+	dns_put16(out + 10, ar);
+	return finish(ctx, r, out, head + take, cap, RCODE_NOERROR);
 }
 
 /* Where the zone apex starts in the question: the name ends with it. */

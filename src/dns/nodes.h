@@ -22,16 +22,18 @@
 #include "journal.h"
 #include "wire.h"
 
-/* A whole response for one name and type; the query path copies it and
- * patches the ID, flags, question and OPT. Kept at its real size, in a
- * buffer the workers' published nodes (replica.c) share rather than copy:
- * see dns_wire_new. */
+/* The records of a response for one name and type, as they follow the
+ * question: the query path writes the header and the client's question
+ * (the same length as the node's name), then copies these, whose owners
+ * point at the question (offset 12). Kept at its real size, in a buffer
+ * the workers' published nodes (replica.c) share rather than copy: see
+ * dns_wire_new. */
 struct dns_answer {
 	uint8_t *wire;	    /* NULL: none prepared (an empty RRset) */
 	uint32_t len;	    /* at most 64 KiB: 32 bits keep the struct */
 	uint32_t noadd_len; /* at 24 bytes; length without the additional
 			       section */
-	uint16_t arcount;
+	uint16_t ancount, arcount;
 	uint16_t type;
 };
 

@@ -130,9 +130,9 @@ add_additional(struct dns_data *d, struct msg *m, size_t start,
 	int at = target_at(type);
 	size_t o = start, end = m->len;
 
+	m->count = 0; /* from here on, the additional records */
 	if (at < 0)
 		return;
-	m->count = 0;
 	while (o < end) {
 		size_t rdata = o + 12, rdlen = dns_get16(m->b + o + 10);
 
@@ -142,20 +142,24 @@ add_additional(struct dns_data *d, struct msg *m, size_t start,
 	}
 }
 
+/* Keeps the records of the message in scratch, without its header and
+ * question (the query path writes the client's): for an address answer
+ * they are two thirds of it. */
 static void
 set_answer(struct dns_data *d, struct dns_rrset *set, const struct msg *m,
-	   size_t noadd_len, uint16_t arcount)
+	   size_t start, size_t noadd_len, uint16_t ancount)
 {
 	struct dns_answer *a = &set->answer;
 
 	if (a->wire == NULL)
 		d->nanswers++;
 	dns_wire_put(a->wire); /* workers may still hold the old one */
-	a->wire = dns_wire_new(m->len); /* its real size, not the scratch's */
-	memcpy(a->wire, m->b, m->len);
-	a->len = (uint32_t)m->len;
-	a->noadd_len = (uint32_t)noadd_len;
-	a->arcount = arcount;
+	a->wire = dns_wire_new(m->len - start); /* its real size */
+	memcpy(a->wire, m->b + start, m->len - start);
+	a->len = (uint32_t)(m->len - start);
+	a->noadd_len = (uint32_t)(noadd_len - start);
+	a->ancount = ancount;
+	a->arcount = m->count;
 	a->type = set->type;
 }
 
@@ -163,17 +167,14 @@ static void
 prepare_rrset(struct dns_data *d, const struct dns_node *n,
 	      struct dns_rrset *set)
 {
+	/* The records go where they will lie in the message, after a header
+	 * and this name's question, so that the additional records' pointers
+	 * into them hold their final offsets; set_answer keeps them only. */
 	struct msg m = { d->scratch, DNS_HEADER_SIZE + n->name_len + 4, 0, 0 };
 	const struct dns_rr *rr;
 	size_t start = m.len, noadd_len;
 	uint16_t ancount;
 
-	memset(m.b, 0, DNS_HEADER_SIZE);
-	dns_put16(m.b + 2, FLAG_QR | FLAG_AA);
-	dns_put16(m.b + 4, 1);
-	memcpy(m.b + DNS_HEADER_SIZE, n->name, n->name_len);
-	dns_put16(m.b + start - 4, set->type);
-	dns_put16(m.b + start - 2, CLASS_IN);
 	for (rr = set->head; rr != NULL; rr = rr->next)
 		if (rr->refs > 0)
 			put_rr(&m, DNS_HEADER_SIZE, NULL, 0, set->type, rr);
@@ -185,9 +186,7 @@ prepare_rrset(struct dns_data *d, const struct dns_node *n,
 	noadd_len = m.len;
 	d->mark++;
 	add_additional(d, &m, start, set->type);
-	dns_put16(m.b + 6, ancount);
-	dns_put16(m.b + 10, m.count);
-	set_answer(d, set, &m, noadd_len, m.count);
+	set_answer(d, set, &m, start, noadd_len, ancount);
 }
 
 /* ---- referrals ---- */

@@ -15,9 +15,9 @@
 #include "view.h"
 
 /* One allocation: this header, a hash link per worker, the answers, the
- * referral (a cut's only: its chunk, then its wire), and the name unless
- * an answer holds it, found by their counts rather than by pointers. At
- * eight nodes per token its size is most of a worker's memory. */
+ * referral (a cut's only: its chunk, then its wire), and the name, found
+ * by their counts rather than by pointers. At eight nodes per token its
+ * size is most of a worker's memory. */
 struct pub_node {
 	uint32_t refs;
 	uint16_t zone;	    /* index in the view's zone list */
@@ -42,15 +42,12 @@ pub_referral(const struct pub_node *p)
 		       NULL;
 }
 
-/* The name is the question every answer starts with (prepare.c writes
- * the node's name at offset 12), so a node with answers has no copy. */
+/* The name comes last, after the answers or the referral's wire. */
 static const uint8_t *
 pub_name(const struct pub_node *p)
 {
 	const struct dns_chunk *c = pub_referral(p);
 
-	if (p->nanswers > 0)
-		return pub_answers(p)[0].wire + DNS_HEADER_SIZE;
 	if (c != NULL)
 		return c->wire + c->len;
 	return (const uint8_t *)(pub_answers(p) + p->nanswers);
@@ -124,9 +121,8 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 	struct dns_answer *answers;
 	size_t chunk = !gone && n->referral != NULL ?
 			       sizeof(struct dns_chunk) : 0;
-	size_t name = nans > 0 ? 0 : n->name_len;
 	struct pub_node *p = xcalloc(1, head + nans * sizeof(struct dns_answer) +
-					    chunk + bytes + name);
+					    chunk + bytes + n->name_len);
 	uint8_t *w;
 
 	p->refs = nworkers;
@@ -158,8 +154,7 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 		dns_wire_hold(a->wire);
 		answers[p->nanswers++] = *a;
 	}
-	if (nans == 0)
-		memcpy(w, n->name, n->name_len);
+	memcpy(w, n->name, n->name_len);
 	return p;
 }
 
