@@ -94,6 +94,25 @@ sets_on_heap(const struct dns_node *n)
 	return n->sets != NULL && (!n->has_slot || n->sets != node_slot(n));
 }
 
+/* The holders count is not part of the node's value: a const node may
+ * be held. */
+void
+dns_node_hold(const struct dns_node *n)
+{
+	__atomic_add_fetch(&((struct dns_node *)n)->holders, 1,
+			   __ATOMIC_RELAXED);
+}
+
+void
+dns_node_unhold(const struct dns_node *n)
+{
+	if (__atomic_sub_fetch(&((struct dns_node *)n)->holders, 1,
+			       __ATOMIC_ACQ_REL) == 0)
+		free((struct dns_node *)n);
+}
+
+/* Everything the node points to goes now; the node itself (its name)
+ * when its published copies have let go too. */
 static void
 node_free(struct dns_node *n)
 {
@@ -106,7 +125,10 @@ node_free(struct dns_node *n)
 	if (n->referral != NULL)
 		free(n->referral->wire);
 	free(n->referral);
-	free(n);
+	n->sets = NULL;
+	n->nsets = 0;
+	n->referral = NULL;
+	dns_node_unhold(n);
 }
 
 static void
@@ -336,6 +358,7 @@ node_make(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 		size = slot_at(size) + sizeof(struct dns_rrset);
 	n = xcalloc(1, size > sizeof(*n) ? size : sizeof(*n));
 	n->has_slot = (uint8_t)slot;
+	n->holders = 1;
 	n->zone = z;
 	n->seq = ++z->nodes_made;
 	n->fresh = 1;

@@ -83,6 +83,10 @@ struct dns_node {
 	struct dns_chunk *referral;   /* is_cut: the NS and glue */
 	uint32_t nchildren;	      /* nodes whose parent this is */
 	uint32_t mark;		      /* prepare.c: added to this answer */
+	/* 1 (the view) + the workers' published copies of the node, which
+	 * borrow its name (replica.c): the node's own memory goes when the
+	 * last lets go; what it points to goes with the view's. */
+	uint32_t holders;
 	/* Small fields last, next to the name: a node is made per owner
 	 * name (eight per token), so its padding counts. */
 	uint16_t nsets;
@@ -162,6 +166,11 @@ struct dns_batch {
 uint8_t *dns_wire_new(size_t len);
 void dns_wire_hold(const uint8_t *wire);
 void dns_wire_put(const uint8_t *wire); /* NULL: nothing */
+
+/* A published copy of n (replica.c) holds it to read its name, from
+ * another thread: n's memory stays until every holder has let go. */
+void dns_node_hold(const struct dns_node *n);
+void dns_node_unhold(const struct dns_node *n);
 
 /* ---- zones ---- */
 

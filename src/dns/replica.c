@@ -1,10 +1,11 @@
 /* replica.c -- published nodes and zones, and each worker's copy of them
  * (see replica.h for why). A published node is one allocation: the
- * header, one hash link per worker, its answers, its name and the wire of
- * its referral, copied from the view's (which the main loop goes on
- * rewriting in place). The answers' bytes are not copied but held: the
- * view replaces an answer rather than rewriting it (dns_wire_new), so the
- * copy a worker holds stays as it was published.
+ * header, one hash link per worker, its answers and the wire of its
+ * referral, copied from the view's (which the main loop goes on rewriting
+ * in place). The answers' bytes are not copied but held: the view
+ * replaces an answer rather than rewriting it (dns_wire_new), so the copy
+ * a worker holds stays as it was published. The name, which never
+ * changes, is read from the view's node, held for it (dns_node_hold).
  */
 #include "replica.h"
 
@@ -15,10 +16,12 @@
 #include "view.h"
 
 /* One allocation: this header, a hash link per worker, the answers, the
- * referral (a cut's only: its chunk, then its wire), and the name, found
- * by their counts rather than by pointers. At eight nodes per token its
- * size is most of a worker's memory. */
+ * referral (a cut's only: its chunk, then its wire), found by their
+ * counts rather than by pointers. The name is the view node's, held
+ * (dns_node_hold) rather than copied: at eight nodes per token a copy
+ * would be 50 MB at 100k tokens. */
 struct pub_node {
+	const struct dns_node *of; /* the view's node, for its name */
 	uint32_t refs;
 	uint16_t zone;	    /* index in the view's zone list */
 	uint16_t nanswers;
@@ -42,15 +45,10 @@ pub_referral(const struct pub_node *p)
 		       NULL;
 }
 
-/* The name comes last, after the answers or the referral's wire. */
 static const uint8_t *
 pub_name(const struct pub_node *p)
 {
-	const struct dns_chunk *c = pub_referral(p);
-
-	if (c != NULL)
-		return c->wire + c->len;
-	return (const uint8_t *)(pub_answers(p) + p->nanswers);
+	return p->of->name;
 }
 
 struct pub_zone {
@@ -70,6 +68,7 @@ node_free(struct pub_node *p)
 
 	for (i = 0; i < p->nanswers; i++)
 		dns_wire_put(pub_answers(p)[i].wire);
+	dns_node_unhold(p->of);
 	free(p);
 }
 
@@ -122,9 +121,11 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 	size_t chunk = !gone && n->referral != NULL ?
 			       sizeof(struct dns_chunk) : 0;
 	struct pub_node *p = xcalloc(1, head + nans * sizeof(struct dns_answer) +
-					    chunk + bytes + n->name_len);
+					    chunk + bytes);
 	uint8_t *w;
 
+	p->of = n;
+	dns_node_hold(n);
 	p->refs = nworkers;
 	/* The name's hash as the view's table has it: a worker inserts the
 	 * node without hashing the name again, or reading it. */
@@ -144,7 +145,6 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 		c->wire = w + chunk;
 		memcpy(c->wire, n->referral->wire, n->referral->len);
 		p->has_referral = 1;
-		w += chunk + bytes;
 	}
 	for (i = 0; nans > 0 && i < n->nsets; i++) {
 		const struct dns_answer *a = &n->sets[i].answer;
@@ -154,7 +154,6 @@ node_copy(const struct dns_node *n, unsigned nworkers, int gone)
 		dns_wire_hold(a->wire);
 		answers[p->nanswers++] = *a;
 	}
-	memcpy(w, n->name, n->name_len);
 	return p;
 }
 
