@@ -44,7 +44,10 @@ enum registry_status {
 
 struct member {
 	struct hnode node; /* in the token's by_id table */
-	char id[REGISTRY_NAME_MAX + 1];
+	/* The registry's members keep it right after the struct, at its
+	 * length (most ids are 16 characters, the limit 63: a buffer of the
+	 * limit was 24 MB at 500k members); a copy points at its own. */
+	const char *id;
 	char *value;
 	char *clients; /* client URLs, comma separated, from `sync`; or NULL */
 	uint64_t created_index;
@@ -57,6 +60,7 @@ struct member {
 struct tombstone {
 	struct member prev;
 	uint64_t deleted_index;
+	char id[REGISTRY_NAME_MAX + 1]; /* prev.id */
 };
 
 struct token {

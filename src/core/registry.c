@@ -359,8 +359,10 @@ apply_member_put(struct registry *reg, const struct change *c)
 	}
 	m = find_member_hashed(tok, c->name, h);
 	if (m == NULL) {
-		m = xcalloc(1, sizeof(*m));
-		copy_name(m->id, sizeof(m->id), c->name, SIZE_MAX);
+		size_t idlen = strnlen(c->name, REGISTRY_NAME_MAX);
+
+		m = xcalloc(1, sizeof(*m) + idlen + 1);
+		m->id = memcpy((char *)(m + 1), c->name, idlen);
 		m->created_index = c->created_index ? c->created_index :
 						      c->index;
 		insert_member(tok, m, h);
@@ -395,6 +397,7 @@ remember_tombstone(struct token *tok, struct member *m, uint64_t index)
 		tok->ntombs++;
 	}
 	t->prev = *m;
+	t->prev.id = strcpy(t->id, m->id);
 	t->prev.value = m->value;
 	t->prev.clients = NULL; /* tombstones keep what watches report */
 	t->deleted_index = index;

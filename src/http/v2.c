@@ -75,6 +75,7 @@ remember_prev(struct registry *reg, struct v2_write *w)
 	if (m == NULL)
 		return;
 	w->prev = *m;
+	w->prev.id = w->id; /* the same name; m may go before the answer */
 	w->prev.value = xstrdup(m->value);
 	w->prev.clients = NULL;
 }
@@ -86,7 +87,7 @@ member_of(const struct change *c)
 	struct member m;
 
 	memset(&m, 0, sizeof(m));
-	snprintf(m.id, sizeof(m.id), "%s", c->name);
+	m.id = c->name;
 	m.value = c->value;
 	m.created_index = c->created_index ? c->created_index : c->index;
 	m.modified_index = c->index;

@@ -83,7 +83,7 @@ set_member(struct member *m, const char *id, char *value, uint64_t created,
 	   uint64_t modified)
 {
 	memset(m, 0, sizeof(*m));
-	strcpy(m->id, id);
+	m->id = id;
 	m->value = value;
 	m->created_index = created;
 	m->modified_index = modified;
