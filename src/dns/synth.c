@@ -36,10 +36,17 @@ struct url_list {
  * (synth_token.pub is in that order), so they need no table by id. */
 struct synth_member {
 	uint64_t created_index;
-	const char *id; /* after the URLs */
-	size_t nurls;
-	struct synth_url urls[];
+	uint32_t nurls;
+	struct synth_url urls[]; /* then the id: see member_id */
 };
+
+/* The id follows the URLs: a pointer to it would take a member of 73
+ * bytes into malloc's next size (8 MB at 500k members). */
+static const char *
+member_id(const struct synth_member *sm)
+{
+	return (const char *)(sm->urls + sm->nurls);
+}
 
 struct synth_token {
 	struct hnode hnode;
@@ -127,9 +134,9 @@ target_of(const struct synth_member *m, const struct synth_url *u,
 		return u->host_len;
 	}
 	if (!u->client)
-		return name_under(out, m->id, base, blen);
+		return name_under(out, member_id(m), base, blen);
 	n = name_under(client, "client", base, blen);
-	return n ? name_under(out, m->id, client, n) : 0;
+	return n ? name_under(out, member_id(m), client, n) : 0;
 }
 
 /* The SRV service label of a URL, by [client][ssl]. */
@@ -279,9 +286,8 @@ member_new(const struct member *m, const struct url_list *l)
 	char *id = (char *)sm->urls + urls;
 
 	memcpy(id, m->id, idlen + 1);
-	sm->id = id;
 	sm->created_index = m->created_index;
-	sm->nurls = l->n;
+	sm->nurls = (uint32_t)l->n;
 	memcpy(sm->urls, l->urls, urls);
 	return sm;
 }
@@ -405,7 +411,7 @@ find_published(const struct synth_token *st, const struct member *m)
 			hi = mid;
 	}
 	if (lo < st->npub && st->pub[lo]->created_index == m->created_index &&
-	    strcmp(st->pub[lo]->id, m->id) == 0)
+	    strcmp(member_id(st->pub[lo]), m->id) == 0)
 		return lo;
 	return st->npub;
 }
@@ -443,7 +449,7 @@ synth_token(struct synth *s, struct dns_batch *b, const struct token *tok)
 		} else if (sm == NULL || m->created_index < sm->created_index) {
 			next[k++] = publish_member(s, b, st, m);
 			i++;
-		} else if (strcmp(sm->id, m->id) == 0) {
+		} else if (strcmp(member_id(sm), m->id) == 0) {
 			update_member(s, b, st, j, m);
 			next[k++] = st->pub[j];
 			i++, j++;
