@@ -160,13 +160,45 @@ registry_find_token(const struct registry *reg, const char *name)
 	return n ? container_of(n, struct token, node) : NULL;
 }
 
+/* Up to this many members a token has no table by id, and is searched
+ * along its members: most tokens hold 3 to 7, and the tables' bucket
+ * arrays were 8 MB at 100k tokens. Past it, the table is made and kept. */
+#define MEMBERS_UNINDEXED 8
+
 /* h: hash_str(id), which a caller inserting on a miss needs again. */
 static struct member *
 find_member_hashed(const struct token *tok, const char *id, uint64_t h)
 {
-	struct hnode *n = htable_find(&tok->by_id, h, is_member, id);
+	struct hnode *n;
+	size_t i;
 
+	if (tok->by_id.nbuckets == 0) {
+		for (i = 0; i < tok->nmembers; i++)
+			if (strcmp(tok->members[i]->id, id) == 0)
+				return tok->members[i];
+		return NULL;
+	}
+	n = htable_find(&tok->by_id, h, is_member, id);
 	return n ? container_of(n, struct member, node) : NULL;
+}
+
+/* m, just added to tok->members, into the table by id, which is made
+ * (of every member) when the token grows past MEMBERS_UNINDEXED. */
+static void
+index_member(struct token *tok, struct member *m, uint64_t h)
+{
+	size_t i;
+
+	m->node.hash = h;
+	if (tok->by_id.nbuckets > 0) {
+		htable_insert(&tok->by_id, &m->node, h);
+		return;
+	}
+	if (tok->nmembers <= MEMBERS_UNINDEXED)
+		return;
+	for (i = 0; i < tok->nmembers; i++)
+		htable_insert(&tok->by_id, &tok->members[i]->node,
+			      tok->members[i]->node.hash);
 }
 
 struct member *
@@ -322,7 +354,12 @@ insert_member(struct token *tok, struct member *m, uint64_t h)
 	size_t at = tok->nmembers;
 
 	if (tok->nmembers == tok->members_cap) {
-		tok->members_cap = tok->members_cap ? tok->members_cap * 2 : 4;
+		/* A small token's array is made at its size, not doubled
+		 * past it (a token of 5 members: 40 bytes, not 64). */
+		size_t first = tok->size > 4 && tok->size <= 64 ? tok->size : 4;
+
+		tok->members_cap = tok->members_cap ? tok->members_cap * 2 :
+						      first;
 		tok->members = xrealloc(tok->members,
 					tok->members_cap * sizeof(*tok->members));
 	}
@@ -332,7 +369,7 @@ insert_member(struct token *tok, struct member *m, uint64_t h)
 		(tok->nmembers - at) * sizeof(*tok->members));
 	tok->members[at] = m;
 	tok->nmembers++;
-	htable_insert(&tok->by_id, &m->node, h);
+	index_member(tok, m, h);
 }
 
 /* registry_find_token by way of the last token a member change went to. */
@@ -422,7 +459,8 @@ apply_member_del(struct registry *reg, const struct change *c)
 		(tok->nmembers - at - 1) * sizeof(*tok->members));
 	tok->nmembers--;
 	reg->nmembers--;
-	htable_remove(&tok->by_id, &m->node);
+	if (tok->by_id.nbuckets > 0)
+		htable_remove(&tok->by_id, &m->node);
 	t = remember_tombstone(tok, m, c->index);
 	member_free(m);
 	announce(reg, EV_MEMBER_DELETED, tok, &t->prev, NULL, c->index);
