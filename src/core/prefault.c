@@ -20,6 +20,8 @@
  * reused, instead of being mapped, faulted in and unmapped each time. */
 #define MMAP_THRESHOLD (4 << 20)
 
+#define HEAP_TRIM_EVERY_S 10
+
 static pthread_t thread;
 static int running, stopping;
 
@@ -105,4 +107,17 @@ prefault_stop(void)
 	running = 0;
 	restore_malloc();
 	malloc_trim(DEFAULT_TOP_PAD); /* the last step's unused part */
+}
+
+void
+heap_trim_idle(void)
+{
+	static time_t last; /* 0: never; a store calls from one thread */
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (last != 0 && now.tv_sec - last < HEAP_TRIM_EVERY_S)
+		return;
+	last = now.tv_sec;
+	malloc_trim(DEFAULT_TOP_PAD);
 }

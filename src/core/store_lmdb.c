@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "lmdb_internal.h"
+#include "prefault.h"
 
 #define MIN_MAP (64ull << 20)
 #define CHECKPOINT_MS 2000
@@ -534,13 +535,16 @@ wait_or_idle(struct lmdb_store *st)
  * batch meanwhile. When writes have paused (idle), the map's pages that
  * the commits touched leave the resident set too, as after the load: a
  * burst of registrations into 100k tokens otherwise keeps 160 MB of
- * data.mdb resident that only the next writes' B-tree paths need. */
+ * data.mdb resident that only the next writes' B-tree paths need; and
+ * the heap gives back what the burst freed (heap_trim_idle). */
 static void
 idle_checkpoint(struct lmdb_store *st, int idle)
 {
 	pthread_mutex_unlock(&st->mu);
-	if (checkpoint(st) == 0 && idle)
+	if (checkpoint(st) == 0 && idle) {
 		lmdb_env_drop_resident(&st->db);
+		heap_trim_idle();
+	}
 	pthread_mutex_lock(&st->mu);
 }
 
