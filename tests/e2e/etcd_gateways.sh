@@ -304,7 +304,16 @@ ectl compact "$REV" >/dev/null
 kill -CONT "$A_PID"
 sameAB() { [ "$(listing "$A" "$T")" = "$(listing "$B" "$T")" ] &&
 	! curl -s "$A/$T" | grep -q '/m5"' && curl -s "$A/$T" | grep -q '/c5"'; }
-check "a compaction under a running A: it agrees with B, nothing lost" wait_secs 10 sameAB
+if wait_secs 10 sameAB; then
+	pass "a compaction under a running A: it agrees with B, nothing lost"
+else
+	fail "a compaction under a running A: it agrees with B, nothing lost"
+	# Seen once in CI (session 7) and not in reruns: what each gateway
+	# lists and what A logged, for the next look.
+	echo "    A lists: $(listing "$A" "$T" | tr '\n' ' ')"
+	echo "    B lists: $(listing "$B" "$T" | tr '\n' ' ')"
+	tail -15 "$TMP/A.log" | sed 's/^/    A.log: /'
+fi
 expect_match "  ... after etcd canceled its watch as compacted" "compacted at" \
 	"$(grep -o 'compacted at' "$TMP/A.log" | head -1)"
 ectl del --prefix /srvgate/filler/ >/dev/null
