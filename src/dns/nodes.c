@@ -357,7 +357,7 @@ node_make(struct dns_data *d, struct dns_batch *b, struct dns_zone *z,
 	if (slot) /* the node's start is aligned as malloc aligns */
 		size = slot_at(size) + sizeof(struct dns_rrset);
 	n = xcalloc(1, size > sizeof(*n) ? size : sizeof(*n));
-	n->has_slot = (uint8_t)slot;
+	n->has_slot = slot != 0;
 	n->holders = 1;
 	n->zone = z;
 	n->seq = ++z->nodes_made;
@@ -401,7 +401,7 @@ dns_node_rrset(const struct dns_node *n, uint16_t type)
 	size_t i;
 
 	for (i = 0; i < n->nsets; i++)
-		if (n->sets[i].type == type)
+		if (n->sets[i].answer.type == type)
 			return &n->sets[i];
 	return NULL;
 }
@@ -428,7 +428,7 @@ rrset_ensure(struct dns_node *n, uint16_t type)
 	}
 	set = &n->sets[n->nsets++];
 	memset(set, 0, sizeof(*set));
-	set->type = type;
+	set->answer.type = type;
 	return set;
 }
 
@@ -454,7 +454,7 @@ rr_append(struct dns_rrset *set, uint32_t ttl, const uint8_t *rdata,
 void
 dns_mark_dirty(struct dns_batch *b, struct dns_node *n, struct dns_rrset *set)
 {
-	set->dirty = 1;
+	set->answer.dirty = 1;
 	list_dirty(b, n);
 }
 
@@ -587,7 +587,7 @@ dns_node_prune(struct dns_data *d, struct dns_node *n)
 	for (i = 0; i < n->nsets; i++) {
 		struct dns_rrset *set = &n->sets[i];
 
-		if (set->dirty)
+		if (set->answer.dirty)
 			rrset_prune(set);
 		if (set->head != NULL) {
 			n->sets[kept++] = *set;

@@ -34,7 +34,10 @@ struct dns_answer {
 	uint32_t noadd_len; /* at 24 bytes; length without the additional
 			       section */
 	uint16_t ancount, arcount;
-	uint16_t type;
+	uint16_t type;	    /* also the RRset's type, in the view */
+	uint8_t dirty;	    /* the view's: the RRset's answer to prepare
+			       again (in the struct's padding, so that an
+			       RRset is 40 bytes) */
 };
 
 /* Records that follow a copied question: the SOA of a negative answer, or
@@ -62,9 +65,10 @@ struct dns_rr {
 	uint8_t rdata[];
 };
 
+/* Its type and dirty flag are its answer's (answer.type, answer.dirty):
+ * 40 bytes rather than 48 put a member's address node (its RRset in the
+ * node's allocation) in malloc's 208-byte size, not its 224. */
 struct dns_rrset {
-	uint16_t type;
-	uint8_t dirty;	      /* answer to prepare again */
 	struct dns_rr *head, *tail; /* in the order they were published */
 	struct dns_answer answer;
 };
@@ -90,12 +94,14 @@ struct dns_node {
 	/* Small fields last, next to the name: a node is made per owner
 	 * name (eight per token), so its padding counts. */
 	uint16_t nsets;
-	uint8_t is_cut;		      /* NS below the apex: a delegation */
-	uint8_t has_static;	      /* from a zone file: synthesis keeps out */
-	uint8_t dirty;		      /* listed in the batch's dirty nodes */
-	uint8_t fresh;		      /* made in the batch under way: queries
+	/* One byte of flags: the name starts at 88, with the RRset slot a
+	 * member's address node fits malloc's 208-byte size. */
+	uint8_t is_cut : 1;	      /* NS below the apex: a delegation */
+	uint8_t has_static : 1;	      /* from a zone file: synthesis keeps out */
+	uint8_t dirty : 1;	      /* listed in the batch's dirty nodes */
+	uint8_t fresh : 1;	      /* made in the batch under way: queries
 					 do not see it before it settles */
-	uint8_t has_slot;	      /* room for one RRset after the name */
+	uint8_t has_slot : 1;	      /* room for one RRset after the name */
 	uint8_t name_len;
 	uint8_t name[];		      /* lower-case wire */
 };

@@ -160,7 +160,6 @@ set_answer(struct dns_data *d, struct dns_rrset *set, const struct msg *m,
 	a->noadd_len = (uint32_t)(noadd_len - start);
 	a->ancount = ancount;
 	a->arcount = m->count;
-	a->type = set->type;
 }
 
 static void
@@ -177,15 +176,16 @@ prepare_rrset(struct dns_data *d, const struct dns_node *n,
 
 	for (rr = set->head; rr != NULL; rr = rr->next)
 		if (rr->refs > 0)
-			put_rr(&m, DNS_HEADER_SIZE, NULL, 0, set->type, rr);
+			put_rr(&m, DNS_HEADER_SIZE, NULL, 0, set->answer.type,
+			       rr);
 	if (m.full)
 		log_warn("dns: the answer for %u records of type %u is over "
 			 "64 KiB: some are left out", (unsigned)m.count,
-			 set->type);
+			 set->answer.type);
 	ancount = m.count;
 	noadd_len = m.len;
 	d->mark++;
-	add_additional(d, &m, start, set->type);
+	add_additional(d, &m, start, set->answer.type);
 	set_answer(d, set, &m, start, noadd_len, ancount);
 }
 
@@ -232,16 +232,16 @@ prepare_node(struct dns_data *d, struct dns_node *n)
 	const struct dns_rrset *ns = dns_node_rrset(n, TYPE_NS);
 	size_t i;
 
-	if (n->is_cut && ns != NULL && ns->dirty)
+	if (n->is_cut && ns != NULL && ns->answer.dirty)
 		prepare_referral(d, n);
 	for (i = 0; i < n->nsets; i++) {
 		struct dns_rrset *set = &n->sets[i];
 
-		if (!set->dirty)
+		if (!set->answer.dirty)
 			continue;
-		set->dirty = 0;
+		set->answer.dirty = 0;
 		/* At a cut only the DS is the parent's to answer. */
-		if (n->is_cut && set->type != TYPE_DS)
+		if (n->is_cut && set->answer.type != TYPE_DS)
 			continue;
 		prepare_rrset(d, n, set);
 	}

@@ -185,8 +185,8 @@ put_node(struct xmsg *m, const struct dns_node *n)
 		for (; rr != NULL; rr = rr->next)
 			if (rr != m->zone->soa && dns_rr_was_live(rr))
 				msg_put(m, n->name, n->name_len,
-					n->sets[i].type, rr->ttl, rr->rdata,
-					rr->rdlen);
+					n->sets[i].answer.type, rr->ttl,
+					rr->rdata, rr->rdlen);
 	}
 }
 

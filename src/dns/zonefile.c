@@ -344,7 +344,7 @@ own_records_hash(const struct dns_zone *z)
 				memcpy(buf, &h, 8); /* chained: order counts */
 				memcpy(buf + 8, n->name, n->name_len);
 				o = 8 + n->name_len;
-				dns_put16(buf + o, n->sets[i].type);
+				dns_put16(buf + o, n->sets[i].answer.type);
 				dns_put32(buf + o + 2, rr->ttl);
 				dns_put16(buf + o + 6, rr->rdlen);
 				memcpy(buf + o + 8, rr->rdata, rr->rdlen);

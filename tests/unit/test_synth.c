@@ -492,7 +492,7 @@ take_node(struct walker *k, const struct dns_node *n)
 		for (rr = n->sets[i].head; rr != NULL; rr = rr->next)
 			if (rr != n->zone->soa && dns_rr_was_live(rr)) {
 				assert_true(k->n < 4096);
-				k->got[k->n++] = rr_hash(n, n->sets[i].type,
+				k->got[k->n++] = rr_hash(n, n->sets[i].answer.type,
 							 rr);
 			}
 	}
