@@ -161,13 +161,13 @@ registry_find_token(const struct registry *reg, const char *name)
 }
 
 /* Up to this many members a token has no table by id, and is searched
- * along its members: most tokens hold 3 to 7, and the tables' bucket
- * arrays were 8 MB at 100k tokens. Past it, the table is made and kept. */
+ * along its members without hashing the id: most tokens hold 3 to 7, and
+ * the tables' bucket arrays were 8 MB at 100k tokens. Past it, the table
+ * is made and kept. */
 #define MEMBERS_UNINDEXED 8
 
-/* h: hash_str(id), which a caller inserting on a miss needs again. */
-static struct member *
-find_member_hashed(const struct token *tok, const char *id, uint64_t h)
+struct member *
+token_find_member(const struct token *tok, const char *id)
 {
 	struct hnode *n;
 	size_t i;
@@ -178,33 +178,26 @@ find_member_hashed(const struct token *tok, const char *id, uint64_t h)
 				return tok->members[i];
 		return NULL;
 	}
-	n = htable_find(&tok->by_id, h, is_member, id);
+	n = htable_find(&tok->by_id, hash_str(id), is_member, id);
 	return n ? container_of(n, struct member, node) : NULL;
 }
 
 /* m, just added to tok->members, into the table by id, which is made
  * (of every member) when the token grows past MEMBERS_UNINDEXED. */
 static void
-index_member(struct token *tok, struct member *m, uint64_t h)
+index_member(struct token *tok, struct member *m)
 {
 	size_t i;
 
-	m->node.hash = h;
 	if (tok->by_id.nbuckets > 0) {
-		htable_insert(&tok->by_id, &m->node, h);
+		htable_insert(&tok->by_id, &m->node, hash_str(m->id));
 		return;
 	}
 	if (tok->nmembers <= MEMBERS_UNINDEXED)
 		return;
 	for (i = 0; i < tok->nmembers; i++)
 		htable_insert(&tok->by_id, &tok->members[i]->node,
-			      tok->members[i]->node.hash);
-}
-
-struct member *
-token_find_member(const struct token *tok, const char *id)
-{
-	return find_member_hashed(tok, id, hash_str(id));
+			      hash_str(tok->members[i]->id));
 }
 
 const struct alias *
@@ -349,7 +342,7 @@ apply_token_del(struct registry *reg, const struct change *c)
 /* Members stay ordered by created_index: appends are the rule, a store
  * that loads members in another order pays an insertion. */
 static void
-insert_member(struct token *tok, struct member *m, uint64_t h)
+insert_member(struct token *tok, struct member *m)
 {
 	size_t at = tok->nmembers;
 
@@ -369,7 +362,7 @@ insert_member(struct token *tok, struct member *m, uint64_t h)
 		(tok->nmembers - at) * sizeof(*tok->members));
 	tok->members[at] = m;
 	tok->nmembers++;
-	index_member(tok, m, h);
+	index_member(tok, m);
 }
 
 /* registry_find_token by way of the last token a member change went to. */
@@ -386,7 +379,6 @@ static void
 apply_member_put(struct registry *reg, const struct change *c)
 {
 	struct token *tok = applied_token(reg, c->token);
-	uint64_t h = hash_str(c->name);
 	struct member *m;
 
 	if (tok == NULL) {
@@ -394,7 +386,7 @@ apply_member_put(struct registry *reg, const struct change *c)
 			  c->name, c->token);
 		return;
 	}
-	m = find_member_hashed(tok, c->name, h);
+	m = token_find_member(tok, c->name);
 	if (m == NULL) {
 		size_t idlen = strnlen(c->name, REGISTRY_NAME_MAX);
 
@@ -402,7 +394,7 @@ apply_member_put(struct registry *reg, const struct change *c)
 		m->id = memcpy((char *)(m + 1), c->name, idlen);
 		m->created_index = c->created_index ? c->created_index :
 						      c->index;
-		insert_member(tok, m, h);
+		insert_member(tok, m);
 		reg->nmembers++;
 	} else {
 		free(m->value);

@@ -819,6 +819,52 @@ test_put_invalid(void **state)
 	assert_int_equal(tok->nmembers, 0);
 }
 
+/* A token past 8 members gets a table by id, made of all its members:
+ * each is found before and after, deletions leave it, and one re-added
+ * is found again. */
+static void
+test_members_found_past_the_table(void **state)
+{
+	static const int deleted[] = { 0, 3, 8, 9, 19 };
+	struct token *tok;
+	char id[16];
+	int i, k;
+
+	(void)state;
+	tok = make_token("big", 20);
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		put("big", id, id, PUT_CREATE);
+	}
+	assert_int_equal(tok->nmembers, 20);
+	assert_true(tok->by_id.nbuckets > 0);
+	for (k = 0; k < 5; k++) {
+		snprintf(id, sizeof(id), "m%d", deleted[k]);
+		del_member("big", id);
+	}
+	for (i = 0; i < 20; i++) {
+		int gone = 0;
+
+		for (k = 0; k < 5; k++)
+			gone |= deleted[k] == i;
+		snprintf(id, sizeof(id), "m%d", i);
+		if (gone)
+			assert_null(token_find_member(tok, id));
+		else
+			assert_string_equal(token_find_member(tok, id)->id,
+					    id);
+	}
+	put("big", "m3", "again", PUT_CREATE);
+	assert_int_equal(tok->nmembers, 16);
+	/* A small token is searched along its members, without a table. */
+	tok = make_token("small", 3);
+	put("small", "a", "a", PUT_CREATE);
+	put("small", "b", "b", PUT_CREATE);
+	del_member("small", "a");
+	assert_null(token_find_member(tok, "a"));
+	assert_int_equal(tok->by_id.nbuckets, 0);
+}
+
 /* max_members counts the creations still on their way to disk. */
 static void
 test_max_members_counts_pending(void **state)
@@ -2268,6 +2314,7 @@ main(void)
 		T(test_put_update_missing),
 		T(test_put_set_overwrites),
 		T(test_put_invalid),
+		T(test_members_found_past_the_table),
 		T(test_max_members_counts_pending),
 		T(test_cluster_size_and_full),
 		T(test_conflict_plans_again),
