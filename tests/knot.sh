@@ -41,6 +41,7 @@ $keyconf
 remote:
   - id: srvgate
     address: 127.0.0.1@$primary
+    block-notify-after-transfer: on
 $remotekey
 acl:
   - id: notify_from_srvgate
