@@ -368,11 +368,15 @@ peer_may_connect(const struct dns_server *srv, const struct tcp_peer *p)
 
 struct tcp_conn {
 	struct dns_server *srv;
+	struct tcp_conn *prev, *next; /* in srv->conns */
 	struct bufferevent *bev;
 	struct sockaddr_storage peer; /* for transfer access rules */
 	struct tcp_peer *owner;
 	struct event *deadline;
 	int in_message; /* the deadline is the message's, not the idle one */
+	/* It asked the TCP worker for a transfer: it goes to the main loop
+	 * once its answers so far are sent. */
+	int handing_over;
 	/* A whole-zone transfer under way (xfr.c): queries behind it wait. */
 	struct xfr_transfer *xfer;
 	struct event *resume; /* its next slice, on the next loop turn */
@@ -390,6 +394,12 @@ tcp_close(struct tcp_conn *c)
 	bufferevent_free(c->bev);
 	c->owner->conns--;
 	peer_put(srv, c->owner);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	free(c);
 	if (srv->tcp_conns-- == srv->cfg.tcp_max_connections)
 		for (i = 0; i < srv->nsockets; i++)
@@ -435,10 +445,17 @@ on_tcp_deadline(evutil_socket_t fd, short what, void *arg)
 	tcp_close(c);
 }
 
+enum tcp_served {
+	TCP_HANG_UP,   /* nothing sane to say */
+	TCP_ANSWERED,
+	TCP_HAND_OVER, /* a transfer, asked of the TCP worker */
+};
+
 /* One message of a TCP client: a transfer goes to xfr.c, which writes
- * its own messages (a whole zone in *xfer, for the caller to run on);
- * anything else is answered as over UDP. */
-static int
+ * its own messages (a whole zone in *xfer, for the caller to run on), or
+ * on the TCP worker to the main loop; anything else is answered as over
+ * UDP. */
+static enum tcp_served
 serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 	  const struct sockaddr *peer, uint64_t now_s, struct evbuffer *out,
 	  struct xfr_transfer **xfer, void (*wake)(void *), void *wake_arg)
@@ -455,18 +472,20 @@ serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 	signer = receive(srv, &r, peer, now_s, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
 	    srv->cfg.xfr != NULL) {
+		if (srv->hand_over != NULL)
+			return TCP_HAND_OVER;
 		srv->stats.queries++;
 		*xfer = xfr_answer(srv->cfg.xfr, &r, signer, peer, out, wake,
 				   wake_arg);
-		return 1;
+		return TCP_ANSWERED;
 	}
 	len = respond(srv, &r, signer, failed, peer, now_s, srv->tcp_out + 2,
 		      TCP_MSG_MAX);
 	if (len == 0)
-		return 0;
+		return TCP_HANG_UP;
 	dns_put16(srv->tcp_out, (uint16_t)len);
 	evbuffer_add(out, srv->tcp_out, len + 2);
-	return 1;
+	return TCP_ANSWERED;
 }
 
 static void
@@ -483,12 +502,49 @@ dns_serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 {
 	struct xfr_transfer *t = NULL;
 	int ok = serve_tcp(srv, msg, mlen, peer, now_s, out, &t, wake_none,
-			   NULL);
+			   NULL) != TCP_HANG_UP;
 
 	if (t != NULL)
 		xfr_transfer_run(t, 0, 1);
 	xfr_transfer_free(t);
 	return ok;
+}
+
+/* ---- TCP: a transfer asked of the TCP worker goes to the main loop ---- */
+
+void
+dns_tcp_handover_free(struct tcp_handover *h)
+{
+	if (h == NULL)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->unread);
+	free(h);
+}
+
+/* Its answers so far are sent: c leaves this loop (closed here, its
+ * socket kept open) with what it sent that is not answered yet. */
+static void
+hand_over(struct tcp_conn *c)
+{
+	struct dns_server *srv = c->srv;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct tcp_handover *h = xcalloc(1, sizeof(*h));
+
+	h->fd = dup(bufferevent_getfd(c->bev));
+	h->peer = c->peer;
+	h->nunread = evbuffer_get_length(in);
+	h->unread = xmalloc(h->nunread);
+	evbuffer_remove(in, h->unread, h->nunread);
+	tcp_close(c);
+	if (h->fd < 0) {
+		log_warn("dns: tcp: cannot hand a transfer over: %s",
+			 strerror(errno));
+		dns_tcp_handover_free(h);
+		return;
+	}
+	srv->hand_over(srv->hand_over_arg, h);
 }
 
 /* ---- TCP: transfers a slice at a time ---- */
@@ -551,10 +607,11 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 	uint8_t lenbuf[2];
 	int n = 0;
 
-	while (c->xfer == NULL && evbuffer_copyout(in, lenbuf, 2) == 2) {
+	while (c->xfer == NULL && !c->handing_over &&
+	       evbuffer_copyout(in, lenbuf, 2) == 2) {
 		size_t mlen = dns_get16(lenbuf);
 		uint8_t *msg;
-		int ok;
+		enum tcp_served served;
 
 		/* A client that pipelines but never reads must not make us
 		 * buffer without end: wait until it reads. */
@@ -566,13 +623,24 @@ answer_messages(struct tcp_conn *c, struct bufferevent *bev)
 		if (evbuffer_get_length(in) < 2 + mlen)
 			break;
 		msg = evbuffer_pullup(in, (ev_ssize_t)(2 + mlen)) + 2;
+		served = serve_tcp(c->srv, msg, mlen,
+				   (struct sockaddr *)&c->peer,
+				   (uint64_t)time(NULL),
+				   bufferevent_get_output(bev), &c->xfer,
+				   xfer_wake, c);
+		if (served == TCP_HAND_OVER) {
+			/* The main loop counts and answers it. */
+			bufferevent_disable(bev, EV_READ);
+			c->handing_over = 1;
+			if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+				break; /* on_tcp_drained hands it over */
+			hand_over(c);
+			return -1;
+		}
 		c->srv->stats.tcp++;
-		ok = serve_tcp(c->srv, msg, mlen, (struct sockaddr *)&c->peer,
-			       (uint64_t)time(NULL), bufferevent_get_output(bev),
-			       &c->xfer, xfer_wake, c);
 		evbuffer_drain(in, 2 + mlen);
-		if (!ok) {
-			tcp_close(c); /* nothing sane to say: hang up */
+		if (served == TCP_HANG_UP) {
+			tcp_close(c);
 			return -1;
 		}
 		n++;
@@ -611,6 +679,10 @@ on_tcp_drained(struct bufferevent *bev, void *arg)
 		xfer_step(c);
 		return;
 	}
+	if (c->handing_over) {
+		hand_over(c);
+		return;
+	}
 	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
 		bufferevent_enable(bev, EV_READ);
 		on_tcp_read(bev, arg);
@@ -639,25 +711,23 @@ refuse_over_share(struct dns_server *srv, evutil_socket_t fd,
 	return 1;
 }
 
-static void
-on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
-	      struct sockaddr *sa, int salen, void *arg)
+/* A connection of owner's on fd, on srv's loop. */
+static struct tcp_conn *
+tcp_conn_new(struct dns_server *srv, evutil_socket_t fd,
+	     const struct sockaddr *sa, size_t salen, struct tcp_peer *owner)
 {
-	struct dns_server *srv = arg;
-	struct tcp_peer *owner = peer_get(srv, sa);
 	struct timeval tv = timeval_from_ms(srv->cfg.tcp_idle_ms);
-	struct tcp_conn *c;
-	size_t i;
+	struct tcp_conn *c = xcalloc(1, sizeof(*c));
 
-	(void)l;
-	if (refuse_over_share(srv, fd, owner))
-		return;
-	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->owner = owner;
 	owner->conns++;
-	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
-		memcpy(&c->peer, sa, (size_t)salen);
+	c->next = srv->conns;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->conns = c;
+	if (salen > 0 && salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, salen);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->deadline = evtimer_new(srv->base, on_tcp_deadline, c);
 	c->resume = evtimer_new(srv->base, on_xfer_resume, c);
@@ -668,9 +738,57 @@ on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	arm_deadline(c, 0);
-	if (++srv->tcp_conns == srv->cfg.tcp_max_connections)
+	srv->tcp_conns++;
+	return c;
+}
+
+static void
+on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
+	      struct sockaddr *sa, int salen, void *arg)
+{
+	struct dns_server *srv = arg;
+	struct tcp_peer *owner = peer_get(srv, sa);
+	size_t i;
+
+	(void)l;
+	if (refuse_over_share(srv, fd, owner))
+		return;
+	tcp_conn_new(srv, fd, sa, salen > 0 ? (size_t)salen : 0, owner);
+	if (srv->tcp_conns == srv->cfg.tcp_max_connections)
 		for (i = 0; i < srv->nsockets; i++)
 			evconnlistener_disable(srv->tcp[i]);
+}
+
+/* The main loop's side of a hand-over. It has no listeners of its own
+ * then: over its address's share or the maximum, the connection is
+ * closed. */
+void
+dns_tcp_adopt(struct dns_server *srv, struct tcp_handover *h)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&h->peer;
+	struct tcp_peer *owner = peer_get(srv, sa);
+	struct tcp_conn *c;
+
+	if (srv->tcp_conns >= srv->cfg.tcp_max_connections) {
+		log_debug("dns: tcp: a transfer over --dns-tcp-max-connections");
+		peer_put(srv, owner);
+		dns_tcp_handover_free(h);
+		return;
+	}
+	if (refuse_over_share(srv, h->fd, owner)) {
+		h->fd = -1; /* closed */
+		dns_tcp_handover_free(h);
+		return;
+	}
+	c = tcp_conn_new(srv, h->fd, sa, sizeof(h->peer), owner);
+	h->fd = -1; /* c's now */
+	/* A bufferevent's input takes bytes from its socket only (libevent
+	 * freezes its end): thawed for the bytes that came before. */
+	evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+	evbuffer_add(bufferevent_get_input(c->bev), h->unread, h->nunread);
+	evbuffer_freeze(bufferevent_get_input(c->bev), 0);
+	dns_tcp_handover_free(h);
+	on_tcp_read(c->bev, c);
 }
 
 static int
@@ -738,19 +856,18 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 		dns_server_free(srv);
 		return -1;
 	}
-	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
+	/* With workers, the sockets are all theirs (workers.c). */
+	for (i = 0; cfg->workers == 0 && i < cfg->nlisten && i < MAX_SOCKETS;
+	     i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 
 		srv->udp_fd[i] = -1;
-		/* TCP first: a port another process holds fails here, where
-		 * SO_REUSEPORT would let workers share it. */
 		if (parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0 ||
 		    open_tcp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
 			     err) != 0 ||
-		    (cfg->workers == 0 &&
-		     open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
-			      err) != 0)) {
+		    open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
+			     err) != 0) {
 			srv->nsockets = i + 1;
 			dns_server_free(srv);
 			return -1;
@@ -784,8 +901,54 @@ dns_server_for_worker(struct dns_server *main, const struct replica *rep)
 	w->cookies = main->cookies;
 	w->rrl = main->rrl;
 	w->rrl_lock = main->rrl_lock;
+	w->tcp_shared_max = main->tcp_shared_max;
+	htable_init(&w->tcp_peers);
 	w->batch = xcalloc(1, sizeof(*w->batch));
 	return w;
+}
+
+int
+dns_server_serve_tcp(struct dns_server *srv, struct event_base *base,
+		     char *err)
+{
+	size_t i;
+
+	srv->base = base;
+	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
+	for (i = 0; i < srv->cfg.nlisten && i < MAX_SOCKETS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (parse_sockaddr(srv->cfg.listen[i], &ss, &len, err) != 0 ||
+		    open_tcp(srv, (struct sockaddr *)&ss, len,
+			     srv->cfg.listen[i], err) != 0)
+			return -1;
+		srv->nsockets = i + 1;
+	}
+	return 0;
+}
+
+/* Closes the connections, the listeners and the TCP state. */
+static void
+close_tcp(struct dns_server *srv)
+{
+	struct hnode *n, *next;
+	size_t i;
+
+	while (srv->conns != NULL)
+		tcp_close(srv->conns);
+	for (i = 0; i < srv->nsockets; i++)
+		if (srv->tcp[i] != NULL) {
+			evconnlistener_free(srv->tcp[i]);
+			srv->tcp[i] = NULL;
+		}
+	for (n = htable_first(&srv->tcp_peers, &i); n != NULL; n = next) {
+		next = htable_next(&srv->tcp_peers, n, &i);
+		free(container_of(n, struct tcp_peer, node));
+	}
+	htable_free(&srv->tcp_peers);
+	free(srv->tcp_out);
+	srv->tcp_out = NULL;
 }
 
 void
@@ -793,6 +956,7 @@ dns_server_worker_free(struct dns_server *w)
 {
 	if (w == NULL)
 		return;
+	close_tcp(w);
 	free(w->batch);
 	free(w);
 }
@@ -843,10 +1007,18 @@ metrics_traffic(struct evbuffer *out, const struct dns_stats *s)
 			(unsigned long long)s->rcodes[rcodes[i].rcode]);
 }
 
-static void
-metrics_tcp(struct evbuffer *out, const struct dns_server *srv)
+void
+dns_tcp_gauges(const struct dns_server *srv, struct tcp_gauges *g)
 {
-	const struct tcp_stats *t = &srv->tcp_stats;
+	g->stats = srv->tcp_stats;
+	g->conns = srv->tcp_conns;
+	g->addresses = srv->tcp_peers.count;
+}
+
+static void
+metrics_tcp(struct evbuffer *out, const struct tcp_gauges *g)
+{
+	const struct tcp_stats *t = &g->stats;
 
 	evbuffer_add_printf(out,
 		"# HELP srvgate_dns_tcp_connections Open DNS TCP connections.\n"
@@ -867,7 +1039,7 @@ metrics_tcp(struct evbuffer *out, const struct dns_server *srv)
 		"# TYPE srvgate_dns_tcp_timeouts_total counter\n"
 		"srvgate_dns_tcp_timeouts_total{deadline=\"message\"} %llu\n"
 		"srvgate_dns_tcp_timeouts_total{deadline=\"idle\"} %llu\n",
-		srv->tcp_conns, srv->tcp_peers.count,
+		(size_t)g->conns, (size_t)g->addresses,
 		(unsigned long long)t->refused_address,
 		(unsigned long long)t->message_timeouts,
 		(unsigned long long)t->idle_timeouts);
@@ -919,12 +1091,14 @@ dns_server_metrics(struct evbuffer *out, void *arg)
 	struct dns_server *srv = arg;
 	struct dns_stats total = srv->stats;
 	uint64_t cookies[COOKIE_VALID + 1];
+	struct tcp_gauges tcp;
 
 	memcpy(cookies, srv->cookie_seen, sizeof(cookies));
+	dns_tcp_gauges(srv, &tcp);
 	if (srv->workers != NULL)
-		workers_add_stats(srv->workers, &total, cookies);
+		workers_add_stats(srv->workers, &total, cookies, &tcp);
 	metrics_traffic(out, &total);
-	metrics_tcp(out, srv);
+	metrics_tcp(out, &tcp);
 	metrics_defences(out, srv, cookies);
 	if (srv->workers != NULL)
 		workers_metrics(out, srv->workers);
@@ -933,29 +1107,21 @@ dns_server_metrics(struct evbuffer *out, void *arg)
 void
 dns_server_free(struct dns_server *srv)
 {
-	struct hnode *n, *next;
 	size_t i;
 
 	if (srv == NULL)
 		return;
 	workers_stop(srv->workers);
+	close_tcp(srv);
 	for (i = 0; i < srv->nsockets; i++) {
 		if (srv->udp_ev[i] != NULL)
 			event_free(srv->udp_ev[i]);
 		if (srv->udp_fd[i] >= 0)
 			close(srv->udp_fd[i]);
-		if (srv->tcp[i] != NULL)
-			evconnlistener_free(srv->tcp[i]);
 	}
-	for (n = htable_first(&srv->tcp_peers, &i); n != NULL; n = next) {
-		next = htable_next(&srv->tcp_peers, n, &i);
-		free(container_of(n, struct tcp_peer, node));
-	}
-	htable_free(&srv->tcp_peers);
 	rrl_free(srv->rrl);
 	if (srv->rrl_lock != NULL)
 		pthread_mutex_destroy(srv->rrl_lock);
 	free(srv->batch);
-	free(srv->tcp_out);
 	free(srv);
 }

@@ -35,7 +35,27 @@ struct tcp_stats {
 	uint64_t idle_timeouts;	   /* no message between messages */
 };
 
+/* What /metrics shows of TCP: the counters and the two gauges. */
+struct tcp_gauges {
+	struct tcp_stats stats;
+	uint64_t conns, addresses;
+};
+
+/* A TCP connection whose client asked for a transfer, on its way from
+ * the TCP worker (which answers from a replica) to the main loop (which
+ * keeps the view and the journal a transfer is made from): its socket,
+ * its peer and every byte it sent that was not answered yet, the
+ * transfer's request first. */
+struct tcp_handover {
+	int fd;
+	struct sockaddr_storage peer;
+	uint8_t *unread;
+	size_t nunread;
+	struct tcp_handover *next;
+};
+
 struct dns_workers;
+struct tcp_conn;
 
 struct dns_server {
 	struct event_base *base;   /* NULL: a worker's */
@@ -60,11 +80,16 @@ struct dns_server {
 	size_t tcp_shared_max; /* beyond this, only addresses holding none */
 	struct htable tcp_peers; /* struct tcp_peer, by address */
 	struct tcp_stats tcp_stats;
+	struct tcp_conn *conns;	 /* every open one, to close at the end */
 	struct dns_workers *workers; /* the main loop's: NULL when none */
 	/* A worker's: called when a batch of queries has been read, before
 	 * any is answered. */
 	void (*received)(void *arg);
 	void *received_arg;
+	/* The TCP worker's: takes a connection that asked for a transfer
+	 * (its answers so far all sent) to the main loop. */
+	void (*hand_over)(void *arg, struct tcp_handover *h);
+	void *hand_over_arg;
 };
 
 /* A UDP socket bound to sa; with reuseport, one of a SO_REUSEPORT group
@@ -78,6 +103,17 @@ int dns_udp_serve_batch(struct dns_server *srv, int fd);
  * own counters, cookie secrets (a copy) and buffers, answering from rep. */
 struct dns_server *dns_server_for_worker(struct dns_server *main,
 					 const struct replica *rep);
+/* Makes a worker's server the TCP worker: it listens on every
+ * --dns-listen address on base, its worker's loop. */
+int dns_server_serve_tcp(struct dns_server *srv, struct event_base *base,
+			 char *err);
+/* The main loop takes over a connection the TCP worker handed over and
+ * answers what it sent (the transfer first). Frees h. */
+void dns_tcp_adopt(struct dns_server *srv, struct tcp_handover *h);
+void dns_tcp_handover_free(struct tcp_handover *h);
+/* The TCP counters and gauges as they are now (the caller's thread must
+ * be the one that serves srv's TCP). */
+void dns_tcp_gauges(const struct dns_server *srv, struct tcp_gauges *g);
 void dns_server_worker_free(struct dns_server *srv);
 
 #endif

@@ -1,11 +1,21 @@
-/* workers.c -- the UDP workers (--dns-workers N).
+/* workers.c -- the DNS workers (--dns-workers N).
  *
  * Threading model: the main loop keeps the view (view.c) and everything
- * that writes it (registry, HTTP, gRPC, SIGHUP), and serves DNS over TCP,
- * transfers and NOTIFY itself. Each worker is a thread with an epoll loop
- * over its own SO_REUSEPORT UDP socket on every --dns-listen address (the
- * kernel spreads queries over the group by source address and port) and
- * an eventfd the main loop rings when it has a batch for it.
+ * that writes it (registry, HTTP, gRPC, SIGHUP), and serves transfers
+ * and NOTIFY itself. Each worker is a thread with an event loop of its
+ * own (libevent) over its own SO_REUSEPORT UDP socket on every
+ * --dns-listen address (the kernel spreads queries over the group by
+ * source address and port) and an eventfd the main loop rings when it
+ * has a batch for it. Worker 0 is also the TCP worker: it holds the TCP
+ * listeners and connections and answers them from its replica, so that
+ * neither a registration burst on the main loop nor a flood of TCP
+ * clients slows the other down. A TCP client that asks for a transfer
+ * (AXFR, IXFR) is handed over, socket and unread bytes, to the main loop,
+ * which makes transfers from the view and its journal: through a queue
+ * under a mutex and an eventfd the main loop listens on. A dedicated TCP
+ * thread would need a replica of its own: one more link in every
+ * published node and one more table, 24 bytes a name (about 19 MB at
+ * 100k tokens x 5 members).
  *
  * Hand-over: view.c turns every settled batch into one immutable
  * pub_batch (replica.h) and calls workers_publish, which appends it to
@@ -35,7 +45,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -46,10 +55,10 @@
 #include "util.h"
 #include "view.h"
 
-#define FEED_TAG UINT32_MAX /* the eventfd's tag in epoll */
 #define WAKE_MS 10	    /* an idle worker applies batches this late */
 #define WAKE_QUEUE 64	    /* ... or when this many wait */
 #define NSTATS (sizeof(struct dns_stats) / sizeof(uint64_t))
+#define NTCP (sizeof(struct tcp_gauges) / sizeof(uint64_t))
 #define COALESCE_BELOW (UDP_BATCH / 2) /* a batch this small: nap */
 #define GAP_MAX_US 1000000 /* a longer gap between queries counts as this */
 
@@ -59,9 +68,13 @@ struct dns_worker {
 	int started;
 	struct dns_server *srv; /* its own: counters, cookies, buffers */
 	struct replica replica;
-	int ep, feed;		/* epoll, eventfd */
+	struct event_base *base; /* its loop */
+	int feed;		 /* eventfd */
+	struct event *feed_ev;
 	int fd[MAX_SOCKETS];
+	struct event *udp_ev[MAX_SOCKETS];
 	size_t nfd;
+	int got; /* queries read in this turn of the loop */
 	unsigned coalesce_us; /* nap after a small batch; 0: none */
 	uint64_t last_batch_us;	/* when the last batch of queries came */
 	uint64_t gap_us;	/* mean time between queries, about */
@@ -80,18 +93,27 @@ struct dns_worker {
 	/* Counters as last published (atomic stores), for /metrics. */
 	uint64_t shown[NSTATS];
 	uint64_t cookies_shown[COOKIE_VALID + 1];
+	uint64_t tcp_shown[NTCP]; /* the TCP worker's */
 };
 
 struct dns_workers {
 	unsigned n;
 	struct dns_worker *w;
 	struct dns_view *view; /* feeds us until we stop */
+	struct dns_server *main;
 	struct event *timer;   /* wakes idle workers (on the main loop) */
 	int timer_armed;
+	/* Connections the TCP worker hands over, for the main loop. */
+	pthread_mutex_t handover_mu;
+	struct tcp_handover *handovers;
+	int handover_fd; /* eventfd */
+	struct event *handover_ev;
 };
 
 _Static_assert(sizeof(struct dns_stats) % sizeof(uint64_t) == 0,
 	       "struct dns_stats holds only uint64_t counters");
+_Static_assert(sizeof(struct tcp_gauges) == NTCP * sizeof(uint64_t),
+	       "struct tcp_gauges holds only uint64_t counters");
 
 /* ---- the worker's thread ---- */
 
@@ -99,6 +121,7 @@ static void
 publish_stats(struct dns_worker *w)
 {
 	const uint64_t *s = (const uint64_t *)&w->srv->stats;
+	struct tcp_gauges tcp;
 	size_t i;
 
 	for (i = 0; i < NSTATS; i++)
@@ -106,6 +129,12 @@ publish_stats(struct dns_worker *w)
 	for (i = 0; i <= COOKIE_VALID; i++)
 		__atomic_store_n(&w->cookies_shown[i], w->srv->cookie_seen[i],
 				 __ATOMIC_RELAXED);
+	if (w->srv->nsockets == 0)
+		return;
+	dns_tcp_gauges(w->srv, &tcp);
+	s = (const uint64_t *)&tcp;
+	for (i = 0; i < NTCP; i++)
+		__atomic_store_n(&w->tcp_shown[i], s[i], __ATOMIC_RELAXED);
 }
 
 /* Applies every batch queued; returns 1 when told to stop. */
@@ -195,31 +224,48 @@ serve_sockets(struct dns_worker *w)
 	return got;
 }
 
-/* Waits for queries or a batch of the view; answers the queries; returns
- * how many came, or -1 when epoll fails. */
-static int
-wait_and_serve(struct dns_worker *w)
+static void
+on_udp(evutil_socket_t fd, short what, void *arg)
 {
-	struct epoll_event ev[MAX_SOCKETS + 1];
-	int n = epoll_wait(w->ep, ev, MAX_SOCKETS + 1, -1), i, feed, got;
+	struct dns_worker *w = arg;
 
-	if (n < 0 && errno != EINTR) {
-		log_error("dns worker %u: epoll_wait: %s", w->id,
-			  strerror(errno));
+	(void)what;
+	w->got += dns_udp_serve_batch(w->srv, fd);
+}
+
+/* A ring of the eventfd: whole batches, between two batches of queries.
+ * The ring is always read (apply_queue): a tick that came after the queue
+ * was last taken would otherwise wake the loop forever. */
+static void
+on_feed(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->stop_seen |= apply_queue(w);
+	if (w->stop_seen)
+		event_base_loopbreak(w->base);
+}
+
+/* One turn: after a nap the sockets are read directly (and the TCP
+ * worker's connections get a turn without waiting); else the loop waits
+ * for queries, TCP or a batch of the view. Returns how many UDP queries
+ * came, or -1 when the loop fails. */
+static int
+serve_turn(struct dns_worker *w, int napped)
+{
+	w->got = 0;
+	if (napped) {
+		w->got = serve_sockets(w);
+		if (w->srv->nsockets > 0 &&
+		    event_base_loop(w->base, EVLOOP_NONBLOCK) < 0)
+			return -1;
+	} else if (event_base_loop(w->base, EVLOOP_ONCE) < 0) {
+		log_error("dns worker %u: its event loop failed", w->id);
 		return -1;
 	}
-	/* Whole batches, between two batches of queries. A ring of the
-	 * eventfd is always read: a tick that came after the queue was last
-	 * taken would otherwise wake epoll forever. */
-	for (i = 0, feed = 0; i < n; i++)
-		feed |= ev[i].data.u32 == FEED_TAG;
-	if (feed)
-		w->stop_seen |= apply_queue(w);
-	for (i = 0, got = 0; i < n; i++)
-		if (ev[i].data.u32 != FEED_TAG)
-			got += dns_udp_serve_batch(w->srv,
-						   w->fd[ev[i].data.u32]);
-	return got;
+	return w->got;
 }
 
 static void *
@@ -232,7 +278,7 @@ worker_run(void *arg)
 	if (w->coalesce_us > 0) /* the nap lasts at most twice as long */
 		prctl(PR_SET_TIMERSLACK, w->coalesce_us * 1000UL, 0, 0, 0);
 	while (!w->stop_seen) {
-		got = napped ? serve_sockets(w) : wait_and_serve(w);
+		got = serve_turn(w, napped);
 		if (got < 0)
 			break;
 		publish_stats(w);
@@ -331,6 +377,76 @@ workers_count(const struct dns_workers *ws)
 	return ws->n;
 }
 
+/* ---- transfers: the TCP worker hands connections to the main loop ---- */
+
+/* On the TCP worker's thread. */
+static void
+hand_over(void *arg, struct tcp_handover *h)
+{
+	struct dns_workers *ws = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&ws->handover_mu);
+	h->next = ws->handovers;
+	ws->handovers = h;
+	pthread_mutex_unlock(&ws->handover_mu);
+	if (write(ws->handover_fd, &one, sizeof(one)) < 0)
+		log_debug("dns: hand-over eventfd: %s", strerror(errno));
+}
+
+/* Takes every connection waiting; they are in the reverse order of
+ * their coming, which between different clients does not matter. */
+static void
+on_handover(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_workers *ws = arg;
+	struct tcp_handover *h, *next;
+	uint64_t ticks;
+
+	(void)what;
+	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_debug("dns: hand-over eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&ws->handover_mu);
+	h = ws->handovers;
+	ws->handovers = NULL;
+	pthread_mutex_unlock(&ws->handover_mu);
+	for (; h != NULL; h = next) {
+		next = h->next;
+		dns_tcp_adopt(ws->main, h);
+	}
+}
+
+static int
+handover_init(struct dns_workers *ws, char *err)
+{
+	pthread_mutex_init(&ws->handover_mu, NULL);
+	ws->handover_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ws->handover_fd < 0)
+		return fail(err, "dns workers: eventfd: %s", strerror(errno));
+	ws->handover_ev = event_new(ws->main->base, ws->handover_fd,
+				    EV_READ | EV_PERSIST, on_handover, ws);
+	event_add(ws->handover_ev, NULL);
+	return 0;
+}
+
+/* After the TCP worker has stopped: whatever it handed over and the main
+ * loop did not take is closed. */
+static void
+handover_free(struct dns_workers *ws)
+{
+	struct tcp_handover *h, *next;
+
+	if (ws->handover_ev != NULL)
+		event_free(ws->handover_ev);
+	if (ws->handover_fd > 0)
+		close(ws->handover_fd);
+	for (h = ws->handovers; h != NULL; h = next) {
+		next = h->next;
+		dns_tcp_handover_free(h);
+	}
+	pthread_mutex_destroy(&ws->handover_mu);
+}
+
 /* Worker w's sockets: one in each address's SO_REUSEPORT group. */
 static int
 open_sockets(struct dns_worker *w, const struct dns_server_config *cfg,
@@ -340,7 +456,6 @@ open_sockets(struct dns_worker *w, const struct dns_server_config *cfg,
 
 	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
 		struct sockaddr_storage ss;
-		struct epoll_event ev = { .events = EPOLLIN };
 		socklen_t len;
 		int fd;
 
@@ -350,22 +465,25 @@ open_sockets(struct dns_worker *w, const struct dns_server_config *cfg,
 				    cfg->listen[i], 1, err);
 		if (fd < 0)
 			return -1;
-		w->fd[w->nfd++] = fd;
-		ev.data.u32 = (uint32_t)i;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-			return fail(err, "epoll_ctl: %s", strerror(errno));
+		w->fd[w->nfd] = fd;
+		w->udp_ev[w->nfd] = event_new(w->base, fd,
+					      EV_READ | EV_PERSIST, on_udp, w);
+		event_add(w->udp_ev[w->nfd++], NULL);
 	}
 	return 0;
 }
 
+/* Worker 0 is the TCP worker. It listens first: a TCP port another
+ * process holds fails here, where SO_REUSEPORT would let the UDP sockets
+ * share it. */
 static int
-worker_init(struct dns_worker *w, unsigned id, struct dns_server *main,
+worker_init(struct dns_worker *w, unsigned id, struct dns_workers *ws,
 	    char *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FEED_TAG };
+	struct dns_server *main = ws->main;
 
 	w->id = id;
-	w->ep = w->feed = -1;
+	w->feed = -1;
 	w->coalesce_us = main->cfg.udp_coalesce_us;
 	w->gap_us = GAP_MAX_US; /* no nap before queries come often */
 	pthread_mutex_init(&w->mu, NULL);
@@ -373,12 +491,20 @@ worker_init(struct dns_worker *w, unsigned id, struct dns_server *main,
 	w->srv = dns_server_for_worker(main, &w->replica);
 	w->srv->received = on_received;
 	w->srv->received_arg = w;
-	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	w->base = event_base_new();
 	w->feed = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->ep < 0 || w->feed < 0)
-		return fail(err, "dns worker: %s", strerror(errno));
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->feed, &ev) != 0)
-		return fail(err, "epoll_ctl: %s", strerror(errno));
+	if (w->base == NULL || w->feed < 0)
+		return fail(err, "dns worker: %s",
+			    w->base ? strerror(errno) : "no event loop");
+	w->feed_ev = event_new(w->base, w->feed, EV_READ | EV_PERSIST,
+			       on_feed, w);
+	event_add(w->feed_ev, NULL);
+	if (id == 0) {
+		w->srv->hand_over = hand_over;
+		w->srv->hand_over_arg = ws;
+		if (dns_server_serve_tcp(w->srv, w->base, err) != 0)
+			return -1;
+	}
 	return open_sockets(w, &main->cfg, err);
 }
 
@@ -413,10 +539,15 @@ workers_start(struct dns_workers **out, struct dns_server *main,
 
 	ws->n = main->cfg.workers;
 	ws->w = xcalloc(ws->n, sizeof(*ws->w));
+	ws->main = main;
 	ws->timer = evtimer_new(main->base, on_wake_timer, ws);
 	*out = ws;
+	if (handover_init(ws, err) != 0) {
+		ws->n = 0;
+		return -1;
+	}
 	for (i = 0; i < ws->n; i++)
-		if (worker_init(&ws->w[i], i, main, err) != 0) {
+		if (worker_init(&ws->w[i], i, ws, err) != 0) {
 			ws->n = i + 1; /* the ones workers_stop must free */
 			return -1;
 		}
@@ -429,9 +560,9 @@ workers_start(struct dns_workers **out, struct dns_server *main,
 
 void
 workers_add_stats(const struct dns_workers *ws, struct dns_stats *sum,
-		  uint64_t cookies[COOKIE_VALID + 1])
+		  uint64_t cookies[COOKIE_VALID + 1], struct tcp_gauges *tcp)
 {
-	uint64_t *s = (uint64_t *)sum;
+	uint64_t *s = (uint64_t *)sum, *t = (uint64_t *)tcp;
 	unsigned i;
 	size_t k;
 
@@ -443,6 +574,9 @@ workers_add_stats(const struct dns_workers *ws, struct dns_stats *sum,
 		for (k = 0; k <= COOKIE_VALID; k++)
 			cookies[k] += __atomic_load_n(&w->cookies_shown[k],
 						      __ATOMIC_RELAXED);
+		for (k = 0; k < NTCP; k++)
+			t[k] += __atomic_load_n(&w->tcp_shown[k],
+						__ATOMIC_RELAXED);
 	}
 }
 
@@ -542,14 +676,19 @@ worker_free(struct dns_worker *w)
 	}
 	free(w->queue);
 	free(w->spare);
+	/* Its TCP connections and listeners first: they are on its loop. */
+	dns_server_worker_free(w->srv);
 	replica_release(&w->replica);
-	for (i = 0; i < w->nfd; i++)
+	for (i = 0; i < w->nfd; i++) {
+		event_free(w->udp_ev[i]);
 		close(w->fd[i]);
-	if (w->ep >= 0)
-		close(w->ep);
+	}
+	if (w->feed_ev != NULL)
+		event_free(w->feed_ev);
 	if (w->feed >= 0)
 		close(w->feed);
-	dns_server_worker_free(w->srv);
+	if (w->base != NULL)
+		event_base_free(w->base);
 	pthread_mutex_destroy(&w->mu);
 }
 
@@ -566,6 +705,7 @@ workers_stop(struct dns_workers *ws)
 		event_free(ws->timer);
 	for (i = 0; i < ws->n; i++)
 		worker_free(&ws->w[i]);
+	handover_free(ws);
 	free(ws->w);
 	free(ws);
 }

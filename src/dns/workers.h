@@ -1,7 +1,7 @@
-/* workers.h -- DNS over UDP on threads of their own (--dns-workers):
- * each worker has a SO_REUSEPORT socket on every --dns-listen address and
- * answers from its own replica of the view (replica.h), which the main
- * loop feeds one settled batch at a time. */
+/* workers.h -- DNS on threads of their own (--dns-workers): each worker
+ * has a SO_REUSEPORT UDP socket on every --dns-listen address and answers
+ * from its own replica of the view (replica.h), which the main loop feeds
+ * one settled batch at a time; worker 0 also serves TCP. */
 #ifndef SRVGATE_DNS_WORKERS_H
 #define SRVGATE_DNS_WORKERS_H
 
@@ -15,6 +15,7 @@ struct dns_view;
 struct dns_workers;
 struct evbuffer;
 struct pub_batch;
+struct tcp_gauges;
 
 /* Opens main->cfg.workers workers' sockets, gives them the whole view and
  * starts their threads; the view feeds them from now on. */
@@ -25,9 +26,11 @@ unsigned workers_count(const struct dns_workers *w);
 void workers_publish(struct dns_workers *w, struct pub_batch *b);
 /* New cookie secrets (SIGHUP), to every worker. */
 void workers_cookies(struct dns_workers *w, const struct cookie_secrets *s);
-/* Adds the workers' counters as they last published them. */
+/* Adds the workers' counters (the TCP worker's TCP ones to tcp) as they
+ * last published them. */
 void workers_add_stats(const struct dns_workers *w, struct dns_stats *sum,
-		       uint64_t cookies[COOKIE_VALID + 1]);
+		       uint64_t cookies[COOKIE_VALID + 1],
+		       struct tcp_gauges *tcp);
 /* Per-worker lines for /metrics. */
 void workers_metrics(struct evbuffer *out, const struct dns_workers *w);
 /* Stops and joins the threads; closes their sockets; frees their replicas

@@ -16,7 +16,13 @@
 #      come seldom (10 ms apart), never with 0; every query is answered,
 #      after a nap that found no query too;
 #      a value out of range exits 2 naming the flag
-#   7. no sanitizer reports (SANITIZE=1 builds)
+#   7. TCP on worker 0's loop: with the main thread stopped (ptrace, that
+#      thread alone) TCP and UDP queries are answered and an AXFR waits
+#      for the main loop, then arrives whole; SOA, AXFR, SOA pipelined on
+#      one connection come back in order (the transfer handed over with
+#      the query behind it); with --dns-workers 0 the same TCP query is
+#      not answered while the main thread is stopped
+#   8. no sanitizer reports (SANITIZE=1 builds)
 # Every query has a timeout; every loop is bounded; loopback only.
 . "$(dirname "$0")/../lib.sh"
 
@@ -248,5 +254,105 @@ out=$("$SRVGATE" serve --dns-udp-coalesce-us 5000 --data-dir "$TMP/bad" 2>&1); r
 expect_eq "--dns-udp-coalesce-us 5000: exit 2" 2 "$rc"
 expect_match "... naming the flag" 'dns-udp-coalesce-us' "$out"
 
-check_sanitizer_logs w3 w0 wd wc wc0
+# ---- 7. TCP on worker 0's loop, transfers on the main loop ----
+# freeze.py PID SECS READY: stops the process's main thread alone
+# (PTRACE_SEIZE + PTRACE_INTERRUPT act on one thread), touches READY, and
+# lets it go after SECS.
+cat >"$TMP/freeze.py" <<'EOF'
+import ctypes, os, sys, time
+pid, secs, ready = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+if libc.ptrace(PTRACE_SEIZE, pid, None, None) != 0:
+    sys.exit("seize: %s" % os.strerror(ctypes.get_errno()))
+libc.ptrace(PTRACE_INTERRUPT, pid, None, None)
+os.waitpid(pid, 0x40000000)  # __WALL: the thread has stopped
+open(ready, "w").close()
+time.sleep(secs)
+libc.ptrace(PTRACE_DETACH, pid, None, None)
+EOF
+# pipeline.py PORT ZONE: SOA (id 1), AXFR (id 2), SOA (id 3) in one write
+# on one connection; prints the ids of the messages that come back, in
+# order, a transfer's messages as one "2", and how many SOA records the
+# transfer held; "closed" when the connection ended first.
+cat >"$TMP/pipeline.py" <<'EOF'
+import socket, struct, sys
+port, zone = int(sys.argv[1]), sys.argv[2]
+qname = b"".join(bytes([len(l)]) + l.encode() for l in zone.split(".") if l) + b"\0"
+def q(qid, qtype):
+    m = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", qtype, 1)
+    return struct.pack(">H", len(m)) + m
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(q(1, 6) + q(2, 252) + q(3, 6))
+buf, out, soas = b"", [], 0
+def read(n):
+    global buf
+    while len(buf) < n:
+        d = s.recv(65536)
+        if not d:
+            raise EOFError
+        buf += d
+    r, buf = buf[:n], buf[n:]
+    return r
+try:
+    while not out or out[-1] != 3:
+        m = read(struct.unpack(">H", read(2))[0])
+        qid = struct.unpack(">H", m[:2])[0]
+        if qid == 2:  # SOA records: owner compressed to the question
+            soas += m[12:].count(b"\xc0\x0c\x00\x06\x00\x01")
+        if not out or out[-1] != qid:
+            out.append(qid)
+except (EOFError, socket.timeout):
+    out.append("closed")
+print(" ".join(map(str, out)), "soa=%d" % soas)
+EOF
+tcpq() { kdig @127.0.0.1 -p "$SG_DNS_PORT" +tcp +time=2 +retry=0 "$ZONE" SOA 2>&1 |
+	grep -c 'status: NOERROR'; }
+axfr_soas() { grep -Ec "^$ZONE\.[[:space:]].*SOA" "$1"; }
+
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if SG_ZONES=$TMP/zones start_srvgate wt --rate-limit 0 --dns-workers 2 \
+	--allow-transfer 127.0.0.1; then
+	T=$(new_token 3)
+	reg "$T" m1 "m1=http://10.7.0.1:2380"
+	rm -f "$TMP/frozen"
+	python3 "$TMP/freeze.py" "$SG_PID" 3 "$TMP/frozen" 2>"$TMP/freeze.err" &
+	FZ=$!
+	check "the main thread is stopped" wait_secs 5 test -e "$TMP/frozen"
+	kdig @127.0.0.1 -p "$SG_DNS_PORT" +tcp +time=6 +retry=0 "$ZONE" AXFR \
+		>"$TMP/axfr.out" 2>&1 &
+	AX=$!
+	expect_eq "main thread stopped: a TCP query is answered (worker 0)" 1 "$(tcpq)"
+	expect_eq "... and a UDP one" "0/1" "$(udpq "$ZONE" SOA)"
+	expect_eq "... an AXFR waits for the main loop" 0 "$(axfr_soas "$TMP/axfr.out")"
+	wait "$FZ"
+	wait "$AX"
+	expect_eq "main thread going again: the AXFR arrives whole (SOA first and last)" \
+		2 "$(axfr_soas "$TMP/axfr.out")"
+	expect_eq "... with the member" 1 "$(grep -c "^m1\.$T\.$ZONE\." "$TMP/axfr.out")"
+	expect_eq "SOA, AXFR, SOA pipelined on one connection: answered in order" \
+		"1 2 3 soa=2" "$(python3 "$TMP/pipeline.py" "$SG_DNS_PORT" "$ZONE")"
+	expect_eq "TCP queries counted: 1 + 1 on worker 0 and the main loop, then 3" 5 \
+		"$(metric 'srvgate_dns_queries_total{transport="tcp"}')"
+	expect_eq "no TCP connection left open" 0 "$(metric srvgate_dns_tcp_connections)"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts with --allow-transfer and 2 workers"; tail -20 "$TMP/wt.log"
+fi
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if SG_ZONES=$TMP/zones start_srvgate wt0 --rate-limit 0 --dns-workers 0; then
+	rm -f "$TMP/frozen"
+	python3 "$TMP/freeze.py" "$SG_PID" 3 "$TMP/frozen" 2>"$TMP/freeze.err" &
+	FZ=$!
+	check "--dns-workers 0: the main thread is stopped" wait_secs 5 test -e "$TMP/frozen"
+	expect_eq "... and a TCP query is not answered meanwhile (TCP on that loop)" 0 "$(tcpq)"
+	wait "$FZ"
+	expect_eq "... once it goes again, it is" 1 "$(tcpq)"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts with --dns-workers 0"; tail -20 "$TMP/wt0.log"
+fi
+
+check_sanitizer_logs w3 w0 wd wc wc0 wt wt0
 finish
