@@ -93,9 +93,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 
 -include $(OBJS:.o=.d) $(UNIT:=.d)
 
+# The builds under run and test run JOBS jobs at once (default: the CPUs).
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
 run:
 	@scripts/install-deps build
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	$(BIN) serve
 
 unit: $(UNIT)
@@ -106,7 +109,7 @@ $(SHIM): tests/shim/slowsync.c
 
 test:
 	@scripts/install-deps test
-	@$(MAKE) --no-print-directory all unit $(SHIM)
+	@$(MAKE) --no-print-directory -j$(JOBS) all unit $(SHIM)
 	@SANITIZE=$(if $(filter 1,$(SANITIZE)),1,0) TESTS="$(TESTS)" \
 		SLOWSYNC_SO=$(abspath $(SHIM)) SRVGATE_BIN=$(abspath $(BIN)) \
 		UNIT_DIR=$(abspath $(BUILD)/tests) tests/run

@@ -140,9 +140,10 @@ static const struct flag flags[] = {
 	{ "rrl-ipv6-prefix", K_UINT, U(rrl_ipv6_prefix), 16, 128,
 	  "IPv6 prefix length that rate limiting groups sources by [56]" },
 	{ "dns-workers", K_UINT, U(dns_workers), 0, 256,
-	  "UDP DNS worker threads, each with its own SO_REUSEPORT socket "
-	  "on every --dns-listen address; 0: UDP on the main event loop "
-	  "[the CPUs srvgate may run on]" },
+	  "DNS worker threads, each with its own SO_REUSEPORT UDP socket "
+	  "on every --dns-listen address, the first also serving TCP "
+	  "(transfers stay on the main loop); 0: UDP and TCP on the main "
+	  "event loop [the CPUs srvgate may run on]" },
 	{ "dns-udp-coalesce-us", K_UINT, U(dns_udp_coalesce_us), 0, 1000,
 	  "microseconds a UDP worker waits after a batch of fewer than 16 "
 	  "queries before it reads again, so that fewer wake-ups serve more "

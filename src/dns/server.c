@@ -532,18 +532,15 @@ hand_over(struct tcp_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct tcp_handover *h = xcalloc(1, sizeof(*h));
 
-	h->fd = dup(bufferevent_getfd(c->bev));
+	h->fd = bufferevent_getfd(c->bev);
 	h->peer = c->peer;
 	h->nunread = evbuffer_get_length(in);
 	h->unread = xmalloc(h->nunread);
 	evbuffer_remove(in, h->unread, h->nunread);
+	/* The bufferevent lets go of the socket without closing it (and
+	 * takes it out of this loop's epoll first). */
+	bufferevent_setfd(c->bev, -1);
 	tcp_close(c);
-	if (h->fd < 0) {
-		log_warn("dns: tcp: cannot hand a transfer over: %s",
-			 strerror(errno));
-		dns_tcp_handover_free(h);
-		return;
-	}
 	srv->hand_over(srv->hand_over_arg, h);
 }
 
