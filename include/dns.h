@@ -6,9 +6,10 @@
  *   date from the registry's committed changes and reloaded on SIGHUP;
  * - the transfer service: AXFR and IXFR to secondaries, NOTIFY when a zone
  *   changes, and the TSIG keys and access rules that guard them;
- * - the server: UDP and TCP sockets (RFC 7766) on the event loop, or UDP
- *   on --dns-workers threads that answer from their own copy of the view
- *   (src/dns/workers.c).
+ * - the server: UDP and TCP sockets (RFC 7766) on the event loop, or on
+ *   --dns-workers threads that answer from their own copy of the view
+ *   (src/dns/workers.c: UDP on each, TCP on the first; transfers are
+ *   handed to the event loop).
  *
  * For a token T in zone Z, its published members (the first min(size,
  * --max-published) by created index) appear as _etcd-server-ssl._tcp.T.Z

@@ -1,14 +1,15 @@
-/* server.c -- DNS over UDP and TCP on the event loop, and the path every
+/* server.c -- DNS over UDP and TCP on an event loop, and the path every
  * query takes: parse, verify its TSIG if it has one, check its cookie,
  * answer (answer.c, or xfr.c for a transfer), sign the answer if the query
  * was signed, and over UDP let rate limiting drop or slip it.
  *
  * UDP reads and writes go in batches with recvmmsg/sendmmsg, as Knot's
  * udp-handler does; the buffers are allocated once. With --dns-workers
- * the UDP sockets are the workers' (workers.c: each a struct dns_server
- * of its own that answers from a replica of the view); TCP stays here.
- * TCP connections are libevent bufferevents that take pipelined,
- * length-prefixed queries.
+ * the sockets are the workers' (workers.c: each a struct dns_server of
+ * its own that answers from a replica of the view): UDP on every worker,
+ * TCP on worker 0, which hands a connection that asks for a transfer to
+ * the main loop (dns_tcp_adopt). TCP connections are libevent
+ * bufferevents that take pipelined, length-prefixed queries.
  *
  * Hostile clients: a TCP client gets --dns-tcp-message-timeout for each
  * whole message once it has begun (a byte now and then does not keep a

@@ -14,7 +14,8 @@
 #   6. --dns-udp-coalesce-us: a worker naps after small batches of queries
 #      that come often (bursts of 4 back to back), not after queries that
 #      come seldom (10 ms apart), never with 0; every query is answered,
-#      after a nap that found no query too;
+#      after a nap that found no query too; TCP queries are answered
+#      while bursts keep the worker napping;
 #      a value out of range exits 2 naming the flag
 #   7. TCP on worker 0's loop: with the main thread stopped (ptrace, that
 #      thread alone) TCP and UDP queries are answered and an AXFR waits
@@ -57,6 +58,9 @@ for _ in range(count):
 EOF
 }
 metric() { curl -s -m 5 "$SG_HTTP/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# tcpq: one SOA query over TCP; prints 1 when answered NOERROR within 2 s.
+tcpq() { kdig @127.0.0.1 -p "$SG_DNS_PORT" +tcp +time=2 +retry=0 "$ZONE" SOA 2>&1 |
+	grep -c 'status: NOERROR'; }
 new_token() { local u; u=$(curl -sf -m 5 "$SG_HTTP/new?size=$1") && echo "${u##*/}"; }
 reg() { curl -sf -m 5 -o /dev/null -XPUT "$SG_HTTP/$1/$2" -d "value=$3"; }
 
@@ -238,6 +242,16 @@ if SG_ZONES=$TMP/zones start_srvgate wc --dns-workers 1 --dns-udp-coalesce-us 10
 	n1=$(naps)
 	expect_match "... and at most 2 more naps (the average gap was long)" '^[0-2]$' \
 		"$(( ${n1:-999} - ${n0:-0} ))"
+	# Bursts keep worker 0 napping; its TCP clients still get turns.
+	bursts 3000 0 >"$TMP/bursts.out" &
+	BP=$!
+	sleep 0.3
+	n=0
+	for _ in 1 2 3; do n=$((n + $(tcpq))); done
+	expect_eq "napping under UDP bursts: 3 TCP queries answered meanwhile" 3 "$n"
+	check "... while the bursts were still coming" kill -0 "$BP"
+	wait "$BP"
+	expect_eq "... and the 3000 bursts all answered" 12000 "$(cat "$TMP/bursts.out")"
 	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
 else
 	fail "srvgate starts with --dns-udp-coalesce-us 1000"; tail -20 "$TMP/wc.log"
@@ -307,8 +321,6 @@ except (EOFError, socket.timeout):
     out.append("closed")
 print(" ".join(map(str, out)), "soa=%d" % soas)
 EOF
-tcpq() { kdig @127.0.0.1 -p "$SG_DNS_PORT" +tcp +time=2 +retry=0 "$ZONE" SOA 2>&1 |
-	grep -c 'status: NOERROR'; }
 axfr_soas() { grep -Ec "^$ZONE\.[[:space:]].*SOA" "$1"; }
 
 unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
