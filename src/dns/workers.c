@@ -119,6 +119,13 @@ _Static_assert(sizeof(struct tcp_gauges) == NTCP * sizeof(uint64_t),
 
 /* ---- the worker's thread ---- */
 
+/* Whether w is the TCP worker: it holds the TCP listeners. */
+static int
+serves_tcp(const struct dns_worker *w)
+{
+	return w->srv->nsockets > 0;
+}
+
 static void
 publish_stats(struct dns_worker *w)
 {
@@ -131,7 +138,7 @@ publish_stats(struct dns_worker *w)
 	for (i = 0; i <= COOKIE_VALID; i++)
 		__atomic_store_n(&w->cookies_shown[i], w->srv->cookie_seen[i],
 				 __ATOMIC_RELAXED);
-	if (w->srv->nsockets == 0)
+	if (!serves_tcp(w))
 		return;
 	dns_tcp_gauges(w->srv, &tcp);
 	s = (const uint64_t *)&tcp;
@@ -268,7 +275,7 @@ serve_turn(struct dns_worker *w, int napped)
 		w->loop_us = now;
 	} else {
 		w->got = serve_sockets(w);
-		if (w->srv->nsockets > 0 && now - w->loop_us >= TCP_TURN_US) {
+		if (serves_tcp(w) && now - w->loop_us >= TCP_TURN_US) {
 			rc = event_base_loop(w->base, EVLOOP_NONBLOCK);
 			w->loop_us = now;
 		}
@@ -431,7 +438,6 @@ on_handover(evutil_socket_t fd, short what, void *arg)
 static int
 handover_init(struct dns_workers *ws, char *err)
 {
-	pthread_mutex_init(&ws->handover_mu, NULL);
 	ws->handover_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (ws->handover_fd < 0)
 		return fail(err, "dns workers: eventfd: %s", strerror(errno));
@@ -450,7 +456,7 @@ handover_free(struct dns_workers *ws)
 
 	if (ws->handover_ev != NULL)
 		event_free(ws->handover_ev);
-	if (ws->handover_fd > 0)
+	if (ws->handover_fd >= 0)
 		close(ws->handover_fd);
 	for (h = ws->handovers; h != NULL; h = next) {
 		next = h->next;
@@ -552,6 +558,8 @@ workers_start(struct dns_workers **out, struct dns_server *main,
 	ws->n = main->cfg.workers;
 	ws->w = xcalloc(ws->n, sizeof(*ws->w));
 	ws->main = main;
+	ws->handover_fd = -1;
+	pthread_mutex_init(&ws->handover_mu, NULL);
 	ws->timer = evtimer_new(main->base, on_wake_timer, ws);
 	*out = ws;
 	if (handover_init(ws, err) != 0) {
