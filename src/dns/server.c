@@ -473,12 +473,17 @@ serve_tcp(struct dns_server *srv, const uint8_t *msg, size_t mlen,
 	signer = receive(srv, &r, peer, now_s, &ts, &failed);
 	if (!failed && r.parsed == PARSE_OK && dns_query_is_transfer(&r.q) &&
 	    srv->cfg.xfr != NULL) {
-		if (srv->hand_over != NULL)
+		if (srv->hand_over == NULL) {
+			srv->stats.queries++;
+			*xfer = xfr_answer(srv->cfg.xfr, &r, signer, peer, out,
+					   wake, wake_arg);
+			return TCP_ANSWERED;
+		}
+		/* The TCP worker refuses by itself (answer.c's REFUSED):
+		 * only a client that may transfer costs the main loop. */
+		if (!xfr_refuses(srv->cfg.xfr, signer, peer,
+				 r.q.qtype == TYPE_IXFR ? "IXFR" : "AXFR"))
 			return TCP_HAND_OVER;
-		srv->stats.queries++;
-		*xfer = xfr_answer(srv->cfg.xfr, &r, signer, peer, out, wake,
-				   wake_arg);
-		return TCP_ANSWERED;
 	}
 	len = respond(srv, &r, signer, failed, peer, now_s, srv->tcp_out + 2,
 		      TCP_MSG_MAX);

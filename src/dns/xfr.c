@@ -452,6 +452,21 @@ log_refusal(const struct xfr *x, const char *what, const char *who,
 			 who, ts->key->name_text, want->name_text);
 }
 
+int
+xfr_refuses(struct xfr *x, const struct tsig_state *ts,
+	    const struct sockaddr *peer, const char *what)
+{
+	char who[INET6_ADDRSTRLEN];
+
+	if (acl_allows(&x->acl, peer, ts ? ts->key : NULL))
+		return 0;
+	format_addr(peer, who, sizeof(who));
+	log_refusal(x, what, who, peer, ts);
+	/* The TCP and UDP workers count from their threads too. */
+	__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
 struct xfr_transfer *
 xfr_answer(struct xfr *x, const struct dns_request *req,
 	   struct tsig_state *ts, const struct sockaddr *peer,
@@ -472,13 +487,12 @@ xfr_answer(struct xfr *x, const struct dns_request *req,
 		send_error(&m, RCODE_FORMERR);
 		return NULL;
 	}
-	if (acl_allows(&x->acl, peer, ts ? ts->key : NULL))
-		return transfer(x, &m, req, who, wake, wake_arg);
-	log_refusal(x, req->q.qtype == TYPE_IXFR ? "IXFR" : "AXFR", who, peer,
-		    ts);
-	__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
-	send_error(&m, RCODE_REFUSED);
-	return NULL;
+	if (xfr_refuses(x, ts, peer,
+			req->q.qtype == TYPE_IXFR ? "IXFR" : "AXFR")) {
+		send_error(&m, RCODE_REFUSED);
+		return NULL;
+	}
+	return transfer(x, &m, req, who, wake, wake_arg);
 }
 
 enum udp_ixfr
@@ -487,16 +501,10 @@ xfr_udp_ixfr(struct xfr *x, const struct dns_request *req,
 	     const struct replica *rep)
 {
 	const struct dns_query *q = &req->q;
-	char who[INET6_ADDRSTRLEN];
 	int known;
 
-	/* Workers count from their threads: the counters are atomic. */
-	if (!acl_allows(&x->acl, peer, ts ? ts->key : NULL)) {
-		format_addr(peer, who, sizeof(who));
-		log_refusal(x, "IXFR over UDP", who, peer, ts);
-		__atomic_add_fetch(&x->refused, 1, __ATOMIC_RELAXED);
+	if (xfr_refuses(x, ts, peer, "IXFR over UDP"))
 		return UDP_IXFR_REFUSED;
-	}
 	known = rep != NULL ?
 			replica_has_zone(rep, q->qname, q->qname_len) :
 			dns_zone_find(dns_view_data(x->view), q->qname,

@@ -38,6 +38,11 @@ enum xfr_state xfr_transfer_run(struct xfr_transfer *t, size_t out_max,
 				int whole);
 void xfr_transfer_free(struct xfr_transfer *t); /* NULL: nothing */
 
+/* Whether --allow-transfer refuses peer a transfer (what: "AXFR", say,
+ * for the log): 1, logged and counted, or 0. Any thread may call it. */
+int xfr_refuses(struct xfr *x, const struct tsig_state *ts,
+		const struct sockaddr *peer, const char *what);
+
 /* Whether the client may have the SOA that answers an IXFR over UDP
  * (RFC 1995 2): the same rules as a transfer over TCP. A UDP worker asks
  * with its replica (the zones it knows); it may call from its thread. */

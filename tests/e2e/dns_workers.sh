@@ -19,7 +19,8 @@
 #      a value out of range exits 2 naming the flag
 #   7. TCP on worker 0's loop: with the main thread stopped (ptrace, that
 #      thread alone) TCP and UDP queries are answered and an AXFR waits
-#      for the main loop, then arrives whole; SOA, AXFR, SOA pipelined on
+#      for the main loop, then arrives whole (a refused one is answered
+#      by worker 0 meanwhile); SOA, AXFR, SOA pipelined on
 #      one connection come back in order (the transfer handed over with
 #      the query behind it); with --dns-workers 0 the same TCP query is
 #      not answered while the main thread is stopped
@@ -329,7 +330,7 @@ if SG_ZONES=$TMP/zones start_srvgate wt --rate-limit 0 --dns-workers 2 \
 	T=$(new_token 3)
 	reg "$T" m1 "m1=http://10.7.0.1:2380"
 	rm -f "$TMP/frozen"
-	python3 "$TMP/freeze.py" "$SG_PID" 3 "$TMP/frozen" 2>"$TMP/freeze.err" &
+	python3 "$TMP/freeze.py" "$SG_PID" 4 "$TMP/frozen" 2>"$TMP/freeze.err" &
 	FZ=$!
 	check "the main thread is stopped" wait_secs 5 test -e "$TMP/frozen"
 	kdig @127.0.0.1 -p "$SG_DNS_PORT" +tcp +time=6 +retry=0 "$ZONE" AXFR \
@@ -337,7 +338,10 @@ if SG_ZONES=$TMP/zones start_srvgate wt --rate-limit 0 --dns-workers 2 \
 	AX=$!
 	expect_eq "main thread stopped: a TCP query is answered (worker 0)" 1 "$(tcpq)"
 	expect_eq "... and a UDP one" "0/1" "$(udpq "$ZONE" SOA)"
-	expect_eq "... an AXFR waits for the main loop" 0 "$(axfr_soas "$TMP/axfr.out")"
+	out=$(kdig @127.0.0.1 -p "$SG_DNS_PORT" -b 127.0.0.2 +tcp +time=2 +retry=0 "$ZONE" AXFR 2>&1)
+	expect_match "... an AXFR from 127.0.0.2 (no --allow-transfer rule): REFUSED by worker 0" \
+		"REFUSED" "$out"
+	expect_eq "... an allowed AXFR waits for the main loop" 0 "$(axfr_soas "$TMP/axfr.out")"
 	wait "$FZ"
 	wait "$AX"
 	expect_eq "main thread going again: the AXFR arrives whole (SOA first and last)" \
@@ -345,7 +349,7 @@ if SG_ZONES=$TMP/zones start_srvgate wt --rate-limit 0 --dns-workers 2 \
 	expect_eq "... with the member" 1 "$(grep -c "^m1\.$T\.$ZONE\." "$TMP/axfr.out")"
 	expect_eq "SOA, AXFR, SOA pipelined on one connection: answered in order" \
 		"1 2 3 soa=2" "$(python3 "$TMP/pipeline.py" "$SG_DNS_PORT" "$ZONE")"
-	expect_eq "TCP queries counted: 1 + 1 on worker 0 and the main loop, then 3" 5 \
+	expect_eq "TCP queries counted: 1 + 1 + 1 on worker 0 and the main loop, then 3" 6 \
 		"$(metric 'srvgate_dns_queries_total{transport="tcp"}')"
 	expect_eq "no TCP connection left open" 0 "$(metric srvgate_dns_tcp_connections)"
 	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
