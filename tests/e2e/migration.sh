@@ -492,6 +492,12 @@ client_ports_are() { [ "$(client_ports)" = "$1" ]; }
 # member_add: etcdctl member add m4 (etcd refuses with "unhealthy cluster"
 # for the first seconds after bootstrap); sets M4_ID.
 member_add() {
+	# An add etcd applied but whose answer etcdctl did not get (a timeout
+	# on a loaded machine) leaves m4 listed, unstarted; adding it again
+	# would be refused for ever ("not healthy for reconfigure").
+	M4_ID=$(ctl --endpoints "$(endpoints)" member list 2>/dev/null |
+		awk -F', ' -v u="https://m4.$STATIC:$(peer_port 4)" '$4 == u { print $1; exit }')
+	[ -z "$M4_ID" ] || return 0
 	ctl --endpoints "$(endpoints)" member add m4 \
 		--peer-urls="https://m4.$STATIC:$(peer_port 4)" >"$TMP/member-add.out" 2>&1 || return 1
 	M4_ID=$(sed -n 's/^Member \([0-9a-f]*\) added to cluster.*/\1/p' "$TMP/member-add.out")
