@@ -108,6 +108,7 @@ struct dns_workers {
 	/* Connections the TCP worker hands over, for the main loop. */
 	pthread_mutex_t handover_mu;
 	struct tcp_handover *handovers;
+	size_t nhandovers;
 	int handover_fd; /* eventfd */
 	struct event *handover_ev;
 };
@@ -398,17 +399,31 @@ workers_count(const struct dns_workers *ws)
 
 /* ---- transfers: the TCP worker hands connections to the main loop ---- */
 
-/* On the TCP worker's thread. */
+/* On the TCP worker's thread. A handed-over connection no longer counts
+ * on the worker, so while the main loop is slow to take them, at most
+ * --dns-tcp-max-connections wait; one more is closed (its client may ask
+ * again), not queued without bound. */
 static void
 hand_over(void *arg, struct tcp_handover *h)
 {
 	struct dns_workers *ws = arg;
 	uint64_t one = 1;
+	int full;
 
 	pthread_mutex_lock(&ws->handover_mu);
-	h->next = ws->handovers;
-	ws->handovers = h;
+	full = ws->nhandovers >= ws->main->cfg.tcp_max_connections;
+	if (!full) {
+		h->next = ws->handovers;
+		ws->handovers = h;
+		ws->nhandovers++;
+	}
 	pthread_mutex_unlock(&ws->handover_mu);
+	if (full) {
+		log_debug("dns: tcp: a transfer closed: the main loop has "
+			  "%u waiting", ws->main->cfg.tcp_max_connections);
+		dns_tcp_handover_free(h);
+		return;
+	}
 	if (write(ws->handover_fd, &one, sizeof(one)) < 0)
 		log_debug("dns: hand-over eventfd: %s", strerror(errno));
 }
@@ -428,6 +443,7 @@ on_handover(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&ws->handover_mu);
 	h = ws->handovers;
 	ws->handovers = NULL;
+	ws->nhandovers = 0;
 	pthread_mutex_unlock(&ws->handover_mu);
 	for (; h != NULL; h = next) {
 		next = h->next;

@@ -23,7 +23,10 @@
 #      by worker 0 meanwhile); SOA, AXFR, SOA pipelined on
 #      one connection come back in order (the transfer handed over with
 #      the query behind it); with --dns-workers 0 the same TCP query is
-#      not answered while the main thread is stopped
+#      not answered while the main thread is stopped; while it is
+#      stopped, at most --dns-tcp-max-connections allowed transfers wait
+#      for it (the rest are closed), and get their zone after, within
+#      the main loop's per-address share
 #   8. no sanitizer reports (SANITIZE=1 builds)
 # Every query has a timeout; every loop is bounded; loopback only.
 . "$(dirname "$0")/../lib.sh"
@@ -370,5 +373,71 @@ else
 	fail "srvgate starts with --dns-workers 0"; tail -20 "$TMP/wt0.log"
 fi
 
-check_sanitizer_logs w3 w0 wd wc wc0 wt wt0
+# Transfers wait for the main loop, but not without bound: with it
+# stopped and --dns-tcp-max-connections 4, of 12 allowed AXFR clients 4
+# are held and 8 closed; once it goes again, those held get their zone
+# within the main loop's own shares.
+# hold.py PORT ZONE N STATE: N connections 50 ms apart, each asking for
+# AXFR; 0.5 s later writes "open=X closed=Y" to STATE; then prints how
+# many of the open ones got a NOERROR answer within 8 s.
+cat >"$TMP/hold.py" <<'EOF'
+import socket, struct, sys, time
+port, zone, n, state = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+qname = b"".join(bytes([len(l)]) + l.encode() for l in zone.split(".") if l) + b"\0"
+m = struct.pack(">HHHHHH", 7, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", 252, 1)
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(struct.pack(">H", len(m)) + m)
+    socks.append(s)
+    time.sleep(0.05)
+time.sleep(0.5)
+live = []
+for s in socks:
+    s.setblocking(False)
+    try:
+        if s.recv(1, socket.MSG_PEEK) == b"":
+            continue  # closed by the server
+    except BlockingIOError:
+        pass
+    except OSError:
+        continue
+    live.append(s)
+open(state, "w").write("open=%d closed=%d\n" % (len(live), n - len(live)))
+answered = 0
+for s in live:
+    s.setblocking(True)
+    s.settimeout(8)
+    try:
+        h = s.recv(2, socket.MSG_WAITALL)
+        a = s.recv(12, socket.MSG_WAITALL)
+        if len(h) == 2 and len(a) == 12 and a[3] & 15 == 0:
+            answered += 1
+    except OSError:
+        pass
+print(answered)
+EOF
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+if SG_ZONES=$TMP/zones start_srvgate wq --rate-limit 0 --dns-workers 1 \
+	--allow-transfer 127.0.0.1 --dns-tcp-max-connections 4; then
+	rm -f "$TMP/frozen" "$TMP/held"
+	python3 "$TMP/freeze.py" "$SG_PID" 3 "$TMP/frozen" 2>"$TMP/freeze.err" &
+	FZ=$!
+	check "main thread stopped again" wait_secs 5 test -e "$TMP/frozen"
+	python3 "$TMP/hold.py" "$SG_DNS_PORT" "$ZONE" 12 "$TMP/held" >"$TMP/held.out" 2>&1 &
+	HP=$!
+	wait "$FZ"
+	wait "$HP"
+	expect_eq "12 AXFR clients while the main loop is stopped: 4 wait, 8 are closed" \
+		"open=4 closed=8" "$(cat "$TMP/held" 2>/dev/null)"
+	# The main loop applies its own shares: one address gets 3 of its 4
+	# slots (the last quarter is for addresses that hold none).
+	expect_eq "... and 3 that waited get their zone once it goes again (one address's share)" 3 \
+		"$(cat "$TMP/held.out")"
+	kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+else
+	fail "srvgate starts with --dns-tcp-max-connections 4"; tail -20 "$TMP/wq.log"
+fi
+
+check_sanitizer_logs w3 w0 wd wc wc0 wt wt0 wq
 finish
