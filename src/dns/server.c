@@ -837,13 +837,39 @@ setup_defences(struct dns_server *srv, const struct dns_server_config *cfg,
 				   err) < 0 ? -1 : 0;
 }
 
+/* srv's sockets on every --dns-listen address, on srv->base: TCP first
+ * (a port another process holds fails there, where SO_REUSEPORT would
+ * let UDP share it), then with_udp UDP. */
+static int
+listen_all(struct dns_server *srv, int with_udp, char *err)
+{
+	const struct dns_server_config *cfg = &srv->cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten && i < MAX_SOCKETS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int rc;
+
+		srv->udp_fd[i] = -1;
+		rc = parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0 ||
+		     open_tcp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
+			      err) != 0 ||
+		     (with_udp && open_udp(srv, (struct sockaddr *)&ss, len,
+					   cfg->listen[i], err) != 0);
+		srv->nsockets = i + 1;
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
 int
 dns_server_start(struct dns_server **out, struct event_base *base,
 		 const struct dns_server_config *cfg, struct dns_view *view,
 		 char *err)
 {
 	struct dns_server *srv = xcalloc(1, sizeof(*srv));
-	size_t i;
 
 	srv->base = base;
 	srv->cfg = *cfg;
@@ -860,22 +886,9 @@ dns_server_start(struct dns_server **out, struct event_base *base,
 		return -1;
 	}
 	/* With workers, the sockets are all theirs (workers.c). */
-	for (i = 0; cfg->workers == 0 && i < cfg->nlisten && i < MAX_SOCKETS;
-	     i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		srv->udp_fd[i] = -1;
-		if (parse_sockaddr(cfg->listen[i], &ss, &len, err) != 0 ||
-		    open_tcp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
-			     err) != 0 ||
-		    open_udp(srv, (struct sockaddr *)&ss, len, cfg->listen[i],
-			     err) != 0) {
-			srv->nsockets = i + 1;
-			dns_server_free(srv);
-			return -1;
-		}
-		srv->nsockets = i + 1;
+	if (cfg->workers == 0 && listen_all(srv, 1, err) != 0) {
+		dns_server_free(srv);
+		return -1;
 	}
 	if (cfg->workers > 0) {
 		if (srv->rrl != NULL) {
@@ -914,21 +927,9 @@ int
 dns_server_serve_tcp(struct dns_server *srv, struct event_base *base,
 		     char *err)
 {
-	size_t i;
-
 	srv->base = base;
 	srv->tcp_out = xmalloc(TCP_MSG_MAX + 2);
-	for (i = 0; i < srv->cfg.nlisten && i < MAX_SOCKETS; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		if (parse_sockaddr(srv->cfg.listen[i], &ss, &len, err) != 0 ||
-		    open_tcp(srv, (struct sockaddr *)&ss, len,
-			     srv->cfg.listen[i], err) != 0)
-			return -1;
-		srv->nsockets = i + 1;
-	}
-	return 0;
+	return listen_all(srv, 0, err);
 }
 
 /* Closes the connections, the listeners and the TCP state. */
