@@ -195,7 +195,8 @@ answer_lookup(const struct dns_answer_ctx *ctx, struct dns_request *r,
 	struct dns_lookup res;
 
 	if (ctx->replica != NULL)
-		replica_lookup(ctx->replica, q->qname, qtype, &res);
+		replica_lookup(ctx->replica, q->qname, qtype, &r->hint,
+			       &res);
 	else
 		dns_view_lookup(ctx->view, q->qname, qtype, &res);
 	classify(r, &res);

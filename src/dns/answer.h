@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 #include "cookie.h"
+#include "replica.h"
 #include "rrl.h"
 #include "wire.h"
 
 struct dns_view;
-struct replica;
 
 struct dns_stats {
 	uint64_t queries, udp, tcp;
@@ -61,6 +61,9 @@ struct dns_request {
 	const uint8_t *rname;
 	size_t rname_len;
 	unsigned rcode;
+	/* The replica lookup, begun ahead for the whole batch (server.c);
+	 * HINT_NONE (zeroed): not begun. */
+	struct replica_hint hint;
 };
 
 /* Writes the response into out (cap bytes, at least 512) and returns its

@@ -459,11 +459,85 @@ find_cut(const struct replica *r, const struct replica_zone *z,
 	return NULL;
 }
 
+/* ---- lookups begun ahead (replica.h) ---- */
+
 void
-replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
-	       struct dns_lookup *out)
+replica_hint_begin(const struct replica *r, const uint8_t *qname,
+		   struct replica_hint *h)
 {
 	const struct replica_zone *z = zone_of(r, qname);
+
+	h->zone = z;
+	h->node = NULL;
+	h->stage = HINT_DONE;
+	if (z == NULL)
+		return;
+	h->hash = hash_bytes(qname, dns_name_len(qname));
+	if (z->nodes.nbuckets == 0)
+		return;
+	h->stage = HINT_BUCKET;
+	__builtin_prefetch(&z->nodes.buckets[h->hash &
+					     (z->nodes.nbuckets - 1)]);
+}
+
+/* The bytes of p's answer to qtype. */
+static void
+touch_answer(const struct pub_node *p, uint16_t qtype)
+{
+	size_t i;
+
+	for (i = 0; i < p->nanswers; i++) {
+		const struct dns_answer *a = &pub_answers(p)[i];
+
+		if (a->type == qtype && a->wire != NULL) {
+			__builtin_prefetch(a->wire);
+			__builtin_prefetch(a->wire + 64);
+			return;
+		}
+	}
+}
+
+void
+replica_hint_step(const struct replica *r, struct replica_hint *h,
+		  uint16_t qtype)
+{
+	switch (h->stage) {
+	case HINT_BUCKET:
+		h->node = htable_chain(&h->zone->nodes, h->hash);
+		h->stage = HINT_CHAIN;
+		break;
+	case HINT_CHAIN:
+		if (h->node != NULL && h->node->hash == h->hash) {
+			const struct pub_node *p = node_of(r, h->node);
+
+			__builtin_prefetch(&p->of->name_len);
+			__builtin_prefetch(pub_answers(p));
+			h->stage = HINT_ANSWER;
+			return;
+		}
+		if (h->node != NULL)
+			h->node = h->node->next;
+		break;
+	case HINT_ANSWER:
+		touch_answer(node_of(r, h->node), qtype);
+		h->stage = HINT_DONE;
+		return;
+	case HINT_NONE:
+	case HINT_DONE:
+		return;
+	}
+	if (h->node != NULL)
+		__builtin_prefetch(h->node);
+	else
+		h->stage = HINT_DONE;
+}
+
+void
+replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
+	       const struct replica_hint *hint, struct dns_lookup *out)
+{
+	int hinted = hint != NULL && hint->stage != HINT_NONE;
+	const struct replica_zone *z = hinted ? hint->zone : zone_of(r, qname);
 	const struct pub_node *n;
 	size_t i;
 
@@ -478,7 +552,9 @@ replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
 		out->chunk = pub_referral(n);
 		return;
 	}
-	n = node_find(r, z, qname, dns_name_len(qname));
+	n = node_find_hashed(r, z, qname, dns_name_len(qname),
+			     hinted ? hint->hash :
+				      hash_bytes(qname, dns_name_len(qname)));
 	out->chunk = &z->pz->negative;
 	out->kind = n == NULL ? LOOKUP_NXDOMAIN : LOOKUP_NODATA;
 	for (i = 0; n != NULL && i < n->nanswers; i++)

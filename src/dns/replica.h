@@ -77,9 +77,44 @@ void replica_init(struct replica *r, unsigned id);
 void replica_apply(struct replica *r, const struct pub_batch *b,
 		   struct cookie_secrets *cookies);
 void replica_clear(struct replica *r);
-/* dns_view_lookup's twin, on the replica. No allocation, no lock. */
+/* A lookup begun ahead, for a whole batch of queries at once. At 100k
+ * tokens the lookup's bucket, chain nodes, name and answer are each a
+ * cache miss, paid one after another; server.c takes its recvmmsg batch
+ * through replica_hint_step one level at a time, each step touching
+ * (prefetching) what the next one reads, so that the misses of the
+ * batch's queries overlap. The hint stays good until the replica changes
+ * (the next batch); replica_lookup then finds everything in the cache. */
+enum replica_hint_stage {
+	HINT_NONE,   /* not begun: replica_lookup starts from scratch */
+	HINT_BUCKET, /* the bucket touched */
+	HINT_CHAIN,  /* node touched: qname's, or on to its next */
+	HINT_ANSWER, /* qname's node found: its answer's bytes next */
+	HINT_DONE,
+};
+
+struct replica_hint {
+	enum replica_hint_stage stage;
+	const struct replica_zone *zone; /* NULL: no zone of ours */
+	uint64_t hash;			 /* of the qname */
+	const struct hnode *node;	 /* HINT_CHAIN, HINT_ANSWER */
+};
+
+/* The steps after replica_hint_begin that reach the answer's bytes when
+ * qname's node is the first or second of its chain. */
+#define REPLICA_HINT_STEPS 4
+
+/* Finds the zone, hashes qname, touches its bucket. */
+void replica_hint_begin(const struct replica *r, const uint8_t *qname,
+			struct replica_hint *h);
+/* Touches the next level (nothing once done). */
+void replica_hint_step(const struct replica *r, struct replica_hint *h,
+		       uint16_t qtype);
+
+/* dns_view_lookup's twin, on the replica. No allocation, no lock. hint:
+ * NULL, or begun for this qname since the replica last changed. */
 void replica_lookup(const struct replica *r, const uint8_t *qname,
-		    uint16_t qtype, struct dns_lookup *out);
+		    uint16_t qtype, const struct replica_hint *hint,
+		    struct dns_lookup *out);
 /* Whether a zone has exactly this apex (IXFR over UDP). */
 int replica_has_zone(const struct replica *r, const uint8_t *apex,
 		     size_t len);

@@ -166,35 +166,90 @@ limit_rate(struct dns_server *srv, const struct dns_request *r,
 	return len;
 }
 
+/* Reads a UDP query: parsed, its cookie and TSIG checked. */
+static void
+udp_receive(struct dns_server *srv, struct udp_query *u, const uint8_t *pkt,
+	    size_t len, const struct sockaddr *peer, uint64_t now_s)
+{
+	struct dns_request *r = &u->r;
+
+	memset(r, 0, sizeof(*r));
+	r->pkt = pkt;
+	r->len = len;
+	u->signer = receive(srv, r, peer, now_s, &u->ts, &u->failed);
+	if (!u->failed && r->parsed == PARSE_OK &&
+	    r->q.opcode == OPCODE_QUERY && r->q.qtype == TYPE_IXFR &&
+	    srv->cfg.xfr != NULL)
+		r->udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, r, u->signer, peer,
+					   srv->ctx.replica);
+}
+
+/* The answer to a UDP query read by udp_receive, rate limited; 0: none. */
+static size_t
+udp_respond(struct dns_server *srv, struct udp_query *u,
+	    const struct sockaddr *peer, uint64_t now_s, uint64_t now_ms,
+	    uint8_t *out)
+{
+	size_t len = respond(srv, &u->r, u->signer, u->failed, peer, now_s,
+			     out, DNS_UDP_MAX);
+
+	if (len == 0 || u->failed)
+		return len;
+	return limit_rate(srv, &u->r, u->signer, peer, now_ms, out, len);
+}
+
 size_t
 dns_serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	      const struct sockaddr *peer, uint64_t now_s, uint64_t now_ms,
 	      uint8_t *out)
 {
-	struct dns_request r;
-	struct tsig_state ts, *signer;
-	int failed;
+	struct udp_query u;
 
-	memset(&r, 0, sizeof(r));
-	r.pkt = pkt;
-	r.len = len;
-	signer = receive(srv, &r, peer, now_s, &ts, &failed);
-	if (!failed && r.parsed == PARSE_OK && r.q.opcode == OPCODE_QUERY &&
-	    r.q.qtype == TYPE_IXFR && srv->cfg.xfr != NULL)
-		r.udp_ixfr = xfr_udp_ixfr(srv->cfg.xfr, &r, signer, peer,
-					  srv->ctx.replica);
-	len = respond(srv, &r, signer, failed, peer, now_s, out, DNS_UDP_MAX);
-	if (len == 0 || failed)
-		return len;
-	return limit_rate(srv, &r, signer, peer, now_ms, out, len);
+	udp_receive(srv, &u, pkt, len, peer, now_s);
+	return udp_respond(srv, &u, peer, now_s, now_ms, out);
 }
 
-int
-dns_udp_serve_batch(struct dns_server *srv, int fd)
+/* Begins the replica lookups of a batch one level at a time (replica.h):
+ * each level's cache misses overlap, for all the batch's queries. */
+static void
+begin_lookups(const struct dns_server *srv, struct udp_batch *b, int n)
 {
-	struct udp_batch *b = srv->batch;
-	uint64_t now_ms = now_monotonic_ms(), now_s = (uint64_t)time(NULL);
-	int n, i, nout = 0;
+	const struct replica *rep = srv->ctx.replica;
+	int i, step;
+
+	if (rep == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		struct dns_request *r = &b->q[i].r;
+
+		if (r->len > 0 && r->parsed == PARSE_OK &&
+		    r->q.opcode == OPCODE_QUERY && !b->q[i].failed)
+			replica_hint_begin(rep, r->q.qname, &r->hint);
+	}
+	for (step = 0; step < REPLICA_HINT_STEPS; step++)
+		for (i = 0; i < n; i++)
+			replica_hint_step(rep, &b->q[i].r.hint,
+					  b->q[i].r.q.qtype);
+}
+
+/* Queues the answer to query i (len bytes in abuf[nout]); the new count. */
+static int
+queue_answer(struct udp_batch *b, int i, int nout, size_t len)
+{
+	b->out_iov[nout].iov_base = b->abuf[nout];
+	b->out_iov[nout].iov_len = len;
+	memset(&b->out[nout].msg_hdr, 0, sizeof(b->out[nout].msg_hdr));
+	b->out[nout].msg_hdr.msg_iov = &b->out_iov[nout];
+	b->out[nout].msg_hdr.msg_iovlen = 1;
+	b->out[nout].msg_hdr.msg_name = &b->addr[i];
+	b->out[nout].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
+	return nout + 1;
+}
+
+static void
+prepare_reads(struct udp_batch *b)
+{
+	int i;
 
 	for (i = 0; i < UDP_BATCH; i++) {
 		b->in_iov[i].iov_base = b->qbuf[i];
@@ -205,28 +260,40 @@ dns_udp_serve_batch(struct dns_server *srv, int fd)
 		b->in[i].msg_hdr.msg_name = &b->addr[i];
 		b->in[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
 	}
+}
+
+/* One recvmmsg batch: every query read, the lookups begun together, then
+ * each answered in turn, and the answers sent in one sendmmsg. */
+int
+dns_udp_serve_batch(struct dns_server *srv, int fd)
+{
+	struct udp_batch *b = srv->batch;
+	uint64_t now_ms = now_monotonic_ms(), now_s = (uint64_t)time(NULL);
+	int n, i, nout = 0;
+
+	prepare_reads(b);
 	n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n > 0 && srv->received != NULL)
-		srv->received(srv->received_arg);
+		srv->received(srv->received_arg); /* may change the replica */
+	for (i = 0; i < n; i++) {
+		b->q[i].r.len = 0; /* not read (truncated): no lookup */
+		b->q[i].r.hint.stage = HINT_NONE;
+		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		srv->stats.udp++;
+		udp_receive(srv, &b->q[i], b->qbuf[i], b->in[i].msg_len,
+			    (struct sockaddr *)&b->addr[i], now_s);
+	}
+	begin_lookups(srv, b, n);
 	for (i = 0; i < n; i++) {
 		size_t len;
 
 		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
-		srv->stats.udp++;
-		len = dns_serve_udp(srv, b->qbuf[i], b->in[i].msg_len,
-				    (struct sockaddr *)&b->addr[i], now_s,
-				    now_ms, b->abuf[nout]);
-		if (len == 0)
-			continue;
-		b->out_iov[nout].iov_base = b->abuf[nout];
-		b->out_iov[nout].iov_len = len;
-		memset(&b->out[nout].msg_hdr, 0, sizeof(b->out[nout].msg_hdr));
-		b->out[nout].msg_hdr.msg_iov = &b->out_iov[nout];
-		b->out[nout].msg_hdr.msg_iovlen = 1;
-		b->out[nout].msg_hdr.msg_name = &b->addr[i];
-		b->out[nout].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
-		nout++;
+		len = udp_respond(srv, &b->q[i], (struct sockaddr *)&b->addr[i],
+				  now_s, now_ms, b->abuf[nout]);
+		if (len > 0)
+			nout = queue_answer(b, i, nout, len);
 	}
 	/* A full send buffer drops answers, as it would drop queries. */
 	if (nout > 0 && sendmmsg(fd, b->out, (unsigned)nout, MSG_DONTWAIT) < 0)

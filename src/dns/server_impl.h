@@ -14,6 +14,7 @@
 #include "dns.h"
 #include "htable.h"
 #include "serve.h"
+#include "tsig.h"
 
 #define UDP_BATCH 32
 #define TCP_MSG_MAX 65535
@@ -21,7 +22,15 @@
 #define MAX_SOCKETS 16
 #define UDP_SOCKET_BUF (4 * 1024 * 1024)
 
+/* A UDP query between its reading and its answer. */
+struct udp_query {
+	struct dns_request r;
+	struct tsig_state ts, *signer; /* signer: &ts when signed */
+	int failed;		       /* a TSIG that did not verify */
+};
+
 struct udp_batch {
+	struct udp_query q[UDP_BATCH];
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
 	struct sockaddr_storage addr[UDP_BATCH];

@@ -1693,8 +1693,36 @@ feed_replica(struct pub_batch *b, void *arg)
 	pub_batch_put(b);
 }
 
+/* A lookup begun ahead (replica_hint_begin, then any number of steps,
+ * as server.c does for a batch) answers with the same bytes as one that
+ * was not: expect (len bytes). */
+static void
+same_hinted_answer(const struct dns_answer_ctx *rctx, const struct query *q,
+		   const uint8_t *expect, size_t len, uint8_t *out)
+{
+	struct dns_request r;
+	int steps, i;
+	size_t got;
+
+	for (steps = 0; steps <= REPLICA_HINT_STEPS + 1; steps++) {
+		memset(&r, 0, sizeof(r));
+		r.pkt = q->b;
+		r.len = q->n;
+		r.parsed = dns_parse_query(q->b, q->n, &r.q);
+		if (r.parsed == PARSE_OK)
+			replica_hint_begin(rctx->replica, r.q.qname, &r.hint);
+		for (i = 0; i < steps; i++)
+			replica_hint_step(rctx->replica, &r.hint, r.q.qtype);
+		got = dns_answer(rctx, &r, out, 4096);
+		if (got != len || memcmp(expect, out, len) != 0)
+			fail_msg("after %d hint steps the replica answers "
+				 "%zu bytes, without a hint %zu", steps, got,
+				 len);
+	}
+}
+
 /* The same bytes from the replica as from the view, over UDP and with
- * EDNS (for the truncation limits). */
+ * EDNS (for the truncation limits), with and without a hint. */
 static void
 same_answer(struct fx *f, struct replica_fx *rf, const char *name,
 	    uint16_t type)
@@ -1718,6 +1746,7 @@ same_answer(struct fx *f, struct replica_fx *rf, const char *name,
 			fail_msg("%s type %u (edns %d): the replica answers "
 				 "%zu bytes, the view %zu", name, type, edns, b,
 				 a);
+		same_hinted_answer(&rctx, &q, from_view, a, f->out);
 	}
 }
 
@@ -1786,6 +1815,40 @@ test_replica_follows_view(void **state)
 	htable_free(&rf.rep.zone_index);
 }
 
+/* Hints over many nodes, so that chains hold several (the table is
+ * between half full and full): a name that is second in its chain, and
+ * names absent from a chain that has others, answer as without a hint. */
+static void
+test_replica_hints(void **state)
+{
+	struct fx *f = *state;
+	struct replica_fx rf;
+	char name[128], value[64];
+	struct token *t;
+	unsigned i;
+
+	for (i = 0; i < 120; i++) {
+		snprintf(name, sizeof(name), "h%u", i);
+		t = make_token(f, name, 1);
+		snprintf(value, sizeof(value), "m1=https://10.2.%u.1:2380", i);
+		put_member(f, t, "m1", value);
+	}
+	replica_init(&rf.rep, 0);
+	rf.batches = 0;
+	dns_view_feed(f->view, 1, feed_replica, &rf);
+	for (i = 0; i < 130; i++) {
+		snprintf(name, sizeof(name), "_etcd-server-ssl._tcp.h%u." ZONE,
+			 i);
+		same_answer(f, &rf, name, TYPE_SRV);
+		snprintf(name, sizeof(name), "m1.h%u." ZONE, i);
+		same_answer(f, &rf, name, TYPE_A);
+		same_answer(f, &rf, name, TYPE_AAAA);
+	}
+	dns_view_feed(f->view, 0, NULL, NULL);
+	replica_clear(&rf.rep);
+	htable_free(&rf.rep.zone_index);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1794,6 +1857,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_srv_answer),
 		T(test_replica_follows_view),
+		T(test_replica_hints),
 		T(test_srv_additional),
 		T(test_rd_not_invented),
 		T(test_a_record),
