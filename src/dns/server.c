@@ -232,17 +232,26 @@ begin_lookups(const struct dns_server *srv, struct udp_batch *b, int n)
 					  b->q[i].r.q.qtype);
 }
 
+/* One datagram's header: len bytes at buf, to or from name. */
+static void
+set_message(struct mmsghdr *m, struct iovec *iov, void *buf, size_t len,
+	    struct sockaddr_storage *name, socklen_t namelen)
+{
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	memset(&m->msg_hdr, 0, sizeof(m->msg_hdr));
+	m->msg_hdr.msg_iov = iov;
+	m->msg_hdr.msg_iovlen = 1;
+	m->msg_hdr.msg_name = name;
+	m->msg_hdr.msg_namelen = namelen;
+}
+
 /* Queues the answer to query i (len bytes in abuf[nout]); the new count. */
 static int
 queue_answer(struct udp_batch *b, int i, int nout, size_t len)
 {
-	b->out_iov[nout].iov_base = b->abuf[nout];
-	b->out_iov[nout].iov_len = len;
-	memset(&b->out[nout].msg_hdr, 0, sizeof(b->out[nout].msg_hdr));
-	b->out[nout].msg_hdr.msg_iov = &b->out_iov[nout];
-	b->out[nout].msg_hdr.msg_iovlen = 1;
-	b->out[nout].msg_hdr.msg_name = &b->addr[i];
-	b->out[nout].msg_hdr.msg_namelen = b->in[i].msg_hdr.msg_namelen;
+	set_message(&b->out[nout], &b->out_iov[nout], b->abuf[nout], len,
+		    &b->addr[i], b->in[i].msg_hdr.msg_namelen);
 	return nout + 1;
 }
 
@@ -251,15 +260,9 @@ prepare_reads(struct udp_batch *b)
 {
 	int i;
 
-	for (i = 0; i < UDP_BATCH; i++) {
-		b->in_iov[i].iov_base = b->qbuf[i];
-		b->in_iov[i].iov_len = DNS_UDP_MAX;
-		memset(&b->in[i].msg_hdr, 0, sizeof(b->in[i].msg_hdr));
-		b->in[i].msg_hdr.msg_iov = &b->in_iov[i];
-		b->in[i].msg_hdr.msg_iovlen = 1;
-		b->in[i].msg_hdr.msg_name = &b->addr[i];
-		b->in[i].msg_hdr.msg_namelen = sizeof(b->addr[i]);
-	}
+	for (i = 0; i < UDP_BATCH; i++)
+		set_message(&b->in[i], &b->in_iov[i], b->qbuf[i], DNS_UDP_MAX,
+			    &b->addr[i], sizeof(b->addr[i]));
 }
 
 /* One recvmmsg batch: every query read, the lookups begun together, then
