@@ -3,6 +3,7 @@
 #ifndef SRVGATE_UTIL_H
 #define SRVGATE_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -19,6 +20,10 @@ typedef char errbuf_t[ERRBUF_SIZE];
 
 /* Formats into errbuf; always returns -1 so callers can `return fail(...)`. */
 int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Names a thread for ps, top -H and /proc/PID/task/TID/comm: prefix,
+ * then index unless it is negative (at most 15 bytes in all). */
+void name_thread(pthread_t thread, const char *prefix, int index);
 
 uint64_t now_monotonic_ms(void);
 uint64_t now_monotonic_ns(void);

@@ -1,5 +1,6 @@
 /* main.c -- the srvgate command: subcommands and their exit codes. */
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,9 @@ main(int argc, char **argv)
 
 	if (strcmp(cmd, "serve") == 0) {
 		exec_with_huge_pages(argv);
+		/* The exec of /proc/self/exe named the process "exe" (ps,
+		 * top, killall read this name). */
+		name_thread(pthread_self(), basename(argv[0]), -1);
 		return cmd_serve(argc - 1, argv + 1);
 	}
 	static const struct {

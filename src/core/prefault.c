@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define STEP ((size_t)64 << 20)	     /* how far malloc grows the heap */
 #define DEFAULT_TOP_PAD (128 * 1024) /* glibc's */
 #define CHUNK ((uintptr_t)2 << 20)   /* one huge page */
@@ -90,8 +92,10 @@ prefault_start(void)
 		return;
 	stopping = 0;
 	mallopt(M_TOP_PAD, (int)STEP);
-	if (pthread_create(&thread, NULL, run, NULL) == 0)
+	if (pthread_create(&thread, NULL, run, NULL) == 0) {
 		running = 1;
+		name_thread(thread, "srvgate-fault", -1);
+	}
 	else
 		restore_malloc();
 #endif

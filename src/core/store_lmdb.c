@@ -808,6 +808,7 @@ start_writer(struct lmdb_store *st, struct event_base *base, char *err)
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
 		return fail(err, "cannot start the storage writer thread");
 	st->thread_started = 1;
+	name_thread(st->thread, "srvgate-store", -1);
 	return 0;
 }
 

@@ -24,6 +24,18 @@ fail(char *err, const char *fmt, ...)
 	return -1;
 }
 
+void
+name_thread(pthread_t thread, const char *prefix, int index)
+{
+	char name[16]; /* the kernel keeps 15 bytes */
+
+	if (index < 0)
+		snprintf(name, sizeof(name), "%s", prefix);
+	else
+		snprintf(name, sizeof(name), "%s%d", prefix, index);
+	pthread_setname_np(thread, name);
+}
+
 uint64_t
 now_monotonic_ms(void)
 {

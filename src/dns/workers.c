@@ -555,8 +555,10 @@ start_threads(struct dns_workers *ws, char *err)
 	for (i = 0; i < ws->n && rc == 0; i++) {
 		rc = pthread_create(&ws->w[i].thread, NULL, worker_run,
 				    &ws->w[i]);
-		if (rc == 0)
+		if (rc == 0) {
 			ws->w[i].started = 1;
+			name_thread(ws->w[i].thread, "srvgate-dns", i);
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)

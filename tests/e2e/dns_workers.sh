@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/e2e/dns_workers.sh -- DNS over UDP on --dns-workers threads:
 #   1. --dns-workers 3: the workers answer (each of them, queries from many
-#      source ports), the totals in /metrics are theirs
+#      source ports), the totals in /metrics are theirs; the process and
+#      its threads are named (srvgate, srvgate-store, srvgate-dnsN)
 #   2. a registration is in every worker's answers as soon as it is
 #      acknowledged: 40 members registered one by one, each followed at
 #      once by a query from a fresh port; DELETEs likewise
@@ -89,6 +90,13 @@ done
 expect_eq "each of the 3 workers answered some of them" 3 "$busy"
 expect_eq "srvgate_dns_queries_total{transport=\"udp\"} counts the workers' queries" \
 	60 "$(metric 'srvgate_dns_queries_total{transport="udp"}')"
+# Named for ps, top -H and killall (the start's re-exec of /proc/self/exe
+# had named the process "exe"); the start-up prefault thread may come
+# and go, so it is left out.
+names=$(for t in /proc/"$SG_PID"/task/*/comm; do cat "$t"; done 2>/dev/null |
+	grep -v '^srvgate-fault$' | sort | tr '\n' ' ')
+expect_eq "its threads are named: the process, the store writer, each worker" \
+	"srvgate srvgate-dns0 srvgate-dns1 srvgate-dns2 srvgate-store " "$names"
 
 # ---- 2. registrations and DELETEs visible at once ----
 T=$(new_token 40)
