@@ -95,9 +95,9 @@ prefault_start(void)
 	if (pthread_create(&thread, NULL, run, NULL) == 0) {
 		running = 1;
 		name_thread(thread, "srvgate-fault", -1);
-	}
-	else
+	} else {
 		restore_malloc();
+	}
 #endif
 }
 

@@ -552,9 +552,9 @@ replica_lookup(const struct replica *r, const uint8_t *qname, uint16_t qtype,
 		out->chunk = pub_referral(n);
 		return;
 	}
-	n = node_find_hashed(r, z, qname, dns_name_len(qname),
-			     hinted ? hint->hash :
-				      hash_bytes(qname, dns_name_len(qname)));
+	n = hinted ? node_find_hashed(r, z, qname, dns_name_len(qname),
+				      hint->hash) :
+		     node_find(r, z, qname, dns_name_len(qname));
 	out->chunk = &z->pz->negative;
 	out->kind = n == NULL ? LOOKUP_NXDOMAIN : LOOKUP_NODATA;
 	for (i = 0; n != NULL && i < n->nanswers; i++)

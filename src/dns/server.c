@@ -209,6 +209,13 @@ dns_serve_udp(struct dns_server *srv, const uint8_t *pkt, size_t len,
 	return udp_respond(srv, &u, peer, now_s, now_ms, out);
 }
 
+/* Datagram i of the batch was longer than DNS_UDP_MAX: not read. */
+static int
+truncated(const struct udp_batch *b, int i)
+{
+	return (b->in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+}
+
 /* Begins the replica lookups of a batch one level at a time (replica.h):
  * each level's cache misses overlap, for all the batch's queries. */
 static void
@@ -222,7 +229,7 @@ begin_lookups(const struct dns_server *srv, struct udp_batch *b, int n)
 	for (i = 0; i < n; i++) {
 		struct dns_request *r = &b->q[i].r;
 
-		if (r->len > 0 && r->parsed == PARSE_OK &&
+		if (!truncated(b, i) && r->parsed == PARSE_OK &&
 		    r->q.opcode == OPCODE_QUERY && !b->q[i].failed)
 			replica_hint_begin(rep, r->q.qname, &r->hint);
 	}
@@ -279,10 +286,10 @@ dns_udp_serve_batch(struct dns_server *srv, int fd)
 	if (n > 0 && srv->received != NULL)
 		srv->received(srv->received_arg); /* may change the replica */
 	for (i = 0; i < n; i++) {
-		b->q[i].r.len = 0; /* not read (truncated): no lookup */
-		b->q[i].r.hint.stage = HINT_NONE;
-		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+		if (truncated(b, i)) {
+			b->q[i].r.hint.stage = HINT_NONE; /* no lookup */
 			continue;
+		}
 		srv->stats.udp++;
 		udp_receive(srv, &b->q[i], b->qbuf[i], b->in[i].msg_len,
 			    (struct sockaddr *)&b->addr[i], now_s);
@@ -291,7 +298,7 @@ dns_udp_serve_batch(struct dns_server *srv, int fd)
 	for (i = 0; i < n; i++) {
 		size_t len;
 
-		if (b->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+		if (truncated(b, i))
 			continue;
 		len = udp_respond(srv, &b->q[i], (struct sockaddr *)&b->addr[i],
 				  now_s, now_ms, b->abuf[nout]);
