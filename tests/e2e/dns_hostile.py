@@ -235,6 +235,23 @@ def cmd_raw(case):
         r = udp(query(qid=0x100b, edns=option(COOKIE, b'clientck')))
     elif case == 'alive':
         r = udp(query(qid=0x100c))
+    elif case == 'oversize':
+        # A datagram longer than the server reads (4096 bytes), then a
+        # query, back to back from one socket (one worker, most likely
+        # one recvmmsg batch): the IDs of the answers that came.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((HOST, 0))
+        s.settimeout(1.0)
+        s.sendto(query(qid=0x100e) + b'\0' * 5000, (HOST, PORT))
+        s.sendto(query(qid=0x100f), (HOST, PORT))
+        ids = []
+        try:
+            while len(ids) < 4:
+                ids.append('%04x' % struct.unpack('>H', s.recv(65535)[:2])[0])
+        except socket.timeout:
+            pass
+        s.close()
+        return 'answered=' + (','.join(ids) or 'none')
     else:
         return 'unknown case ' + case
     return str(r) if r else 'none'

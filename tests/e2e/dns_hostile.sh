@@ -16,8 +16,9 @@
 #      UDP answers only for clients with a valid cookie
 #   4. protocol details: NOTIMP whatever the counts, no AA for QCLASS ANY,
 #      OPT in FORMERR, FORMERR for truncated options and OPT outside the
-#      additional section, IXFR over UDP, TSIG-signed UDP answers within
-#      the client's size
+#      additional section, a datagram over 4096 bytes dropped without
+#      losing the query behind it, IXFR over UDP, TSIG-signed UDP answers
+#      within the client's size
 #   5. the token zone's serial rises when --ns-address (glue) changes and
 #      never goes back across restarts
 #   6. no sanitizer reports (SANITIZE=1 builds)
@@ -265,6 +266,8 @@ expect_match "half an option header: FORMERR" '^rcode=1 ' "$(py raw half-option)
 expect_match "the same option whole: answered (the control)" '^rcode=0 .*an=1 .*opt=yes' \
 	"$(py raw whole-option)"
 expect_match "OPT in the answer section: FORMERR" '^rcode=1 ' "$(py raw opt-in-answer)"
+expect_eq "a datagram over 4096 bytes is dropped; the query behind it is answered" \
+	"answered=100f" "$(py raw oversize)"
 serial=$(dq +short "$ZONE" SOA | awk '{print $3}')
 expect_match "IXFR over UDP from an allowed client: the current SOA alone (RFC 1995)" \
 	"^rcode=0 .*aa=1 tc=0 qd=1 an=1 ns=0 .* soa=$serial\$" "$(py ixfr-udp 127.0.0.1 1)"
