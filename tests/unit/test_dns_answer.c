@@ -1823,10 +1823,14 @@ test_replica_hints(void **state)
 {
 	struct fx *f = *state;
 	struct replica_fx rf;
+	struct dns_answer_ctx rctx = f->ctx;
 	char name[128], value[64];
 	struct token *t;
+	struct query q;
+	struct resp r;
 	unsigned i;
 
+	rctx.replica = &rf.rep;
 	for (i = 0; i < 120; i++) {
 		snprintf(name, sizeof(name), "h%u", i);
 		t = make_token(f, name, 1);
@@ -1840,6 +1844,14 @@ test_replica_hints(void **state)
 		snprintf(name, sizeof(name), "_etcd-server-ssl._tcp.h%u." ZONE,
 			 i);
 		same_answer(f, &rf, name, TYPE_SRV);
+		/* Not two empty answers: the replica has the 120 tokens. */
+		query_init(&q);
+		query_build(&q, name, TYPE_SRV);
+		read_resp(f->out, dns_answer_query(&rctx, q.b, q.n, f->out,
+						   4096, 0), &r);
+		assert_int_equal(rcode_of(&r),
+				 i < 120 ? RCODE_NOERROR : RCODE_NXDOMAIN);
+		assert_int_equal(r.an, i < 120 ? 1 : 0);
 		snprintf(name, sizeof(name), "m1.h%u." ZONE, i);
 		same_answer(f, &rf, name, TYPE_A);
 		same_answer(f, &rf, name, TYPE_AAAA);
