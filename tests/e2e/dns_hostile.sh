@@ -137,8 +137,14 @@ expect_range "--rrl-slip 2: half the limited answers came back with TC (127.0.0.
 	"$(kv slipped "$out")" "$(( limited / 2 - 1 ))" "$(( limited / 2 + 1 ))"
 expect_eq "127.0.1.1 (another /24), 10 queries a second meanwhile: every one answered in full" \
 	"$(kv other_sent "$out")" "$(kv other_full "$out")"
-expect_cmp "127.0.0.2 (the flood's /24) shares its limit: few full answers of 20" \
-	"$(kv near_full "$out")" -le 5
+# With a bucket of its own, 127.0.0.2 (10/s, under --rrl-rate) would get all
+# 20 answers in full. Sharing the flood's bucket it gets a token only when
+# its query reaches the bucket before the flood's next one; the two arrive on
+# different workers, and a worker napping to coalesce a burst lets the other
+# one in first, so a loaded machine gives it a few more than an idle one
+# (CI saw 7). Half is the line between sharing and not.
+expect_cmp "127.0.0.2 (the flood's /24) shares its limit: at most half of 20 in full" \
+	"$(kv near_full "$out")" -le 10
 expect_eq "srvgate_dns_rrl_limited_total = limited answers the clients saw" \
 	"$(kv limited "$out")" "$((lim1 - lim0))"
 expect_eq "srvgate_dns_rrl_slipped_total = TC answers the clients saw" \
