@@ -23,6 +23,7 @@ struct config {
 	char zone[256];
 	char data_dir[1024];
 	uint64_t max_db_size;	   /* the LMDB map grows up to this */
+	unsigned commit_gather_us; /* see store_lmdb_config */
 	char zones_dir[1024];
 	char public_url[512];
 	char admin_token[256];

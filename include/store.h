@@ -169,6 +169,9 @@ struct store_lmdb_config {
 	const char *dir;
 	uint64_t max_bytes; /* --max-db-size */
 	uint64_t min_bytes; /* the map's first size; 0: 64 MiB */
+	/* The longest the next batch waits for the clients the last one
+	 * answered (--commit-gather-us); 0: none. */
+	unsigned gather_max_us;
 };
 int store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 		    struct event_base *base, const struct store_sink *sink,

@@ -215,7 +215,7 @@ static int
 open_store(struct server *s, char *err)
 {
 	struct store_lmdb_config lc = { s->cfg->data_dir, s->cfg->max_db_size,
-					0 };
+					0, s->cfg->commit_gather_us };
 	struct store_sink sink;
 
 	const struct config *c = s->cfg;

@@ -42,6 +42,11 @@ static const struct flag flags[] = {
 	{ "max-db-size", K_SIZE, U(max_db_size), 1 << 20, 1ull << 40,
 	  "largest the data file may grow; when full, writes get 507 and "
 	  "deletions still work [16G]" },
+	{ "commit-gather-us", K_UINT, U(commit_gather_us), 0, 100000,
+	  "microseconds at most that a group commit waits for the next "
+	  "requests of the clients the last one answered, and never more "
+	  "than half the last commit's time, so that they share its sync "
+	  "instead of waiting for two; 0: no wait (local store) [2000]" },
 	{ "zones-dir", K_STRING, F(zones_dir), 0, 0,
 	  "directory of static zone files [./zones]" },
 	{ "public-url", K_STRING, F(public_url), 0, 0,
@@ -240,6 +245,7 @@ config_defaults(struct config *cfg)
 	strcpy(cfg->data_dir, "./data");
 	strcpy(cfg->zones_dir, "./zones");
 	cfg->max_db_size = 16ull << 30;
+	cfg->commit_gather_us = 2000;
 	cfg->max_published = 64;
 	cfg->max_size = 1000;
 	cfg->max_members = 1000;

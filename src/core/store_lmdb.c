@@ -48,6 +48,7 @@ enum { PROBE_NONE, PROBE_SMALL, PROBE_BIG };
 
 struct batch {
 	struct proposal *head, **tail;
+	size_t count;	   /* proposals */
 	int probe;	   /* write the health record too */
 	int probe_ok;	   /* set by the writer */
 	char probe_why[ERRBUF_SIZE];
@@ -78,9 +79,14 @@ struct lmdb_store {
 	 * space; the writer's, copied into each batch for the loop. */
 	int space_refused;
 	int wake_fd;	/* writer -> loop */
-	struct event *wake_ev, *kick_ev;
+	struct event *wake_ev, *kick_ev, *gather_ev;
 	struct batch *pending;	/* gathering proposals */
 	struct batch *inflight; /* handed to the writer, not yet back */
+	/* After a batch came back, the next one waits until pending holds
+	 * gather_target proposals or gather_ev fires (gather_more). */
+	size_t gather_target;
+	struct timeval gather_wait;
+	long gather_max_us; /* --commit-gather-us */
 	pthread_t thread;
 	int thread_started;
 	pthread_mutex_t mu; /* guards the three fields below */
@@ -587,11 +593,48 @@ writer_main(void *arg)
 
 /* ---- the event loop side ---- */
 
+/* Group commit gathers what arrives while the last commit is on its way
+ * to disk; but the clients it just acknowledged send their next request a
+ * moment after their answer, and a batch handed over at once goes without
+ * them: they wait for its sync and then for their own, and a closed loop
+ * of clients falls into two halves each waiting two syncs. So after a
+ * batch comes back, the next waits for as many new proposals as that
+ * batch had, for at most half its commit time (a slow, busy disk is where
+ * this pays) and --commit-gather-us. A lone client's next request is the
+ * one awaited and goes at once. */
 static void
-hand_to_writer(struct lmdb_store *st)
+gather_more(struct lmdb_store *st, const struct batch *done)
+{
+	long us = (long)(done->seconds * 1e6 / 2);
+
+	if (us > st->gather_max_us)
+		us = st->gather_max_us;
+	st->gather_target = st->pending->count + done->count;
+	st->gather_wait.tv_sec = 0;
+	st->gather_wait.tv_usec = us;
+}
+
+static int
+gathering(const struct lmdb_store *st)
+{
+	return st->pending->count < st->gather_target &&
+	       st->gather_wait.tv_usec > 0;
+}
+
+/* The pending batch to the writer when it is free, unless it is still
+ * gathering (force: the wait is over). */
+static void
+hand_to_writer(struct lmdb_store *st, int force)
 {
 	if (st->inflight != NULL || batch_empty(st->pending))
 		return;
+	if (!force && gathering(st)) {
+		if (!evtimer_pending(st->gather_ev, NULL))
+			evtimer_add(st->gather_ev, &st->gather_wait);
+		return;
+	}
+	st->gather_target = 0;
+	evtimer_del(st->gather_ev);
 	st->inflight = st->pending;
 	st->pending = batch_new();
 	pthread_mutex_lock(&st->mu);
@@ -605,7 +648,15 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	hand_to_writer(arg);
+	hand_to_writer(arg, 0);
+}
+
+static void
+gather_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hand_to_writer(arg, 1);
 }
 
 static void
@@ -675,8 +726,9 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	if (b == NULL)
 		return;
 	st->inflight = NULL;
+	gather_more(st, b);
 	deliver(st, b);
-	hand_to_writer(st);
+	hand_to_writer(st, 0);
 }
 
 static void
@@ -689,6 +741,9 @@ lmdb_submit(struct store *base, struct proposal *p)
 	p->next = NULL;
 	*st->pending->tail = p;
 	st->pending->tail = &p->next;
+	/* The last one awaited: no need to wait out the timer. */
+	if (++st->pending->count == st->gather_target)
+		event_active(st->kick_ev, 0, 0);
 }
 
 static void
@@ -779,7 +834,7 @@ drain(struct lmdb_store *st)
 	for (rounds = 0; rounds < 100; rounds++) {
 		struct pollfd p = { st->wake_fd, POLLIN, 0 };
 
-		hand_to_writer(st);
+		hand_to_writer(st, 1);
 		if (st->inflight == NULL)
 			return;
 		if (poll(&p, 1, 10000) <= 0)
@@ -804,6 +859,7 @@ start_writer(struct lmdb_store *st, struct event_base *base, char *err)
 	st->wake_ev = event_new(base, st->wake_fd, EV_READ | EV_PERSIST,
 				wake_cb, st);
 	st->kick_ev = event_new(base, -1, 0, kick_cb, st);
+	st->gather_ev = evtimer_new(base, gather_cb, st);
 	event_add(st->wake_ev, NULL);
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
 		return fail(err, "cannot start the storage writer thread");
@@ -823,6 +879,7 @@ store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 	st->base.sink = *sink;
 	st->wake_fd = -1;
 	st->max_bytes = cfg->max_bytes;
+	st->gather_max_us = cfg->gather_max_us;
 	/* Room that only deletions may use: 1/64 of the limit, 1-64 MiB. */
 	st->reserve_bytes = cfg->max_bytes / 64;
 	if (st->reserve_bytes < (1u << 20))
@@ -870,6 +927,8 @@ lmdb_close(struct store *base)
 		event_free(st->wake_ev);
 	if (st->kick_ev)
 		event_free(st->kick_ev);
+	if (st->gather_ev)
+		event_free(st->gather_ev);
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
 	lmdb_wal_close(&st->wal);

@@ -12,6 +12,10 @@
 #      whole, and the log is made.
 #   4. A backup restored as data.mdb over the dir of a cleanly stopped
 #      server, its data.wal left there, gets nothing of that log replayed.
+#   5. Group commit waits for the clients it just answered: four
+#      closed-loop clients (gather_clients.py), syncs of data.wal slowed to
+#      30 ms, share each commit by default, and alternate two to a commit
+#      with --commit-gather-us 0.
 . "$(dirname "$0")/../lib.sh"
 
 for t in python3 curl; do
@@ -120,5 +124,48 @@ if start_srvgate crash --rate-limit 0; then
 else
 	fail "srvgate starts from the restored backup"; tail -5 "$TMP/crash.log"
 fi
-check_sanitizer_logs slow crash
+# ======== 5. a group commit waits for the clients it answered ========
+# Four closed-loop clients, the first a little ahead of the others, with
+# every sync of data.wal 30 ms long. Without --commit-gather-us the first
+# client's commit and the others' alternate, each waiting out the other's
+# sync: 2 changes a commit. With it, the commit after the others' waits
+# the moment the first client takes to send again, and all four share
+# every sync from then on.
+GPY=$(dirname "$0")/gather_clients.py
+gather_metrics() {
+	curl -s -m 5 "$SG_HTTP/metrics" | awk '
+		$1 == "srvgate_storage_commits_total" { c = $2 }
+		$1 == "srvgate_storage_writes_total" { w = $2 }
+		END { print c + 0, w + 0 }'
+}
+# gather_run NAME FLAGS...: 4 clients x 15 PUTs; sets G_CHANGES, G_COMMITS.
+gather_run() {
+	local name=$1 c0 w0 c1 w1 out tok
+	shift
+	G_CHANGES="" G_COMMITS=""
+	unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+	if ! start_srvgate_slowsync "$name" --rate-limit 0 "$@"; then
+		fail "srvgate starts ($name)"; tail -5 "$TMP/$name.log"; return
+	fi
+	tok=$(curl -sf -m 10 "$SG_HTTP/new?size=100"); tok=${tok##*/}
+	read -r c0 w0 < <(gather_metrics)
+	out=$(python3 "$GPY" "$SG_HTTP_PORT" "$tok" 4 15 10 2>&1)
+	read -r c1 w1 < <(gather_metrics)
+	G_CHANGES=$((w1 - w0)) G_COMMITS=$((c1 - c0))
+	echo "    $name: $out, $G_CHANGES changes in $G_COMMITS commits"
+	expect_eq "$name: the 60 registrations are answered 201" \
+		"sent=60 ok=60 other=0" "$(echo "$out" | cut -d' ' -f1-3)"
+	stop_pid "$SG_PID"
+}
+export SLOWSYNC_MS=30 SLOWSYNC_MATCH=data.wal
+gather_run gather0 --commit-gather-us 0
+expect_eq "--commit-gather-us 0: 60 changes committed" 60 "$G_CHANGES"
+check "... in alternating commits of the first client and the others (at least 24 commits for 60: ${G_COMMITS:-none})" \
+	test "${G_COMMITS:-0}" -ge 24
+gather_run gather
+expect_eq "gathering (default): 60 changes committed" 60 "$G_CHANGES"
+check "... all four clients sharing each commit (at most 20 commits for 60: ${G_COMMITS:-none})" \
+	test "${G_COMMITS:-99}" -le 20
+unset SLOWSYNC_MS SLOWSYNC_MATCH
+check_sanitizer_logs slow crash gather0 gather
 finish

@@ -191,7 +191,7 @@ open_store(struct fixture *f, const char *dir, uint64_t max_bytes,
 	   struct sink_log *l, char *err)
 {
 	/* The map starts at 1 MiB here, so that tests see it grow. */
-	struct store_lmdb_config cfg = { dir, max_bytes, 1u << 20 };
+	struct store_lmdb_config cfg = { dir, max_bytes, 1u << 20, 0 };
 	struct store_sink sink = log_sink(l);
 
 	return store_lmdb_open(&f->st, &cfg, f->base, &sink, err);
