@@ -49,15 +49,23 @@ function request()
 end
 
 function response(status, headers, body)
-   if status == want then ok = ok + 1 else bad = bad + 1 end
+   if status == want then
+      ok = ok + 1
+   else
+      bad = bad + 1
+      -- What went wrong, for the report: the last one is enough.
+      last_bad = status .. " " .. string.sub(body or "", 1, 160)
+   end
 end
 
 function done(summary, latency, requests)
-   local o, b = 0, 0
+   local o, b, why = 0, 0, nil
    for _, t in ipairs(threads) do
       o = o + t:get("ok")
       b = b + t:get("bad")
+      why = why or t:get("last_bad")
    end
+   if why then io.write("FAILED last one: " .. why .. "\n") end
    local e = summary.errors
    local secs = summary.duration / 1e6
    io.write(string.format(
