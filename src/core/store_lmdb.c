@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "lmdb_internal.h"
@@ -83,10 +84,15 @@ struct lmdb_store {
 	struct batch *pending;	/* gathering proposals */
 	struct batch *inflight; /* handed to the writer, not yet back */
 	/* After a batch came back, the next one waits until pending holds
-	 * gather_target proposals or gather_ev fires (gather_more). */
+	 * gather_target proposals or gather_us pass (gather_more), timed by
+	 * gather_fd, a timerfd: the loop's own timers count whole
+	 * milliseconds (epoll_wait), and a commit may take a fraction of
+	 * one. */
 	size_t gather_target;
-	struct timeval gather_wait;
+	long gather_us;
 	long gather_max_us; /* --commit-gather-us */
+	int gather_fd;
+	int gather_armed;
 	pthread_t thread;
 	int thread_started;
 	pthread_mutex_t mu; /* guards the three fields below */
@@ -610,15 +616,35 @@ gather_more(struct lmdb_store *st, const struct batch *done)
 	if (us > st->gather_max_us)
 		us = st->gather_max_us;
 	st->gather_target = st->pending->count + done->count;
-	st->gather_wait.tv_sec = 0;
-	st->gather_wait.tv_usec = us;
+	st->gather_us = us;
 }
 
 static int
 gathering(const struct lmdb_store *st)
 {
-	return st->pending->count < st->gather_target &&
-	       st->gather_wait.tv_usec > 0;
+	return st->pending->count < st->gather_target && st->gather_us > 0;
+}
+
+/* 0 when the wait is running (a timer that cannot be set: no wait). */
+static int
+gather_arm(struct lmdb_store *st)
+{
+	struct itimerspec t = { { 0, 0 }, { 0, st->gather_us * 1000 } };
+
+	if (!st->gather_armed &&
+	    timerfd_settime(st->gather_fd, 0, &t, NULL) == 0)
+		st->gather_armed = 1;
+	return st->gather_armed ? 0 : -1;
+}
+
+static void
+gather_disarm(struct lmdb_store *st)
+{
+	struct itimerspec t = { { 0, 0 }, { 0, 0 } };
+
+	if (st->gather_armed)
+		(void)timerfd_settime(st->gather_fd, 0, &t, NULL);
+	st->gather_armed = 0;
 }
 
 /* The pending batch to the writer when it is free, unless it is still
@@ -628,13 +654,10 @@ hand_to_writer(struct lmdb_store *st, int force)
 {
 	if (st->inflight != NULL || batch_empty(st->pending))
 		return;
-	if (!force && gathering(st)) {
-		if (!evtimer_pending(st->gather_ev, NULL))
-			evtimer_add(st->gather_ev, &st->gather_wait);
+	if (!force && gathering(st) && gather_arm(st) == 0)
 		return;
-	}
 	st->gather_target = 0;
-	evtimer_del(st->gather_ev);
+	gather_disarm(st);
 	st->inflight = st->pending;
 	st->pending = batch_new();
 	pthread_mutex_lock(&st->mu);
@@ -654,9 +677,15 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 gather_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
+	struct lmdb_store *st = arg;
+	uint64_t expirations;
+
 	(void)what;
-	hand_to_writer(arg, 1);
+	if (read(fd, &expirations, sizeof(expirations)) < 0 ||
+	    !st->gather_armed)
+		return; /* disarmed after it had expired */
+	st->gather_armed = 0;
+	hand_to_writer(st, 1);
 }
 
 static void
@@ -859,7 +888,13 @@ start_writer(struct lmdb_store *st, struct event_base *base, char *err)
 	st->wake_ev = event_new(base, st->wake_fd, EV_READ | EV_PERSIST,
 				wake_cb, st);
 	st->kick_ev = event_new(base, -1, 0, kick_cb, st);
-	st->gather_ev = evtimer_new(base, gather_cb, st);
+	st->gather_fd = timerfd_create(CLOCK_MONOTONIC,
+				       TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st->gather_fd < 0)
+		return fail(err, "timerfd_create: %s", strerror(errno));
+	st->gather_ev = event_new(base, st->gather_fd, EV_READ | EV_PERSIST,
+				  gather_cb, st);
+	event_add(st->gather_ev, NULL);
 	event_add(st->wake_ev, NULL);
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0)
 		return fail(err, "cannot start the storage writer thread");
@@ -878,6 +913,7 @@ store_lmdb_open(struct store **out, const struct store_lmdb_config *cfg,
 	st->base.ops = &lmdb_ops;
 	st->base.sink = *sink;
 	st->wake_fd = -1;
+	st->gather_fd = -1;
 	st->max_bytes = cfg->max_bytes;
 	st->gather_max_us = cfg->gather_max_us;
 	/* Room that only deletions may use: 1/64 of the limit, 1-64 MiB. */
@@ -929,6 +965,8 @@ lmdb_close(struct store *base)
 		event_free(st->kick_ev);
 	if (st->gather_ev)
 		event_free(st->gather_ev);
+	if (st->gather_fd >= 0)
+		close(st->gather_fd);
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
 	lmdb_wal_close(&st->wal);

@@ -282,8 +282,12 @@ echo "    RSS: ${RSS0} kB loaded, ${RSS1} kB after the first AXFR, ${RSS2:-?} kB
 if sg_is_asan; then
 	skip "memory: RSS after the AXFR (an ASan build)"
 else
-	expect_cmp "memory: RSS after the first AXFR is within 2 MB of before ($RSS0 -> $RSS1 kB)" \
-		"$(growth "$RSS0" "$RSS1")" -lt 2048
+	# The heap grows in steps of 2 MB (a transparent huge page): runs
+	# have shown 4 kB, 1.2 MB and 2052 kB here. The transfer itself is
+	# 120k records, some 4 MB on the wire and several times that as
+	# parsed records: keeping them would pass 4 MB.
+	expect_cmp "memory: RSS after the first AXFR is within 4 MB of before ($RSS0 -> $RSS1 kB)" \
+		"$(growth "$RSS0" "$RSS1")" -lt 4096
 	expect_cmp "memory: RSS after all of them is within 16 MB of before ($RSS0 -> $RSS3 kB)" \
 		"$(growth "$RSS0" "$RSS3")" -lt 16384
 fi
