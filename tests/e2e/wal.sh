@@ -15,7 +15,8 @@
 #   5. Group commit waits for the clients it just answered: four
 #      closed-loop clients (gather_clients.py), syncs of data.wal slowed to
 #      30 ms, share each commit by default, and alternate two to a commit
-#      with --commit-gather-us 0.
+#      with --commit-gather-us 0; a request after them, alone, is not
+#      held by the wait for them.
 . "$(dirname "$0")/../lib.sh"
 
 for t in python3 curl; do
@@ -155,6 +156,12 @@ gather_run() {
 	echo "    $name: $out, $G_CHANGES changes in $G_COMMITS commits"
 	expect_eq "$name: the 60 registrations are answered 201" \
 		"sent=60 ok=60 other=0" "$(echo "$out" | cut -d' ' -f1-3)"
+	# The last commit answered four clients that send no more: the next
+	# request alone waits for them until the timer ends the wait.
+	out=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{time_total}' -XPUT \
+		"$SG_HTTP/$tok/alone?prevExist=false" -d "value=a=http://10.9.9.9:2380")
+	check "$name: a request after them, alone, is answered 201 within 1 s ($out)" \
+		awk -v o="$out" 'BEGIN { split(o, f, " "); exit !(f[1] == 201 && f[2] < 1) }'
 	stop_pid "$SG_PID"
 }
 export SLOWSYNC_MS=30 SLOWSYNC_MATCH=data.wal
