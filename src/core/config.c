@@ -45,7 +45,7 @@ static const struct flag flags[] = {
 	{ "commit-gather-us", K_UINT, U(commit_gather_us), 0, 100000,
 	  "microseconds at most that a group commit waits for the next "
 	  "requests of the clients the last one answered, and never more "
-	  "than half the last commit's time, so that they share its sync "
+	  "than the last commit took, so that they share its sync "
 	  "instead of waiting for two; 0: no wait (local store) [2000]" },
 	{ "zones-dir", K_STRING, F(zones_dir), 0, 0,
 	  "directory of static zone files [./zones]" },
