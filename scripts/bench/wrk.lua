@@ -11,7 +11,8 @@
 --             list uses the first
 --   TAG       letters that make this run's member ids differ from other runs
 -- done() prints one line: BENCH ok=<n> bad=<n> sockerr=<n> secs=<s> rps=<r>
--- where rps counts successes only.
+-- where rps counts successes only; when some answer was not a success, a
+-- line before it: FAILED last one: <status> <body, first 160 bytes>.
 
 local threads = {}
 local counter = 1
