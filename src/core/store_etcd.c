@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcd_audit.h"
 #include "etcd_client.h"
 #include "etcd_keys.h"
 #include "htable.h"
@@ -59,6 +60,9 @@
 #define RANGE_PAGE 1000
 #define CALL_TIMEOUT_MS 5000
 #define PING_MS 1000
+/* A ping in 5 counts the span (etcd_audit.h), every one while changes
+ * are owed. */
+#define AUDIT_EVERY_PINGS 5
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define START_WAIT_MS 3000 /* load() waits this long for etcd */
@@ -105,6 +109,13 @@ struct etcd_store {
 	uint64_t seen_rev;    /* the newest revision etcd told of */
 	uint64_t behind_ms;   /* since when seen_rev > applied; 0: not */
 	uint64_t backoff_ms;
+	/* the watch audit (etcd_audit.h) */
+	uint64_t span_keys; /* every key in the span, foreign ones too */
+	uint64_t delivered; /* the watch has shown every change through */
+	struct etcd_audit audit;
+	unsigned pings;
+	int ping_audit; /* the ping out counts the span */
+	uint64_t audits, audit_losses;
 	json_t *range_kvs;    /* pages of the Range under way */
 	uint64_t range_rev;
 	struct etcd_stream *watch;
@@ -1008,6 +1019,8 @@ reconcile(struct etcd_store *st)
 		st->applied = st->seen_rev = st->range_rev;
 		st->behind_ms = 0;
 	}
+	st->delivered = st->range_rev;
+	audit_reset(&st->audit);
 	end_batch(st, st->range_rev);
 }
 
@@ -1061,8 +1074,11 @@ range_done(void *arg, json_t *body, const char *err)
 		conn_lost(st, err);
 		return;
 	}
-	if (st->range_rev == 0)
+	if (st->range_rev == 0) {
 		st->range_rev = etcd_header_revision(body);
+		/* the first page's count is the whole span's */
+		st->span_keys = etcd_u64(body, "count");
+	}
 	kvs = json_object_get(body, "kvs");
 	for (i = 0; i < json_array_size(kvs); i++)
 		if (range_kv_ours(st, json_array_get(kvs, i)))
@@ -1166,6 +1182,7 @@ conn_lost(struct etcd_store *st, const char *why)
 	st->state = CS_DOWN;
 	st->lock_held = 0;
 	st->lease = 0;
+	audit_reset(&st->audit);
 	etcd_stream_close(st->watch);
 	st->watch = NULL;
 	etcd_client_next(st->cli);
@@ -1182,33 +1199,90 @@ conn_lost(struct etcd_store *st, const char *why)
 
 /* ---- the watch ---- */
 
+/* The span's key count, as etcd's count_only gives it: a PUT of version 1
+ * made a key, a DELETE (sent only for a key that was there) took one. */
+static void
+count_key(struct etcd_store *st, const struct etcd_kv *kv, int deleted)
+{
+	if (deleted && st->span_keys > 0)
+		st->span_keys--;
+	else if (!deleted && kv->version == 1)
+		st->span_keys++;
+}
+
+/* The watch skipped changes etcd has (etcd_audit.h): start over from a
+ * Range, at once, as after a compaction. */
+static void
+watch_lost(struct etcd_store *st)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why), "the watch missed changes (etcd counted "
+		 "%llu keys in the span at revision %llu, this gateway %llu): "
+		 "a fresh Range follows",
+		 (unsigned long long)st->audit.lost_theirs,
+		 (unsigned long long)st->audit.lost_rev,
+		 (unsigned long long)st->audit.lost_ours);
+	st->audit_losses++;
+	st->backoff_ms = 0;
+	conn_lost(st, why);
+}
+
+/* One event; -1 when the audit finds the watch lost changes before it. */
+static int
+watch_event(struct etcd_store *st, const json_t *ev)
+{
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	int deleted = type != NULL && strcmp(type, "DELETE") == 0;
+	const char *pv = json_string_value(json_object_get(
+		json_object_get(ev, "prev_kv"), "value"));
+	struct etcd_kv kv;
+	char *kb, *vb, *prev_value;
+
+	if (decode_kv(json_object_get(ev, "kv"), &kv, &kb, &vb) != 0)
+		return 0;
+	if (audit_passes(&st->audit, kv.mod) &&
+	    audit_reached(&st->audit, st->audit.rev, st->span_keys) ==
+	    AUDIT_LOST) {
+		free(kb);
+		free(vb);
+		return -1;
+	}
+	count_key(st, &kv, deleted);
+	if (kv.mod > st->delivered)
+		st->delivered = kv.mod;
+	prev_value = pv ? etcd_unb64(pv, NULL) : NULL;
+	apply_event(st, &kv, deleted, prev_value);
+	free(prev_value);
+	free(kb);
+	free(vb);
+	return 0;
+}
+
 static void
 watch_events(struct etcd_store *st, const json_t *res)
 {
 	const json_t *evs = json_object_get(res, "events");
+	uint64_t rev = etcd_header_revision(res);
 	size_t i;
 
 	copy_begin(st);
-	for (i = 0; i < json_array_size(evs); i++) {
-		const json_t *ev = json_array_get(evs, i);
-		const char *type = json_string_value(json_object_get(ev,
-								     "type"));
-		int deleted = type != NULL && strcmp(type, "DELETE") == 0;
-		json_t *prev = json_object_get(ev, "prev_kv");
-		const char *pv = json_string_value(json_object_get(prev,
-								   "value"));
-		char *prev_value = pv ? etcd_unb64(pv, NULL) : NULL;
-		struct etcd_kv kv;
-		char *kb, *vb;
-
-		if (decode_kv(json_object_get(ev, "kv"), &kv, &kb, &vb) == 0) {
-			apply_event(st, &kv, deleted, prev_value);
-			free(kb);
-			free(vb);
+	for (i = 0; i < json_array_size(evs); i++)
+		if (watch_event(st, json_array_get(evs, i)) != 0) {
+			end_batch(st, st->applied); /* what came before */
+			watch_lost(st);
+			return;
 		}
-		free(prev_value);
-	}
-	end_batch(st, etcd_header_revision(res));
+	/* A reply without events (progress) shows everything through its
+	 * revision; one with events only through its last: etcd catching
+	 * a watcher up sends at most 1000 revisions under the newest. */
+	if (json_array_size(evs) == 0 && rev > st->delivered)
+		st->delivered = rev;
+	end_batch(st, rev);
+	if (st->state == CS_LIVE &&
+	    audit_reached(&st->audit, st->delivered, st->span_keys) ==
+	    AUDIT_LOST)
+		watch_lost(st);
 }
 
 static void
@@ -1280,6 +1354,15 @@ ping_done(void *arg, json_t *body, const char *err)
 	}
 	rev = etcd_header_revision(body);
 	note_rev(st, rev);
+	if (st->ping_audit) {
+		st->audits++;
+		if (audit_counted(&st->audit, rev, etcd_u64(body, "count"),
+				  st->delivered, st->span_keys,
+				  now_monotonic_ms()) == AUDIT_LOST) {
+			watch_lost(st);
+			return;
+		}
+	}
 	lock_step(st);
 }
 
@@ -1287,6 +1370,7 @@ static void
 ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct etcd_store *st = arg;
+	json_t *req;
 	char *k;
 
 	(void)fd;
@@ -1295,12 +1379,21 @@ ping_cb(evutil_socket_t fd, short what, void *arg)
 	if (st->state != CS_LIVE || st->ping_out)
 		return;
 	st->ping_out = 1;
-	/* Linearizable: answered only with a leader and a quorum. */
+	/* Linearizable: answered only with a leader and a quorum. One key,
+	 * or now and then the span's count for the watch audit (from
+	 * etcd's index: no values read). */
 	k = etcd_b64(st->lo, strlen(st->lo));
-	etcd_call(st->cli, "/v3/kv/range",
-		  json_pack("{s:s, s:b}", "key", k, "count_only", 1),
-		  2000, ping_done, step_new(st));
+	req = json_pack("{s:s, s:b}", "key", k, "count_only", 1);
 	free(k);
+	st->ping_audit = ++st->pings % AUDIT_EVERY_PINGS == 0 ||
+			 audit_owed(&st->audit);
+	if (st->ping_audit) {
+		k = etcd_b64(st->hi, strlen(st->hi));
+		json_object_set_new(req, "range_end", json_string(k));
+		free(k);
+	}
+	etcd_call(st->cli, "/v3/kv/range", req, 2000, ping_done,
+		  step_new(st));
 }
 
 static void
@@ -1453,7 +1546,15 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		"# HELP srvgate_etcd_gc_lock 1 while this gateway holds the "
 		"GC lock.\n"
 		"# TYPE srvgate_etcd_gc_lock gauge\n"
-		"srvgate_etcd_gc_lock %d\n",
+		"srvgate_etcd_gc_lock %d\n"
+		"# HELP srvgate_etcd_watch_audits_total Counts of the span "
+		"etcd gave, to compare with what the watch delivered.\n"
+		"# TYPE srvgate_etcd_watch_audits_total counter\n"
+		"srvgate_etcd_watch_audits_total %llu\n"
+		"# HELP srvgate_etcd_watch_losses_total Times the watch had "
+		"missed changes etcd has (a fresh Range followed).\n"
+		"# TYPE srvgate_etcd_watch_losses_total counter\n"
+		"srvgate_etcd_watch_losses_total %llu\n",
 		st->state == CS_LIVE, (unsigned long long)st->applied,
 		(unsigned long long)st->seen_rev,
 		(unsigned long long)(st->seen_rev > st->applied ?
@@ -1461,7 +1562,9 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		st->behind_ms ? (double)(now_monotonic_ms() - st->behind_ms) /
 					1000.0 : 0.0,
 		(unsigned long long)st->reconnects,
-		(unsigned long long)st->conflicts, st->lock_held);
+		(unsigned long long)st->conflicts, st->lock_held,
+		(unsigned long long)st->audits,
+		(unsigned long long)st->audit_losses);
 }
 
 /* The local copy into memory: the same translation as a Range. */

@@ -183,6 +183,60 @@ ectl del "/_etcd/registry/$T/members/m4" >/dev/null
 nom4() { lists_without "$A" "$T" m4 && lists_without "$B" "$T" m4; }
 check "  ... and its deletion with etcdctl too" wait_secs 2 nom4
 
+# ---- a watch that loses events ----
+# etcd before 3.4.31 can drop a slow watcher's events at a compaction and
+# go on with no error (etcd issue 17529). A proxy in front of member 1
+# plays that etcd for gateway D: it leaves out every watch event of a key
+# named dropme*, and passes everything else (the Range, the pings' counts).
+alloc_port PX
+python3 "$(dirname "$0")/watch_drop_proxy.py" "$PX" "$C1" dropme >"$TMP/proxy.log" 2>&1 &
+PIDS="$PIDS $!"
+check "the dropping proxy listens" wait_secs 5 grep -q listening "$TMP/proxy.log"
+start_srvgate D --etcd-endpoints "http://127.0.0.1:$PX" --grpc-listen off --rate-limit 0
+D=$SG_HTTP D_PID=$SG_PID
+unset SG_HTTP_PORT SG_DNS_PORT SG_DATA
+W=watchloss$RANDOM
+ectl put "/_etcd/registry/$W/_config/size" 50 >/dev/null
+ectl put "/_etcd/registry/$W/members/k1" "k1=http://10.5.0.9:2380" >/dev/null
+idsW() { curl -s -m 5 "$D/$W" | jq -r '[.node.nodes[].key | sub(".*/"; "")] | sort | join(" ")'; }
+d_has() { [ "$(idsW)" = "$1" ]; }
+check "D, through the proxy, lists a token written in etcd" wait_secs 5 d_has k1
+losses() { metric "$1" watch_losses_total; }
+expect_eq "  ... no loss counted yet" 0 "$(losses "$D")"
+ectl put "/_etcd/registry/$W/members/dropme1" "dropme1=http://10.5.0.1:2380" >/dev/null
+t0=$(date +%s%N)
+wait_secs 25 d_has "dropme1 k1"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "a creation the watch never showed: D lists it within 25 s ($ms ms)" d_has "dropme1 k1"
+check "  ... the proxy did drop its event" grep -q "dropped .*dropme1" "$TMP/proxy.log"
+expect_eq "  ... D counted one loss" 1 "$(losses "$D")"
+expect_match "  ... and logged why" "the watch missed changes \(etcd counted [0-9]+ keys" \
+	"$(grep -o 'the watch missed changes (etcd counted [0-9]* keys' "$TMP/D.log" | head -1)"
+ectl del "/_etcd/registry/$W/members/dropme1" >/dev/null
+check "a deletion the watch never showed: D drops the member within 25 s" \
+	wait_secs 25 d_has k1
+expect_eq "  ... a second loss counted" 2 "$(losses "$D")"
+# changes keep coming while one is lost: compared when the watch passes
+# the revision of etcd's count
+(
+	for i in $(seq 1 30); do
+		ectl put "/_etcd/registry/$W/members/busy$i" "busy$i=http://10.5.1.$i:2380" >/dev/null
+		[ "$i" = 3 ] && ectl put "/_etcd/registry/$W/members/dropme2" "dropme2=http://10.5.0.2:2380" >/dev/null
+		sleep 0.2
+	done
+) &
+BUSY=$!
+busy_done() { idsW | grep -q "busy30 .*dropme2"; }
+wait_secs 25 busy_done
+wait "$BUSY"
+check "a creation lost among others: D lists it and all 30 others within 25 s" eval \
+	'busy_done && [ "$(idsW | wc -w)" = 32 ]'
+expect_eq "  ... a third loss counted" 3 "$(losses "$D")"
+audited() { [ "$(metric "$1" watch_audits_total)" -gt 0 ]; }
+check "A and B audited their watches" eval 'audited "$A" && audited "$B"'
+expect_eq "  ... and found nothing lost" "0 0" "$(losses "$A") $(losses "$B")"
+stop_pid "$D_PID"
+
 # ---- SIGKILL of A under a registration load ----
 L=$(curl -s -m 5 "$A/new?size=1000"); L=${L##*/}
 : >"$TMP/acked"
@@ -304,18 +358,21 @@ ectl compact "$REV" >/dev/null
 kill -CONT "$A_PID"
 sameAB() { [ "$(listing "$A" "$T")" = "$(listing "$B" "$T")" ] &&
 	! curl -s "$A/$T" | grep -q '/m5"' && curl -s "$A/$T" | grep -q '/c5"'; }
-if wait_secs 10 sameAB; then
+# etcd 3.4.23 (Debian's) either cancels the slow watch as compacted or,
+# when the watch's channel is full at that moment, drops its events and
+# goes on (etcd issue 17529, fixed in 3.4.31): then the watch audit finds
+# the count of keys differs, within 5-10 s.
+if wait_secs 25 sameAB; then
 	pass "a compaction under a running A: it agrees with B, nothing lost"
 else
 	fail "a compaction under a running A: it agrees with B, nothing lost"
-	# Seen once in CI (session 7) and not in reruns: what each gateway
-	# lists and what A logged, for the next look.
 	echo "    A lists: $(listing "$A" "$T" | tr '\n' ' ')"
 	echo "    B lists: $(listing "$B" "$T" | tr '\n' ' ')"
 	tail -15 "$TMP/A.log" | sed 's/^/    A.log: /'
 fi
-expect_match "  ... after etcd canceled its watch as compacted" "compacted at" \
-	"$(grep -o 'compacted at' "$TMP/A.log" | head -1)"
+how=$(grep -o 'compacted at\|the watch missed changes' "$TMP/A.log" | head -1)
+expect_match "  ... after etcd canceled its watch as compacted, or the audit found it lost changes ($how)" \
+	"compacted at|the watch missed changes" "$how"
 ectl del --prefix /srvgate/filler/ >/dev/null
 
 # ---- garbage collection under the lease-backed lock ----

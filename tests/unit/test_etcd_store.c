@@ -3,6 +3,7 @@
  * the JSON gateway's encodings (base64 bytes, int64 as strings). */
 
 /* util.h declares fail(), which cmocka.h defines as a macro: first. */
+#include "etcd_audit.h"
 #include "etcd_client.h"
 #include "etcd_keys.h"
 #include "util.h"
@@ -340,6 +341,93 @@ test_int64_fields(void **state)
 	json_decref(o);
 }
 
+
+/* ---- the watch audit ---- */
+
+/* A busy span: etcd's count at 50 is compared when the watch passes 50. */
+static void
+test_audit_compares_at_the_revision(void **state)
+{
+	struct etcd_audit a;
+
+	(void)state;
+	audit_reset(&a);
+	/* we are at 40 with 10 keys; etcd has 12 at 50: changes are owed */
+	assert_int_equal(audit_counted(&a, 50, 12, 40, 10, 1000), AUDIT_WAIT);
+	assert_false(audit_passes(&a, 50));
+	assert_true(audit_passes(&a, 51));
+	assert_int_equal(audit_reached(&a, 49, 11), AUDIT_WAIT);
+	assert_int_equal(audit_reached(&a, 50, 12), AUDIT_OK);
+	/* consumed: nothing held any more */
+	assert_false(audit_passes(&a, 51));
+	assert_int_equal(audit_reached(&a, 60, 99), AUDIT_WAIT);
+
+	/* the same, but the watch skipped a creation before 50 */
+	assert_int_equal(audit_counted(&a, 70, 14, 60, 12, 2000), AUDIT_WAIT);
+	assert_int_equal(audit_reached(&a, 72, 13), AUDIT_LOST);
+	assert_int_equal(a.lost_rev, 70);
+	assert_int_equal(a.lost_theirs, 14);
+	assert_int_equal(a.lost_ours, 13);
+	assert_false(audit_passes(&a, 80));
+}
+
+/* Caught up when etcd answers: compared at once. */
+static void
+test_audit_caught_up(void **state)
+{
+	struct etcd_audit a;
+
+	(void)state;
+	audit_reset(&a);
+	assert_int_equal(audit_counted(&a, 50, 12, 50, 12, 1000), AUDIT_OK);
+	assert_int_equal(audit_counted(&a, 50, 12, 50, 11, 1000), AUDIT_LOST);
+	/* the watch already past etcd's revision: not comparable */
+	assert_int_equal(audit_counted(&a, 50, 12, 51, 99, 1000), AUDIT_WAIT);
+	assert_false(audit_passes(&a, 52));
+}
+
+/* Changes owed and nothing delivered for the stall time: lost. */
+static void
+test_audit_stall(void **state)
+{
+	struct etcd_audit a;
+
+	(void)state;
+	audit_reset(&a);
+	assert_false(audit_owed(&a));
+	assert_int_equal(audit_counted(&a, 90, 7, 80, 3, 1000), AUDIT_WAIT);
+	assert_true(audit_owed(&a));
+	/* a second later: still held, nothing moved, not yet */
+	assert_int_equal(audit_counted(&a, 91, 7, 80, 3, 2000), AUDIT_WAIT);
+	assert_int_equal(audit_counted(&a, 91, 7, 80, 3,
+				       1000 + AUDIT_STALL_MS - 1), AUDIT_WAIT);
+	assert_int_equal(audit_counted(&a, 91, 7, 80, 3,
+				       1000 + AUDIT_STALL_MS), AUDIT_LOST);
+	assert_int_equal(a.lost_rev, 90);
+	assert_int_equal(a.lost_theirs, 7);
+	assert_int_equal(a.lost_ours, 3);
+}
+
+/* A quiet span (other keys move etcd's revision) and a watch that is
+ * moving are never judged lost by time. */
+static void
+test_audit_no_false_loss(void **state)
+{
+	struct etcd_audit a;
+	uint64_t t;
+
+	(void)state;
+	audit_reset(&a);
+	for (t = 1000; t < 60000; t += 5000)
+		assert_int_equal(audit_counted(&a, 100 + t, 5, 80, 5, t),
+				 AUDIT_WAIT);
+	/* counts differ but the watch delivers between the counts */
+	audit_reset(&a);
+	for (t = 1000; t < 60000; t += 5000)
+		assert_int_equal(audit_counted(&a, 100 + t, 9, 80 + t, 5, t),
+				 AUDIT_WAIT);
+}
+
 int
 main(void)
 {
@@ -355,6 +443,10 @@ main(void)
 		cmocka_unit_test(test_alias_and_meta_events),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_int64_fields),
+		cmocka_unit_test(test_audit_compares_at_the_revision),
+		cmocka_unit_test(test_audit_caught_up),
+		cmocka_unit_test(test_audit_stall),
+		cmocka_unit_test(test_audit_no_false_loss),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
