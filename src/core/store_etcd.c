@@ -1270,7 +1270,8 @@ watch_events(struct etcd_store *st, const json_t *res)
 	for (i = 0; i < json_array_size(evs); i++)
 		if (watch_event(st, json_array_get(evs, i)) != 0) {
 			end_batch(st, st->applied); /* what came before */
-			watch_lost(st);
+			if (st->state == CS_LIVE) /* settling may have lost it */
+				watch_lost(st);
 			return;
 		}
 	/* A reply without events (progress) shows everything through its
