@@ -28,7 +28,11 @@ def pipe(src, dst):
             dst.sendall(data)
     except OSError:
         pass
-    for s in (src, dst):
+    shut(src, dst)
+
+
+def shut(*socks):
+    for s in socks:
         try:
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -116,11 +120,7 @@ def serve(client, etcd_port, marker):
             filter_watch(up, client, marker)
         except (EOFError, OSError, ValueError):
             pass
-        for s in (client, up):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut(client, up)
     else:
         pipe(up, client)
 
