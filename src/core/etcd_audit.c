@@ -48,9 +48,10 @@ audit_counted(struct etcd_audit *a, uint64_t rev, uint64_t count,
 }
 
 int
-audit_owed(const struct etcd_audit *a)
+audit_due(const struct etcd_audit *a, uint64_t now_ms)
 {
-	return a->rev != 0 && a->count != a->keys;
+	return a->rev != 0 && a->count != a->keys &&
+	       now_ms - a->since_ms >= AUDIT_STALL_MS;
 }
 
 int

@@ -50,9 +50,10 @@ enum audit_verdict audit_counted(struct etcd_audit *a, uint64_t rev,
 				 uint64_t count, uint64_t applied,
 				 uint64_t keys, uint64_t now_ms);
 
-/* Whether the count held shows changes owed: then every ping counts, so
- * a watch that stalls is found within the stall time. */
-int audit_owed(const struct etcd_audit *a);
+/* Whether the count held shows changes owed and the stall time has gone
+ * by: a count now tells whether the watch stalled (the next regular
+ * count may be much later). */
+int audit_due(const struct etcd_audit *a, uint64_t now_ms);
 
 /* Whether the watch, about to apply changes of revision `next_rev`,
  * passes the held count's revision: then `keys` (the count before those

@@ -57,18 +57,25 @@
 #include "htable.h"
 #include "lmdb_internal.h"
 
-#define RANGE_PAGE 1000
+#define RANGE_PAGE 10000 /* etcd counts the rest of the span for every page */
 #define CALL_TIMEOUT_MS 5000
 #define PING_MS 1000
-/* A ping in 5 counts the span (etcd_audit.h), every one while changes
- * are owed. */
-#define AUDIT_EVERY_PINGS 5
+/* The watch audit (etcd_audit.h) counts the span every 5 s, or less
+ * often where a count costs etcd more than 2% of its time (a count of
+ * 600k keys takes etcd 0.2 s). */
+#define AUDIT_EVERY_MS 5000
+#define AUDIT_COST_SHARE 50
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define START_WAIT_MS 3000 /* load() waits this long for etcd */
 #define SEEN_DEADLINE_MS 5000 /* a committed Txn the watch does not show */
 #define CONFLICT_WAIT_MS 300
 #define LOCK_TTL_S 10
+/* the local copy's map: it starts here, is sized for a Range's keys
+ * (a key takes about 200 bytes there) and doubles when full */
+#define COPY_MAP_MIN (4ull << 20)
+#define COPY_MAP_MAX (1ull << 36)
+#define COPY_KEY_BYTES 512
 #define DEFAULT_MAX_TXN_OPS 128 /* etcd's --max-txn-ops default */
 /* etcd's --max-request-bytes default: a Txn's protobuf may not be more */
 #define MAX_REQUEST_BYTES (1536u * 1024)
@@ -113,7 +120,8 @@ struct etcd_store {
 	uint64_t span_keys; /* every key in the span, foreign ones too */
 	uint64_t delivered; /* the watch has shown every change through */
 	struct etcd_audit audit;
-	unsigned pings;
+	uint64_t next_audit_ms;
+	uint64_t ping_sent_ms;
 	int ping_audit; /* the ping out counts the span */
 	uint64_t audits, audit_losses;
 	json_t *range_kvs;    /* pages of the Range under way */
@@ -129,6 +137,7 @@ struct etcd_store {
 	struct lmdb_env copy;
 	int copy_open;
 	MDB_txn *copy_txn; /* the batch being written */
+	int copy_failed;   /* LMDB's error in that batch; 0: none */
 	uint64_t reconnects, conflicts;
 	/* the GC lock */
 	uint64_t lease;
@@ -219,14 +228,19 @@ copy_key(struct etcd_store *st, const char *key, const struct kv *e)
 	MDB_val k, v;
 	json_t *o;
 	char *text;
+	int rc;
 
-	if (st->copy_txn == NULL)
+	/* After a failed write the transaction is dead: copy_commit writes
+	 * the copy anew. */
+	if (st->copy_txn == NULL || st->copy_failed)
 		return;
 	snprintf(rk, sizeof(rk), "e%s", key);
 	k.mv_size = strlen(rk);
 	k.mv_data = rk;
 	if (e == NULL) {
-		mdb_del(st->copy_txn, st->copy.dbi, &k, NULL);
+		rc = mdb_del(st->copy_txn, st->copy.dbi, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			st->copy_failed = rc;
 		return;
 	}
 	o = json_pack("{s:s, s:I, s:I, s:I}", "v", e->value, "m",
@@ -236,32 +250,123 @@ copy_key(struct etcd_store *st, const char *key, const struct kv *e)
 	json_decref(o);
 	v.mv_size = strlen(text);
 	v.mv_data = text;
-	if (mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0) == MDB_MAP_FULL)
-		log_warn("etcd: the local copy is full");
+	if ((rc = mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0)) != 0)
+		st->copy_failed = rc;
 	free(text);
 }
 
-static void
-copy_commit(struct etcd_store *st)
+/* The revisions the copy stands at; 0 or LMDB's error. */
+static int
+copy_put_revisions(struct etcd_store *st)
 {
 	char rev[32];
 	MDB_val k = { 1, "r" }, v;
+	int rc;
 
-	if (st->copy_txn == NULL)
-		return;
 	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
 				     (unsigned long long)st->applied);
 	v.mv_data = rev;
-	mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
+	if ((rc = mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0)) != 0)
+		return rc;
 	/* The DNS serial's revision: deletions may have raised it past
 	 * every key's mod_revision, and it must not go back at restart. */
 	k.mv_data = "l";
 	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
 				     (unsigned long long)st->last_change);
-	mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
-	if (mdb_txn_commit(st->copy_txn) != 0)
-		log_warn("etcd: the local copy was not written");
+	v.mv_data = rev;
+	return mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
+}
+
+/* Ends the transaction under way: committed when every write went in;
+ * 0 or LMDB's error. */
+static int
+copy_end(struct etcd_store *st)
+{
+	int rc = st->copy_failed ? st->copy_failed : copy_put_revisions(st);
+
+	if (rc == 0)
+		rc = mdb_txn_commit(st->copy_txn);
+	else
+		mdb_txn_abort(st->copy_txn);
 	st->copy_txn = NULL;
+	st->copy_failed = 0;
+	return rc;
+}
+
+/* The whole copy from the shadow, in one transaction. */
+static int
+copy_write_all(struct etcd_store *st)
+{
+	struct hnode *n;
+	size_t pos;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->copy.env, NULL, 0, &st->copy_txn)) != 0) {
+		st->copy_txn = NULL;
+		return rc;
+	}
+	if ((rc = mdb_drop(st->copy_txn, st->copy.dbi, 0)) != 0)
+		st->copy_failed = rc;
+	for (n = htable_first(&st->kvs, &pos); n != NULL;
+	     n = htable_next(&st->kvs, n, &pos)) {
+		struct kv *e = container_of(n, struct kv, node);
+
+		copy_key(st, e->key, e);
+	}
+	return copy_end(st);
+}
+
+/* The copy's map was full: it grows (doubling, up to COPY_MAP_MAX) and
+ * the copy is written anew from the shadow, which holds the batch that
+ * did not fit. */
+static int
+copy_grow(struct etcd_store *st)
+{
+	int rc = MDB_MAP_FULL;
+
+	while (rc == MDB_MAP_FULL && st->copy.map_bytes < COPY_MAP_MAX) {
+		uint64_t size = st->copy.map_bytes * 2;
+
+		if (size > COPY_MAP_MAX)
+			size = COPY_MAP_MAX;
+		if ((rc = mdb_env_set_mapsize(st->copy.env, size)) != 0)
+			break;
+		st->copy.map_bytes = size;
+		log_info("etcd: the local copy's map grown to %llu MiB",
+			 (unsigned long long)(size >> 20));
+		rc = copy_write_all(st);
+	}
+	return rc;
+}
+
+/* Room for a Range of `keys` keys before it is written: no rewrite. */
+static void
+copy_reserve(struct etcd_store *st, uint64_t keys)
+{
+	uint64_t size = st->copy.map_bytes;
+
+	while (size < keys * COPY_KEY_BYTES && size < COPY_MAP_MAX)
+		size *= 2;
+	if (size > COPY_MAP_MAX)
+		size = COPY_MAP_MAX;
+	if (size > st->copy.map_bytes && st->copy_txn == NULL &&
+	    mdb_env_set_mapsize(st->copy.env, size) == 0)
+		st->copy.map_bytes = size;
+}
+
+static void
+copy_commit(struct etcd_store *st)
+{
+	int rc;
+
+	if (st->copy_txn == NULL)
+		return;
+	rc = copy_end(st);
+	if (rc == MDB_MAP_FULL)
+		rc = copy_grow(st);
+	if (rc != 0)
+		log_warn("etcd: the local copy was not written: %s",
+			 mdb_strerror(rc));
 }
 
 /* ---- applying ---- */
@@ -1021,6 +1126,8 @@ reconcile(struct etcd_store *st)
 	}
 	st->delivered = st->range_rev;
 	audit_reset(&st->audit);
+	/* the Range has just read the span */
+	st->next_audit_ms = now_monotonic_ms() + AUDIT_EVERY_MS;
 	end_batch(st, st->range_rev);
 }
 
@@ -1078,6 +1185,7 @@ range_done(void *arg, json_t *body, const char *err)
 		st->range_rev = etcd_header_revision(body);
 		/* the first page's count is the whole span's */
 		st->span_keys = etcd_u64(body, "count");
+		copy_reserve(st, st->span_keys);
 	}
 	kvs = json_object_get(body, "kvs");
 	for (i = 0; i < json_array_size(kvs); i++)
@@ -1356,10 +1464,16 @@ ping_done(void *arg, json_t *body, const char *err)
 	rev = etcd_header_revision(body);
 	note_rev(st, rev);
 	if (st->ping_audit) {
+		uint64_t now = now_monotonic_ms(), cost = now - st->ping_sent_ms;
+
 		st->audits++;
+		st->next_audit_ms = now + (AUDIT_COST_SHARE * cost >
+					   AUDIT_EVERY_MS ?
+					   AUDIT_COST_SHARE * cost :
+					   AUDIT_EVERY_MS);
 		if (audit_counted(&st->audit, rev, etcd_u64(body, "count"),
-				  st->delivered, st->span_keys,
-				  now_monotonic_ms()) == AUDIT_LOST) {
+				  st->delivered, st->span_keys, now) ==
+		    AUDIT_LOST) {
 			watch_lost(st);
 			return;
 		}
@@ -1386,14 +1500,17 @@ ping_cb(evutil_socket_t fd, short what, void *arg)
 	k = etcd_b64(st->lo, strlen(st->lo));
 	req = json_pack("{s:s, s:b}", "key", k, "count_only", 1);
 	free(k);
-	st->ping_audit = ++st->pings % AUDIT_EVERY_PINGS == 0 ||
-			 audit_owed(&st->audit);
+	st->ping_sent_ms = now_monotonic_ms();
+	st->ping_audit = st->ping_sent_ms >= st->next_audit_ms ||
+			 audit_due(&st->audit, st->ping_sent_ms);
 	if (st->ping_audit) {
 		k = etcd_b64(st->hi, strlen(st->hi));
 		json_object_set_new(req, "range_end", json_string(k));
 		free(k);
 	}
-	etcd_call(st->cli, "/v3/kv/range", req, 2000, ping_done,
+	/* A count of a big span takes longer than one key's read. */
+	etcd_call(st->cli, "/v3/kv/range", req,
+		  st->ping_audit ? CALL_TIMEOUT_MS : 2000, ping_done,
 		  step_new(st));
 }
 
@@ -1759,7 +1876,8 @@ store_etcd_open(struct store **out, const struct store_etcd_config *cfg,
 	st->ping_ev = event_new(base, -1, EV_PERSIST, ping_cb, st);
 	snprintf(dir, sizeof(dir), "%s/etcd-copy", cfg->dir);
 	if (etcd_client_new(&st->cli, base, &cc, err) != 0 ||
-	    lmdb_env_open(&st->copy, dir, 64ull << 20, 1ull << 36, err) != 0) {
+	    lmdb_env_open(&st->copy, dir, COPY_MAP_MIN, COPY_MAP_MAX,
+			  err) != 0) {
 		etcd_close(&st->base);
 		return -1;
 	}

@@ -124,4 +124,41 @@ expect_empty "  ... nor logged a lost connection" \
 expect_eq "  ... and B still writes (a registration)" 201 \
 	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d value=x=http://10.1.1.1:2380 "$B/$S/after?prevExist=false")"
 
+
+# ---- the local copy grows ----
+# A's copy of etcd (data-dir/etcd-copy) starts with a 4 MiB map. 30,000
+# members written straight into etcd arrive through A's watch and do not
+# fit: the map doubles and the copy is written anew from memory. A
+# restarted with etcd out of reach then serves every member from it.
+python3 - "$C1" <<'PY'
+import base64, http.client, json, sys
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+for t in range(300):
+    tok = "copygrows%03d" % t
+    ops = [{"request_put": {"key": b64("/_etcd/registry/%s/_config/size" % tok), "value": b64("100")}}]
+    for m in range(100):
+        ops.append({"request_put": {"key": b64("/_etcd/registry/%s/members/m%d" % (tok, m)),
+                                     "value": b64("m%d=http://10.9.%d.%d:2380" % (m, t % 250, m))}})
+    for i in range(0, len(ops), 101):
+        c.request("POST", "/v3/kv/txn", json.dumps({"success": ops[i:i + 101]}))
+        r = c.getresponse(); r.read()
+        assert r.status == 200, r.status
+PY
+want=$(ectl get /_etcd/registry/ --prefix --keys-only | grep -c '/members/')
+last_has() { [ "$(curl -s -m 5 "$A/copygrows299" | jq '.node.nodes | length')" = 100 ]; }
+check "30,000 members written into etcd reach A ($want members in etcd)" wait_secs 30 last_has
+expect_match "  ... A's copy grew" "the local copy's map grown to [0-9]+ MiB" \
+	"$(grep -o "the local copy's map grown to [0-9]* MiB" "$TMP/A.log" | tail -1)"
+expect_empty "  ... and was always written" "$(grep 'local copy was not written' "$TMP/A.log")"
+stop_pid "$A_PID"
+# (/health stays 503 while etcd is out of reach: start_srvgate gives up
+# waiting on it after a second)
+SG_DATA=$TMP/A.data WAIT_SECS=1 gw A2 --etcd-endpoints http://127.0.0.1:1
+check "A restarts with etcd out of reach" kill -0 "$A2_PID"
+expect_match "  ... and serves its copy: every member etcd holds" " $want members" \
+	"$(grep -o ' [0-9]* members' "$TMP/A2.log" | tail -1)"
+expect_eq "  ... the last token written, in DNS" 64 \
+	"$(dig @127.0.0.1 -p "$A2_DNS" +short +tcp "_etcd-server._tcp.copygrows299.discovery.internal" SRV | grep -c 2380)"
+
 finish

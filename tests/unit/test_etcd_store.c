@@ -394,9 +394,10 @@ test_audit_stall(void **state)
 
 	(void)state;
 	audit_reset(&a);
-	assert_false(audit_owed(&a));
+	assert_false(audit_due(&a, 1000));
 	assert_int_equal(audit_counted(&a, 90, 7, 80, 3, 1000), AUDIT_WAIT);
-	assert_true(audit_owed(&a));
+	assert_false(audit_due(&a, 1000 + AUDIT_STALL_MS - 1));
+	assert_true(audit_due(&a, 1000 + AUDIT_STALL_MS));
 	/* a second later: still held, nothing moved, not yet */
 	assert_int_equal(audit_counted(&a, 91, 7, 80, 3, 2000), AUDIT_WAIT);
 	assert_int_equal(audit_counted(&a, 91, 7, 80, 3,
