@@ -13,6 +13,9 @@
 #   - a write bigger than etcd's request limit gets a clear error, no
 #     reconnect
 #   - none of this makes a gateway reconnect (its log and /metrics)
+#   - 30,000 members written into etcd overflow a gateway's local copy
+#     (4 MiB at first): it grows, and a restart with etcd out of reach
+#     serves every member from it
 . "$(dirname "$0")/../lib.sh"
 
 etcd_test_env etcd etcdctl
