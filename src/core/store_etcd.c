@@ -124,6 +124,12 @@ struct etcd_store {
 	uint64_t ping_sent_ms;
 	int ping_audit; /* the ping out counts the span */
 	uint64_t audits, audit_losses;
+	/* resuming the watch where memory stands, without a Range */
+	int resumable;       /* memory is etcd's span at `applied`, exactly,
+				and span_keys its count of keys */
+	int resumed;         /* this connection resumed (for the log) */
+	uint64_t range_count; /* keys in the span at range_rev */
+	uint64_t ranges, resumes;
 	json_t *range_kvs;    /* pages of the Range under way */
 	uint64_t range_rev;
 	struct etcd_stream *watch;
@@ -273,6 +279,14 @@ copy_put_revisions(struct etcd_store *st)
 	k.mv_data = "l";
 	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
 				     (unsigned long long)st->last_change);
+	v.mv_data = rev;
+	if ((rc = mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0)) != 0)
+		return rc;
+	/* The span's count at that revision: a restart resumes the watch
+	 * when etcd counts the same (resume_count). */
+	k.mv_data = "k";
+	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
+				     (unsigned long long)st->span_keys);
 	v.mv_data = rev;
 	return mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0);
 }
@@ -554,9 +568,11 @@ settle_seen(struct etcd_store *st)
 	}
 	/* A watch that does not deliver our own commit is broken in a way
 	 * no error told (a connection dropped silently): start over. */
-	if (stale)
+	if (stale) {
+		st->resumable = 0;
 		conn_lost(st, "the watch did not deliver a committed write "
 			  "within 5 s");
+	}
 }
 
 static void
@@ -1125,9 +1141,11 @@ reconcile(struct etcd_store *st)
 		st->behind_ms = 0;
 	}
 	st->delivered = st->range_rev;
+	st->span_keys = st->range_count;
 	audit_reset(&st->audit);
 	/* the Range has just read the span */
 	st->next_audit_ms = now_monotonic_ms() + AUDIT_EVERY_MS;
+	st->resumable = 1;
 	end_batch(st, st->range_rev);
 }
 
@@ -1184,8 +1202,8 @@ range_done(void *arg, json_t *body, const char *err)
 	if (st->range_rev == 0) {
 		st->range_rev = etcd_header_revision(body);
 		/* the first page's count is the whole span's */
-		st->span_keys = etcd_u64(body, "count");
-		copy_reserve(st, st->span_keys);
+		st->range_count = etcd_u64(body, "count");
+		copy_reserve(st, st->range_count);
 	}
 	kvs = json_object_get(body, "kvs");
 	for (i = 0; i < json_array_size(kvs); i++)
@@ -1227,6 +1245,83 @@ range_page(struct etcd_store *st, const char *from, size_t n)
 }
 
 static void
+range_start(struct etcd_store *st)
+{
+	json_decref(st->range_kvs);
+	st->range_kvs = json_array();
+	st->range_rev = 0;
+	st->resumed = 0;
+	st->ranges++;
+	range_page(st, st->lo, strlen(st->lo));
+}
+
+/* ---- resuming: the watch from where memory stands, without a Range ----
+ *
+ * After a lost connection (a member stopped, a restart on the local copy)
+ * memory is etcd's span at revision `applied`, exactly, unless the watch
+ * was found short (a compaction, the audit). Then a count of the span at
+ * that revision (from etcd's index: no values read) stands in for the
+ * Range: it must be the count memory keeps (span_keys, the audit's). A
+ * revision compacted away, one etcd has not reached (restored from an
+ * older snapshot) or a different count: a Range, as before. */
+static void resume_done(void *arg, json_t *body, const char *err);
+
+static void
+resume_count(struct etcd_store *st)
+{
+	char *k = etcd_b64(st->lo, strlen(st->lo));
+	char *e = etcd_b64(st->hi, strlen(st->hi));
+
+	etcd_call(st->cli, "/v3/kv/range",
+		  json_pack("{s:s, s:s, s:b, s:I}", "key", k, "range_end", e,
+			    "count_only", 1, "revision",
+			    (json_int_t)st->applied),
+		  CALL_TIMEOUT_MS, resume_done, step_new(st));
+	free(k);
+	free(e);
+}
+
+static void
+resume_done(void *arg, json_t *body, const char *err)
+{
+	struct etcd_store *st = step_take(arg);
+	uint64_t n;
+
+	if (st == NULL)
+		return;
+	/* etcd's "required revision has been compacted" or "... is a future
+	 * revision" (gRPC's OutOfRange) calls for a Range; no answer, or
+	 * any other error, is a connection to try again. */
+	if (body == NULL && strstr(err, "required revision") == NULL) {
+		conn_lost(st, err);
+		return;
+	}
+	if (body == NULL) {
+		log_info("etcd: the watch cannot resume at revision %llu (%s): "
+			 "a Range follows", (unsigned long long)st->applied,
+			 err);
+		range_start(st);
+		return;
+	}
+	n = etcd_u64(body, "count");
+	if (n != st->span_keys) {
+		log_info("etcd: at revision %llu etcd counts %llu keys in the "
+			 "span, memory %llu: a Range follows",
+			 (unsigned long long)st->applied,
+			 (unsigned long long)n,
+			 (unsigned long long)st->span_keys);
+		range_start(st);
+		return;
+	}
+	st->resumed = 1;
+	st->resumes++;
+	st->delivered = st->applied;
+	audit_reset(&st->audit);
+	st->next_audit_ms = now_monotonic_ms() + AUDIT_EVERY_MS;
+	watch_open(st);
+}
+
+static void
 login_done(void *arg, json_t *body, const char *err)
 {
 	struct etcd_store *st = step_take(arg);
@@ -1238,10 +1333,11 @@ login_done(void *arg, json_t *body, const char *err)
 		conn_lost(st, err);
 		return;
 	}
-	json_decref(st->range_kvs);
-	st->range_kvs = json_array();
-	st->range_rev = 0;
-	range_page(st, st->lo, strlen(st->lo));
+	if (st->resumable && st->applied > 0) {
+		resume_count(st);
+		return;
+	}
+	range_start(st);
 }
 
 static void
@@ -1333,6 +1429,7 @@ watch_lost(struct etcd_store *st)
 		 (unsigned long long)st->audit.lost_ours);
 	st->audit_losses++;
 	st->backoff_ms = 0;
+	st->resumable = 0;
 	conn_lost(st, why);
 }
 
@@ -1420,6 +1517,7 @@ watch_msg(void *arg, json_t *msg)
 		log_info("etcd: %s", why);
 		/* Start over at once, from a Range: nothing is lost. */
 		st->backoff_ms = 0;
+		st->resumable = 0;
 		conn_lost(st, why);
 		return;
 	}
@@ -1427,9 +1525,11 @@ watch_msg(void *arg, json_t *msg)
 		st->state = CS_LIVE;
 		st->backoff_ms = 0;
 		st->why[0] = '\0';
-		log_info("etcd: connected to %s at revision %llu",
+		log_info("etcd: connected to %s at revision %llu (%s)",
 			 etcd_client_endpoint(st->cli),
-			 (unsigned long long)st->applied);
+			 (unsigned long long)st->applied,
+			 st->resumed ? "watch resumed, no Range" :
+				       "after a Range");
 		return;
 	}
 	watch_events(st, res);
@@ -1672,7 +1772,15 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		"# HELP srvgate_etcd_watch_losses_total Times the watch had "
 		"missed changes etcd has (a fresh Range followed).\n"
 		"# TYPE srvgate_etcd_watch_losses_total counter\n"
-		"srvgate_etcd_watch_losses_total %llu\n",
+		"srvgate_etcd_watch_losses_total %llu\n"
+		"# HELP srvgate_etcd_ranges_total Ranges of the whole span "
+		"(at connection, unless the watch resumed).\n"
+		"# TYPE srvgate_etcd_ranges_total counter\n"
+		"srvgate_etcd_ranges_total %llu\n"
+		"# HELP srvgate_etcd_resumes_total Connections that resumed "
+		"the watch where memory stood, without a Range.\n"
+		"# TYPE srvgate_etcd_resumes_total counter\n"
+		"srvgate_etcd_resumes_total %llu\n",
 		st->state == CS_LIVE, (unsigned long long)st->applied,
 		(unsigned long long)st->seen_rev,
 		(unsigned long long)(st->seen_rev > st->applied ?
@@ -1682,7 +1790,9 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		(unsigned long long)st->reconnects,
 		(unsigned long long)st->conflicts, st->lock_held,
 		(unsigned long long)st->audits,
-		(unsigned long long)st->audit_losses);
+		(unsigned long long)st->audit_losses,
+		(unsigned long long)st->ranges,
+		(unsigned long long)st->resumes);
 }
 
 /* The local copy into memory: the same translation as a Range. */
@@ -1693,7 +1803,7 @@ load_copy(struct etcd_store *st, char *err)
 	MDB_cursor *cur;
 	MDB_val k, v;
 	json_t *kvs = json_array();
-	int rc;
+	int rc, counted = 0;
 
 	rc = mdb_txn_begin(st->copy.env, NULL, MDB_RDONLY, &txn);
 	if (rc == 0 && (rc = mdb_cursor_open(txn, st->copy.dbi, &cur)) != 0)
@@ -1706,14 +1816,15 @@ load_copy(struct etcd_store *st, char *err)
 		json_t *o;
 		char *kb;
 
-		if (k.mv_size == 1 && (*(char *)k.mv_data == 'r' ||
-				       *(char *)k.mv_data == 'l')) {
-			char num[32];
+		if (k.mv_size == 1 && strchr("rlk", *(char *)k.mv_data)) {
+			char c = *(char *)k.mv_data, num[32];
 
 			snprintf(num, sizeof(num), "%.*s", (int)v.mv_size,
 				 (char *)v.mv_data);
-			*(*(char *)k.mv_data == 'r' ? &st->applied :
-			  &st->last_change) = strtoull(num, NULL, 10);
+			*(c == 'r' ? &st->applied : c == 'l' ?
+			  &st->last_change : &st->range_count) =
+				strtoull(num, NULL, 10);
+			counted |= c == 'k';
 			continue;
 		}
 		if (k.mv_size < 2 || *(char *)k.mv_data != 'e')
@@ -1741,6 +1852,7 @@ load_copy(struct etcd_store *st, char *err)
 	st->copy_open = 0; /* nothing to write back: it is the copy */
 	reconcile(st);
 	st->copy_open = 1;
+	st->resumable = counted; /* a copy from before the count: a Range */
 	return 0;
 }
 

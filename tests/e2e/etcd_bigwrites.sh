@@ -159,6 +159,7 @@ stop_pid "$A_PID"
 # waiting on it after a second)
 SG_DATA=$TMP/A.data WAIT_SECS=1 gw A2 --etcd-endpoints http://127.0.0.1:1
 check "A restarts with etcd out of reach" kill -0 "$A2_PID"
+wait_secs 10 grep -q ' members, index' "$TMP/A2.log"
 expect_match "  ... and serves its copy: every member etcd holds" " $want members" \
 	"$(grep -o ' [0-9]* members' "$TMP/A2.log" | tail -1)"
 expect_eq "  ... the last token written, in DNS" 64 \

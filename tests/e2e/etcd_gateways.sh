@@ -331,6 +331,12 @@ check "etcd back: a change made in etcd is published by both within 5 s ($ms ms)
 nodown() { lists_without "$A" "$L" '/down[12]"'; }
 check "  ... and the refused writes never landed" nodown
 expect_eq "etcd back: registrations work again" 201 "$(reg "$B" "$L" back1)"
+# B restarted on its local copy: no Range needed, its watch goes on from
+# the copy's revision (the changes made since came through it: above)
+expect_eq "  ... B resumed its watch where its copy stood: no Range (ranges, resumes)" \
+	"0 1" "$(metric "$B" ranges_total) $(metric "$B" resumes_total)"
+expect_match "  ... and said so" "connected to .* \(watch resumed, no Range\)" \
+	"$(grep 'connected to' "$TMP/B.log" | tail -1)"
 
 # ---- compaction ----
 stop_pid "$B_PID"
@@ -339,6 +345,9 @@ ectl put "/_etcd/registry/$T/members/m5" "m5=http://10.8.0.5:2380" >/dev/null
 REV=$(ectl endpoint status -w json | jq '.[0].Status.header.revision')
 ectl compact "$REV" >/dev/null
 check "history compacted (revision $REV) while B was away; B restarts" gw B
+expect_match "  ... its copy's revision is compacted away: a Range, not a resumption" \
+	"cannot resume at revision [0-9]+ .*compacted" \
+	"$(grep 'cannot resume' "$TMP/B.log" | tail -1)"
 expect_eq "B re-synced: m3's deletion and m5 applied" "m1 m2 m5" \
 	"$(curl -s "$B/$T" | jq -r '[.node.nodes[].key | sub(".*/"; "")] | join(" ")')"
 expect_eq "  ... and lists the token as A does" "$(listing "$A" "$T")" "$(listing "$B" "$T")"
