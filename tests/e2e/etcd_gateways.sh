@@ -11,8 +11,14 @@
 #   - every member stopped: DNS answers, writes get 503 (errorCode 300) and
 #     never land, /health says why; B restarted then answers DNS from its
 #     local copy; etcd back: a change made in etcd is published within 5 s
-#   - a member deleted and history compacted while B is away: B re-syncs
-#     from a Range, deletion included; a compaction under a running A
+#   - B restarted on its local copy while etcd was down resumes its watch
+#     when etcd is back, no Range
+#   - a member deleted and history compacted while B is away: B cannot
+#     resume, re-syncs from a Range, deletion included; a compaction under
+#     a running A (etcd cancels its watch, or drops its events: the audit)
+#   - a watch that loses events (a proxy, watch_drop_proxy.py): the audit
+#     finds a lost creation, a lost deletion, and a creation lost among
+#     others; healthy gateways audit and count no loss
 . "$(dirname "$0")/../lib.sh"
 
 etcd_test_env etcd etcdctl
