@@ -283,8 +283,13 @@ copy_put_revisions(struct etcd_store *st)
 	if ((rc = mdb_put(st->copy_txn, st->copy.dbi, &k, &v, 0)) != 0)
 		return rc;
 	/* The span's count at that revision: a restart resumes the watch
-	 * when etcd counts the same (resume_count). */
+	 * when etcd counts the same (resume_count); none when the copy is
+	 * no revision of etcd's. */
 	k.mv_data = "k";
+	if (!st->resumable) {
+		rc = mdb_del(st->copy_txn, st->copy.dbi, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
 	v.mv_size = (size_t)snprintf(rev, sizeof(rev), "%llu",
 				     (unsigned long long)st->span_keys);
 	v.mv_data = rev;
@@ -1474,7 +1479,10 @@ watch_events(struct etcd_store *st, const json_t *res)
 	copy_begin(st);
 	for (i = 0; i < json_array_size(evs); i++)
 		if (watch_event(st, json_array_get(evs, i)) != 0) {
-			end_batch(st, st->applied); /* what came before */
+			/* what came before is kept, but memory and the copy
+			 * are no revision of etcd's now: no resumption */
+			st->resumable = 0;
+			end_batch(st, st->applied);
 			if (st->state == CS_LIVE) /* settling may have lost it */
 				watch_lost(st);
 			return;
