@@ -165,4 +165,7 @@ expect_match "  ... and serves its copy: every member etcd holds" " $want member
 expect_eq "  ... the last token written, in DNS" 64 \
 	"$(dig @127.0.0.1 -p "$A2_DNS" +short +tcp "_etcd-server._tcp.copygrows299.discovery.internal" SRV | grep -c 2380)"
 
+stop_pid "$A2_PID"
+stop_pid "$B_PID"
+check_sanitizer_logs A A2 B
 finish
