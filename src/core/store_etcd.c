@@ -1803,64 +1803,94 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		(unsigned long long)st->resumes);
 }
 
+/* The copy's revision records ("r", "l", "k"); whether "k", the span's
+ * count, is there. */
+static int
+load_copy_revisions(struct etcd_store *st, MDB_txn *txn)
+{
+	static const char names[] = "rlk";
+	uint64_t *to[] = { &st->applied, &st->last_change, &st->range_count };
+	int counted = 0;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		MDB_val k = { 1, (void *)&names[i] }, v;
+		char num[32];
+
+		if (mdb_get(txn, st->copy.dbi, &k, &v) != 0)
+			continue;
+		snprintf(num, sizeof(num), "%.*s", (int)v.mv_size,
+			 (char *)v.mv_data);
+		*to[i] = strtoull(num, NULL, 10);
+		counted |= names[i] == 'k';
+	}
+	return counted;
+}
+
+/* One pass over the copy's keys into memory: our metadata (meta = 1) or
+ * the rest, in key order, as a Range's reconcile applies them (the size
+ * and member keys read the metadata). Memory is empty: nothing to
+ * compare, nothing to delete, and no Range's JSON to build. */
+static void
+load_copy_pass(struct etcd_store *st, MDB_cursor *cur, int meta)
+{
+	MDB_cursor_op op = MDB_FIRST;
+	MDB_val k, v;
+
+	for (; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		char key[ETCD_KEY_MAX], token[STORE_NAME_MAX + 1];
+		char name[STORE_NAME_MAX + 1];
+		enum etcd_key_kind kind;
+		struct etcd_kv kv;
+		json_t *o;
+
+		if (k.mv_size < 2 || k.mv_size > sizeof(key) ||
+		    *(char *)k.mv_data != 'e')
+			continue;
+		kv.klen = k.mv_size - 1;
+		memcpy(key, (char *)k.mv_data + 1, kv.klen);
+		key[kv.klen] = '\0';
+		kind = etcd_key_parse(st->prefix, key, kv.klen, token, name);
+		if ((kind == EK_META || kind == EK_CLIENTS ||
+		     kind == EK_SYNCED) != meta ||
+		    (o = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+			continue;
+		kv.key = key;
+		kv.value = json_string_value(json_object_get(o, "v"));
+		if (kv.value == NULL)
+			kv.value = "";
+		kv.mod = etcd_u64(o, "m");
+		kv.create = etcd_u64(o, "c");
+		kv.version = (int64_t)etcd_u64(o, "n");
+		apply_event(st, &kv, 0, NULL);
+		json_decref(o);
+	}
+}
+
 /* The local copy into memory: the same translation as a Range. */
 static int
 load_copy(struct etcd_store *st, char *err)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	MDB_val k, v;
-	json_t *kvs = json_array();
-	int rc, counted = 0;
+	int rc, counted;
 
 	rc = mdb_txn_begin(st->copy.env, NULL, MDB_RDONLY, &txn);
 	if (rc == 0 && (rc = mdb_cursor_open(txn, st->copy.dbi, &cur)) != 0)
 		mdb_txn_abort(txn);
-	if (rc != 0) {
-		json_decref(kvs);
+	if (rc != 0)
 		return fail(err, "%s: %s", st->copy.dir, mdb_strerror(rc));
-	}
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		json_t *o;
-		char *kb;
-
-		if (k.mv_size == 1 && strchr("rlk", *(char *)k.mv_data)) {
-			char c = *(char *)k.mv_data, num[32];
-
-			snprintf(num, sizeof(num), "%.*s", (int)v.mv_size,
-				 (char *)v.mv_data);
-			*(c == 'r' ? &st->applied : c == 'l' ?
-			  &st->last_change : &st->range_count) =
-				strtoull(num, NULL, 10);
-			counted |= c == 'k';
-			continue;
-		}
-		if (k.mv_size < 2 || *(char *)k.mv_data != 'e')
-			continue;
-		o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		if (o == NULL)
-			continue;
-		kb = etcd_b64((char *)k.mv_data + 1, k.mv_size - 1);
-		json_object_set_new(o, "key", json_string(kb));
-		free(kb);
-		kb = etcd_b64(json_string_value(json_object_get(o, "v")),
-			      strlen(json_string_value(json_object_get(o, "v")) ?:
-				     ""));
-		json_object_set_new(o, "value", json_string(kb));
-		free(kb);
-		json_object_set(o, "mod_revision", json_object_get(o, "m"));
-		json_object_set(o, "create_revision", json_object_get(o, "c"));
-		json_object_set(o, "version", json_object_get(o, "n"));
-		json_array_append_new(kvs, o);
-	}
+	counted = load_copy_revisions(st, txn);
+	st->copy_open = 0; /* nothing to write back: it is the copy */
+	load_copy_pass(st, cur, 1);
+	load_copy_pass(st, cur, 0);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	st->range_kvs = kvs;
-	st->range_rev = st->applied;
-	st->copy_open = 0; /* nothing to write back: it is the copy */
-	reconcile(st);
-	st->copy_open = 1;
+	st->range_rev = st->delivered = st->applied;
+	st->span_keys = st->range_count;
 	st->resumable = counted; /* a copy from before the count: a Range */
+	end_batch(st, st->applied);
+	st->copy_open = 1;
 	return 0;
 }
 
