@@ -324,6 +324,11 @@ expect_eq "  ... and answers DNS from its local copy ($ms ms after /health answe
 expect_eq "  ... the same records as before" "$(srv "$A_DNS" "$T")" "$(srv "$B_DNS" "$T")"
 expect_eq "  ... and the same serial as before and as A" "$SERIAL $SERIAL" \
 	"$(serial "$A_DNS") $(serial "$B_DNS")"
+details() { curl -s -m 5 -H 'Authorization: Bearer adm' "$1/_admin/tokens/$2" | jq -cS 'del(.changed)'; }
+# (the metadata keys load first from the copy: without them created_at
+# would be the load's time)
+expect_match "  ... and the token's details" '"created_at":[1-9][0-9]*,' "$(details "$B" "$T")"
+expect_eq "  ... are A's (created_at, cluster ID, client URLs)" "$(details "$A" "$T")" "$(details "$B" "$T")"
 for i in 1 2 3; do start_member "$i"; done
 check "etcd back" wait_for healthy
 E2=afteroutage$RANDOM
