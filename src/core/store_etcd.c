@@ -144,6 +144,8 @@ struct etcd_store {
 	int copy_open;
 	MDB_txn *copy_txn; /* the batch being written */
 	int copy_failed;   /* LMDB's error in that batch; 0: none */
+	int copy_stale;    /* a batch was lost: the copy is no revision of
+			      etcd's until written whole (copy_rewrite) */
 	uint64_t reconnects, conflicts;
 	/* the GC lock */
 	uint64_t lease;
@@ -286,7 +288,7 @@ copy_put_revisions(struct etcd_store *st)
 	 * when etcd counts the same (resume_count); none when the copy is
 	 * no revision of etcd's. */
 	k.mv_data = "k";
-	if (!st->resumable) {
+	if (!st->resumable || st->copy_stale) {
 		rc = mdb_del(st->copy_txn, st->copy.dbi, &k, NULL);
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	}
@@ -335,14 +337,16 @@ copy_write_all(struct etcd_store *st)
 	return copy_end(st);
 }
 
-/* The copy's map was full: it grows (doubling, up to COPY_MAP_MAX) and
- * the copy is written anew from the shadow, which holds the batch that
- * did not fit. */
+/* The copy written anew from the shadow, which holds any batch that was
+ * lost; when the map is full (or `full` says it was) it grows, doubling
+ * up to COPY_MAP_MAX. 0, or LMDB's error and the copy stays stale. */
 static int
-copy_grow(struct etcd_store *st)
+copy_rewrite(struct etcd_store *st, int full)
 {
-	int rc = MDB_MAP_FULL;
+	int rc;
 
+	st->copy_stale = 0;
+	rc = full ? MDB_MAP_FULL : copy_write_all(st);
 	while (rc == MDB_MAP_FULL && st->copy.map_bytes < COPY_MAP_MAX) {
 		uint64_t size = st->copy.map_bytes * 2;
 
@@ -355,6 +359,7 @@ copy_grow(struct etcd_store *st)
 			 (unsigned long long)(size >> 20));
 		rc = copy_write_all(st);
 	}
+	st->copy_stale = rc != 0;
 	return rc;
 }
 
@@ -382,7 +387,10 @@ copy_commit(struct etcd_store *st)
 		return;
 	rc = copy_end(st);
 	if (rc == MDB_MAP_FULL)
-		rc = copy_grow(st);
+		rc = copy_rewrite(st, 1);
+	/* Later batches go on top of the lost one: without the count, a
+	 * restart Ranges rather than resumes; the next Range rewrites it. */
+	st->copy_stale |= rc != 0;
 	if (rc != 0)
 		log_warn("etcd: the local copy was not written: %s",
 			 mdb_strerror(rc));
@@ -1152,6 +1160,8 @@ reconcile(struct etcd_store *st)
 	st->next_audit_ms = now_monotonic_ms() + AUDIT_EVERY_MS;
 	st->resumable = 1;
 	end_batch(st, st->range_rev);
+	if (st->copy_stale && st->copy_open && copy_rewrite(st, 0) != 0)
+		log_warn("etcd: the local copy was not written anew");
 }
 
 static void watch_msg(void *arg, json_t *msg);
