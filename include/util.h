@@ -61,4 +61,14 @@ void copy_name(char *dst, size_t size, const char *src, size_t len);
  * snprintf(dst, size, "%s%s...") would: keys built on every request. */
 void join_str(char *dst, size_t size, const char *const *parts, size_t n);
 
+/* JSON written straight into a buffer with the bytes jansson's compact
+ * dump gives, for records and answers made on every registration (building
+ * a jansson object for them was a large share of their CPU). The caller
+ * sizes the buffer: a string takes strlen + 2 bytes, an integer 20.
+ * json_put_plain appends s quoted when it is plain printable ASCII with
+ * nothing to escape (as member ids and peer URLs are) and returns 1; else
+ * it returns 0 and the caller goes through jansson. */
+int json_put_plain(char **at, const char *s);
+void json_put_int(char **at, int64_t v);
+
 #endif

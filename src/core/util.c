@@ -285,3 +285,38 @@ copy_name(char *dst, size_t size, const char *src, size_t len)
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 }
+
+int
+json_put_plain(char **at, const char *s)
+{
+	char *o = *at;
+
+	*o++ = '"';
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e ||
+		    *s == '"' || *s == '\\')
+			return 0;
+		*o++ = *s;
+	}
+	*o++ = '"';
+	*at = o;
+	return 1;
+}
+
+/* As jansson writes a json_int_t (%lld), without printf's machinery. */
+void
+json_put_int(char **at, int64_t v)
+{
+	unsigned long long u;
+	char digits[24];
+	int n = 0;
+
+	if (v < 0)
+		*(*at)++ = '-';
+	u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		digits[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	while (n > 0)
+		*(*at)++ = digits[--n];
+}

@@ -145,45 +145,6 @@ etcdjson_size(const struct token *tok)
 		    0);
 }
 
-/* Appends s as a JSON string when it is plain printable ASCII with
- * nothing to escape (as member keys and peer URLs are); 0 otherwise. */
-static int
-put_plain(char **at, const char *s)
-{
-	char *o = *at;
-
-	*o++ = '"';
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e ||
-		    *s == '"' || *s == '\\')
-			return 0;
-		*o++ = *s;
-	}
-	*o++ = '"';
-	*at = o;
-	return 1;
-}
-
-/* Appends an index as jansson writes a json_int_t (%lld), without
- * printf's machinery. */
-static void
-put_index(char **at, uint64_t v)
-{
-	json_int_t i = (json_int_t)v;
-	unsigned long long u;
-	char digits[24];
-	int n = 0;
-
-	if (i < 0)
-		*(*at)++ = '-';
-	u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-	do
-		digits[n++] = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	while (n > 0)
-		*(*at)++ = digits[--n];
-}
-
 /* member_node's JSON, written straight; 0 when a string needs jansson. */
 static int
 put_member_node(char **at, const char *token, const struct member *m)
@@ -192,15 +153,15 @@ put_member_node(char **at, const char *token, const struct member *m)
 
 	key_path(key, token, m->id);
 	*at = stpcpy(*at, "{\"key\":");
-	if (!put_plain(at, key))
+	if (!json_put_plain(at, key))
 		return 0;
 	*at = stpcpy(*at, ",\"value\":");
-	if (!put_plain(at, m->value))
+	if (!json_put_plain(at, m->value))
 		return 0;
 	*at = stpcpy(*at, ",\"modifiedIndex\":");
-	put_index(at, m->modified_index);
+	json_put_int(at, (int64_t)m->modified_index);
 	*at = stpcpy(*at, ",\"createdIndex\":");
-	put_index(at, m->created_index);
+	json_put_int(at, (int64_t)m->created_index);
 	*(*at)++ = '}';
 	return 1;
 }
@@ -219,7 +180,7 @@ member_plain(const char *action, const char *token, const struct member *m,
 	char *s = xmalloc(n), *at = s;
 
 	at = stpcpy(at, "{\"action\":");
-	if (!put_plain(&at, action))
+	if (!json_put_plain(&at, action))
 		goto slow;
 	at = stpcpy(at, ",\"node\":");
 	if (!put_member_node(&at, token, m))

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,77 @@ test_missing_log(void **state)
 	proposal_free(got);
 }
 
+/* A member record is written without jansson when its strings are plain:
+ * the bytes must be those json_dumps gives for the object, which every
+ * srvgate before reads (and lmdb_load's flat parser expects); strings
+ * that need escaping still go through jansson. */
+static void
+check_member_record(struct lmdb_env *db, const char *value,
+		    const char *clients, int synced, enum member_action action)
+{
+	static const char *names[] = { "create", "set", "update", "delete" };
+	struct change c;
+	MDB_txn *txn;
+	MDB_val k = { strlen("m/tok/m1"), "m/tok/m1" }, v;
+	json_t *o;
+	char *want;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = CHANGE_MEMBER_PUT;
+	snprintf(c.token, sizeof(c.token), "tok");
+	snprintf(c.name, sizeof(c.name), "m1");
+	c.value = (char *)value;
+	c.clients = (char *)clients;
+	c.synced = synced;
+	c.action = action;
+	c.index = 1234567890123ULL;
+	c.created_index = action == ACTION_CREATE ? 0 : 42;
+	o = json_pack("{s:s, s:I, s:I, s:s}", "value", value ? value : "",
+		      "created", (json_int_t)(c.created_index ? 42 : c.index),
+		      "modified", (json_int_t)c.index, "action", names[action]);
+	assert_non_null(o);
+	if (clients != NULL)
+		json_object_set_new(o, "clients", json_string(clients));
+	if (synced)
+		json_object_set_new(o, "synced", json_true());
+	want = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	assert_int_equal(mdb_txn_begin(db->env, NULL, 0, &txn), 0);
+	assert_int_equal(lmdb_write_change(db, txn, &c), 0);
+	assert_int_equal(mdb_get(txn, db->dbi, &k, &v), 0);
+	assert_int_equal(v.mv_size, strlen(want));
+	assert_memory_equal(v.mv_data, want, v.mv_size);
+	mdb_txn_abort(txn);
+	free(want);
+}
+
+static void
+test_member_record_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct lmdb_env db;
+	char big[3000];
+	errbuf_t err;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "m1=http://", 10);
+	assert_int_equal(lmdb_env_open(&db, f->dir, 1 << 20, 1 << 24, err), 0);
+	check_member_record(&db, "m1=http://10.0.0.1:2380", NULL, 0,
+			    ACTION_CREATE);
+	check_member_record(&db, "m1=https://[fd00::1]:2380",
+			    "https://[fd00::1]:2379", 1, ACTION_SET);
+	check_member_record(&db, NULL, NULL, 0, ACTION_UPDATE);
+	check_member_record(&db, big, NULL, 0, ACTION_CREATE); /* heap */
+	/* escaped by jansson: a quote, a backslash, a control, non-ASCII */
+	check_member_record(&db, "m1=\"x\"", NULL, 0, ACTION_SET);
+	check_member_record(&db, "m1=http://a\\b", "c\td", 1, ACTION_SET);
+	check_member_record(&db, "m1=http://h\xc3\xa9:2380", NULL, 0,
+			    ACTION_CREATE);
+	check_member_record(&db, "m1=http://h:2380", "\x7f", 0, ACTION_SET);
+	lmdb_env_close(&db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -253,7 +325,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_roundtrip),	   T(test_torn_record),
 		T(test_rounds_undo_clear), T(test_bad_record),
-		T(test_missing_log),
+		T(test_missing_log),	   T(test_member_record_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
