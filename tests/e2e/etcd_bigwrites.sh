@@ -16,6 +16,9 @@
 #   - 30,000 members written into etcd overflow a gateway's local copy
 #     (4 MiB at first): it grows, and a restart with etcd out of reach
 #     serves every member from it
+#   - a batch the local copy could not sync (the slowsync shim fails its
+#     syncs for a while) marks it stale: the restart Ranges instead of
+#     resuming the watch from it, and that Range writes it whole
 . "$(dirname "$0")/../lib.sh"
 
 etcd_test_env etcd etcdctl
@@ -166,6 +169,50 @@ expect_eq "  ... the last token written, in DNS" 64 \
 	"$(dig @127.0.0.1 -p "$A2_DNS" +short +tcp "_etcd-server._tcp.copygrows299.discovery.internal" SRV | grep -c 2380)"
 
 stop_pid "$A2_PID"
+
+# ---- a batch the local copy could not take ----
+# C's copy refuses syncs while $TMP/failsync exists (the slowsync shim's
+# SLOWSYNC_FAIL_IF, for files under etcd-copy/): the batch of lost1 is in
+# memory and served, but not in the copy, which is marked stale: later
+# batches go in without the span's count, so a restart with etcd in reach
+# Ranges rather than resuming from a copy that lacks lost1, and that Range
+# puts lost1 into the copy, which a restart with etcd out of reach serves.
+metric() { curl -s -m 5 "$1/metrics" | sed -n "s/^srvgate_etcd_$2 //p"; }
+lists() { curl -s -m 5 "$1/$2" | jq -r '.node.nodes[]?.key' | grep -c "/$3\$"; }
+if [ -f "$SLOWSYNC_SO" ]; then
+	SG_PRELOAD=$SLOWSYNC_SO SLOWSYNC_MS=0 SLOWSYNC_MATCH=etcd-copy \
+		SLOWSYNC_FAIL_IF=$TMP/failsync gw C
+	check "C starts, its copy's syncs behind the shim" kill -0 "$C_PID"
+else
+	fail "the slowsync shim is built ($SLOWSYNC_SO)"
+fi
+CT=$(curl -s -m 5 "$C/new?size=3"); CT=${CT##*/}
+creg() { curl -s -o /dev/null -w '%{http_code}' -m 10 -X PUT \
+	-d "value=$2=http://10.8.0.1:2380" "$1/$CT/$2?prevExist=false"; }
+expect_eq "C registers m1 (its copy healthy)" 201 "$(creg "$C" m1)"
+touch "$TMP/failsync"
+expect_eq "C registers lost1 while its copy cannot sync" 201 "$(creg "$C" lost1)"
+check "  ... and logs that the copy missed that batch" \
+	wait_secs 10 grep -q 'local copy was not written' "$TMP/C.log"
+rm -f "$TMP/failsync"
+expect_eq "  ... C lists lost1 all the same (memory has it)" 1 "$(lists "$C" "$CT" lost1)"
+expect_eq "the copy syncs again: C registers after1" 201 "$(creg "$C" after1)"
+stop_pid "$C_PID"
+SG_DATA=$TMP/C.data gw C2
+check "C restarts with etcd in reach" kill -0 "$C2_PID"
+has_lost1() { [ "$(lists "$C2" "$CT" lost1)" = 1 ]; }
+check "  ... and lists lost1" wait_secs 10 has_lost1
+expect_eq "  ... from a Range, not a watch resumed on the stale copy (ranges, resumes)" \
+	"1 0" "$(metric "$C2" ranges_total) $(metric "$C2" resumes_total)"
+expect_eq "  ... after1 too" 1 "$(lists "$C2" "$CT" after1)"
+stop_pid "$C2_PID"
+SG_DATA=$TMP/C.data WAIT_SECS=1 gw C3 --etcd-endpoints http://127.0.0.1:1
+check "C restarts with etcd out of reach" kill -0 "$C3_PID"
+c3_ready() { [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$C3/$CT")" = 200 ]; }
+wait_secs 10 c3_ready
+expect_eq "  ... and its copy, which that Range wrote, holds lost1, m1 and after1" \
+	"1 1 1" "$(lists "$C3" "$CT" lost1) $(lists "$C3" "$CT" m1) $(lists "$C3" "$CT" after1)"
+stop_pid "$C3_PID"
 stop_pid "$B_PID"
-check_sanitizer_logs A A2 B
+check_sanitizer_logs A A2 B C C2 C3
 finish

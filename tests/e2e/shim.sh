@@ -6,6 +6,8 @@
 #      take at least SLOWSYNC_MS, and the real call is still made;
 #   3. other files and sockets are not slowed; SLOWSYNC_MATCH picks the
 #      files; SLOWSYNC_MS defaults to 3000; SLOWSYNC_LOG=1 logs each delay;
+#      while the file SLOWSYNC_FAIL_IF names exists, fsync, fdatasync and
+#      pwrite of a matching file fail with EIO (and only then, only those);
 #   4. srvgate started with start_srvgate_slowsync: its data.wal syncs are
 #      slowed (logged), a registration is acknowledged only after the slow
 #      commit, and its DNS answers are not slowed while nothing commits.
@@ -47,6 +49,8 @@ for call in sys.argv[2:]:
                 err = ctypes.get_errno()
         elif call == "fsync-socket":
             os.fsync(a.fileno())
+        elif call == "pwrite":
+            os.pwrite(fd, b"z" * 4096, 0)
         else:
             sys.exit("unknown call " + call)
     except OSError as e:
@@ -107,6 +111,18 @@ check "shim: SLOWSYNC_MS defaults to 3000 ($r)" took_between "$r" 3000 4500
 r=$(shimmed "$DATA" fsync SLOWSYNC_MS=50 SLOWSYNC_LOG=1)
 expect_match "shim, SLOWSYNC_LOG=1: the delay is logged with the path" \
 	"^slowsync: fsync\\($DATA\\) \\+50 ms\$" "$(cat "$TMP/sync.err")"
+EIO=$(python3 -c 'import errno; print(errno.EIO)')
+FLAG=$TMP/d/failing
+rm -f "$FLAG"
+r=$(shimmed "$DATA" "fdatasync pwrite" SLOWSYNC_MS=0 SLOWSYNC_FAIL_IF="$FLAG" | awk '{ print $1 }' | xargs)
+expect_eq "shim, SLOWSYNC_FAIL_IF names no file: fdatasync and pwrite of data.mdb succeed" "ok ok" "$r"
+touch "$FLAG"
+r=$(shimmed "$DATA" "fdatasync fsync pwrite" SLOWSYNC_MS=0 SLOWSYNC_FAIL_IF="$FLAG" | awk '{ print $1 }' | xargs)
+expect_eq "shim, SLOWSYNC_FAIL_IF's file exists: fdatasync, fsync and pwrite of data.mdb fail (EIO)" \
+	"errno=$EIO errno=$EIO errno=$EIO" "$r"
+r=$(shimmed "$OTHER" "fdatasync pwrite" SLOWSYNC_MS=0 SLOWSYNC_FAIL_IF="$FLAG" | awk '{ print $1 }' | xargs)
+expect_eq "  ... but not of other.log" "ok ok" "$r"
+rm -f "$FLAG"
 
 # ---- 4. srvgate with the shim ----
 # An ack waits for the sync of the write-ahead log, data.wal (data.mdb's

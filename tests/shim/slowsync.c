@@ -10,6 +10,11 @@
  * msync'd address from /proc/self/maps. An empty SLOWSYNC_MATCH slows
  * every file. With SLOWSYNC_LOG=1 every slowed call is logged on stderr:
  *   slowsync: fdatasync(/path/data.mdb) +3000 ms
+ * SLOWSYNC_FAIL_IF names a file: while it exists, fsync and fdatasync of
+ * a matching file fail with EIO after the delay, without syncing, and so
+ * do pwrite and writev to it, without writing (a disk that refuses
+ * writes): a test can fail a running server's writes for a while, also to
+ * files it never syncs.
  *
  * Built by `make $(BUILD)/slowsync.so`; used by start_srvgate with
  * SG_PRELOAD (tests/lib.sh). Under AddressSanitizer the preload needs
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,14 +140,20 @@ static int addr_path(const void *addr, char *buf, size_t len)
 	return found;
 }
 
-static void maybe_nap_fd(const char *fn, int fd)
+/* maybe_nap_fd: the delay, for a matching file; 1 when the call must
+ * then fail (SLOWSYNC_FAIL_IF exists). */
+static int maybe_nap_fd(const char *fn, int fd)
 {
 	char path[512];
-	int saved = errno;
+	const char *flag = getenv("SLOWSYNC_FAIL_IF");
+	int saved = errno, failing = 0;
 
-	if (fd_path(fd, path, sizeof(path)) && path_matches(path))
+	if (fd_path(fd, path, sizeof(path)) && path_matches(path)) {
 		nap(fn, path);
+		failing = flag && *flag && access(flag, F_OK) == 0;
+	}
 	errno = saved;
+	return failing;
 }
 
 int fsync(int fd)
@@ -150,7 +162,10 @@ int fsync(int fd)
 
 	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&f, (int (*)(int))real("fsync"), __ATOMIC_RELEASE);
-	maybe_nap_fd("fsync", fd);
+	if (maybe_nap_fd("fsync", fd)) {
+		errno = EIO;
+		return -1;
+	}
 	return f(fd);
 }
 
@@ -160,7 +175,10 @@ int fdatasync(int fd)
 
 	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&f, (int (*)(int))real("fdatasync"), __ATOMIC_RELEASE);
-	maybe_nap_fd("fdatasync", fd);
+	if (maybe_nap_fd("fdatasync", fd)) {
+		errno = EIO;
+		return -1;
+	}
 	return f(fd);
 }
 
@@ -171,7 +189,7 @@ int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
 	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&f, (int (*)(int, off64_t, off64_t, unsigned int))
 				 real("sync_file_range"), __ATOMIC_RELEASE);
-	maybe_nap_fd("sync_file_range", fd);
+	(void)maybe_nap_fd("sync_file_range", fd);
 	return f(fd, offset, nbytes, flags);
 }
 
@@ -188,4 +206,61 @@ int msync(void *addr, size_t length, int flags)
 		nap("msync", path);
 	errno = saved;
 	return f(addr, length, flags);
+}
+
+/* failing_fd: 1 when writes to fd must fail now (SLOWSYNC_FAIL_IF exists
+ * and fd is a matching file). The flag is looked at first: a socket's
+ * write costs a readlink only while a test fails writes. */
+static int failing_fd(int fd)
+{
+	const char *flag = getenv("SLOWSYNC_FAIL_IF");
+	char path[512];
+	int saved = errno, failing;
+
+	failing = flag && *flag && access(flag, F_OK) == 0 &&
+		  fd_path(fd, path, sizeof(path)) && path_matches(path);
+	errno = saved;
+	return failing;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*f)(int, const void *, size_t, off_t);
+
+	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&f, (ssize_t (*)(int, const void *, size_t, off_t))
+				 real("pwrite"), __ATOMIC_RELEASE);
+	if (failing_fd(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return f(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	static ssize_t (*f)(int, const void *, size_t, off64_t);
+
+	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&f, (ssize_t (*)(int, const void *, size_t, off64_t))
+				 real("pwrite64"), __ATOMIC_RELEASE);
+	if (failing_fd(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return f(fd, buf, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	static ssize_t (*f)(int, const struct iovec *, int);
+
+	if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&f, (ssize_t (*)(int, const struct iovec *, int))
+				 real("writev"), __ATOMIC_RELEASE);
+	if (failing_fd(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return f(fd, iov, n);
 }
