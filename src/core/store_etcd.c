@@ -132,6 +132,11 @@ struct etcd_store {
 	uint64_t ranges, resumes;
 	json_t *range_kvs;    /* pages of the Range under way */
 	uint64_t range_rev;
+	/* the end of what the Range's pages read now: the span's, or a
+	 * slice's once it is read in slices (range_slice) */
+	char range_end[ETCD_KEY_MAX + 1];
+	size_t range_end_len;
+	int range_sliced;
 	struct etcd_stream *watch;
 	struct htable kvs;
 	size_t norphans; /* member keys without a size key */
@@ -1071,6 +1076,8 @@ step_take(struct step *s)
 }
 
 static void range_page(struct etcd_store *st, const char *from, size_t n);
+static void range_slice(struct etcd_store *st, const char *from, size_t n);
+static int span_cmp(const char *a, size_t an, const char *b, size_t bn);
 
 static void
 reconcile(struct etcd_store *st)
@@ -1235,18 +1242,80 @@ range_done(void *arg, json_t *body, const char *err)
 			conn_lost(st, "range: a key that is not base64");
 			return;
 		}
-		range_page(st, k, kl + 1); /* the key and a NUL: just after */
+		/* the key and a NUL: just after */
+		if (st->range_sliced)
+			range_page(st, k, kl + 1);
+		else
+			range_slice(st, k, kl + 1);
 		free(k);
+		return;
+	}
+	/* The slice is read: the next one starts where it ended. */
+	if (span_cmp(st->range_end, st->range_end_len, st->hi,
+		     strlen(st->hi)) < 0) {
+		char from[sizeof(st->range_end)];
+		size_t n = st->range_end_len;
+
+		memcpy(from, st->range_end, n);
+		range_slice(st, from, n);
 		return;
 	}
 	reconcile(st);
 	watch_open(st);
 }
 
+/* Byte order, as etcd sorts keys. */
+static int
+span_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	return c != 0 ? c : (an > bn) - (an < bn);
+}
+
+/* A span of more than one page is read in slices: etcd 3.4 walks its
+ * index from a page's key to the range's end to count the rest, for
+ * every page, so paging the whole span cost the square of its size (a
+ * first Range of 600,000 keys of random token names took 29-43 s, most
+ * of it etcd's CPU). Under the registry prefix (lo) a slice is the names
+ * that start with one digit or one letter (a sixteenth of them for hex
+ * token names), or the bytes between those; beyond it, the rest of the
+ * span (srvgate's own prefix, and anything between) is one slice. So a
+ * large span takes about 40 requests more (a small one is one page as
+ * before); the slices are read in order at the first page's revision, so
+ * together they are the span at that revision, as one Range would be. */
+static void
+range_slice(struct etcd_store *st, const char *from, size_t n)
+{
+	size_t lo = strlen(st->lo), keep = lo + 1, hi = strlen(st->hi);
+	char *end = st->range_end;
+	unsigned char b = n > lo ? (unsigned char)from[lo] : 0;
+
+	st->range_sliced = 1;
+	memcpy(end, st->lo, lo);
+	if (n < lo || memcmp(from, st->lo, lo) != 0)
+		keep = 0; /* the rest */
+	else if (n == lo || b < '0')
+		end[lo] = '0';
+	else if (b <= '9' || (b >= 'a' && b <= 'z'))
+		end[lo] = (char)(b + 1);
+	else if (b < 'a')
+		end[lo] = 'a';
+	else /* past 'z': to the end of the prefix (it ends in '/') */
+		end[(keep = lo) - 1]++;
+	if (keep == 0 || span_cmp(end, keep, st->hi, hi) > 0) {
+		keep = hi;
+		memcpy(end, st->hi, hi);
+	}
+	st->range_end_len = keep;
+	range_page(st, from, n);
+}
+
 static void
 range_page(struct etcd_store *st, const char *from, size_t n)
 {
-	char *k = etcd_b64(from, n), *e = etcd_b64(st->hi, strlen(st->hi));
+	char *k = etcd_b64(from, n);
+	char *e = etcd_b64(st->range_end, st->range_end_len);
 	json_t *req = json_pack("{s:s, s:s, s:i}", "key", k, "range_end", e,
 				"limit", RANGE_PAGE);
 
@@ -1267,6 +1336,9 @@ range_start(struct etcd_store *st)
 	st->range_rev = 0;
 	st->resumed = 0;
 	st->ranges++;
+	st->range_sliced = 0;
+	st->range_end_len = strlen(st->hi);
+	memcpy(st->range_end, st->hi, st->range_end_len);
 	range_page(st, st->lo, strlen(st->lo));
 }
 

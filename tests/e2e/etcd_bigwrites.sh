@@ -18,7 +18,8 @@
 #     serves every member from it
 #   - a batch the local copy could not sync (the slowsync shim fails its
 #     syncs for a while) marks it stale: the restart Ranges instead of
-#     resuming the watch from it, and that Range writes it whole
+#     resuming the watch from it, and that Range writes it whole; that
+#     Range (over 30,000 keys) reads the span in slices and misses none
 . "$(dirname "$0")/../lib.sh"
 
 etcd_test_env etcd etcdctl
@@ -205,6 +206,11 @@ check "  ... and lists lost1" wait_secs 10 has_lost1
 expect_eq "  ... from a Range, not a watch resumed on the stale copy (ranges, resumes)" \
 	"1 0" "$(metric "$C2" ranges_total) $(metric "$C2" resumes_total)"
 expect_eq "  ... after1 too" 1 "$(lists "$C2" "$CT" after1)"
+# etcd holds over 30,000 keys: more than a page, so that Range read the
+# span in slices (by the first character of the token's name)
+expect_eq "  ... and, its Range read in slices, every member etcd holds" \
+	"$(ectl get /_etcd/registry/ --prefix --keys-only | grep -c '/members/')" \
+	"$(curl -s -m 5 "$C2/metrics" | sed -n 's/^srvgate_members //p')"
 stop_pid "$C2_PID"
 SG_DATA=$TMP/C.data WAIT_SECS=1 gw C3 --etcd-endpoints http://127.0.0.1:1
 check "C restarts with etcd out of reach" kill -0 "$C3_PID"
