@@ -2,7 +2,10 @@
  * etcd_client.h).
  *
  * A unary call takes an idle connection of the current endpoint or opens
- * one; a stream has a connection of its own. evhttp frees a connection's
+ * one; a stream has a connection of its own. A TLS connection is kept for
+ * reuse too (a handshake per call was most of etcd's cost per Txn), but
+ * taken again only while it is still connected: evhttp cannot connect a
+ * TLS bufferevent anew once the server has closed it. evhttp frees a connection's
  * requests without calling them back, and a connection may not be freed
  * from inside its own callback: so every call is on a list, a dropped
  * endpoint fails its calls from a deferred event, and connections are
@@ -73,6 +76,7 @@ struct etcd_client {
 	size_t ndead;
 	struct event *flush_ev;
 	int answer_code; /* of the reply being delivered; 0: none */
+	uint64_t opened; /* connections opened (etcd_client_opened) */
 };
 
 /* ---- JSON helpers ---- */
@@ -173,7 +177,30 @@ conn_new(struct etcd_client *c)
 	if (conn == NULL)
 		return NULL;
 	evhttp_connection_set_retries(conn, 0);
+	c->opened++;
 	return conn;
+}
+
+/* An idle connection to use again, or NULL. A closed TLS one goes. */
+static struct evhttp_connection *
+conn_idle(struct etcd_client *c)
+{
+	while (c->nidle > 0) {
+		struct evhttp_connection *conn = c->idle[--c->nidle];
+
+		if (!c->eps[c->cur].tls ||
+		    bufferevent_getfd(evhttp_connection_get_bufferevent(conn))
+			    >= 0)
+			return conn;
+		bury(c, conn);
+	}
+	return NULL;
+}
+
+uint64_t
+etcd_client_opened(const struct etcd_client *c)
+{
+	return c->opened;
 }
 
 static struct evhttp_request *
@@ -264,7 +291,7 @@ call_done(struct evhttp_request *req, void *arg)
 			json_decref(body);
 			body = NULL;
 		}
-		reuse = code == 200 && !c->eps[c->cur].tls;
+		reuse = code == 200;
 	}
 	c->answer_code = code;
 	k->fn(k->arg, body, body ? NULL : err);
@@ -288,7 +315,9 @@ etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	k->fn = fn;
 	k->arg = arg;
 	k->epoch = c->epoch;
-	k->conn = c->nidle ? c->idle[--c->nidle] : conn_new(c);
+	k->conn = conn_idle(c);
+	if (k->conn == NULL)
+		k->conn = conn_new(c);
 	if (k->conn == NULL) {
 		json_decref(req);
 		snprintf(k->err, sizeof(k->err), "%s: cannot open a "

@@ -37,6 +37,8 @@ typedef void (*etcd_end_fn)(void *arg, const char *err);
 int etcd_client_new(struct etcd_client **out, struct event_base *base,
 		    const struct etcd_client_config *cfg, char *err);
 void etcd_client_free(struct etcd_client *c);
+/* Connections opened so far (unary calls reuse idle ones). */
+uint64_t etcd_client_opened(const struct etcd_client *c);
 /* The endpoint in use, as given. */
 const char *etcd_client_endpoint(const struct etcd_client *c);
 /* Drops every connection (open calls fail) and moves to the next one. */

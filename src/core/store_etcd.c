@@ -1870,7 +1870,11 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		"# HELP srvgate_etcd_resumes_total Connections that resumed "
 		"the watch where memory stood, without a Range.\n"
 		"# TYPE srvgate_etcd_resumes_total counter\n"
-		"srvgate_etcd_resumes_total %llu\n",
+		"srvgate_etcd_resumes_total %llu\n"
+		"# HELP srvgate_etcd_connections_opened_total Connections "
+		"opened to etcd (idle ones are used again).\n"
+		"# TYPE srvgate_etcd_connections_opened_total counter\n"
+		"srvgate_etcd_connections_opened_total %llu\n",
 		st->state == CS_LIVE, (unsigned long long)st->applied,
 		(unsigned long long)st->seen_rev,
 		(unsigned long long)(st->seen_rev > st->applied ?
@@ -1882,7 +1886,8 @@ store_etcd_metrics(struct evbuffer *out, void *arg)
 		(unsigned long long)st->audits,
 		(unsigned long long)st->audit_losses,
 		(unsigned long long)st->ranges,
-		(unsigned long long)st->resumes);
+		(unsigned long long)st->resumes,
+		(unsigned long long)etcd_client_opened(st->cli));
 }
 
 /* The copy's revision records ("r", "l", "k"); whether "k", the span's
