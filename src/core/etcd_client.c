@@ -29,6 +29,10 @@
 #include "util.h"
 
 #define IDLE_MAX 64 /* idle connections kept for reuse */
+/* An idle connection older than this is closed, not used: a proxy or
+ * load balancer between us and etcd may have dropped it, and a call on
+ * it would fail (etcd itself keeps idle connections). */
+#define IDLE_MAX_MS 20000
 #define GRAVE_MAX 512 /* freed each loop turn; bounds one turn's drops */
 
 struct endpoint {
@@ -69,6 +73,7 @@ struct etcd_client {
 	struct call *calls;  /* outstanding */
 	struct call *failed; /* to be told from the flush event */
 	struct evhttp_connection *idle[IDLE_MAX];
+	uint64_t idle_since_ms[IDLE_MAX];
 	size_t nidle;
 	struct evhttp_connection *grave[GRAVE_MAX];
 	size_t ngrave;
@@ -181,16 +186,20 @@ conn_new(struct etcd_client *c)
 	return conn;
 }
 
-/* An idle connection to use again, or NULL. A closed TLS one goes. */
+/* An idle connection to use again, or NULL. A closed TLS one goes, and
+ * so does one idle for longer than IDLE_MAX_MS. */
 static struct evhttp_connection *
 conn_idle(struct etcd_client *c)
 {
+	uint64_t now = now_monotonic_ms();
+
 	while (c->nidle > 0) {
 		struct evhttp_connection *conn = c->idle[--c->nidle];
 
-		if (!c->eps[c->cur].tls ||
-		    bufferevent_getfd(evhttp_connection_get_bufferevent(conn))
-			    >= 0)
+		if (now - c->idle_since_ms[c->nidle] <= IDLE_MAX_MS &&
+		    (!c->eps[c->cur].tls ||
+		     bufferevent_getfd(evhttp_connection_get_bufferevent(conn))
+			     >= 0))
 			return conn;
 		bury(c, conn);
 	}
@@ -297,8 +306,10 @@ call_done(struct evhttp_request *req, void *arg)
 	k->fn(k->arg, body, body ? NULL : err);
 	c->answer_code = 0;
 	json_decref(body);
-	if (reuse && k->epoch == c->epoch && c->nidle < IDLE_MAX)
+	if (reuse && k->epoch == c->epoch && c->nidle < IDLE_MAX) {
+		c->idle_since_ms[c->nidle] = now_monotonic_ms();
 		c->idle[c->nidle++] = k->conn;
+	}
 	else
 		bury(c, k->conn);
 	free(k);
